@@ -123,6 +123,15 @@ def virtualenv() -> None:
     stamp.write_text(digest)
 
 
+def program_venv_link() -> None:
+    """Pulumi v3.79 resolves `virtualenv: .venv` against the project root in the language host but
+    against the program folder (main: infra/) in the dynamic-provider plugin; infra/.venv makes
+    both find the same environment."""
+    link = ROOT / "infra" / ".venv"
+    if not link.is_symlink():
+        link.symlink_to(Path("..") / ".venv")
+
+
 def pulumi_on_path(version: str) -> Path | None:
     found = shutil.which("pulumi")
     if not found or Path(found).resolve().parent == (TOOLS / "pulumi").resolve():
@@ -207,6 +216,7 @@ def main() -> None:
         apt_packages()
     with Step("virtualenv"):
         virtualenv()
+        program_venv_link()
     with Step("Pulumi CLI"):
         pulumi_cli()
     say(f"ready in {time.monotonic() - total:.1f} s — try: .venv/bin/govctl --help")

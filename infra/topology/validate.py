@@ -80,16 +80,18 @@ def _schema_problems(doc: Any) -> list[Problem]:
     validator = jsonschema.Draft202012Validator(_schema())
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        hint = err.message
+        hint, parts = err.message, list(err.absolute_path)
         if err.validator == "additionalProperties":
             hint += "; remove it or check its spelling"
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            parts += extra[:1]  # point at the offending key's own line
         elif err.validator == "required":
             hint += "; add it"
         elif err.validator == "enum":
             hint += f"; use one of {', '.join(map(str, err.validator_value))}"
         elif err.validator == "pattern":
             hint += " (names: lower-case letters, digits and '-', starting with a letter)"
-        problems.append(Problem(_path(err.absolute_path), hint))
+        problems.append(Problem(_path(parts), hint))
     return problems
 
 
@@ -180,6 +182,8 @@ class _Checker:
         self.duplicates(doc["links"], "links", "link")
         self.duplicates(doc["replication"], "replication", "replication")
         self.duplicates(doc.get("outside", []), "outside", "outside network")
+        if self.problems:
+            return self.problems  # cross-references are meaningless until names are unique
         sites = {s["name"] for s in doc["sites"]}
         centers = {c["name"]: c for c in doc["centers"]}
 
