@@ -1,0 +1,354 @@
+"""Tamper-evident audit log of platform actions (who ran what).
+
+Entries are lines of canonical JSON in `entries.jsonl`; each line is a leaf of a Merkle tree in
+the RFC 6962 layout over the suite's hash (SM3 for 国密). Checkpoints sign the tree head (size and
+root) with a signing key from the keystore (SM2 for 国密). The offline verifier recomputes the tree
+from the entries and checks every checkpoint, so an edit, deletion, insertion or reordering of
+an entry covered by a checkpoint, or a truncation below the last checkpoint, is found. Entries
+appended after the last checkpoint are reported as not yet covered.
+
+Python API for other parts of govctl:
+
+    from crypto import audit
+    audit.append("alice", "deploy.up", {"stack": "lab"})   # no key needed
+    audit.checkpoint()                                     # signs the head (opens the keystore)
+    report = audit.verify()                                # report.ok, report.problems
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import merkle, signing
+from .errors import BadInput, CryptoError, IntegrityError
+from .keystore import Keystore
+from .signing import canonical_json, document_signature_valid, sign_document
+from .suite import load_settings, state_dir
+
+LOG_NAME = "govctl-audit"
+AUDIT_KEY = "audit"
+ENTRIES, LEAVES, HEAD, CHECKPOINTS = "entries.jsonl", "leaves.bin", "head.json", "checkpoints.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def default_dir() -> Path:
+    return state_dir() / "audit"
+
+
+class AuditLog:
+    """One log directory. Appends take a file lock, so several processes can append at once."""
+
+    _open_logs: dict[Path, "AuditLog"] = {}
+
+    def __init__(self, directory: Path, hash_alg: str | None = None):
+        self.dir = Path(directory)
+        self._hash_alg = hash_alg
+
+    @classmethod
+    def at(cls, directory: Path | None = None) -> "AuditLog":
+        directory = Path(directory or default_dir()).resolve()
+        if directory not in cls._open_logs:
+            cls._open_logs[directory] = cls(directory)
+        return cls._open_logs[directory]
+
+    @property
+    def hash_alg(self) -> str:
+        """Fixed when the log is created (from the configured suite), then read from its head."""
+        if self._hash_alg is None:
+            head = self._read_head()
+            self._hash_alg = head["hash"] if head else load_settings().suite.hash
+        return self._hash_alg
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.path("lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read_head(self) -> dict | None:
+        try:
+            return json.loads(self.path(HEAD).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write_head(self, head: dict) -> None:
+        tmp = self.path(HEAD + ".tmp")
+        tmp.write_text(json.dumps(head))
+        os.replace(tmp, self.path(HEAD))
+
+    def _rebuild_head(self) -> dict:
+        """Head and leaf cache recomputed from the entries (after a crash between writes)."""
+        frontier, leaves = merkle.Frontier(self.hash_alg), bytearray()
+        size_bytes = 0
+        with open(self.path(ENTRIES), "rb") as entries:
+            for line in entries:
+                if not line.endswith(b"\n"):
+                    break  # a torn last write: not an entry
+                leaf = merkle.leaf_hash(self.hash_alg, line[:-1])
+                frontier.append(leaf)
+                leaves += leaf
+                size_bytes += len(line)
+        with open(self.path(ENTRIES), "r+b") as entries:
+            entries.truncate(size_bytes)
+        self.path(LEAVES).write_bytes(bytes(leaves))
+        return self._head(frontier, size_bytes)
+
+    def _head(self, frontier: merkle.Frontier, size_bytes: int) -> dict:
+        return {"log": LOG_NAME, "hash": self.hash_alg, "size": frontier.size, "bytes": size_bytes,
+                "frontier": [h.hex() for h in frontier.hashes]}
+
+    def _current_head(self) -> dict:
+        head = self._read_head()
+        on_disk = self.path(ENTRIES).stat().st_size if self.path(ENTRIES).exists() else 0
+        if head is None and on_disk == 0:
+            return self._head(merkle.Frontier(self.hash_alg), 0)
+        if head is None or on_disk > head["bytes"]:
+            return self._rebuild_head()
+        if on_disk < head["bytes"]:
+            raise IntegrityError(f"audit log {self.path(ENTRIES)} is shorter than its head says "
+                                 f"({on_disk} < {head['bytes']} bytes): it was truncated; run "
+                                 "`govctl auditlog verify` and keep the damaged copy as evidence")
+        return head
+
+    def append(self, actor: str, action: str, details: dict | None = None) -> dict:
+        """Append one entry; returns it (with its index)."""
+        if not actor or not action:
+            raise BadInput("an audit entry needs an actor and an action")
+        with self._locked():
+            head = self._current_head()
+            entry = {"index": head["size"], "time": _now(), "actor": actor, "action": action,
+                     "details": details or {}}
+            try:
+                line = canonical_json(entry)
+            except (TypeError, ValueError) as exc:
+                raise BadInput(f"audit entry details must be JSON data: {exc}") from None
+            leaf = merkle.leaf_hash(self.hash_alg, line)
+            frontier = merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]])
+            frontier.append(leaf)
+            with open(self.path(ENTRIES), "ab") as entries:
+                entries.write(line + b"\n")
+            with open(self.path(LEAVES), "ab") as leaves:
+                leaves.write(leaf)
+            self._write_head(self._head(frontier, head["bytes"] + len(line) + 1))
+        return entry
+
+    def size(self) -> int:
+        head = self._read_head()
+        return head["size"] if head else 0
+
+    def root(self) -> bytes:
+        head = self._read_head() or self._head(merkle.Frontier(self.hash_alg), 0)
+        return merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]]).root()
+
+    def checkpoint(self, keystore: Keystore | None = None, key: str = AUDIT_KEY) -> dict:
+        """Sign the current tree head with `key` (created on first use) and store the checkpoint."""
+        keystore = keystore or Keystore.open()
+        keystore.ensure_key(key, "signing")
+        with self._locked():
+            head = self._current_head()
+            frontier = merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]])
+            body = {"log": LOG_NAME, "hash": self.hash_alg, "tree_size": head["size"],
+                    "root": frontier.root().hex(), "time": _now()}
+            checkpoint = sign_document(keystore, key, body, record_use=False)
+            with open(self.path(CHECKPOINTS), "ab") as out:
+                out.write(canonical_json(checkpoint) + b"\n")
+        return checkpoint
+
+    def checkpoints(self) -> list[dict]:
+        if not self.path(CHECKPOINTS).exists():
+            return []
+        return [json.loads(line) for line in self.path(CHECKPOINTS).read_text().splitlines() if line.strip()]
+
+    def _tree(self, size: int) -> merkle.Tree:
+        data = self.path(LEAVES).read_bytes() if self.path(LEAVES).exists() else b""
+        if len(data) < size * 32:
+            raise CryptoError(f"the leaf cache of {self.dir} is short; append once to rebuild it")
+        return merkle.Tree(self.hash_alg, [data[i:i + 32] for i in range(0, size * 32, 32)])
+
+    def _checkpoint_for(self, size: int | None, covering: int) -> dict:
+        signed = self.checkpoints()
+        if size is not None:
+            matches = [c for c in signed if c["tree_size"] == size]
+            if not matches:
+                sizes = ", ".join(str(c["tree_size"]) for c in signed) or "none"
+                raise BadInput(f"no checkpoint has tree size {size} (checkpointed sizes: {sizes})")
+            return matches[-1]
+        if not signed or signed[-1]["tree_size"] < covering:
+            raise BadInput(f"no signed checkpoint covers {covering} entries yet; sign one with "
+                           "`govctl auditlog checkpoint`")
+        return signed[-1]
+
+    def _checked_tree(self, checkpoint: dict) -> merkle.Tree:
+        tree = self._tree(checkpoint["tree_size"])
+        if tree.root().hex() != checkpoint["root"]:
+            raise IntegrityError("the log does not match its checkpoint; run `govctl auditlog verify`")
+        return tree
+
+    def entry_line(self, index: int) -> str:
+        with open(self.path(ENTRIES), "rb") as entries:
+            for i, line in enumerate(entries):
+                if i == index:
+                    return line.rstrip(b"\n").decode()
+        raise BadInput(f"entry {index} does not exist (the log has {self.size()} entries)")
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> dict:
+        """A self-contained proof that entry `index` is in the tree of a signed checkpoint."""
+        if index < 0:
+            raise BadInput("--index must be 0 or more")
+        checkpoint = self._checkpoint_for(size, index + 1)
+        if index >= checkpoint["tree_size"]:
+            raise BadInput(f"entry {index} is not in the tree of size {checkpoint['tree_size']}")
+        path = self._checked_tree(checkpoint).inclusion_proof(index)
+        return {"type": "inclusion", "hash": self.hash_alg, "index": index, "entry": self.entry_line(index),
+                "path": [h.hex() for h in path], "checkpoint": checkpoint}
+
+    def prove_consistency(self, old_size: int, size: int | None = None) -> dict:
+        """A proof that the checkpoint of `old_size` is a prefix of a later signed checkpoint."""
+        old = self._checkpoint_for(old_size, 0)
+        new = self._checkpoint_for(size, old_size)
+        if old["tree_size"] == 0:
+            raise BadInput("consistency from an empty tree needs no proof; pick a checkpoint with entries")
+        path = self._checked_tree(new).consistency_proof(old["tree_size"])
+        return {"type": "consistency", "hash": self.hash_alg, "path": [h.hex() for h in path],
+                "old": old, "new": new}
+
+
+@dataclass
+class Report:
+    ok: bool = True
+    entries: int = 0
+    checkpoints: int = 0
+    verified_size: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, problem: str) -> None:
+        self.ok = False
+        self.problems.append(problem)
+
+    @property
+    def unverified_tail(self) -> int:
+        return max(self.entries - self.verified_size, 0)
+
+
+def verify_log(directory: Path | None = None, trusted: list | None = None) -> Report:
+    """Recompute the tree from the entries and check every checkpoint against `trusted` keys."""
+    log = AuditLog(Path(directory or default_dir()))
+    if not trusted:
+        raise BadInput("give the public key(s) that sign checkpoints (--pubkey), or unlock the keystore")
+    report = Report()
+    signed = []
+    for number, checkpoint in enumerate(log.checkpoints(), 1):
+        if not document_signature_valid(checkpoint, trusted):
+            report.fail(f"checkpoint #{number} (time {checkpoint.get('time')}): signature does not verify "
+                        "under the trusted key(s): forged or altered")
+            continue
+        if signed and checkpoint["tree_size"] < signed[-1]["tree_size"]:
+            report.fail(f"checkpoint #{number} has tree size {checkpoint['tree_size']}, smaller than an "
+                        f"earlier one ({signed[-1]['tree_size']}): checkpoints were reordered")
+        signed.append(checkpoint)
+    report.checkpoints = len(signed)
+    hash_alg = signed[0]["hash"] if signed else (log._read_head() or {}).get("hash", "sm3")
+    by_size: dict[int, list[dict]] = {}
+    for checkpoint in signed:
+        by_size.setdefault(checkpoint["tree_size"], []).append(checkpoint)
+    frontier, last_good, first_bad_index = merkle.Frontier(hash_alg), 0, None
+
+    def check_at(size: int) -> None:
+        nonlocal last_good
+        for checkpoint in by_size.get(size, []):
+            if frontier.root().hex() == checkpoint["root"]:
+                last_good = max(last_good, size)
+            else:
+                report.fail(f"entries {last_good + 1}..{size} do not match the checkpoint signed at "
+                            f"{checkpoint['time']}: an entry among them was edited, deleted, inserted "
+                            "or reordered")
+
+    check_at(0)
+    if log.path(ENTRIES).exists():
+        with open(log.path(ENTRIES), "rb") as entries:
+            for index, line in enumerate(entries):
+                data = line.rstrip(b"\n")
+                try:
+                    recorded = json.loads(data).get("index")
+                except (ValueError, AttributeError):
+                    recorded = None
+                if recorded != index and first_bad_index is None:
+                    first_bad_index = index
+                    report.fail(f"line {index + 1}: its index is {recorded!r}, expected {index}: an entry "
+                                "near here was deleted, inserted, reordered or garbled")
+                frontier.append(merkle.leaf_hash(hash_alg, data))
+                check_at(frontier.size)
+    report.entries = frontier.size
+    report.verified_size = last_good
+    top = max(by_size, default=0)
+    if report.entries < top:
+        report.fail(f"the log has {report.entries} entries but a signed checkpoint covers {top}: it was "
+                    f"truncated (entries {report.entries + 1}..{top} are missing)")
+    if report.entries and not signed:
+        report.fail("no valid signed checkpoint: nothing in the log can be verified")
+    return report
+
+
+def verify_proof(proof: dict, trusted: list) -> tuple[bool, str]:
+    """(valid, explanation) for a proof from `prove_inclusion` / `prove_consistency`."""
+    try:
+        hash_alg, path = proof["hash"], [bytes.fromhex(h) for h in proof["path"]]
+        if proof["type"] == "inclusion":
+            checkpoint = proof["checkpoint"]
+            if not document_signature_valid(checkpoint, trusted):
+                return False, "the checkpoint signature does not verify under the trusted key(s)"
+            index, line = int(proof["index"]), proof["entry"].encode()
+            if json.loads(line).get("index") != index:
+                return False, f"the entry does not carry index {index}"
+            ok = merkle.verify_inclusion(hash_alg, merkle.leaf_hash(hash_alg, line), index,
+                                         checkpoint["tree_size"], path, bytes.fromhex(checkpoint["root"]))
+            return ok, (f"entry {index} is in the signed tree of size {checkpoint['tree_size']}" if ok
+                        else "the inclusion path does not lead to the signed root")
+        if proof["type"] == "consistency":
+            old, new = proof["old"], proof["new"]
+            if not (document_signature_valid(old, trusted) and document_signature_valid(new, trusted)):
+                return False, "a checkpoint signature does not verify under the trusted key(s)"
+            ok = merkle.verify_consistency(hash_alg, old["tree_size"], new["tree_size"],
+                                           bytes.fromhex(old["root"]), bytes.fromhex(new["root"]), path)
+            return ok, (f"the tree of size {old['tree_size']} is a prefix of the tree of size "
+                        f"{new['tree_size']}" if ok else "the consistency path does not connect the two roots")
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        return False, f"the proof is malformed ({exc.__class__.__name__}: {exc})"
+    return False, f"unknown proof type {proof.get('type')!r}"
+
+
+def trusted_keys_from_hex(values: list[str], alg: str) -> list:
+    return [signing.load_public(alg, signing.parse_hex(v, "--pubkey")) for v in values]
+
+
+# -- the small API other parts of govctl call ---------------------------------------------------
+def append(actor: str, action: str, details: dict | None = None, directory: Path | None = None) -> dict:
+    """Record a platform action (deployment, hardening run, ban, incident change, key event)."""
+    return AuditLog.at(directory).append(actor, action, details)
+
+
+def checkpoint(keystore: Keystore | None = None, directory: Path | None = None) -> dict:
+    """Sign the log's current head with the keystore's `audit` key."""
+    return AuditLog.at(directory).checkpoint(keystore)
+
+
+def verify(directory: Path | None = None, trusted: list | None = None) -> Report:
+    """Verify the log; without `trusted`, the keystore's `audit` public keys are trusted."""
+    if trusted is None:
+        trusted = list(Keystore.open().public_keys(AUDIT_KEY).values())
+    return verify_log(directory, trusted)
