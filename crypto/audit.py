@@ -233,7 +233,8 @@ class Report:
     ok: bool = True
     entries: int = 0
     checkpoints: int = 0
-    verified_size: int = 0
+    verified_size: int = 0   # entries matched by a signed checkpoint
+    signed_size: int = 0     # the largest tree size a valid checkpoint signs
     problems: list[str] = field(default_factory=list)
 
     def fail(self, problem: str) -> None:
@@ -242,7 +243,8 @@ class Report:
 
     @property
     def unverified_tail(self) -> int:
-        return max(self.entries - self.verified_size, 0)
+        """Entries appended after the last signed checkpoint (not yet protected)."""
+        return max(self.entries - self.signed_size, 0)
 
 
 def verify_log(directory: Path | None = None, trusted: list | None = None) -> Report:
@@ -295,7 +297,7 @@ def verify_log(directory: Path | None = None, trusted: list | None = None) -> Re
                 check_at(frontier.size)
     report.entries = frontier.size
     report.verified_size = last_good
-    top = max(by_size, default=0)
+    top = report.signed_size = max(by_size, default=0)
     if report.entries < top:
         report.fail(f"the log has {report.entries} entries but a signed checkpoint covers {top}: it was "
                     f"truncated (entries {report.entries + 1}..{top} are missing)")

@@ -1,0 +1,160 @@
+"""govctl auditlog: the tamper-evident log of platform actions (SM3 Merkle tree, SM2 checkpoints)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="auditlog",
+    no_args_is_help=True,
+    help=(
+        "Append to, prove and verify the tamper-evident audit log (state/audit): an SM3 Merkle "
+        "tree (RFC 6962 layout) with SM2-signed checkpoints.\n\n"
+        "Example: govctl auditlog append --action deploy.up --details '{\"stack\": \"lab\"}'"
+    ),
+)
+
+LOG_DIR = typer.Option(None, "--log-dir", help="Audit log directory (default state/audit).")
+PUBKEY = typer.Option(None, "--pubkey",
+                      help="Trusted checkpoint public key, hex 04||x||y (repeatable); default: the keystore's audit key.")
+ALG = typer.Option("sm2", "--alg", help="Algorithm of --pubkey: sm2 or ecdsa-p256.")
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _trusted(pubkeys: Optional[list[str]], alg: str) -> list:
+    from crypto import audit
+    from crypto.keystore import Keystore
+
+    if pubkeys:
+        return audit.trusted_keys_from_hex(pubkeys, alg)
+    return list(Keystore.open().public_keys(audit.AUDIT_KEY).values())
+
+
+@app.command("append")
+def append(
+    action: str = typer.Option(..., "--action", help="What was done, e.g. deploy.up, harden.run, ban.add."),
+    actor: Optional[str] = typer.Option(None, "--actor", help="Who did it (default $GOVCTL_ACTOR or the login name)."),
+    details: str = typer.Option("{}", "--details", help="JSON object with the particulars."),
+    checkpoint: bool = typer.Option(True, "--checkpoint/--no-checkpoint",
+                                    help="Sign a checkpoint afterwards (needs the keystore)."),
+    log_dir: Optional[Path] = LOG_DIR,
+    json_out: bool = JSON,
+) -> None:
+    """Append one entry (and by default sign a checkpoint covering it).
+
+    Example: govctl auditlog append --actor alice --action ban.add --details '{"ip": "203.0.113.9"}'
+    """
+    from crypto import audit
+    from crypto.errors import BadInput
+    from crypto.keystore import actor as current_actor
+    from govctl.ui import console, print_json
+
+    try:
+        parsed = json.loads(details)
+    except ValueError as exc:
+        raise BadInput(f"--details is not JSON ({exc}); give a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise BadInput("--details must be a JSON object, e.g. '{\"host\": \"web-1\"}'")
+    log = audit.AuditLog.at(log_dir)
+    entry = log.append(actor or current_actor(), action, parsed)
+    signed = log.checkpoint() if checkpoint else None
+    if json_out:
+        print_json({"entry": entry, "checkpoint": signed})
+    else:
+        console.print(f"entry {entry['index']} appended" + (f"; checkpoint signed at size {signed['tree_size']}"
+                                                           if signed else ""))
+
+
+@app.command("checkpoint")
+def checkpoint(log_dir: Optional[Path] = LOG_DIR, json_out: bool = JSON) -> None:
+    """Sign the current tree head with the keystore's audit key.
+
+    Example: govctl auditlog checkpoint
+    """
+    from crypto import audit
+    from govctl.ui import console, print_json
+
+    signed = audit.AuditLog.at(log_dir).checkpoint()
+    if json_out:
+        print_json(signed)
+    else:
+        console.print(f"checkpoint signed: size {signed['tree_size']}, root {signed['root']}")
+
+
+@app.command("verify")
+def verify(
+    log_dir: Optional[Path] = LOG_DIR,
+    pubkey: Optional[list[str]] = PUBKEY,
+    alg: str = ALG,
+    proof: Optional[Path] = typer.Option(None, "--proof", help="Verify this proof file instead of the log."),
+    json_out: bool = JSON,
+) -> None:
+    """Verify the whole log offline (or one proof). Exit 0 intact, 1 tampered.
+
+    Example: govctl auditlog verify --pubkey 04ab…   (works on a copy of the log, no keystore)
+    """
+    from crypto import audit
+    from crypto.errors import BadInput
+    from govctl.ui import console, err_console, print_json
+
+    trusted = _trusted(pubkey, alg)
+    if proof is not None:
+        try:
+            document = json.loads(proof.read_text())
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"--proof {proof}: cannot read a JSON proof ({exc})") from None
+        valid, why = audit.verify_proof(document, trusted)
+        if json_out:
+            print_json({"valid": valid, "explanation": why})
+        else:
+            console.print(("proof valid: " if valid else "[bold red]proof INVALID:[/] ") + why)
+        raise typer.Exit(0 if valid else 1)
+    with err_console.status("recomputing the Merkle tree…"):
+        report = audit.verify_log(log_dir, trusted)
+    if json_out:
+        print_json({"ok": report.ok, "entries": report.entries, "checkpoints": report.checkpoints,
+                    "verified_size": report.verified_size, "unverified_tail": report.unverified_tail,
+                    "problems": report.problems})
+    else:
+        for problem in report.problems:
+            console.print(f"[bold red]TAMPERED:[/] {problem}", highlight=False)
+        if report.ok:
+            console.print(f"audit log intact: {report.entries} entries, {report.checkpoints} signed "
+                          f"checkpoints, {report.verified_size} entries covered")
+        if report.unverified_tail:
+            console.print(f"note: the last {report.unverified_tail} entries are not yet covered by a "
+                          "signed checkpoint (run `govctl auditlog checkpoint`)")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("prove")
+def prove(
+    index: Optional[int] = typer.Option(None, "--index", help="Prove entry INDEX (0-based) is in the log."),
+    consistency: Optional[int] = typer.Option(None, "--consistency", metavar="OLD_SIZE",
+                                              help="Prove the checkpoint of OLD_SIZE is a prefix of a later one."),
+    size: Optional[int] = typer.Option(None, "--size", help="Checkpointed tree size to prove against (default: latest)."),
+    log_dir: Optional[Path] = LOG_DIR,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the proof here."),
+) -> None:
+    """Print an inclusion or consistency proof (JSON, with its signed checkpoints).
+
+    Example: govctl auditlog prove --index 41 -o entry41.proof && govctl auditlog verify --proof entry41.proof
+    """
+    from crypto import audit
+    from crypto.errors import BadInput
+    from govctl.ui import err_console
+
+    if (index is None) == (consistency is None):
+        raise BadInput("give exactly one of --index INDEX or --consistency OLD_SIZE")
+    log = audit.AuditLog.at(log_dir)
+    with err_console.status("building the Merkle tree…"):
+        document = (log.prove_inclusion(index, size) if index is not None
+                    else log.prove_consistency(consistency, size))
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
