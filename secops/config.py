@@ -1,0 +1,90 @@
+"""secops configuration: YAML validated against schemas/config.schema.yaml, merged over defaults."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from govctl.paths import ROOT, STATE
+
+SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG_PATH = STATE / "secops" / "config.yaml"
+
+DEFAULTS: dict[str, Any] = {
+    "store": str(STATE / "secops" / "secops.db"),
+    "retention_days": 180,
+    "incident_retention_days": 365,
+    "topology": str(ROOT / "infra" / "topologies" / "lab.yaml"),
+    "allowlist": [],
+    "ops_networks": [],
+    "rules": [],
+    "bundled_rules": True,
+    "pipeline": None,  # None: the bundled ECS mapping
+    "aggregation_seconds": 300,
+    "response": {"ttl": 600, "escalation": 4, "max_ttl": 7 * 86400, "dry_run": False},
+    "enforcer": {"kind": "nftables", "netns": None, "family": "inet", "table": "govctl", "set": "blocklist",
+                 "manage": True},
+    "sources": [],
+    "syslog": {"udp": None, "tcp": None, "spool": str(STATE / "secops" / "spool"), "encoding": "auto"},
+    "batch": {"lines": 2000, "seconds": 0.05},
+    "incidents": {"window_seconds": 3600},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The configuration at `path` (or the default file if it exists) over the defaults."""
+    import jsonschema
+
+    cfg = copy.deepcopy(DEFAULTS)
+    p = Path(path) if path else DEFAULT_CONFIG_PATH
+    if path is None and not p.exists():
+        return cfg
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read secops config {p}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"secops config {p} is not valid YAML: {exc}") from None
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        lines = [f"  {'.'.join(str(x) for x in e.path) or '(top)'}: {e.message}" for e in errors]
+        raise ConfigError(f"secops config {p} is invalid:\n" + "\n".join(lines))
+    for key, value in doc.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def build_allowlist(cfg: dict[str, Any], extra: list[str] = ()):
+    """Management zones of the configured topology + ops networks + allowlist ranges + extra."""
+    import ipaddress
+
+    from .respond import Allowlist
+    ranges = [*cfg["ops_networks"], *cfg["allowlist"], *extra]
+    for r in ranges:
+        try:
+            ipaddress.ip_network(r, strict=False)
+        except ValueError:
+            raise ConfigError(f"allowlist range {r!r} is not a CIDR network (example: 10.20.0.0/16)") from None
+    if cfg.get("topology"):
+        from infra.topology import load_topology
+        return Allowlist.from_topology(load_topology(cfg["topology"]), ranges)
+    return Allowlist(ranges)
+
+
+def build_rules(cfg: dict[str, Any], extra: list[str] = ()):
+    from .detect import BUNDLED_RULES, DEFAULT_PIPELINE, load_rules
+    paths = ([BUNDLED_RULES] if cfg["bundled_rules"] else []) + [Path(p) for p in [*cfg["rules"], *extra]]
+    for p in paths:
+        if not Path(p).exists():
+            raise ConfigError(f"rule path {p} does not exist")
+    return load_rules(paths, Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE)

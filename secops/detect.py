@@ -1,0 +1,455 @@
+"""Streaming Sigma evaluation: base rules, v2 correlations on sliding event-time windows, alerts.
+
+Rules are Sigma YAML files read with pySigma. A file that does not parse, or that uses something this
+evaluator does not implement, is refused with its path and reason (`RuleSet.errors`); the other
+rules keep running. Correlations (event_count, value_count, temporal, temporal_ordered) keep per
+group-by key a window of the events in [t − timespan, t] — sliding, so an attack split across two
+fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts.
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .normalize import LOGSOURCES
+from .sigma_compile import UnsupportedRule, compile_condition, index_key
+
+BUNDLED_RULES = Path(__file__).parent / "rules"
+DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
+EVIDENCE_PER_ALERT = 10
+DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
+
+
+@dataclass
+class RuleInfo:
+    """What an alert says about the rule that raised it."""
+
+    name: str
+    id: str
+    title: str
+    level: str
+    tags: list[str]
+    path: str
+    response: str | None  # "block": interception may act on the alert's source address
+
+    @property
+    def attack(self) -> list[str]:
+        return [t for t in self.tags if t.startswith("attack.")]
+
+    @property
+    def djcp(self) -> list[str]:
+        return [t for t in self.tags if t.startswith("djcp.")]
+
+
+@dataclass
+class BaseRule:
+    info: RuleInfo
+    logsource: dict[str, str]
+    predicate: Callable[[dict], bool]
+    index: tuple[str, frozenset[str]] | None
+    generates: bool = True
+    downstream: list["Correlation"] = field(default_factory=list)
+
+
+@dataclass
+class Alert:
+    rule: RuleInfo
+    group: dict[str, Any]
+    first: float
+    last: float
+    count: int
+    evidence: list[dict] = field(default_factory=list)
+    id: int | None = None  # set once stored
+
+    @property
+    def source_ip(self) -> str | None:
+        return self.group.get("source.ip")
+
+    @property
+    def user(self) -> str | None:
+        return self.group.get("user.name")
+
+    @property
+    def host(self) -> str | None:
+        return self.group.get("host.hostname")
+
+    def add_evidence(self, event: dict) -> None:
+        if len(self.evidence) < EVIDENCE_PER_ALERT:
+            self.evidence.append(event)
+
+    def summary(self) -> dict[str, Any]:
+        from .normalize import iso
+        return {"rule": self.rule.name, "rule_id": self.rule.id, "title": self.rule.title,
+                "level": self.rule.level, "source.ip": self.source_ip, "user": self.user,
+                "host": self.host, "first": iso(self.first), "last": iso(self.last), "count": self.count}
+
+
+_THRESHOLD_TESTS: dict[str, Callable[[float], Callable[[float], bool]]] = {
+    "gte": lambda t: t.__le__, "gt": lambda t: t.__lt__, "lte": lambda t: t.__ge__,
+    "lt": lambda t: t.__gt__, "eq": lambda t: t.__eq__, "neq": lambda t: t.__ne__,
+}
+
+
+class Correlation:
+    """One Sigma correlation rule and its per-group sliding windows."""
+
+    def __init__(self, info: RuleInfo, kind: str, timespan: float, group_by: list[str],
+                 op: str, count: float, fieldref: str | None, refs: list[str],
+                 aliases: dict[str, dict[str, str]]):
+        self.info, self.kind, self.timespan = info, kind, float(timespan)
+        self.group_by, self.op, self.threshold, self.fieldref = group_by, op, count, fieldref
+        self.refs = refs  # referenced rule names, in order (temporal_ordered)
+        self.aliases = aliases  # alias → {rule name → event field}
+        self.downstream: list[Correlation] = []
+        self.windows: dict[tuple, Any] = {}
+        self.open: dict[tuple, Alert] = {}
+        self.newest = float("-inf")
+        self._since_prune = 0
+
+        self._holds = _THRESHOLD_TESTS[op](count)
+
+    def _key(self, ref: str, event: dict) -> tuple | None:
+        values = []
+        for f in self.group_by:
+            real = self.aliases.get(f, {}).get(ref, f)
+            v = event.get(real)
+            if v is None:
+                return None  # an event without the group-by field cannot be grouped
+            values.append(v)
+        return tuple(values)
+
+    def feed(self, ref: str, event: dict, sink: "Detector") -> None:
+        key = self._key(ref, event)
+        if key is None:
+            return
+        t = event["@timestamp"]
+        if t > self.newest:
+            self.newest = t
+        self._since_prune += 1
+        if self._since_prune >= 4096:
+            self._prune()
+        start = t - self.timespan
+        win = self.windows.get(key)
+        if self.kind == "event_count":
+            if win is None:
+                win = self.windows[key] = collections.deque()
+            _insert(win, t)
+            while win[0] < start:
+                win.popleft()
+            n = len(win)
+        elif self.kind == "value_count":
+            if win is None:
+                win = self.windows[key] = (collections.deque(), collections.Counter())
+            times, values = win
+            value = event.get(self.aliases.get(self.fieldref, {}).get(ref, self.fieldref))
+            if value is not None:
+                _insert(times, (t, value))
+                values[value] += 1
+            while times and times[0][0] < start:
+                _, old = times.popleft()
+                values[old] -= 1
+                if not values[old]:
+                    del values[old]
+            n = len(values)
+        else:  # temporal, temporal_ordered: per referenced rule, the times it matched in the window
+            if win is None:
+                win = self.windows[key] = {r: collections.deque() for r in self.refs}
+            _insert(win[ref], t)
+            for times in win.values():
+                while times and times[0] < start:
+                    times.popleft()
+            if self.kind == "temporal":
+                n = sum(1 for times in win.values() if times)
+            else:
+                n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
+        if not self._holds(n):
+            return
+        alert = self.open.get(key)
+        if alert is not None and t - alert.last <= self.timespan:
+            alert.count += 1
+            alert.last = max(alert.last, t)
+            alert.add_evidence(event)
+            sink.emit(alert, new=False)
+        else:
+            group = dict(zip(self.group_by, key))
+            alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=t,
+                          count=n if self.kind == "event_count" else _window_size(win, self.kind))
+            alert.add_evidence(event)
+            self.open[key] = alert
+            sink.emit(alert)
+        for corr in self.downstream:
+            corr.feed(self.info.name, event, sink)
+
+    def _prune(self) -> None:
+        """Drop windows and open alerts nothing can extend any more: memory stays bounded."""
+        self._since_prune = 0
+        horizon = self.newest - self.timespan
+        for key in [k for k, w in self.windows.items() if _latest(w, self.kind) < horizon]:
+            del self.windows[key]
+        for key in [k for k, a in self.open.items() if a.last < horizon]:
+            del self.open[key]
+
+
+def _insert(dq: collections.deque, item) -> None:
+    """Append, keeping event-time order when a late event arrives."""
+    if not dq or dq[-1] <= item:
+        dq.append(item)
+    else:
+        idx = bisect.bisect_right(dq, item)
+        dq.insert(idx, item)
+
+
+def _in_order(times_per_rule: list[collections.deque]) -> bool:
+    """Is there t1 ≤ t2 ≤ … with t_i from rule i's window? (greedy: earliest fitting time each step)"""
+    pos = float("-inf")
+    for times in times_per_rule:
+        idx = bisect.bisect_left(times, pos)
+        if idx == len(times):
+            return False
+        pos = times[idx]
+    return True
+
+
+def _earliest(win, kind: str) -> float:
+    if kind == "event_count":
+        return win[0]
+    if kind == "value_count":
+        return win[0][0][0] if win[0] else float("inf")
+    return min((times[0] for times in win.values() if times), default=float("inf"))
+
+
+def _latest(win, kind: str) -> float:
+    if kind == "event_count":
+        return win[-1] if win else float("-inf")
+    if kind == "value_count":
+        return win[0][-1][0] if win[0] else float("-inf")
+    return max((times[-1] for times in win.values() if times), default=float("-inf"))
+
+
+def _window_size(win, kind: str) -> int:
+    if kind == "value_count":
+        return len(win[0])
+    return sum(len(times) for times in win.values())
+
+
+@dataclass
+class RuleSet:
+    base: list[BaseRule]
+    correlations: list[Correlation]
+    errors: list[tuple[str, str]]  # (path, reason) of refused rules
+
+    def all_infos(self) -> list[RuleInfo]:
+        return [r.info for r in self.base] + [c.info for c in self.correlations]
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yml", ".yaml")))
+        else:
+            files.append(p)
+    return files
+
+
+def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFAULT_PIPELINE) -> RuleSet:
+    """Read Sigma rule files (the bundled ones when `paths` is None); refuse bad ones by path."""
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    proc = ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else None
+    errors: list[tuple[str, str]] = []
+    parsed: list[tuple[Any, str]] = []
+    for path in rule_files([BUNDLED_RULES] if paths is None else paths):
+        try:
+            text = path.read_text(encoding="utf-8")
+            collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        except (OSError, UnicodeDecodeError, SigmaError, ValueError) as exc:
+            errors.append((str(path), _reason(exc)))
+            continue
+        except Exception as exc:  # pySigma raises plain errors on some malformed YAML shapes
+            errors.append((str(path), f"{type(exc).__name__}: {_reason(exc)}"))
+            continue
+        bad = [e for r in collection.rules for e in r.errors]
+        if bad:
+            errors.append((str(path), _reason(bad[0])))
+            continue
+        parsed.extend((r, str(path)) for r in collection.rules)
+
+    by_ref: dict[str, tuple[Any, str]] = {}
+    for rule, path in parsed:
+        for ref in (rule.name, str(rule.id) if rule.id else None):
+            if ref:
+                by_ref[ref] = (rule, path)
+
+    base: dict[str, BaseRule] = {}
+    correlations: dict[str, Correlation] = {}
+    referenced_no_generate: set[str] = set()
+    pending = [(r, p) for r, p in parsed if isinstance(r, SigmaCorrelationRule)]
+    for rule, path in parsed:
+        if isinstance(rule, SigmaCorrelationRule):
+            continue
+        try:
+            if proc is not None:
+                rule = proc.apply(rule)
+            info = _info(rule, path)
+            trees = [c.parsed for c in rule.detection.parsed_condition]
+            base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees))
+        except (UnsupportedRule, SigmaError, ValueError, TypeError) as exc:
+            errors.append((path, f"rule {rule.title!r}: {_reason(exc)}"))
+
+    # Correlations may reference correlations: resolve until nothing changes.
+    progress = True
+    while pending and progress:
+        progress = False
+        for rule, path in list(pending):
+            names = [_ref_name(ref.reference, by_ref) for ref in (rule.rules or [])]
+            if not all(n in base or n in correlations for n in names):
+                continue
+            pending.remove((rule, path))
+            progress = True
+            try:
+                corr = _correlation(rule, path, names)
+            except (UnsupportedRule, ValueError) as exc:
+                errors.append((path, f"correlation {rule.title!r}: {_reason(exc)}"))
+                continue
+            correlations[corr.info.name] = corr
+            for name in dict.fromkeys(names):
+                upstream = base.get(name) or correlations[name]
+                upstream.downstream.append(corr)
+                if not rule.generate:
+                    referenced_no_generate.add(name)
+    for rule, path in pending:
+        missing = [ref.reference for ref in (rule.rules or [])
+                   if _ref_name(ref.reference, by_ref) not in base and _ref_name(ref.reference, by_ref) not in correlations]
+        errors.append((path, f"correlation {rule.title!r}: references rules that are not loaded: {', '.join(missing)}"))
+    for name in referenced_no_generate:
+        if name in base:
+            base[name].generates = False
+    return RuleSet(list(base.values()), list(correlations.values()), errors)
+
+
+def _ref_name(reference: str, by_ref: dict) -> str:
+    hit = by_ref.get(reference)
+    return _info(hit[0], hit[1]).name if hit else reference
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _info(rule, path: str) -> RuleInfo:
+    custom = getattr(rule, "custom_attributes", {}) or {}
+    return RuleInfo(name=rule.name or (str(rule.id) if rule.id else Path(path).stem), id=str(rule.id or ""),
+                    title=rule.title, level=str(rule.level.name.lower()) if rule.level else "medium",
+                    tags=[str(t) for t in rule.tags], path=path, response=custom.get("response"))
+
+
+def _logsource(rule) -> dict[str, str]:
+    ls = rule.logsource
+    return {k: v for k, v in (("product", ls.product), ("category", ls.category), ("service", ls.service)) if v}
+
+
+def _correlation(rule, path: str, names: list[str]) -> Correlation:
+    from sigma.correlations import SigmaCorrelationCondition
+    if not isinstance(rule.condition, SigmaCorrelationCondition):
+        raise UnsupportedRule("extended (boolean) correlation conditions are not supported")
+    kind = rule.type.name.lower()
+    if kind not in ("event_count", "value_count", "temporal", "temporal_ordered"):
+        raise UnsupportedRule(f"correlation type {kind} is not supported "
+                              "(supported: event_count, value_count, temporal, temporal_ordered)")
+    cond = rule.condition
+    if kind == "value_count" and not cond.fieldref:
+        raise UnsupportedRule("value_count needs condition.field")
+    aliases = {a.alias: {_ref_name_of(ref): fld for ref, fld in a.mapping.items()} for a in rule.aliases}
+    return Correlation(_info(rule, path), kind, rule.timespan.seconds, list(rule.group_by or []),
+                       cond.op.name.lower(), cond.count, cond.fieldref if isinstance(cond.fieldref, str) else None,
+                       names, aliases)
+
+
+def _ref_name_of(ref) -> str:
+    rule = getattr(ref, "rule", None)
+    return (rule.name or str(rule.id)) if rule is not None else ref.reference
+
+
+class Detector:
+    """Feeds events through the rule set; collects alerts (new ones also go to `on_alert`)."""
+
+    def __init__(self, rules: RuleSet, aggregation_seconds: float = DEFAULT_AGGREGATION_SECONDS,
+                 on_alert: Callable[[Alert, bool], None] | None = None):
+        self.rules = rules
+        self.aggregation = aggregation_seconds
+        self.on_alert = on_alert
+        self.alerts: list[Alert] = []
+        self._by_dataset: dict[str, tuple[list[BaseRule], dict[str, dict[str, list[BaseRule]]]]] = {}
+        self._open: dict[tuple, Alert] = {}
+
+    def emit(self, alert: Alert, new: bool = True) -> None:
+        """A new alert, or (new=False) one that grew by an event."""
+        if new:
+            self.alerts.append(alert)
+        if self.on_alert is not None:
+            self.on_alert(alert, new)
+
+    def _plan(self, dataset: str):
+        """The rules whose log source fits the dataset, split into always-checked and indexed."""
+        sources = LOGSOURCES.get(dataset, {})
+        always: list[BaseRule] = []
+        indexed: dict[str, dict[str, list[BaseRule]]] = {}
+        for rule in self.rules.base:
+            if not all(v in sources.get(k, ()) for k, v in rule.logsource.items()):
+                continue
+            if rule.index is None:
+                always.append(rule)
+            else:
+                fld, values = rule.index
+                for v in values:
+                    indexed.setdefault(fld, {}).setdefault(v, []).append(rule)
+        plan = (always, indexed)
+        self._by_dataset[dataset] = plan
+        return plan
+
+    def process(self, event: dict) -> None:
+        plan = self._by_dataset.get(event.get("event.dataset"))
+        if plan is None:
+            plan = self._plan(event.get("event.dataset"))
+        always, indexed = plan
+        for rule in always:
+            if rule.predicate(event):
+                self._matched(rule, event)
+        for fld, table in indexed.items():
+            v = event.get(fld)
+            if v.__class__ is str:
+                candidates = table.get(v) or table.get(v.lower())
+                if candidates:
+                    for rule in candidates:
+                        if rule.predicate(event):
+                            self._matched(rule, event)
+
+    def _matched(self, rule: BaseRule, event: dict) -> None:
+        for corr in rule.downstream:
+            corr.feed(rule.info.name, event, self)
+        if not rule.generates:
+            return
+        group = {k: event[k] for k in ("source.ip", "user.name", "host.hostname") if k in event}
+        key = (rule.info.name, tuple(group.items()))
+        t = event["@timestamp"]
+        alert = self._open.get(key)
+        if alert is not None and t - alert.last <= self.aggregation:
+            alert.count += 1
+            alert.last = max(alert.last, t)
+            alert.add_evidence(event)
+            self.emit(alert, new=False)
+            return
+        if len(self._open) > 100_000:
+            self._open = {k: a for k, a in self._open.items() if t - a.last <= self.aggregation}
+        alert = Alert(rule.info, group, first=t, last=t, count=1, evidence=[event])
+        self._open[key] = alert
+        self.emit(alert)

@@ -1,0 +1,694 @@
+"""Log lines → ECS events (flat dicts with dotted keys), or a quarantine reason.
+
+One `Normalizer` per input source keeps the little state parsing needs (year inference for BSD
+syslog dates, PostgreSQL's pid → client address). `normalize(raw: bytes)` returns either an event
+dict or a `Rejected(reason, detail)`; it never raises on bad input. Lines are tried cheapest first:
+a first-byte dispatch picks the format, a `startswith` prefilter picks the message parser, and only
+then does a regular expression run.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+QUARANTINE_REASONS = (
+    "empty", "too_long", "binary", "encoding", "bad_timestamp", "bad_address", "bad_json",
+    "unknown_format",
+)
+DEFAULT_MAX_LINE_BYTES = 16 * 1024
+FORMATS = ("auto", "syslog", "nginx", "auditd", "postgresql", "json")
+ENCODINGS = ("utf-8", "gbk", "gb18030", "auto")
+
+# Sigma log sources each dataset answers to (rules match when all their logsource keys agree).
+LOGSOURCES: dict[str, dict[str, frozenset[str]]] = {
+    "sshd": {"product": frozenset({"linux"}), "service": frozenset({"sshd", "auth"})},
+    "sudo": {"product": frozenset({"linux"}), "service": frozenset({"sudo", "auth"})},
+    "su": {"product": frozenset({"linux"}), "service": frozenset({"su", "auth"})},
+    "pam": {"product": frozenset({"linux"}), "service": frozenset({"pam", "auth"})},
+    "useradd": {"product": frozenset({"linux"}), "service": frozenset({"useradd", "auth"})},
+    "syslog": {"product": frozenset({"linux"}), "service": frozenset({"syslog"})},
+    "firewall": {"product": frozenset({"linux"}), "category": frozenset({"firewall"}),
+                 "service": frozenset({"nftables", "iptables", "syslog"})},
+    "auditd": {"product": frozenset({"linux"}), "service": frozenset({"auditd"})},
+    "nginx.access": {"category": frozenset({"webserver"}), "product": frozenset({"nginx"}),
+                     "service": frozenset({"nginx", "access"})},
+    "postgresql": {"product": frozenset({"postgresql"}), "category": frozenset({"database"}),
+                   "service": frozenset({"postgresql"})},
+    "json": {"product": frozenset({"json"})},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A line that could not be normalized: why, and a short detail for the analyst."""
+
+    reason: str
+    detail: str = ""
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SYSLOG_BSD = re.compile(
+    r"(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) (\S+) "
+    r"([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
+_SYSLOG_5424 = re.compile(
+    r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?", re.S)
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?( ?(?:Z|[+-]\d\d(?::?\d\d)?|[A-Z]{2,5}))?$")
+
+_SSHD_FAILED = re.compile(
+    r"Failed (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)")
+_SSHD_ACCEPTED = re.compile(r"Accepted (\S+) for (.*?) from (\S+) port (\d+)")
+_SSHD_INVALID = re.compile(r"Invalid user (.*?) from (\S+)(?: port (\d+))?")
+_SSHD_CLOSED = re.compile(
+    r"(?:Connection closed|Disconnected) (?:by|from) (?:(invalid|authenticating) user (.*?) )?(\S+) port (\d+)")
+_SSHD_MAXAUTH = re.compile(
+    r"error: maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port (\d+)")
+_SSHD_NOIDENT = re.compile(r"(?:Did not receive identification string|banner exchange: Connection) from (\S+)(?: port (\d+))?")
+_PAM = re.compile(r"pam_(\w+)\(([^:)]+):(\w+)\): (.*)")
+_PAM_KV = re.compile(r"(\w+)=(\S*)")
+_PAM_SESSION = re.compile(r"session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$")
+_SUDO = re.compile(r"\s*(\S+) : (?:(.*?) ; )?TTY=(\S+) ; PWD=(.*?) ; USER=(\S+) ;(?: .*?;)? COMMAND=(.*)")
+_SU_TO = re.compile(r"(FAILED SU )?\(to (\S+)\) (\S+)(?: on (\S+))?")
+_SU_FOR = re.compile(r"(FAILED|Successful) su for (\S+) by (\S+)")
+_USERADD = re.compile(r"new user: name=([^,]+), UID=(\d+), GID=(\d+)")
+_USERMOD_UID = re.compile(r"change user '([^']+)' UID from '(\d+)' to '(\d+)'")
+_KV = re.compile(r"([A-Z]+)=(\S*)")
+_FW_PREFIX = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*IN=")
+_NGINX = re.compile(
+    r'(\S+) \S+ (\S+) \[([^\]]+)\] "(?:(\S+) (.*?)(?: (HTTP/[\d.]+))?|(.*?))" (\d{3}) (\d+|-)'
+    r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?')
+_CLF_DATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})$")
+_AUDIT = re.compile(r"(?:type=(\S+) )?msg=audit\((\d+)\.(\d+):(\d+)\): ?(.*)", re.S)
+_AUDIT_KV = re.compile(r"""(\w+)=("[^"]*"|'[^']*'|\S*)""")
+_PG = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?: ([A-Z]{2,5}|[+-]\d\d(?::?\d\d)?))? \[(\d+)\](?:: \[\d+-\d+\])? "
+    r"(.*?)(LOG|FATAL|ERROR|WARNING|DETAIL|HINT|STATEMENT|NOTICE|INFO|PANIC):  (.*)", re.S)
+_PG_SYSLOG = re.compile(r"(?:\[\d+-\d+\] )?(.*?)(LOG|FATAL|ERROR|WARNING|DETAIL|HINT|STATEMENT|NOTICE|INFO|PANIC):  (.*)", re.S)
+_PG_AUTHFAIL = re.compile(r'(password|md5|scram-sha-256|ident|peer|cert|trust) authentication failed for user "([^"]*)"')
+_PG_NOROLE = re.compile(r'role "([^"]*)" does not exist')
+_PG_CONN = re.compile(r"connection received: host=(\S+?)(?: port=(\d+))?$")
+_PG_AUTHOK = re.compile(r"connection authorized: user=(\S+)")
+_PG_PREFIX_HOST = re.compile(r"(?<![\w.:])((?:\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]+)(?:\((\d+)\))?")
+
+_TZ_OFFSETS = {"UTC": 0, "GMT": 0, "Z": 0, "CST": 8 * 3600, "HKT": 8 * 3600}
+
+
+class Normalizer:
+    """Parses one source's lines. Not thread-safe: one instance per source."""
+
+    def __init__(self, source: str = "replay", fmt: str = "auto", encoding: str = "auto",
+                 tz_offset: int = 0, year: int | None = None,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+        self.source = source
+        self.format = fmt
+        self.encoding = encoding
+        self.tz_offset = tz_offset  # seconds east of UTC for dates that carry no zone
+        self.max_line_bytes = max_line_bytes
+        self._year = year or dt.datetime.now(dt.timezone.utc).year
+        self._last_month = 0
+        self._bsd_cache: dict[str, float | None] = {}
+        self._iso_cache: dict[str, float | None] = {}
+        self._pg_clients: dict[str, tuple[str, str | None]] = {}  # pid → (ip, port)
+        self._programs = {
+            "sshd": self._sshd, "sudo": self._sudo, "su": self._su, "useradd": self._useradd,
+            "usermod": self._useradd, "kernel": self._kernel, "postgres": self._pg_syslog,
+            "postgresql": self._pg_syslog, "audit": self._audit_syslog, "audispd": self._audit_syslog,
+            "audisp-syslog": self._audit_syslog,
+        }
+
+    # ---------------------------------------------------------------- entry point
+    def decode(self, raw: bytes) -> str | Rejected:
+        """Bytes of one line (no newline) → text, per the source's encoding."""
+        if self.encoding == "auto":
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                try:
+                    return raw.decode("gb18030")
+                except UnicodeDecodeError:
+                    return Rejected("encoding", "neither UTF-8 nor GB18030")
+        try:
+            return raw.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            return Rejected("encoding", f"not valid {self.encoding} at byte {exc.start}")
+
+    def normalize(self, raw: bytes) -> dict[str, Any] | Rejected:
+        if len(raw) > self.max_line_bytes:
+            return Rejected("too_long", f"{len(raw)} bytes > {self.max_line_bytes}")
+        text = self.decode(raw)
+        if type(text) is Rejected:
+            return text
+        return self.normalize_text(text)
+
+    def normalize_text(self, text: str) -> dict[str, Any] | Rejected:
+        """Text of one line → event or rejection. Never raises on bad input."""
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return Rejected("empty")
+        if _CONTROL.search(text):
+            return Rejected("binary", "control characters in the line")
+        try:
+            return self._dispatch(text)
+        except (ValueError, OverflowError, IndexError, KeyError) as exc:  # parser gaps: kept aside, not fatal
+            return Rejected("unknown_format", f"{type(exc).__name__}: {exc}"[:200])
+
+    def _dispatch(self, text: str) -> dict[str, Any] | Rejected:
+        fmt = self.format
+        if fmt == "auto":
+            c = text[0]
+            if c == "{":
+                return self._json(text)
+            if c == "<" or c in "JFMASOND":
+                return self._syslog(text)
+            if text.startswith("type=") or text.startswith("msg=audit("):
+                return self._auditd(text)
+            if c.isdigit():
+                if text[4:5] == "-" and text[10:11] == " ":
+                    return self._postgresql(text)
+                if text[4:5] == "-" and text[10:11] == "T":
+                    return self._syslog(text)
+                return self._nginx(text)
+            return self._nginx(text) if ":" in text[:40] and " - " in text[:60] else Rejected(
+                "unknown_format", "no known log format recognised")
+        return {"syslog": self._syslog, "nginx": self._nginx, "auditd": self._auditd,
+                "postgresql": self._postgresql, "json": self._json}[fmt](text)
+
+    # ---------------------------------------------------------------- helpers
+    def _bsd_time(self, stamp: str) -> float | None:
+        cached = self._bsd_cache.get(stamp, False)
+        if cached is not False:
+            return cached
+        month = _MONTHS.get(stamp[:3])
+        try:
+            day, hh, mm, ss = int(stamp[4:6]), int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:15])
+        except ValueError:
+            return None
+        if month is None:
+            return None
+        if self._last_month == 12 and month == 1:  # the file crossed New Year
+            self._year += 1
+        self._last_month = month
+        try:
+            t = float(calendar.timegm(dt.datetime(self._year, month, day, hh, mm, ss).timetuple()) - self.tz_offset)
+        except ValueError:
+            t = None
+        if len(self._bsd_cache) > 4096:
+            self._bsd_cache.clear()
+        self._bsd_cache[stamp] = t
+        return t
+
+    def _iso_time(self, stamp: str) -> float | None:
+        cached = self._iso_cache.get(stamp, False)
+        if cached is not False:
+            return cached
+        m = _ISO.match(stamp)
+        t = None
+        if m:
+            y, mo, d, hh, mi, ss, frac, zone = m.groups()
+            try:
+                t = float(calendar.timegm(dt.datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss)).timetuple()))
+                t += float(frac) if frac else 0.0
+                t -= _zone_offset(zone, self.tz_offset)
+            except (ValueError, KeyError):
+                t = None
+        if len(self._iso_cache) > 4096:
+            self._iso_cache.clear()
+        self._iso_cache[stamp] = t
+        return t
+
+    # ---------------------------------------------------------------- syslog
+    def _syslog(self, text: str) -> dict[str, Any] | Rejected:
+        m = _SYSLOG_BSD.match(text)
+        if m:
+            pri, stamp, host, program, pid, msg = m.groups()
+            t = self._bsd_time(stamp) if stamp[0].isalpha() else self._iso_time(stamp)
+        else:
+            m = _SYSLOG_5424.match(text)
+            if not m:
+                return Rejected("unknown_format", "no syslog header (RFC 3164 or 5424)")
+            pri, stamp, host, program, pid, _msgid, _sd, msg = m.groups()
+            msg = (msg or "").removeprefix("\ufeff")
+            t = self._iso_time(stamp)
+            pid = None if pid == "-" else pid
+            if program == "-":
+                program = ""
+        if t is None:
+            return Rejected("bad_timestamp", f"impossible date {stamp!r}")
+        if pri is not None and int(pri) > 191:
+            return Rejected("unknown_format", f"syslog priority {pri} out of range")
+        base = {"@timestamp": t, "host.hostname": host, "process.name": program,
+                "message": msg, "event.original": text}
+        if pid:
+            base["process.pid"] = int(pid)
+        parser = self._programs.get(program)
+        if parser is None:
+            if msg.startswith("pam_"):
+                return self._pam(base, msg)
+            base["event.dataset"] = "syslog"
+            return base
+        return parser(base, msg)
+
+    def _ip(self, text: str) -> str | None:
+        """A valid address in canonical form, or None; memoised because sources repeat."""
+        ok = _IP_CACHE.get(text)
+        if ok is None:
+            try:
+                ok = str(ipaddress.ip_address(text))
+            except ValueError:
+                ok = ""
+            if len(_IP_CACHE) > 65536:
+                _IP_CACHE.clear()
+            _IP_CACHE[text] = ok
+        return ok or None
+
+    def _with_source(self, event: dict, ip: str, port: str | None) -> dict | Rejected:
+        addr = self._ip(ip)
+        if addr is None:
+            return Rejected("bad_address", f"not an IP address: {ip[:64]!r}")
+        event["source.ip"] = addr
+        if port:
+            event["source.port"] = int(port)
+        return event
+
+    def _sshd(self, e: dict, msg: str) -> dict | Rejected:
+        e["event.dataset"] = "sshd"
+        c = msg[:3]
+        if c == "Fai":
+            m = _SSHD_FAILED.match(msg)
+            if m:
+                method, invalid, user, ip, port = m.groups()
+                e.update({"event.category": "authentication", "event.action": "ssh_login",
+                          "event.outcome": "failure", "user.name": user,
+                          "ssh.method": method, "user.invalid": bool(invalid)})
+                return self._with_source(e, ip, port)
+        elif c == "Acc":
+            m = _SSHD_ACCEPTED.match(msg)
+            if m:
+                method, user, ip, port = m.groups()
+                e.update({"event.category": "authentication", "event.action": "ssh_login",
+                          "event.outcome": "success", "user.name": user, "ssh.method": method})
+                return self._with_source(e, ip, port)
+        elif c == "Inv":
+            m = _SSHD_INVALID.match(msg)
+            if m:
+                user, ip, port = m.groups()
+                e.update({"event.category": "authentication", "event.action": "ssh_invalid_user",
+                          "event.outcome": "failure", "user.name": user, "user.invalid": True})
+                return self._with_source(e, ip, port)
+        elif c == "pam":
+            return self._pam(e, msg, dataset="sshd")
+        elif c in ("Con", "Dis"):
+            m = _SSHD_CLOSED.match(msg)
+            if m:
+                kind, user, ip, port = m.groups()
+                e["event.action"] = "ssh_disconnect"
+                if user:
+                    e["user.name"] = user
+                    e["event.outcome"] = "failure"  # closed while still authenticating
+                    e["event.category"] = "authentication"
+                return self._with_source(e, ip, port)
+        elif c == "err":
+            m = _SSHD_MAXAUTH.match(msg)
+            if m:
+                invalid, user, ip, port = m.groups()
+                e.update({"event.category": "authentication", "event.action": "ssh_max_auth_exceeded",
+                          "event.outcome": "failure", "user.name": user})
+                return self._with_source(e, ip, port)
+        elif c in ("Did", "ban"):
+            m = _SSHD_NOIDENT.match(msg)
+            if m:
+                e.update({"event.category": "network", "event.action": "ssh_no_identification"})
+                return self._with_source(e, m.group(1), m.group(2))
+        e["event.action"] = "sshd_message"
+        return e
+
+    def _pam(self, e: dict, msg: str, dataset: str = "pam") -> dict | Rejected:
+        e["event.dataset"] = dataset
+        m = _PAM.match(msg)
+        if not m:
+            e["event.action"] = "pam_message"
+            return e
+        module, service, kind, rest = m.groups()
+        e["pam.module"], e["pam.service"] = module, service
+        if rest.startswith("authentication failure"):
+            kv = dict(_PAM_KV.findall(rest))
+            e.update({"event.category": "authentication", "event.action": f"{service}_auth",
+                      "event.outcome": "failure"})
+            if kv.get("user"):
+                e["user.name"] = kv["user"]
+            if kv.get("ruser"):
+                e["source.user.name"] = kv["ruser"]
+            if kv.get("rhost"):
+                addr = self._ip(kv["rhost"])
+                if addr:
+                    e["source.ip"] = addr
+                else:
+                    e["source.domain"] = kv["rhost"]
+            return e
+        m = _PAM_SESSION.match(rest)
+        if m:
+            state, user, uid, by, by_uid = m.groups()
+            e.update({"event.category": "session", "event.action": f"session_{state}",
+                      "event.outcome": "success", "user.name": user})
+            if uid:
+                e["user.id"] = uid
+            if by:
+                e["source.user.name"] = by
+            return e
+        e["event.action"] = f"pam_{kind}"
+        return e
+
+    def _sudo(self, e: dict, msg: str) -> dict | Rejected:
+        e["event.dataset"] = "sudo"
+        if msg.startswith("pam_"):
+            return self._pam(e, msg, dataset="sudo")
+        m = _SUDO.match(msg)
+        if not m:
+            e["event.action"] = "sudo_message"
+            return e
+        user, problem, tty, pwd, target, command = m.groups()
+        e.update({"event.category": "process", "event.action": "sudo", "user.name": user,
+                  "user.effective.name": target, "process.command_line": command,
+                  "process.working_directory": pwd, "process.tty.name": tty})
+        if problem:
+            e["event.outcome"] = "failure"
+            e["error.message"] = problem
+        else:
+            e["event.outcome"] = "success"
+        return e
+
+    def _su(self, e: dict, msg: str) -> dict | Rejected:
+        e["event.dataset"] = "su"
+        if msg.startswith("pam_"):
+            return self._pam(e, msg, dataset="su")
+        m = _SU_TO.match(msg)
+        if m:
+            failed, target, user, tty = m.groups()
+        else:
+            m = _SU_FOR.match(msg)
+            if not m:
+                e["event.action"] = "su_message"
+                return e
+            verdict, target, user = m.groups()
+            failed, tty = verdict == "FAILED", None
+        e.update({"event.category": "authentication", "event.action": "su",
+                  "event.outcome": "failure" if failed else "success",
+                  "user.name": user, "user.effective.name": target})
+        if tty:
+            e["process.tty.name"] = tty
+        return e
+
+    def _useradd(self, e: dict, msg: str) -> dict | Rejected:
+        e["event.dataset"] = "useradd"
+        m = _USERADD.match(msg)
+        if m:
+            e.update({"event.category": "iam", "event.type": "creation", "event.action": "user_created",
+                      "event.outcome": "success", "user.target.name": m.group(1),
+                      "user.target.id": m.group(2), "group.id": m.group(3)})
+            return e
+        m = _USERMOD_UID.match(msg)
+        if m:
+            e.update({"event.category": "iam", "event.type": "change", "event.action": "user_uid_changed",
+                      "event.outcome": "success", "user.target.name": m.group(1),
+                      "user.target.id": m.group(3)})
+            return e
+        e["event.action"] = f"{e['process.name']}_message"
+        return e
+
+    def _kernel(self, e: dict, msg: str) -> dict | Rejected:
+        if "IN=" not in msg or "SRC=" not in msg:
+            e["event.dataset"] = "syslog"
+            return e
+        e["event.dataset"] = "firewall"
+        prefix = _FW_PREFIX.match(msg)
+        label = prefix.group(1).strip().rstrip(":") if prefix else ""
+        kv = dict(_KV.findall(msg))
+        lowered = label.lower()
+        action = ("drop" if any(w in lowered for w in ("drop", "block", "deny", "reject"))
+                  else "accept" if any(w in lowered for w in ("accept", "allow")) else "log")
+        e.update({"event.category": "network", "event.action": action, "rule.name": label,
+                  "network.transport": kv.get("PROTO", "").lower(),
+                  "observer.ingress.interface.name": kv.get("IN", "")})
+        if "DST" in kv:
+            dst = self._ip(kv["DST"])
+            if dst is None:
+                return Rejected("bad_address", f"not an IP address: {kv['DST'][:64]!r}")
+            e["destination.ip"] = dst
+        if "DPT" in kv:
+            e["destination.port"] = int(kv["DPT"])
+        return self._with_source(e, kv["SRC"], kv.get("SPT"))
+
+    # ---------------------------------------------------------------- nginx access (combined)
+    def _nginx(self, text: str) -> dict | Rejected:
+        m = _NGINX.match(text)
+        if not m:
+            return Rejected("unknown_format", "not an nginx combined access line")
+        ip, user, stamp, method, url, version, raw_request, status, size, referrer, agent = m.groups()
+        d = _CLF_DATE.match(stamp)
+        t = None
+        if d and d.group(2) in _MONTHS:
+            day, mon, year, hh, mi, ss, zone = d.groups()
+            try:
+                t = calendar.timegm(dt.datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mi),
+                                                int(ss)).timetuple()) - _zone_offset(zone, 0)
+            except ValueError:
+                t = None
+        if t is None:
+            return Rejected("bad_timestamp", f"impossible date {stamp[:40]!r}")
+        e = {"@timestamp": float(t), "event.dataset": "nginx.access", "event.category": "web",
+             "event.action": "http_request", "http.response.status_code": int(status),
+             "message": text, "event.original": text}
+        if method is not None:
+            e["http.request.method"], e["url.original"] = method, url
+            path, _, query = url.partition("?")
+            # url.path / url.query are percent-decoded so rules see what the application sees.
+            e["url.path"] = unquote_plus(path) if "%" in path or "+" in path else path
+            if query:
+                e["url.query"] = unquote_plus(query) if "%" in query or "+" in query else query
+            if version:
+                e["http.version"] = version[5:]
+        else:
+            e["url.original"] = raw_request
+        status_code = int(status)
+        e["event.outcome"] = "failure" if status_code >= 400 else "success"
+        if size != "-":
+            e["http.response.body.bytes"] = int(size)
+        if user != "-":
+            e["user.name"] = user
+        if referrer and referrer != "-":
+            e["http.request.referrer"] = referrer
+        if agent is not None:
+            e["user_agent.original"] = agent
+        return self._with_source(e, ip, None)
+
+    # ---------------------------------------------------------------- auditd
+    def _auditd(self, text: str) -> dict | Rejected:
+        m = _AUDIT.match(text)
+        if not m:
+            return Rejected("unknown_format", "not an auditd record")
+        rtype, secs, millis, serial, body = m.groups()
+        e = {"@timestamp": int(secs) + int(millis) / 1000.0, "event.dataset": "auditd",
+             "auditd.log.record_type": rtype or "UNKNOWN", "auditd.log.sequence": int(serial),
+             "message": body, "event.original": text}
+        return self._audit_fields(e, body)
+
+    def _audit_syslog(self, e: dict, msg: str) -> dict | Rejected:
+        m = _AUDIT.search(msg)
+        if not m:
+            e["event.dataset"] = "auditd"
+            e["event.action"] = "audit_message"
+            return e
+        rtype, _s, _ms, serial, body = m.groups()
+        e.update({"event.dataset": "auditd", "auditd.log.record_type": rtype or "UNKNOWN",
+                  "auditd.log.sequence": int(serial), "message": body})
+        return self._audit_fields(e, body)
+
+    def _audit_fields(self, e: dict, body: str) -> dict | Rejected:
+        kv: dict[str, str] = {}
+        for k, v in _AUDIT_KV.findall(body):
+            if k == "msg" and v[:1] == "'":  # user-space records nest their fields in msg='…'
+                for k2, v2 in _AUDIT_KV.findall(v[1:-1]):
+                    kv[k2] = v2.strip('"')
+            else:
+                kv.setdefault(k, v.strip('"'))
+        for key, field in (("uid", "user.id"), ("auid", "user.audit.id"), ("euid", "user.effective.id"),
+                           ("exe", "process.executable"), ("comm", "process.name"), ("key", "auditd.log.key"),
+                           ("op", "auditd.log.op"), ("acct", "user.name"), ("syscall", "auditd.log.syscall"),
+                           ("id", "user.target.id"), ("terminal", "process.tty.name")):
+            if key in kv:
+                e[field] = kv[key]
+        if "pid" in kv and kv["pid"].isdigit():
+            e["process.pid"] = int(kv["pid"])
+        res = kv.get("res") or kv.get("success")
+        if res:
+            e["event.outcome"] = "success" if res in ("success", "yes", "1") else "failure"
+        rtype = e["auditd.log.record_type"]
+        e["event.action"] = rtype.lower()
+        if rtype in ("USER_LOGIN", "USER_AUTH", "USER_ERR"):
+            e["event.category"] = "authentication"
+        elif rtype in ("ADD_USER", "ADD_GROUP", "USER_MGMT", "DEL_USER"):
+            e["event.category"] = "iam"
+        addr = kv.get("addr")
+        if addr and addr not in ("?", "(none)"):
+            ip = self._ip(addr)
+            if ip is None:
+                return Rejected("bad_address", f"not an IP address: {addr[:64]!r}")
+            e["source.ip"] = ip
+        return e
+
+    # ---------------------------------------------------------------- PostgreSQL
+    def _postgresql(self, text: str) -> dict | Rejected:
+        m = _PG.match(text)
+        if not m:
+            return Rejected("unknown_format", "not a PostgreSQL log line (log_line_prefix '%m [%p] …')")
+        stamp, zone, pid, prefix, level, msg = m.groups()
+        t = self._iso_time(stamp + (" " + zone if zone else ""))
+        if t is None:
+            return Rejected("bad_timestamp", f"impossible date {stamp!r}")
+        e = {"@timestamp": t, "process.pid": int(pid), "process.name": "postgres",
+             "message": msg, "event.original": text}
+        return self._pg_event(e, pid, prefix, level, msg)
+
+    def _pg_syslog(self, e: dict, msg: str) -> dict | Rejected:
+        m = _PG_SYSLOG.match(msg)
+        if not m:
+            e["event.dataset"] = "postgresql"
+            e["event.action"] = "postgresql_message"
+            return e
+        prefix, level, body = m.groups()
+        e["message"] = body
+        return self._pg_event(e, str(e.get("process.pid", "")), prefix, level, body)
+
+    def _pg_event(self, e: dict, pid: str, prefix: str, level: str, msg: str) -> dict | Rejected:
+        e["event.dataset"] = "postgresql"
+        e["log.level"] = level.lower()
+        host = _PG_PREFIX_HOST.search(prefix) if prefix else None
+        if host and self._ip(host.group(1)):
+            e["source.ip"] = self._ip(host.group(1))
+            if host.group(2):
+                e["source.port"] = int(host.group(2))
+        if "@" in prefix:
+            user = prefix.split("@", 1)[0].split()[-1] if prefix.split("@", 1)[0].split() else ""
+            if user and user != "[unknown]":
+                e["user.name"] = user
+        conn = _PG_CONN.match(msg)
+        if conn:
+            addr = self._ip(conn.group(1))
+            if addr:
+                if len(self._pg_clients) > 10000:
+                    self._pg_clients.clear()
+                self._pg_clients[pid] = (addr, conn.group(2))
+            e.update({"event.category": "network", "event.action": "db_connection"})
+            if addr:
+                e["source.ip"] = addr
+            return e
+        if "source.ip" not in e and pid in self._pg_clients:
+            e["source.ip"], port = self._pg_clients[pid]
+            if port:
+                e["source.port"] = int(port)
+        fail = _PG_AUTHFAIL.search(msg) if level == "FATAL" else None
+        norole = _PG_NOROLE.search(msg) if level == "FATAL" and not fail else None
+        if fail or norole:
+            e.update({"event.category": "authentication", "event.action": "db_login",
+                      "event.outcome": "failure", "user.name": fail.group(2) if fail else norole.group(1)})
+            return e
+        ok = _PG_AUTHOK.match(msg)
+        if ok:
+            e.update({"event.category": "authentication", "event.action": "db_login",
+                      "event.outcome": "success", "user.name": ok.group(1)})
+            return e
+        e["event.action"] = "postgresql_message"
+        return e
+
+    # ---------------------------------------------------------------- JSON lines
+    def _json(self, text: str) -> dict | Rejected:
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            return Rejected("bad_json", str(exc)[:120])
+        if not isinstance(doc, dict):
+            return Rejected("bad_json", "a JSON line must be an object")
+        e: dict[str, Any] = {}
+        _flatten(doc, "", e)
+        stamp = e.pop("@timestamp", None) or e.pop("timestamp", None) or e.pop("time", None)
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            t = float(stamp)
+            if not 0 <= t < 4102444800:
+                return Rejected("bad_timestamp", f"epoch {stamp} out of range")
+        elif isinstance(stamp, str):
+            t = self._iso_time(stamp)
+            if t is None:
+                return Rejected("bad_timestamp", f"impossible date {stamp[:40]!r}")
+        else:
+            return Rejected("bad_timestamp", "no @timestamp, timestamp or time field")
+        for field in ("source.ip", "destination.ip"):
+            if field in e:
+                addr = self._ip(str(e[field]))
+                if addr is None:
+                    return Rejected("bad_address", f"{field} is not an IP address: {str(e[field])[:64]!r}")
+                e[field] = addr
+        e["@timestamp"] = t
+        e.setdefault("event.dataset", "json")
+        e["event.original"] = text
+        return e
+
+
+_IP_CACHE: dict[str, str] = {}
+
+
+def _zone_offset(zone: str | None, default: int) -> int:
+    if not zone:
+        return default
+    zone = zone.strip()
+    if zone in _TZ_OFFSETS:
+        return _TZ_OFFSETS[zone]
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 14 or minutes > 59:
+            raise ValueError(f"time zone {zone!r} out of range")
+        return (1 if zone[0] == "+" else -1) * (hours * 3600 + minutes * 60)
+    raise KeyError(zone)
+
+
+def _flatten(doc: dict, prefix: str, out: dict) -> None:
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _flatten(v, key + ".", out)
+        else:
+            out[key] = v
+
+
+def to_document(event: dict[str, Any]) -> dict[str, Any]:
+    """A flat event as a nested ECS document (`@timestamp` as ISO 8601 UTC)."""
+    doc: dict[str, Any] = {}
+    for key, value in event.items():
+        if key == "@timestamp":
+            doc[key] = iso(value)
+            continue
+        parts = key.split(".")
+        node = doc
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = node[part] = {} if nxt is None else {"value": nxt}
+            node = nxt
+        node[parts[-1]] = value
+    return doc
+
+
+def iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,266 @@
+"""Interception: alerts → decisions (block an address for a TTL) → an enforcer.
+
+The decision engine never blocks an allowlisted address (management zones and ops networks from the
+topology, plus configured ranges), escalates the TTL for repeat offenders, records every decision
+(who, what, why, until) and, unless it runs dry, hands blocks to an `Enforcer`. `NftablesEnforcer`
+fills an nftables set with per-element timeouts (the kernel expires them) inside a network namespace;
+a cloud security-group or WAF adapter implements the same three methods.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from .store import Store
+
+DEFAULT_TTL = 600.0
+DEFAULT_ESCALATION = 4.0  # each repeat offence multiplies the TTL
+DEFAULT_MAX_TTL = 7 * 86400.0
+
+
+@dataclass
+class Decision:
+    address: str
+    action: str  # block | unblock | allowlisted
+    reason: str
+    actor: str
+    created: float
+    ttl: float | None = None
+    until: float | None = None
+    rule: str | None = None
+    alert_id: int | None = None
+    enforced: bool = False
+    offence: int = 0
+    id: int | None = None
+
+    def to_dict(self) -> dict:
+        from .normalize import iso
+        return {"id": self.id, "address": self.address, "action": self.action, "reason": self.reason,
+                "actor": self.actor, "created": iso(self.created), "ttl": self.ttl,
+                "until": iso(self.until) if self.until else None, "rule": self.rule,
+                "alert_id": self.alert_id, "enforced": self.enforced, "offence": self.offence}
+
+
+class Enforcer(Protocol):
+    """Where blocks take effect. Implementations: nftables (lab), cloud security group / WAF (later)."""
+
+    def block(self, items: list[tuple[str, float]]) -> None:
+        """Block each (address, ttl seconds) in one batch; the block must lapse by itself after ttl."""
+
+    def unblock(self, addresses: list[str]) -> None:
+        """Lift blocks now."""
+
+    def blocked(self) -> dict[str, float | None]:
+        """Addresses blocked now → seconds left (None if unknown)."""
+
+
+class Allowlist:
+    """Networks that are never blocked."""
+
+    def __init__(self, networks: Iterable[str | ipaddress._BaseNetwork] = ()):
+        self.networks = [ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n for n in networks]
+        self._seen: dict[str, bool] = {}
+
+    @classmethod
+    def from_topology(cls, topology, extra: Iterable[str] = ()) -> "Allowlist":
+        """Management (security_management) zones of every center, plus configured ranges."""
+        nets: list = []
+        for center in topology.centers:
+            for zone in center.zones_of_kind("security_management"):
+                for subnet in zone.subnets:
+                    nets.append(subnet.ipv4)
+                    if subnet.ipv6 is not None:
+                        nets.append(subnet.ipv6)
+        return cls([*nets, *extra])
+
+    def __contains__(self, address: str) -> bool:
+        hit = self._seen.get(address)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(address)
+                hit = any(addr.version == n.version and addr in n for n in self.networks)
+            except ValueError:
+                hit = False
+            if len(self._seen) > 65536:
+                self._seen.clear()
+            self._seen[address] = hit
+        return hit
+
+    def to_list(self) -> list[str]:
+        return [str(n) for n in self.networks]
+
+
+class DecisionEngine:
+    def __init__(self, allowlist: Allowlist, store: Store | None = None, enforcer: Enforcer | None = None,
+                 ttl: float = DEFAULT_TTL, escalation: float = DEFAULT_ESCALATION, max_ttl: float = DEFAULT_MAX_TTL,
+                 dry_run: bool = False, actor: str = "govctl-secops"):
+        self.allowlist, self.store, self.enforcer = allowlist, store, enforcer
+        self.ttl, self.escalation, self.max_ttl = ttl, escalation, max_ttl
+        self.dry_run, self.actor = dry_run, actor
+        self.active: dict[str, float] = {}  # address → until
+        self.offences: dict[str, int] = {}
+        self.skipped: set[tuple[str, str]] = set()
+        self.decisions: list[Decision] = []
+        self._pending: list[tuple[str, float]] = []
+        if store is not None:
+            self._load()
+
+    def _load(self) -> None:
+        with self.store.lock:
+            for address, n in self.store.db.execute(
+                    "SELECT address, count(*) FROM decisions WHERE action='block' GROUP BY address"):
+                self.offences[address] = n
+            now = time.time()
+            for address, until in self.store.db.execute(
+                    "SELECT address, max(until) FROM decisions WHERE action='block' GROUP BY address"):
+                if until and until > now:
+                    self.active[address] = until
+            for (address,) in self.store.db.execute(
+                    "SELECT address FROM decisions WHERE action='unblock' AND created >= "
+                    "(SELECT max(created) FROM decisions d2 WHERE d2.address=decisions.address)"):
+                self.active.pop(address, None)
+
+    def on_alert(self, alert, now: float | None = None) -> Decision | None:
+        """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
+        if alert.rule.response != "block" or not alert.source_ip:
+            return None
+        now = time.time() if now is None else now
+        address = alert.source_ip
+        if address in self.allowlist:
+            if (address, alert.rule.name) in self.skipped:
+                return None
+            self.skipped.add((address, alert.rule.name))
+            return self._record(Decision(address, "allowlisted", f"{alert.rule.name}: address is allowlisted",
+                                        self.actor, now, rule=alert.rule.name, alert_id=alert.id))
+        if self.active.get(address, 0) > now:
+            return None
+        return self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
+                          now=now, rule=alert.rule.name, alert_id=alert.id)
+
+    def block(self, address: str, reason: str, now: float | None = None, ttl: float | None = None,
+              actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
+        """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
+        now = time.time() if now is None else now
+        address = str(ipaddress.ip_address(address))
+        if address in self.allowlist:
+            raise ValueError(f"{address} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
+                             "it is never blocked")
+        offence = self.offences.get(address, 0)
+        if ttl is None:
+            ttl = min(self.ttl * self.escalation ** offence, self.max_ttl)
+        self.offences[address] = offence + 1
+        self.active[address] = now + ttl
+        decision = Decision(address, "block", reason, actor or self.actor, now, ttl=ttl, until=now + ttl,
+                            rule=rule, alert_id=alert_id, enforced=not self.dry_run and self.enforcer is not None,
+                            offence=offence + 1)
+        if decision.enforced:
+            self._pending.append((address, ttl))
+        return self._record(decision)
+
+    def unblock(self, address: str, reason: str, actor: str | None = None) -> Decision:
+        address = str(ipaddress.ip_address(address))
+        self.active.pop(address, None)
+        decision = Decision(address, "unblock", reason, actor or self.actor, time.time(),
+                            enforced=not self.dry_run and self.enforcer is not None)
+        if decision.enforced:
+            self.enforcer.unblock([address])
+        return self._record(decision)
+
+    def flush(self) -> int:
+        """Apply pending blocks in one batch; returns how many."""
+        if not self._pending or self.enforcer is None:
+            return 0
+        batch, self._pending = self._pending, []
+        self.enforcer.block(batch)
+        return len(batch)
+
+    def _record(self, decision: Decision) -> Decision:
+        self.decisions.append(decision)
+        if len(self.decisions) > 10000:
+            del self.decisions[:5000]
+        if self.store is not None:
+            with self.store.lock:
+                cur = self.store.db.execute(
+                    "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
+                    " enforced, offence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (decision.created, decision.address, decision.action, decision.ttl, decision.until,
+                     decision.reason, decision.rule, decision.alert_id, decision.actor, int(decision.enforced),
+                     decision.offence))
+                decision.id = cur.lastrowid
+        return decision
+
+    def blocked_addresses(self) -> list[str]:
+        return sorted(self.active, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+
+
+class NftablesEnforcer:
+    """An nftables set with per-element timeouts, optionally inside a network namespace.
+
+    `ensure()` creates table, set (flags timeout) and an input/forward drop rule if they are missing;
+    when a lab stack owns them, pass its names and skip `ensure`.
+    """
+
+    def __init__(self, table: str = "govctl", set_name: str = "blocklist", family: str = "inet",
+                 netns: str | None = None, nft: str = "nft"):
+        self.table, self.set_name, self.family, self.netns, self.nft = table, set_name, family, netns, nft
+        self.set6 = f"{set_name}6"
+
+    def _run(self, script: str | None = None, args: list[str] | None = None) -> str:
+        cmd = (["ip", "netns", "exec", self.netns] if self.netns else []) + [self.nft]
+        cmd += args if args is not None else ["-f", "-"]
+        proc = subprocess.run(cmd, input=script, capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nft failed ({' '.join(cmd)}): {proc.stderr.strip()}")
+        return proc.stdout
+
+    def ensure(self) -> None:
+        t = f"{self.family} {self.table}"
+        self._run(
+            f"add table {t}\n"
+            f"add set {t} {self.set_name} {{ type ipv4_addr; flags timeout; }}\n"
+            f"add set {t} {self.set6} {{ type ipv6_addr; flags timeout; }}\n"
+            f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
+            f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
+            f"flush chain {t} input\nflush chain {t} forward\n"
+            f"add rule {t} input ip saddr @{self.set_name} drop\n"
+            f"add rule {t} input ip6 saddr @{self.set6} drop\n"
+            f"add rule {t} forward ip saddr @{self.set_name} drop\n"
+            f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
+
+    def _set_of(self, address: str) -> str:
+        return self.set6 if ":" in address else self.set_name
+
+    def block(self, items: list[tuple[str, float]]) -> None:
+        if not items:
+            return
+        t = f"{self.family} {self.table}"
+        lines = []
+        for address, ttl in items:
+            lines.append(f"add element {t} {self._set_of(address)} {{ {address} timeout {max(1, int(ttl))}s }}")
+        self._run("\n".join(lines) + "\n")
+
+    def unblock(self, addresses: list[str]) -> None:
+        t = f"{self.family} {self.table}"
+        present = self.blocked()
+        script = "".join(f"delete element {t} {self._set_of(a)} {{ {a} }}\n" for a in addresses if a in present)
+        if script:
+            self._run(script)
+
+    def blocked(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name in (self.set_name, self.set6):
+            try:
+                doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
+            except RuntimeError:
+                continue
+            for item in doc.get("nftables", []):
+                for elem in item.get("set", {}).get("elem", []) or []:
+                    if isinstance(elem, dict) and "elem" in elem:
+                        out[str(elem["elem"]["val"])] = elem["elem"].get("expires")
+                    else:
+                        out[str(elem)] = None
+        return out
