@@ -1,0 +1,153 @@
+"""The audit log as an auditor checks it: every kind of tampering found by the offline
+verifier, proofs that verify without the log, concurrent appenders, crash recovery."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+from crypto import audit
+from crypto.audit import AuditLog, verify_log, verify_proof
+from crypto.errors import BadInput, IntegrityError
+
+
+@pytest.fixture
+def log(state, keystore):
+    """A log of 10 entries under a signed checkpoint, then 2 more entries not yet checkpointed."""
+    log = AuditLog.at(state / "audit-test")
+    for i in range(10):
+        log.append("alice", "deploy.up", {"stack": "lab", "run": i})
+    log.checkpoint(keystore)
+    log.append("bob", "ban.add", {"ip": "203.0.113.9"})
+    log.append("bob", "incident.update", {"id": "INC-7", "state": "contained"})
+    return log
+
+
+@pytest.fixture
+def trusted(keystore):
+    return list(keystore.public_keys("audit").values())
+
+
+def lines(log) -> list[str]:
+    return log.path("entries.jsonl").read_text().splitlines()
+
+
+def write(log, new_lines: list[str]) -> None:
+    log.path("entries.jsonl").write_text("".join(line + "\n" for line in new_lines))
+
+
+def test_intact_log_verifies_and_reports_uncovered_tail(log, trusted):
+    report = verify_log(log.dir, trusted)
+    assert report.ok and report.problems == []
+    assert (report.entries, report.checkpoints, report.verified_size, report.unverified_tail) == (12, 1, 10, 2)
+
+
+def test_edit_is_detected(log, trusted):
+    entries = lines(log)
+    entries[4] = entries[4].replace('"run":4', '"run":5')
+    write(log, entries)
+    report = verify_log(log.dir, trusted)
+    assert not report.ok
+    assert any("entries 1..10 do not match the checkpoint" in p for p in report.problems)
+
+
+def test_deletion_is_detected(log, trusted):
+    entries = lines(log)
+    write(log, entries[:3] + entries[4:])
+    report = verify_log(log.dir, trusted)
+    assert not report.ok and any(p.startswith("line 4: its index is 4, expected 3") for p in report.problems)
+
+
+def test_reordering_is_detected_even_with_renumbered_indexes(log, trusted):
+    entries = [json.loads(line) for line in lines(log)]
+    entries[2], entries[3] = entries[3], entries[2]
+    entries[2]["index"], entries[3]["index"] = 2, 3  # a careful forger fixes the numbers
+    from crypto.signing import canonical_json
+
+    write(log, [canonical_json(e).decode() for e in entries])
+    report = verify_log(log.dir, trusted)
+    assert not report.ok and any("do not match the checkpoint" in p for p in report.problems)
+
+
+def test_truncation_below_the_checkpoint_is_detected(log, trusted):
+    write(log, lines(log)[:7])
+    report = verify_log(log.dir, trusted)
+    assert not report.ok
+    assert any("has 7 entries but a signed checkpoint covers 10: it was truncated" in p for p in report.problems)
+    with pytest.raises(IntegrityError, match="truncated"):
+        log.append("mallory", "cover.up")
+
+
+def test_forged_or_untrusted_checkpoint_is_detected(log, trusted, keystore):
+    checkpoints = log.path("checkpoints.jsonl")
+    document = json.loads(checkpoints.read_text())
+    document["root"] = "00" * 32
+    checkpoints.write_text(json.dumps(document) + "\n")
+    report = verify_log(log.dir, trusted)
+    assert not report.ok and any("signature does not verify" in p for p in report.problems)
+    assert any("no valid signed checkpoint" in p for p in report.problems)
+    keystore.create_key("someone-else", "signing")
+    stranger = list(keystore.public_keys("someone-else").values())
+    assert not verify_log(log.dir, stranger).ok
+
+
+def test_inclusion_and_consistency_proofs_verify_offline(log, trusted, keystore):
+    log.checkpoint(keystore)  # size 12
+    proof = log.prove_inclusion(10)
+    assert json.loads(proof["entry"])["action"] == "ban.add"
+    assert verify_proof(proof, trusted) == (True, "entry 10 is in the signed tree of size 12")
+    forged = proof | {"entry": proof["entry"].replace("203.0.113.9", "203.0.113.10")}
+    assert not verify_proof(forged, trusted)[0]
+    assert not verify_proof(proof | {"index": 9}, trusted)[0]
+    consistency = log.prove_consistency(10)
+    assert verify_proof(consistency, trusted)[0]
+    bad = consistency | {"path": consistency["path"][:-1]}
+    assert not verify_proof(bad, trusted)[0]
+    with pytest.raises(BadInput, match="no checkpoint has tree size 11"):
+        log.prove_consistency(11)
+
+
+def test_entries_after_the_last_checkpoint_cannot_be_proved(log):
+    with pytest.raises(BadInput, match="no signed checkpoint covers 11 entries"):
+        log.prove_inclusion(10)
+
+
+def _append_many(directory, worker):
+    log = AuditLog(directory, "sm3")
+    for i in range(40):
+        log.append(f"worker-{worker}", "test.append", {"i": i})
+
+
+def test_concurrent_appenders_keep_one_consistent_log(state, keystore):
+    directory = state / "audit-concurrent"
+    workers = [multiprocessing.get_context("fork").Process(target=_append_many, args=(directory, w))
+               for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+    log = AuditLog(directory)
+    assert log.size() == 160
+    log.checkpoint(keystore)
+    report = verify_log(directory, list(keystore.public_keys("audit").values()))
+    assert report.ok and report.entries == 160
+    actors = [json.loads(line)["actor"] for line in log.path("entries.jsonl").read_text().splitlines()]
+    assert sorted(set(actors)) == [f"worker-{w}" for w in range(4)]
+
+
+def test_rebuilds_its_head_after_a_crash_between_writes(log, trusted, keystore):
+    log.path("head.json").unlink()  # as if the process died after writing the entry
+    entry = log.append("carol", "harden.run", {"host": "web-1"})
+    assert entry["index"] == 12
+    log.checkpoint(keystore)
+    assert verify_log(log.dir, trusted).ok
+
+
+def test_module_api_uses_the_default_log(state, keystore):
+    entry = audit.append("drill", "drill.failover", {"center": "samecity"})
+    signed = audit.checkpoint(keystore)
+    assert signed["tree_size"] >= entry["index"] + 1
+    assert audit.verify().ok
+    with pytest.raises(BadInput, match="details must be JSON"):
+        audit.append("x", "y", {"bad": object()})
