@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import collections
-import dataclasses
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -132,40 +132,63 @@ class Correlation:
         self._since_prune += 1
         if self._since_prune >= 4096:
             self._prune()
-        start = t - self.timespan
+        ts = self.timespan
         win = self.windows.get(key)
         if self.kind == "event_count":
             if win is None:
                 win = self.windows[key] = collections.deque()
             _insert(win, t)
-            while win[0] < start:
+            horizon = win[-1] - ts
+            while win[0] < horizon:
                 win.popleft()
-            n = len(win)
+            if t < horizon:
+                return  # later than a whole window: nothing left to pair with
+            if win[-1] == t:
+                n = len(win)
+            else:  # a late event: the best window that contains it
+                times = list(win)
+                n = max(bisect.bisect_right(times, e) - bisect.bisect_left(times, e - ts) for e in times if t <= e <= t + ts)
         elif self.kind == "value_count":
             if win is None:
                 win = self.windows[key] = (collections.deque(), collections.Counter())
             times, values = win
             value = event.get(self.aliases.get(self.fieldref, {}).get(ref, self.fieldref))
-            if value is not None:
-                _insert(times, (t, value))
-                values[value] += 1
-            while times and times[0][0] < start:
+            if value is None:
+                return
+            _insert(times, (t, str(value)))
+            values[str(value)] += 1
+            horizon = times[-1][0] - ts
+            while times[0][0] < horizon:
                 _, old = times.popleft()
                 values[old] -= 1
                 if not values[old]:
                     del values[old]
-            n = len(values)
-        else:  # temporal, temporal_ordered: per referenced rule, the times it matched in the window
+            if t < horizon:
+                return
+            if times[-1][0] == t:
+                n = len(values)
+            else:
+                n = max(len({v for x, v in times if e - ts <= x <= e}) for e, _ in times if t <= e <= t + ts)
+        else:  # temporal, temporal_ordered: per referenced rule, the times it matched
             if win is None:
                 win = self.windows[key] = {r: collections.deque() for r in self.refs}
             _insert(win[ref], t)
+            newest = max(times[-1] for times in win.values() if times)
+            horizon = newest - ts
             for times in win.values():
-                while times and times[0] < start:
+                while times and times[0] < horizon:
                     times.popleft()
-            if self.kind == "temporal":
-                n = sum(1 for times in win.values() if times)
+            if t < horizon:
+                return
+            if newest == t:  # after pruning, everything left lies in [t - timespan, t]
+                if self.kind == "temporal":
+                    n = sum(1 for times in win.values() if times)
+                else:
+                    n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
             else:
-                n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
+                ends = sorted({e for times in win.values() for e in times if t <= e <= t + ts})
+                n = max(self._temporal(win, e - ts, e) for e in ends)
+        start = t - ts
         if not self._holds(n):
             return
         alert = self.open.get(key)
@@ -176,13 +199,20 @@ class Correlation:
             sink.emit(alert, new=False)
         else:
             group = dict(zip(self.group_by, key))
-            alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=t,
+            alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=max(t, _latest(win, self.kind)),
                           count=n if self.kind == "event_count" else _window_size(win, self.kind))
             alert.add_evidence(event)
             self.open[key] = alert
             sink.emit(alert)
         for corr in self.downstream:
             corr.feed(self.info.name, event, sink)
+
+    def _temporal(self, win: dict, lo: float, hi: float) -> int:
+        """How many referenced rules matched in [lo, hi] (temporal), in order for temporal_ordered."""
+        inside = {r: [x for x in times if lo <= x <= hi] for r, times in win.items()}
+        if self.kind == "temporal":
+            return sum(1 for xs in inside.values() if xs)
+        return len(self.refs) if _in_order([inside[r] for r in self.refs]) else 0
 
     def _prune(self) -> None:
         """Drop windows and open alerts nothing can extend any more: memory stays bounded."""
@@ -270,19 +300,27 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     for path in rule_files([BUNDLED_RULES] if paths is None else paths):
         try:
             text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(text, collect_errors=True)
+            collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
         except (OSError, UnicodeDecodeError, SigmaError, ValueError) as exc:
             errors.append((str(path), _reason(exc)))
             continue
         except Exception as exc:  # pySigma raises plain errors on some malformed YAML shapes
             errors.append((str(path), f"{type(exc).__name__}: {_reason(exc)}"))
             continue
-        bad = [e for r in collection.rules for e in r.errors]
+        bad = [e for r in collection.rules for e in r.errors]  # references are resolved below, across files
         if bad:
             errors.append((str(path), _reason(bad[0])))
             continue
         parsed.extend((r, str(path)) for r in collection.rules)
 
+    everything = SigmaCollection([r for r, _ in parsed], collect_filters=False, resolve_references=False)
+    for rule, path in list(parsed):
+        if isinstance(rule, SigmaCorrelationRule):
+            try:
+                rule.resolve_rule_references(everything)
+            except SigmaError as exc:
+                errors.append((path, f"correlation {rule.title!r}: {_reason(exc)}"))
+                parsed.remove((rule, path))
     by_ref: dict[str, tuple[Any, str]] = {}
     for rule, path in parsed:
         for ref in (rule.name, str(rule.id) if rule.id else None):
@@ -384,7 +422,7 @@ class Detector:
 
     def __init__(self, rules: RuleSet, aggregation_seconds: float = DEFAULT_AGGREGATION_SECONDS,
                  on_alert: Callable[[Alert, bool], None] | None = None):
-        self.rules = rules
+        self.rules = copy.deepcopy(rules)  # correlation windows are per detector
         self.aggregation = aggregation_seconds
         self.on_alert = on_alert
         self.alerts: list[Alert] = []
@@ -428,10 +466,15 @@ class Detector:
             v = event.get(fld)
             if v.__class__ is str:
                 candidates = table.get(v) or table.get(v.lower())
-                if candidates:
-                    for rule in candidates:
-                        if rule.predicate(event):
-                            self._matched(rule, event)
+            elif isinstance(v, (list, tuple)):  # ECS arrays: any element may select a rule
+                candidates = list({id(r): r for x in v if isinstance(x, str)
+                                   for r in table.get(x.lower(), ())}.values())
+            else:
+                continue
+            if candidates:
+                for rule in candidates:
+                    if rule.predicate(event):
+                        self._matched(rule, event)
 
     def _matched(self, rule: BaseRule, event: dict) -> None:
         for corr in rule.downstream:

@@ -18,7 +18,7 @@ from sigma.conditions import (ConditionAND, ConditionFieldEqualsValueExpression,
 from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
                          SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaRegularExpressionFlag,
-                         SigmaString, SpecialChars)
+                         SigmaString, SigmaTimestampPart, SpecialChars)
 
 KEYWORD_FIELDS = ("message",)  # where bare Sigma keywords are searched
 
@@ -97,6 +97,8 @@ class _Compiler:
     # -------------------------------------------------------------- leaves
     def leaf(self, field: str, value) -> str:
         f = self.const(field)
+        if isinstance(value, SigmaTimestampPart):
+            raise UnsupportedRule(f"timestamp modifiers (field {field!r}) are not supported")
         if isinstance(value, SigmaExpansion):
             return "(" + " or ".join(self.leaf(field, v) for v in value.values) + ")"
         if isinstance(value, SigmaString):
