@@ -474,7 +474,7 @@ class Keystore:
         record = self._signing_key(name)
         version = record["latest_version"]
         private = signing.load_private(record["alg"], _unb64(self._version(record, version, "sign")["material"]))
-        signature = private.sign(message, uid or self.settings.sm2_id)
+        signature = private.sign(message, self.settings.sm2_id if uid is None else uid)
         if record_use:
             self._record("key.use", {"key": name, "version": version, "operation": "sign"})
         return signature, version
@@ -495,5 +495,5 @@ class Keystore:
 
     def verify(self, name: str, message: bytes, signature: bytes, uid: bytes | None = None) -> bool:
         """True when any allowed version of `name` made the signature."""
-        uid = uid or self.settings.sm2_id
+        uid = self.settings.sm2_id if uid is None else uid
         return any(key.verify(message, signature, uid) for key in self.public_keys(name).values())

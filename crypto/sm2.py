@@ -40,6 +40,10 @@ def on_curve(point: Point) -> bool:
 
 
 def check_id(uid: bytes) -> bytes:
+    if not uid:
+        # OpenSSL's `pkeyutl -sign -rawin` uses an empty ID unless given -pkeyopt distid:...
+        raise BadInput("SM2 distinguishing ID is empty; give one (the standard default is "
+                       "1234567812345678; with openssl pass -pkeyopt distid:1234567812345678)")
     if len(uid) * 8 > 0xFFFF:
         raise BadInput("SM2 distinguishing ID is longer than 8191 bytes; use a shorter --id")
     return uid
@@ -185,13 +189,14 @@ class SM2PublicKey:
         return digest("sm3", (len(uid) * 8).to_bytes(2, "big") + uid + b"".join(map(_be32, fields)))
 
     def verify(self, message: bytes, signature: bytes, uid: bytes = DEFAULT_ID) -> bool:
+        check_id(uid)
         try:
             r, s = decode_signature(signature)
         except (BadInput, IntegrityError):
             return False
         if not (1 <= r < N and 1 <= s < N):
             return False
-        return bool((self.backend or default_backend()).verify(self.point, check_id(uid), message, r, s))
+        return bool((self.backend or default_backend()).verify(self.point, uid, message, r, s))
 
     def encrypt(self, plaintext: bytes, encoding: str = "der") -> bytes:
         """C1C3C2, in GM/T 0009 DER (`encoding="der"`) or raw 04||x||y||C3||C2 (`"raw"`)."""

@@ -297,7 +297,7 @@ def verify(
     message = read_input(source)
     if pubkey is not None:
         public = signing.load_public(alg, signing.parse_hex(pubkey, "--pubkey"))
-        valid = public.verify(message, signature, _uid(uid) or load_settings().sm2_id)
+        valid = public.verify(message, signature, load_settings().sm2_id if uid is None else uid.encode())
     else:
         keystore = _keystore()
         if keystore.describe(key)["alg"] != alg:

@@ -57,6 +57,8 @@ def test_distinguishing_id_is_bound(key):
     assert not key.public_key().verify(b"m", signature)
     with pytest.raises(BadInput, match="8191"):
         key.sign(b"m", b"x" * 8192)
+    with pytest.raises(BadInput, match="distid:1234567812345678"):
+        key.public_key().verify(b"m", signature, b"")
 
 
 def test_ciphertext_altered_anywhere_or_truncated_is_refused(key):
