@@ -34,8 +34,6 @@ def _schema_hint(err: jsonschema.ValidationError) -> str:
         hint += "; add it"
     elif err.validator == "enum":
         hint += f"; use one of {', '.join(map(str, err.validator_value))}"
-    elif err.validator == "pattern":
-        hint += f" (it must match {err.validator_value})"
     return hint
 
 
