@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import merkle, signing
-from .errors import BadInput, CryptoError, IntegrityError
+from .errors import BadInput, IntegrityError
 from .keystore import Keystore
 from .signing import canonical_json, document_signature_valid, sign_document
 from .suite import load_settings, state_dir
@@ -44,13 +44,23 @@ def default_dir() -> Path:
 
 
 class AuditLog:
-    """One log directory. Appends take a file lock, so several processes can append at once."""
+    """One log directory. Appends hold a file lock, so several processes can append at once.
 
+    State on disk: `entries.jsonl` (the authority), `leaves.bin` (a cache of 32-byte leaf
+    hashes, for proofs) and `head.json` (size, byte length and Merkle frontier, rewritten every
+    HEAD_EVERY appends and at checkpoints). Whoever takes the lock first catches up from the
+    head by hashing the entries written after it, so a crash loses no acknowledged entry."""
+
+    HEAD_EVERY = 4096
     _open_logs: dict[Path, "AuditLog"] = {}
 
     def __init__(self, directory: Path, hash_alg: str | None = None):
         self.dir = Path(directory)
         self._hash_alg = hash_alg
+        self._pid = None          # handles are per process (flock does not exclude a forked twin)
+        self._frontier: merkle.Frontier | None = None
+        self._bytes = -1          # byte length of entries.jsonl that self._frontier covers
+        self._head_size = 0       # size recorded in head.json
 
     @classmethod
     def at(cls, directory: Path | None = None) -> "AuditLog":
@@ -70,15 +80,26 @@ class AuditLog:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def _handles(self):
+        if self._pid != os.getpid():
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock = open(self.path("lock"), "a")
+            self._entries = open(self.path(ENTRIES), "ab", buffering=0)
+            self._leaves = open(self.path(LEAVES), "ab", buffering=0)
+            self._pid, self._bytes = os.getpid(), -1
+        return self._entries, self._leaves
+
     @contextlib.contextmanager
     def _locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.path("lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """The lock, with the in-memory frontier brought up to date with the files."""
+        entries, _ = self._handles()
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            if os.fstat(entries.fileno()).st_size != self._bytes:
+                self._catch_up()
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
     def _read_head(self) -> dict | None:
         try:
@@ -86,87 +107,81 @@ class AuditLog:
         except FileNotFoundError:
             return None
 
-    def _write_head(self, head: dict) -> None:
+    def _write_head(self) -> None:
+        head = {"log": LOG_NAME, "hash": self.hash_alg, "size": self._frontier.size, "bytes": self._bytes,
+                "frontier": [h.hex() for h in self._frontier.hashes]}
         tmp = self.path(HEAD + ".tmp")
         tmp.write_text(json.dumps(head))
         os.replace(tmp, self.path(HEAD))
+        self._head_size = self._frontier.size
 
-    def _rebuild_head(self) -> dict:
-        """Head and leaf cache recomputed from the entries (after a crash between writes)."""
-        frontier, leaves = merkle.Frontier(self.hash_alg), bytearray()
-        size_bytes = 0
-        with open(self.path(ENTRIES), "rb") as entries:
-            for line in entries:
-                if not line.endswith(b"\n"):
-                    break  # a torn last write: not an entry
-                leaf = merkle.leaf_hash(self.hash_alg, line[:-1])
-                frontier.append(leaf)
-                leaves += leaf
-                size_bytes += len(line)
-        with open(self.path(ENTRIES), "r+b") as entries:
-            entries.truncate(size_bytes)
-        self.path(LEAVES).write_bytes(bytes(leaves))
-        return self._head(frontier, size_bytes)
-
-    def _head(self, frontier: merkle.Frontier, size_bytes: int) -> dict:
-        return {"log": LOG_NAME, "hash": self.hash_alg, "size": frontier.size, "bytes": size_bytes,
-                "frontier": [h.hex() for h in frontier.hashes]}
-
-    def _current_head(self) -> dict:
-        head = self._read_head()
-        on_disk = self.path(ENTRIES).stat().st_size if self.path(ENTRIES).exists() else 0
-        if head is None and on_disk == 0:
-            return self._head(merkle.Frontier(self.hash_alg), 0)
-        if head is None or on_disk > head["bytes"]:
-            return self._rebuild_head()
+    def _catch_up(self) -> None:
+        """Load the head, then hash the entries written after it (by other processes, or before a
+        crash). A torn last line, never acknowledged, is cut off; the leaf cache is repaired."""
+        head = self._read_head() or {"size": 0, "bytes": 0, "frontier": []}
+        on_disk = self.path(ENTRIES).stat().st_size
         if on_disk < head["bytes"]:
             raise IntegrityError(f"audit log {self.path(ENTRIES)} is shorter than its head says "
                                  f"({on_disk} < {head['bytes']} bytes): it was truncated; run "
                                  "`govctl auditlog verify` and keep the damaged copy as evidence")
-        return head
+        frontier = merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]])
+        new_leaves, good_bytes = bytearray(), head["bytes"]
+        with open(self.path(ENTRIES), "rb") as entries:
+            entries.seek(head["bytes"])
+            for line in entries:
+                if not line.endswith(b"\n"):
+                    break
+                leaf = merkle.leaf_hash(self.hash_alg, line[:-1])
+                frontier.append(leaf)
+                new_leaves += leaf
+                good_bytes += len(line)
+        if good_bytes != on_disk:
+            os.truncate(self.path(ENTRIES), good_bytes)
+        if self.path(LEAVES).stat().st_size != frontier.size * 32:
+            os.truncate(self.path(LEAVES), head["size"] * 32)
+            self._leaves.write(bytes(new_leaves))
+        self._frontier, self._bytes = frontier, good_bytes
+        self._write_head()
 
     def append(self, actor: str, action: str, details: dict | None = None) -> dict:
         """Append one entry; returns it (with its index)."""
         if not actor or not action:
             raise BadInput("an audit entry needs an actor and an action")
         with self._locked():
-            head = self._current_head()
-            entry = {"index": head["size"], "time": _now(), "actor": actor, "action": action,
+            entry = {"index": self._frontier.size, "time": _now(), "actor": actor, "action": action,
                      "details": details or {}}
             try:
                 line = canonical_json(entry)
             except (TypeError, ValueError) as exc:
                 raise BadInput(f"audit entry details must be JSON data: {exc}") from None
             leaf = merkle.leaf_hash(self.hash_alg, line)
-            frontier = merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]])
-            frontier.append(leaf)
-            with open(self.path(ENTRIES), "ab") as entries:
-                entries.write(line + b"\n")
-            with open(self.path(LEAVES), "ab") as leaves:
-                leaves.write(leaf)
-            self._write_head(self._head(frontier, head["bytes"] + len(line) + 1))
+            self._entries.write(line + b"\n")
+            self._leaves.write(leaf)
+            self._frontier.append(leaf)
+            self._bytes += len(line) + 1
+            if self._frontier.size - self._head_size >= self.HEAD_EVERY:
+                self._write_head()
         return entry
 
     def size(self) -> int:
-        head = self._read_head()
-        return head["size"] if head else 0
+        with self._locked():
+            return self._frontier.size
 
     def root(self) -> bytes:
-        head = self._read_head() or self._head(merkle.Frontier(self.hash_alg), 0)
-        return merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]]).root()
+        with self._locked():
+            return self._frontier.root()
 
     def checkpoint(self, keystore: Keystore | None = None, key: str = AUDIT_KEY) -> dict:
         """Sign the current tree head with `key` (created on first use) and store the checkpoint."""
         keystore = keystore or Keystore.open()
         keystore.ensure_key(key, "signing")
         with self._locked():
-            head = self._current_head()
-            frontier = merkle.Frontier(self.hash_alg, head["size"], [bytes.fromhex(h) for h in head["frontier"]])
-            body = {"log": LOG_NAME, "hash": self.hash_alg, "tree_size": head["size"],
-                    "root": frontier.root().hex(), "time": _now()}
+            body = {"log": LOG_NAME, "hash": self.hash_alg, "tree_size": self._frontier.size,
+                    "root": self._frontier.root().hex(), "time": _now()}
             checkpoint = sign_document(keystore, key, body, record_use=False)
             with open(self.path(CHECKPOINTS), "ab") as out:
                 out.write(canonical_json(checkpoint) + b"\n")
+            self._write_head()
         return checkpoint
 
     def checkpoints(self) -> list[dict]:
@@ -175,10 +190,10 @@ class AuditLog:
         return [json.loads(line) for line in self.path(CHECKPOINTS).read_text().splitlines() if line.strip()]
 
     def _tree(self, size: int) -> merkle.Tree:
-        data = self.path(LEAVES).read_bytes() if self.path(LEAVES).exists() else b""
-        if len(data) < size * 32:
-            raise CryptoError(f"the leaf cache of {self.dir} is short; append once to rebuild it")
-        return merkle.Tree(self.hash_alg, [data[i:i + 32] for i in range(0, size * 32, 32)])
+        with self._locked():  # brings the leaf cache up to date
+            with open(self.path(LEAVES), "rb") as leaves:
+                data = leaves.read(size * 32)
+        return merkle.Tree(self.hash_alg, [data[i:i + 32] for i in range(0, len(data), 32)])
 
     def _checkpoint_for(self, size: int | None, covering: int) -> dict:
         signed = self.checkpoints()

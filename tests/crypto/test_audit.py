@@ -136,12 +136,20 @@ def test_concurrent_appenders_keep_one_consistent_log(state, keystore):
     assert sorted(set(actors)) == [f"worker-{w}" for w in range(4)]
 
 
-def test_rebuilds_its_head_after_a_crash_between_writes(log, trusted, keystore):
-    log.path("head.json").unlink()  # as if the process died after writing the entry
-    entry = log.append("carol", "harden.run", {"host": "web-1"})
+def test_recovers_after_a_crash_between_writes(log, trusted, keystore):
+    # As if the last writer died mid-way: no head, a leaf missing from the cache, a torn line.
+    log.path("head.json").unlink()
+    with open(log.path("leaves.bin"), "r+b") as leaves:
+        leaves.truncate(11 * 32)
+    with open(log.path("entries.jsonl"), "ab") as entries:
+        entries.write(b'{"action":"half-writ')
+    fresh = AuditLog(log.dir)  # the next process
+    entry = fresh.append("carol", "harden.run", {"host": "web-1"})
     assert entry["index"] == 12
-    log.checkpoint(keystore)
+    assert fresh.path("entries.jsonl").read_text().count("half-writ") == 0
+    fresh.checkpoint(keystore)
     assert verify_log(log.dir, trusted).ok
+    assert verify_proof(fresh.prove_inclusion(11), trusted)[0]
 
 
 def test_module_api_uses_the_default_log(state, keystore):
