@@ -38,6 +38,7 @@ class StackDefinition:
     topology: Path
     config: dict[str, Any]
     secrets: tuple[str, ...]
+    generated_secrets: tuple[str, ...]  # random values made once per stack, kept as Pulumi secrets
 
     @classmethod
     def load(cls, name: str) -> "StackDefinition":
@@ -53,7 +54,8 @@ class StackDefinition:
                            "and its topology file)")
         topology = Path(doc["topology"])
         return cls(name, doc["backend"], topology if topology.is_absolute() else ROOT / topology,
-                   dict(doc.get("config") or {}), tuple(doc.get("secrets") or ()))
+                   dict(doc.get("config") or {}), tuple(doc.get("secrets") or ()),
+                   tuple(doc.get("generated_secrets") or ()))
 
     def pulumi_config(self) -> dict[str, str]:
         """Flat `govctl:*` config the Pulumi program reads."""
@@ -146,6 +148,12 @@ class Engine:
         for key, value in config.items():
             flag = "--secret" if key.split(":", 1)[1] in self.definition.secrets else "--plaintext"
             args += [flag, f"{key}={value}"]
+        for name in self.definition.generated_secrets:
+            key = f"govctl:{name}"
+            known = self._run(["config", "get", key, "--stack", self.stack,
+                               "--config-file", str(self.config_file)], capture=True, check=False)
+            if known.returncode != 0:
+                args += ["--secret", f"{key}={secrets.token_urlsafe(24)}"]
         self._run(args, capture=True)
         stamp.write_text(digest)
 

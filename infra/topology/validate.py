@@ -343,13 +343,13 @@ class _Checker:
                                         "add a replication entry towards it")
 
     def flows(self, doc: dict) -> None:
-        known = set(ZONE_KINDS) | {o["kind"] for o in doc.get("outside", [])} | \
-            {o["name"] for o in doc.get("outside", [])} | {"any"}
+        # Zones are named by kind (the policy holds in every center); outside networks by name.
+        known = set(ZONE_KINDS) | {o["name"] for o in doc.get("outside", [])} | {"any"}
         for i, f in enumerate(doc.get("flows", [])):
             for key in ("from", "to"):
                 if f[key] not in known:
-                    self.add(f"flows[{i}].{key}", f"{f[key]!r} is neither a zone kind, an outside "
-                                                  f"network nor 'any'; use one of {', '.join(sorted(known))}")
+                    self.add(f"flows[{i}].{key}", f"{f[key]!r} is neither a zone kind, the name of "
+                                                  f"an outside network nor 'any'; use one of {', '.join(sorted(known))}")
             for k, port in enumerate(f["ports"]):
                 numbers = [int(n) for n in port.split("/")[1].split("-")]
                 if not all(1 <= n <= 65535 for n in numbers) or numbers != sorted(numbers):

@@ -1,0 +1,129 @@
+"""govctl lab: the embedded two-site-three-center cloud on this machine (the `lab` stack)."""
+from __future__ import annotations
+
+import os
+import time
+
+import typer
+
+from ..errors import GovctlError
+from ..ui import console, err_console, print_json
+
+app = typer.Typer(
+    name="lab",
+    help="Bring up, check and tear down the lab: the default topology as a real "
+         "two-site-three-center cloud in network namespaces on this machine (needs root).\n\n"
+         "Example: govctl lab up && ssh web-1.prod hostname",
+    no_args_is_help=True,
+)
+
+STACK = "lab"
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise GovctlError("the lab needs root (network namespaces, nftables, mounts); "
+                          "run `sudo govctl lab …` — nothing was changed")
+
+
+def _show(status: dict) -> None:
+    from rich.table import Table
+
+    hosts = Table(title="hosts", show_lines=False)
+    for col in ("host", "address", "ssh"):
+        hosts.add_column(col)
+    for h in status["hosts"]:
+        hosts.add_row(h["fqdn"], h["address"], "[green]ok[/]" if h["ssh"] else f"[red]{h['detail']}[/]")
+    console.print(hosts)
+    repl = Table(title=f"replication from {status['replication']['primary']['host']}")
+    for col in ("standby", "state", "sync", "lag bytes", "lag s"):
+        repl.add_column(col)
+    for r in status["replication"]["standbys"]:
+        repl.add_row(r["standby"], r["state"], r["sync_state"], str(r["lag_bytes"]),
+                     f"{r['lag_seconds']:.3f}")
+    console.print(repl)
+    if status["replication"]["error"]:
+        console.print(f"[red]replication: {status['replication']['error']}[/]")
+    svc = status["service"]
+    if svc.get("url"):
+        console.print(f"service {svc['name']} {svc['url']} → active center "
+                      f"[bold]{svc['active_center']}[/], served by {svc['served_by'] or '[red]nobody[/]'}")
+    console.print("[green]healthy[/]" if status["healthy"] else "[red]not healthy[/]")
+
+
+@app.command()
+def up(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
+    """Create (or converge) the lab with the real Pulumi engine, then print its status.
+
+    Builds the hosts' Debian root filesystem once (cached), then `pulumi up` on the `lab` stack.
+    A second run reports no changes. Example: govctl lab up
+    """
+    _require_root()
+    from infra.lab.rootfs import ensure_base
+    from infra.lab.status import lab_status
+
+    from ..engine import Engine
+
+    started = time.monotonic()
+    ensure_base(log=lambda m: err_console.print(f"[dim]lab:[/] {m}", highlight=False))
+    engine = Engine(STACK)
+    engine.up(["--skip-preview"], quiet=json_output)
+    status = lab_status(engine.outputs())
+    status["seconds"] = round(time.monotonic() - started, 1)
+    status["resource_changes"] = engine.last_update().get("resourceChanges", {})
+    if json_output:
+        print_json(status)
+    else:
+        _show(status)
+        err_console.print(f"lab up in {status['seconds']} s; try: ssh web-1.prod", highlight=False)
+    if not status["healthy"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
+    """Check every host over SSH, the replication state and lag, and the service address.
+
+    Exit code 1 when anything is unhealthy. Example: govctl lab status --json
+    """
+    _require_root()
+    from infra.lab.status import lab_status
+
+    from ..engine import Engine
+
+    outputs = Engine(STACK).outputs()
+    if not outputs:
+        raise GovctlError("the lab is not up (no stack outputs): run `govctl lab up`")
+    result = lab_status(outputs)
+    if json_output:
+        print_json(result)
+    else:
+        _show(result)
+    if not result["healthy"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON summary.")):
+    """Destroy the lab and everything it made: namespaces, links, firewalls, hosts, processes.
+
+    Example: govctl lab down
+    """
+    _require_root()
+    from infra.lab.cleanup import leftovers, sweep
+
+    from ..engine import Engine
+
+    started = time.monotonic()
+    Engine(STACK).destroy(quiet=json_output)
+    swept = sweep()  # anything a crashed run left outside the state
+    left = leftovers()
+    summary = {"seconds": round(time.monotonic() - started, 1), "swept": swept, "left": left}
+    if json_output:
+        print_json(summary)
+    elif left:
+        console.print(f"[red]left behind:[/] {left}")
+    else:
+        err_console.print(f"lab down in {summary['seconds']} s; nothing left behind", highlight=False)
+    if left:
+        raise typer.Exit(1)

@@ -1,0 +1,60 @@
+"""What the lab leaves on the machine, and a sweep for what a crashed run left outside the state.
+
+Every lab object is findable without the Pulumi state: namespaces are named gl-*, hosts run
+govctl-init, their files and mounts are under state/lab. `govctl lab down` destroys through the
+engine first, then sweeps, then checks that nothing is left.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from govctl.paths import STATE
+
+from . import system
+
+LAB_DIR = STATE / "lab"
+
+
+def _host_inits() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and system.pid_alive(int(entry.name), "govctl-init"):
+            try:
+                if os.readlink(entry / "root").startswith(str(LAB_DIR)):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _lab_mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(LAB_DIR))]
+
+
+def leftovers() -> dict[str, list]:
+    found = {
+        "namespaces": system.lab_namespaces(),
+        "processes": _host_inits(),
+        "mounts": _lab_mounts(),
+        "host_folders": sorted(str(p) for p in (LAB_DIR / "hosts").glob("*")),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+def sweep() -> dict[str, list]:
+    found = leftovers()
+    for pid in found.get("processes", []):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for ns in found.get("namespaces", []):
+        system.ns_delete(ns)
+    for mount in sorted(found.get("mounts", []), reverse=True):
+        system.sh("umount", "-l", mount, check=False)
+    shutil.rmtree(LAB_DIR / "hosts", ignore_errors=True)
+    return found

@@ -1,0 +1,86 @@
+"""Health of a running lab, read from the stack outputs: SSH to every host, replication state
+and lag on the primary, and which center serves the service address."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import system
+from .providers import host_pid
+
+
+def ssh(outputs: dict, fqdn: str, *cmd: str, timeout: float = 15) -> subprocess.CompletedProcess:
+    """Run a command on a lab host over SSH, exactly as a user would (`ssh web-1.prod …`)."""
+    return subprocess.run(["ssh", "-F", outputs["ssh"]["config"], "-o", "BatchMode=yes",
+                           "-o", "ConnectTimeout=5", fqdn, *cmd],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def http_get(ns: str, url: str, timeout: float = 3) -> tuple[int, dict]:
+    """GET a URL from inside a namespace (e.g. a citizen on the internet); (status, JSON body)."""
+    script = ("import json,sys,urllib.request,urllib.error\n"
+              "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=float(sys.argv[2]));"
+              "print(r.status);print(r.read().decode())\n"
+              "except urllib.error.HTTPError as e: print(e.code);print(e.read().decode())\n"
+              "except Exception as e: print(0);print(json.dumps({'error':str(e)}))\n")
+    proc = system.sh("ip", "netns", "exec", ns, sys.executable, "-c", script, url, str(timeout),
+                     check=False, timeout=timeout + 5)
+    lines = proc.stdout.splitlines()
+    try:
+        return int(lines[0]), json.loads(lines[1]) if len(lines) > 1 else {}
+    except (IndexError, ValueError):
+        return 0, {"error": proc.stderr.strip()}
+
+
+def replication(outputs: dict) -> list[dict[str, Any]]:
+    primary = outputs["databases"]["primary"]
+    folder = next(h["folder"] for h in outputs["hosts"] if h["fqdn"] == primary["host"])
+    sql = ("SELECT application_name, state, sync_state, "
+           "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
+           "coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication")
+    out = system.host_exec(host_pid(folder), "psql", "-X", "-At", "-F", "|", "-c", sql,
+                           user="postgres").stdout
+    rows = []
+    for line in out.splitlines():
+        name, state, sync_state, lag_bytes, lag_seconds = line.split("|")
+        rows.append({"standby": name, "state": state, "sync_state": sync_state,
+                     "lag_bytes": int(lag_bytes), "lag_seconds": float(lag_seconds)})
+    return sorted(rows, key=lambda r: r["standby"])
+
+
+def lab_status(outputs: dict) -> dict[str, Any]:
+    def check(host):
+        try:
+            proc = ssh(outputs, host["fqdn"], "hostname")
+            ok = proc.returncode == 0 and proc.stdout.strip() == host["name"]
+            detail = proc.stdout.strip() if ok else (proc.stderr.strip() or proc.stdout.strip())
+        except subprocess.TimeoutExpired:
+            ok, detail = False, "ssh timed out"
+        return {"fqdn": host["fqdn"], "address": host["ipv4"], "ssh": ok, "detail": detail}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        hosts = list(pool.map(check, outputs["hosts"]))
+    try:
+        standbys = replication(outputs)
+        repl_error = None
+    except (system.LabCommandError, subprocess.TimeoutExpired) as exc:
+        standbys, repl_error = [], str(exc)
+    service = outputs.get("service")
+    served_by = None
+    if service:
+        # Citizens reach the service from the internet.
+        client = next(o["namespace"] for o in outputs["outside"].values() if o["kind"] == "internet")
+        code, body = http_get(client, service["url"])
+        served_by = body.get("center") if code == 200 else None
+        service = {**service, "client_namespace": client}
+    expected = {s["application_name"]: s["mode"] for s in outputs["databases"]["standbys"]}
+    healthy = (all(h["ssh"] for h in hosts) and repl_error is None
+               and {r["standby"] for r in standbys if r["state"] == "streaming"} == set(expected)
+               and (service is None or served_by == service["active_center"]))
+    return {"healthy": healthy, "hosts": hosts,
+            "replication": {"primary": outputs["databases"]["primary"], "standbys": standbys,
+                            "error": repl_error},
+            "service": {**(service or {}), "served_by": served_by}}
