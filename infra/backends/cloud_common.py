@@ -212,6 +212,8 @@ def replication_targets(topology: Topology, source: Center) -> list[tuple[Center
 
 
 def stack_facts(topology: Topology, backend: str, audit: dict[str, Any]) -> dict[str, Any]:
-    """Outputs every cloud stack exports for the policy pack's stack rules (docs/clouds.md):
-    the topology as validated, the backend's name and the audit trail it set up."""
-    return {"topology": topology.to_dict(), "backend": backend, "audit": audit}
+    """Outputs every cloud stack exports: the backend and topology names (as the lab does) and
+    `policy_facts`, what the 等保 pack's stack rules read (docs/clouds.md): the topology as
+    validated and the audit trail the backend set up (enabled, retention_days, evidence)."""
+    return {"backend": backend, "topology": topology.name,
+            "policy_facts": {"topology": topology.to_dict(), "audit": audit}}

@@ -3,8 +3,8 @@
 A resource is a dict `{"type", "name", "urn", "props"}` (props use Pulumi's wire names, as the
 engine and the offline plan record them; a value only the cloud knows is COMPUTED). A resource
 check returns the violations of one resource; a stack check sees every resource, including the
-`pulumi:pulumi:Stack` resource whose props are the stack outputs: every govctl backend exports
-`topology` (the validated topology) and `audit` there (docs/clouds.md). Rule metadata (clause,
+`pulumi:pulumi:Stack` resource whose props are the stack outputs: a govctl backend exports
+`policy_facts` there, {"topology": the validated topology, "audit": the audit trail} (docs/clouds.md). Rule metadata (clause,
 description) is data in rules.yaml; `load_rules` validates it and pairs it with these functions.
 """
 from __future__ import annotations
@@ -158,16 +158,17 @@ class Facts:
     def __init__(self, resources: list[dict]):
         self.resources = resources
         stack = next((r for r in resources if r["type"] == STACK_TYPE), None)
-        outputs = (stack or {}).get("props") or {}
-        self.topology = outputs.get("topology") if isinstance(outputs.get("topology"), dict) else None
-        self.audit = outputs.get("audit") if isinstance(outputs.get("audit"), dict) else None
+        facts = ((stack or {}).get("props") or {}).get("policy_facts")
+        facts = facts if isinstance(facts, dict) else {}
+        self.topology = facts.get("topology") if isinstance(facts.get("topology"), dict) else None
+        self.audit = facts.get("audit") if isinstance(facts.get("audit"), dict) else None
 
     def of(self, type_: str) -> list[dict]:
         return [r for r in self.resources if r["type"] == type_]
 
     def missing_topology(self) -> list[Violation]:
-        return [Violation("the stack exports no `topology` output, so this rule cannot be assessed; "
-                          "every govctl backend must export the validated topology")]
+        return [Violation("the stack exports no `policy_facts.topology` output, so this rule cannot "
+                          "be assessed; a govctl backend exports the validated topology there")]
 
     def centers(self, role: str | None = None) -> list[dict]:
         return [c for c in self.topology.get("centers", []) if role is None or c["role"] == role]
@@ -304,8 +305,8 @@ def audit_trail_retention(resources: list[dict], settings: Settings) -> list[Vio
         return out
     audit = facts.audit
     if not audit:
-        return [Violation("no audit trail: the stack has no ActionTrail and exports no `audit` "
-                          "output (enabled, retention_days)")]
+        return [Violation("no audit trail: the stack has no ActionTrail and exports no "
+                          "`policy_facts.audit` output (enabled, retention_days)")]
     if not audit.get("enabled"):
         return [Violation(f"the audit trail is off ({audit.get('evidence', 'no evidence')})")]
     if int(audit.get("retention_days") or 0) < need:

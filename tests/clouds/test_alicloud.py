@@ -138,7 +138,8 @@ def test_backups_audit_bastion_and_keys(graph):
         assert bastion["vswitchId"] == f"{center}-mgmt-id"
         assert bastion["securityGroupIds"] == [f"{center}-mgmt-sg-id"]
     assert {k["inputs"]["keySpec"] for k in g.of("kms/key:Key")} == {"Aliyun_SM4"}
-    assert g.outputs["audit"]["retention_days"] == 180 and g.outputs["topology"]["name"] == "lab"
+    assert g.outputs["policy_facts"]["audit"]["retention_days"] == 180
+    assert g.outputs["policy_facts"]["topology"]["name"] == g.outputs["topology"] == "lab"
 
 
 @pytest.mark.slow

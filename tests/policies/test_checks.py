@@ -19,12 +19,12 @@ def res(type_, props, name="r"):
 
 
 def stack(topology=None, audit=None, extra=()):
-    outputs = {}
+    facts = {}
     if topology is not None:
-        outputs["topology"] = topology
+        facts["topology"] = topology
     if audit is not None:
-        outputs["audit"] = audit
-    return [res(STACK_TYPE, outputs, "stack"), *extra]
+        facts["audit"] = audit
+    return [res(STACK_TYPE, {"policy_facts": facts, "topology": "lab"}, "stack"), *extra]
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_any_to_any_database_port_fails(lab):
 def test_stack_rules_without_topology_facts_fail_loudly():
     for rule in RULES:
         if rule.scope == "stack" and rule.id not in ("djcp-backup-replication", "djcp-audit-trail-retention"):
-            assert "exports no `topology`" in messages(rule.id, stack())[0], rule.id
+            assert "exports no `policy_facts.topology`" in messages(rule.id, stack())[0], rule.id
 
 
 # -- djcp-storage-encrypted ---------------------------------------------------------------------
