@@ -110,8 +110,27 @@ class GmalgBackend:
                                  "key, or the ciphertext was altered") from None
 
 
+BACKENDS = ("gmalg", "openssl")
+_default = {"name": "gmalg", "instance": None}
+
+
+def use_backend(name: str) -> None:
+    """Make `name` the backend of keys created without one (set from the configuration)."""
+    if name not in BACKENDS:
+        raise BadInput(f"SM2 backend {name!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if name != _default["name"]:
+        _default.update(name=name, instance=None)
+
+
 def default_backend() -> SM2Backend:
-    return GmalgBackend()
+    if _default["instance"] is None:
+        if _default["name"] == "openssl":
+            from .sm2_openssl import OpenSSLBackend
+
+            _default["instance"] = OpenSSLBackend()
+        else:
+            _default["instance"] = GmalgBackend()
+    return _default["instance"]
 
 
 def encode_signature(r: int, s: int) -> bytes:

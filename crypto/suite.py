@@ -6,6 +6,7 @@ or state/crypto/config.yaml:
 
     suite: gm                    # gm | intl
     sm2_id: "1234567812345678"   # default SM2 distinguishing ID
+    sm2_backend: gmalg           # gmalg (pure Python, default) | openssl (system libcrypto 3)
     kdf_iterations: 600000       # PBKDF2 rounds for a passphrase root key
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sm2
 from .errors import BadInput, UnsupportedError
 
 DEFAULT_KDF_ITERATIONS = 600_000
@@ -25,6 +27,7 @@ CONFIG_SCHEMA = {
     "properties": {
         "suite": {"enum": ["gm", "intl"]},
         "sm2_id": {"type": "string", "minLength": 1, "maxLength": 8191},
+        "sm2_backend": {"enum": ["gmalg", "openssl"]},
         "kdf_iterations": {"type": "integer", "minimum": 100_000},
     },
 }
@@ -77,14 +80,16 @@ def load_settings(path: Path | None = None) -> Settings:
             raise BadInput(f"crypto configuration {path}: {detail}; fix the file "
                            f"(keys: {', '.join(CONFIG_SCHEMA['properties'])})") from None
     suite = SUITES[data.get("suite", "gm")]
-    check_suite(suite.name)
+    sm2.use_backend(data.get("sm2_backend", "gmalg"))
+    check_suite(suite.name, data.get("sm2_backend", "gmalg"))
     return Settings(suite, data.get("sm2_id", "1234567812345678").encode(),
                     data.get("kdf_iterations", DEFAULT_KDF_ITERATIONS))
 
 
 @functools.cache
-def check_suite(name: str) -> None:
-    """Run every algorithm of the suite once; UnsupportedError names what is missing."""
+def check_suite(name: str, sm2_backend: str = "gmalg") -> None:
+    """Run every algorithm of the suite (with that SM2 backend) once; UnsupportedError names
+    what is missing."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.backends.openssl import backend
 

@@ -30,7 +30,10 @@ def state(tmp_path, monkeypatch) -> Path:
     from crypto.audit import AuditLog
 
     AuditLog._open_logs.clear()
-    return state_dir
+    yield state_dir
+    from crypto import sm2
+
+    sm2.use_backend("gmalg")  # a test may have configured the other backend
 
 
 @pytest.fixture

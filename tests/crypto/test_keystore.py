@@ -185,6 +185,18 @@ def test_international_suite(state):
     assert json.loads((state / "crypto" / "intl.json").read_text())["root"]["kdf"] == "pbkdf2-sha256"
 
 
+def test_openssl_sm2_backend_selected_by_configuration(state):
+    from crypto import sm2
+
+    (state / "crypto" / "config.yaml").write_text("sm2_backend: openssl\nkdf_iterations: 100000\n")
+    store = Keystore.open()
+    assert sm2.default_backend().name == "openssl"
+    store.create_key("fast-signer", "signing")
+    signature, _ = store.sign("fast-signer", b"m")
+    public = store.export_public_key("fast-signer")
+    assert sm2.SM2PublicKey(public.point, sm2.GmalgBackend()).verify(b"m", signature)
+
+
 def test_bad_configuration_is_named(state):
     (state / "crypto" / "config.yaml").write_text("suite: rot13\n")
     with pytest.raises(BadInput, match="config.yaml: 'rot13' is not one of"):

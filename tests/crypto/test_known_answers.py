@@ -82,3 +82,14 @@ def test_sm2_encryption_gmt0003_5_fixed_k():
     key = _fixed_k_key()
     assert key.public_key().encrypt(b"encryption standard").hex().upper() == SM2_CIPHERTEXT
     assert key.decrypt(bytes.fromhex(SM2_CIPHERTEXT)) == b"encryption standard"
+
+
+def test_sm2_openssl_backend_against_the_standard_example():
+    from crypto.sm2_openssl import OpenSSLBackend
+
+    backend = OpenSSLBackend()  # its k is random, so it verifies and decrypts the fixed-k outputs
+    key = SM2PrivateKey(SM2_D, backend)
+    assert key.public_key().to_bytes().hex().upper() == SM2_PUBLIC
+    assert key.public_key().verify(b"message digest", bytes.fromhex(SM2_R + SM2_S))
+    assert not key.public_key().verify(b"message digest", bytes.fromhex(SM2_S + SM2_R))
+    assert key.decrypt(bytes.fromhex(SM2_CIPHERTEXT)) == b"encryption standard"

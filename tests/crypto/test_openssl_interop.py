@@ -8,9 +8,20 @@ import subprocess
 import pytest
 
 from crypto import primitives
-from crypto.sm2 import SM2PrivateKey, SM2PublicKey
+from crypto.sm2 import GmalgBackend, SM2PrivateKey, SM2PublicKey
+from crypto.sm2_openssl import OpenSSLBackend
 
 MESSAGE = "两地三中心 drill report, 2026-11".encode()
+
+
+@pytest.fixture(params=["gmalg", "openssl"])
+def backend(request):
+    """Each test runs with both SM2 backends."""
+    return GmalgBackend() if request.param == "gmalg" else OpenSSLBackend()
+
+
+def public_from_pem(path, backend) -> SM2PublicKey:
+    return SM2PublicKey(SM2PublicKey.from_pem(path.read_text()).point, backend)
 
 
 def openssl(*args: str, input: bytes | None = None) -> bytes:
@@ -18,7 +29,7 @@ def openssl(*args: str, input: bytes | None = None) -> bytes:
 
 
 @pytest.fixture
-def openssl_key(tmp_path):
+def openssl_key(tmp_path, backend):
     """An SM2 key pair made by openssl: (private PEM path, public PEM path, govctl private key)."""
     private_pem = tmp_path / "sm2.pem"
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", str(private_pem))
@@ -26,25 +37,25 @@ def openssl_key(tmp_path):
     openssl("pkey", "-in", str(private_pem), "-pubout", "-out", str(public_pem))
     text = openssl("pkey", "-in", str(private_pem), "-text", "-noout").decode()
     scalar = re.search(r"priv:\s*((?:[0-9a-f]{2}:?\s*)+)pub:", text).group(1)
-    private = SM2PrivateKey.from_bytes(bytes.fromhex(re.sub(r"[:\s]", "", scalar)).rjust(32, b"\0"))
+    private = SM2PrivateKey.from_bytes(bytes.fromhex(re.sub(r"[:\s]", "", scalar)).rjust(32, b"\0"), backend)
     return private_pem, public_pem, private
 
 
 @pytest.mark.parametrize("uid", ["1234567812345678", "govctl@egov.example"])
-def test_openssl_signs_govctl_verifies(openssl_key, tmp_path, uid):
+def test_openssl_signs_govctl_verifies(openssl_key, tmp_path, uid, backend):
     private_pem, public_pem, _ = openssl_key
     (tmp_path / "msg").write_bytes(MESSAGE)
     signature = openssl("pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", str(private_pem),
                         "-pkeyopt", f"distid:{uid}", "-in", str(tmp_path / "msg"))
-    public = SM2PublicKey.from_pem(public_pem.read_text())
+    public = public_from_pem(public_pem, backend)
     assert public.verify(MESSAGE, signature, uid.encode())
     assert not public.verify(MESSAGE, signature, b"another id")
     assert not public.verify(MESSAGE + b".", signature, uid.encode())
 
 
 @pytest.mark.parametrize("uid", ["1234567812345678", "govctl@egov.example"])
-def test_govctl_signs_openssl_verifies(tmp_path, uid):
-    key = SM2PrivateKey.generate()
+def test_govctl_signs_openssl_verifies(tmp_path, uid, backend):
+    key = SM2PrivateKey.generate(backend)
     (tmp_path / "pub.pem").write_text(key.public_key().to_pem())
     (tmp_path / "msg").write_bytes(MESSAGE)
     (tmp_path / "sig").write_bytes(key.sign(MESSAGE, uid.encode()))
@@ -65,9 +76,9 @@ def test_openssl_encrypts_govctl_decrypts(openssl_key, tmp_path):
     assert private.decrypt(ciphertext) == MESSAGE
 
 
-def test_govctl_encrypts_openssl_decrypts(openssl_key, tmp_path):
+def test_govctl_encrypts_openssl_decrypts(openssl_key, tmp_path, backend):
     private_pem, public_pem, private = openssl_key
-    ciphertext = SM2PublicKey.from_pem(public_pem.read_text()).encrypt(MESSAGE)
+    ciphertext = public_from_pem(public_pem, backend).encrypt(MESSAGE)
     assert openssl("pkeyutl", "-decrypt", "-inkey", str(private_pem), input=ciphertext) == MESSAGE
 
 
@@ -87,3 +98,12 @@ def test_sm4_cbc_ctr_match_openssl_enc(mode):
     assert ours == theirs
     back = primitives.sm4_cbc_decrypt(key, iv, theirs) if mode == "sm4-cbc" else primitives.sm4_ctr(key, iv, theirs)
     assert back == data
+
+
+def test_backends_interoperate_in_process(backend):
+    other = OpenSSLBackend() if isinstance(backend, GmalgBackend) else GmalgBackend()
+    key = SM2PrivateKey.generate(backend)
+    twin = SM2PrivateKey.from_bytes(key.to_bytes(), other)
+    assert twin.public_key().point == key.public_key().point
+    assert twin.public_key().verify(MESSAGE, key.sign(MESSAGE, b"x@egov"), b"x@egov")
+    assert twin.decrypt(key.public_key().encrypt(MESSAGE)) == MESSAGE
