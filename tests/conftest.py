@@ -33,3 +33,25 @@ def needs_root() -> None:
 
 
 __all__ = ["GOVCTL", "ROOT", "isolated_state", "needs_root", "run_govctl", "sys"]
+
+
+@pytest.fixture(scope="session")
+def lab() -> dict:
+    """The running lab's stack outputs (brings the lab up once per session; idempotent).
+
+    Tests that use it are `slow` and `root`. Only tests/lab/test_zz_down.py takes the lab down,
+    and the collection hook below runs it after every other test.
+    """
+    needs_root()
+    proc = run_govctl("lab", "up", "--json", timeout=1200)
+    assert proc.returncode == 0, f"govctl lab up failed:\n{proc.stderr[-4000:]}"
+    import json as _json
+
+    outputs = run_govctl("infra", "outputs", "--stack", "lab")
+    assert outputs.returncode == 0, outputs.stderr
+    return _json.loads(outputs.stdout)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `lab_teardown` run last: they destroy the lab the others share."""
+    items.sort(key=lambda item: item.get_closest_marker("lab_teardown") is not None)

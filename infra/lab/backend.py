@@ -112,6 +112,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
         hosts[h.fqdn] = res.Host(f"host-{h.fqdn}", {
             "ns": h.ns, "hostname": h.name, "base": str(base),
             "folder": str(LAB_DIR / "hosts" / h.fqdn), "public_key": ssh.public_key,
+            "address": h.ipv4, "known_hosts": str(SSH_DIR / "known_hosts"),
             "hosts_file": _hosts_file(plan, h)}, pulumi.ResourceOptions(depends_on=network + [ssh]))
 
     replication_password = config.require_secret("pg_replication_password")

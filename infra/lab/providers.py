@@ -188,6 +188,9 @@ class _HostProvider(_LabProvider):
             return {"init_pid": _init_pid(p)}
         folder = Path(p["folder"])
         self.remove(p)
+        known_hosts = Path(p["known_hosts"])
+        if known_hosts.exists():  # a rebuilt host has new host keys: forget the old ones
+            system.sh("ssh-keygen", "-q", "-R", p["address"], "-f", str(known_hosts), check=False)
         for sub in ("upper", "work", "root"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         upper = folder / "upper"

@@ -1,0 +1,58 @@
+"""The lab plan: what `govctl lab up` builds from the topology, checked without building it."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from infra.lab.plan import build_plan, firewall_ruleset, ifname
+from infra.topology import load_topology
+
+
+@pytest.fixture(scope="module")
+def topo():
+    return load_topology()
+
+
+def test_namespaces_and_interface_names(topo):
+    plan = build_plan(topo)
+    assert {"gl-wan", "gl-ops", "gl-internet", "gl-egov-net", "gl-prod", "gl-samecity",
+            "gl-remote", "gl-prod-web-1", "gl-remote-db-1"} <= set(plan.namespaces)
+    assert all(ns.startswith("gl-") for ns in plan.namespaces)
+    for veth in plan.veths:
+        assert len(veth.if_a) <= 15 and len(veth.if_b) <= 15, veth
+    assert ifname("l-", "prod-samecity-a") != ifname("l-", "prod-samecity-b")
+
+
+def test_primary_link_preferred_over_standby(topo):
+    routes = build_plan(topo).routes["gl-prod"]
+    to_samecity = sorted((r.metric, r.via) for r in routes if r.dest == "10.12.0.0/16")
+    assert to_samecity == [(10, "172.31.0.2"), (20, "172.31.0.6")]
+
+
+def test_service_address_follows_the_active_center(topo):
+    default = {r.dest: r.via for r in build_plan(topo).routes["gl-wan"]}
+    moved = {r.dest: r.via for r in build_plan(topo, active_center="samecity").routes["gl-wan"]}
+    assert default["10.250.0.80/32"] != moved["10.250.0.80/32"]
+    assert moved["10.250.0.80/32"] == build_plan(topo).uplinks["samecity"]
+
+
+def test_zone_policy_is_default_deny_with_declared_flows(topo):
+    rules = firewall_ruleset(topo, "prod")
+    assert "policy drop;" in rules
+    assert "set blocked_v4 { type ipv4_addr; flags timeout; }" in rules
+    # internet → DMZ web ports only; DMZ → core only the database port.
+    assert 'ip saddr { 203.0.113.0/24 } ip daddr { 10.11.1.0/24, 10.250.0.80/32 } tcp dport { 80, 443 }' in rules
+    dmz_rule = next(l for l in rules.splitlines() if '"internet_dmz -> core_business"' in l and "ip saddr" in l)
+    assert "tcp dport { 5432 }" in dmz_rule and "10.11.4.0/24" not in dmz_rule
+    # Bans are checked before the established-connection shortcut, so a ban cuts live sessions.
+    assert rules.index("@blocked_v4") < rules.index("ct state established")
+
+
+@pytest.mark.root
+def test_rulesets_are_valid_nftables(topo, tmp_path):
+    for center in topo.centers:
+        path = tmp_path / f"{center.name}.nft"
+        path.write_text(firewall_ruleset(topo, center.name))
+        proc = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
