@@ -189,9 +189,9 @@ def parse_ciphertext(data: bytes | str) -> tuple[str, str, int, bytes, bytes, by
     """(aead, key name, version, header, nonce, sealed) from a token `govctl:vN:<base64>` or raw bytes."""
     if isinstance(data, bytes) and data.startswith(TOKEN_PREFIX.encode()):
         data = data.decode("ascii", "replace")
+    token_version = None
     if isinstance(data, str):
-        token = data.strip()
-        _, _, body = token.partition(":v")[2].partition(":")
+        token_version, _, body = data.strip().removeprefix(TOKEN_PREFIX).partition(":")
         try:
             data = base64.urlsafe_b64decode(body.encode())
         except ValueError:
@@ -210,6 +210,8 @@ def parse_ciphertext(data: bytes | str) -> tuple[str, str, int, bytes, bytes, by
         name = data[fixed:header_end].decode()
     except UnicodeDecodeError:
         raise IntegrityError("ciphertext header is corrupt (key name)") from None
+    if token_version is not None and token_version != str(version):
+        raise IntegrityError(f"ciphertext token says v{token_version} but its header says v{version}: altered")
     nonce_end = header_end + primitives.NONCE_LEN
     return aead, name, version, data[:header_end], data[header_end:nonce_end], data[nonce_end:]
 

@@ -182,10 +182,25 @@ def keys_destroy(
     console.print(f"key {name} version {version} destroyed")
 
 
+ENCRYPTION_KEY = typer.Option(..., "--key", help="Encryption key name.")
+
+
+def _data_operation(operation: str, source: str, key: str, context: Optional[list[str]],
+                    output: Optional[str]) -> None:
+    """encrypt / decrypt / rewrap: input from FILE or stdin; tokens out for encrypt and rewrap."""
+    from crypto.cliutil import parse_context, read_input, write_output
+    from crypto.keystore import to_token
+
+    keystore = _keystore()
+    result = getattr(keystore, operation)(key, read_input(source), parse_context(context))
+    _checkpoint(keystore)
+    write_output(result if operation == "decrypt" else (to_token(result) + "\n").encode(), output)
+
+
 @app.command("encrypt")
 def encrypt(
     source: str = SOURCE,
-    key: str = typer.Option(..., "--key", help="Encryption key name."),
+    key: str = ENCRYPTION_KEY,
     context: Optional[list[str]] = CONTEXT,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the token here."),
 ) -> None:
@@ -193,19 +208,13 @@ def encrypt(
 
     Example: govctl crypto encrypt --key backups --context tenant=finance secrets.txt
     """
-    from crypto.cliutil import parse_context, read_input, write_output
-    from crypto.keystore import to_token
-
-    keystore = _keystore()
-    token = to_token(keystore.encrypt(key, read_input(source), parse_context(context)))
-    _checkpoint(keystore)
-    write_output((token + "\n").encode(), output)
+    _data_operation("encrypt", source, key, context, output)
 
 
 @app.command("decrypt")
 def decrypt(
     source: str = SOURCE,
-    key: str = typer.Option(..., "--key", help="Encryption key name."),
+    key: str = ENCRYPTION_KEY,
     context: Optional[list[str]] = CONTEXT,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the plaintext here."),
 ) -> None:
@@ -213,18 +222,13 @@ def decrypt(
 
     Example: govctl crypto decrypt --key backups --context tenant=finance token.txt
     """
-    from crypto.cliutil import parse_context, read_input, write_output
-
-    keystore = _keystore()
-    plaintext = keystore.decrypt(key, read_input(source), parse_context(context))
-    _checkpoint(keystore)
-    write_output(plaintext, output)
+    _data_operation("decrypt", source, key, context, output)
 
 
 @app.command("rewrap")
 def rewrap(
     source: str = SOURCE,
-    key: str = typer.Option(..., "--key", help="Encryption key name."),
+    key: str = ENCRYPTION_KEY,
     context: Optional[list[str]] = CONTEXT,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the new token here."),
 ) -> None:
@@ -232,13 +236,7 @@ def rewrap(
 
     Example: govctl crypto rewrap --key backups old-token.txt -o new-token.txt
     """
-    from crypto.cliutil import parse_context, read_input, write_output
-    from crypto.keystore import to_token
-
-    keystore = _keystore()
-    token = to_token(keystore.rewrap(key, read_input(source), parse_context(context)))
-    _checkpoint(keystore)
-    write_output((token + "\n").encode(), output)
+    _data_operation("rewrap", source, key, context, output)
 
 
 @app.command("sign")
