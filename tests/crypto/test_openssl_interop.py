@@ -107,3 +107,20 @@ def test_backends_interoperate_in_process(backend):
     assert twin.public_key().point == key.public_key().point
     assert twin.public_key().verify(MESSAGE, key.sign(MESSAGE, b"x@egov"), b"x@egov")
     assert twin.decrypt(key.public_key().encrypt(MESSAGE)) == MESSAGE
+
+
+def _openssl_hex(*args: str, input: bytes | None = None) -> str:
+    out = openssl(*args, input=input).decode()
+    return out.split("= ")[-1].replace(":", "").strip().lower()
+
+
+def test_hmac_hkdf_pbkdf2_with_sm3_match_openssl():
+    key, salt, info = b"k" * 20, bytes.fromhex("0a0b0c0d"), "两地三中心".encode()
+    assert primitives.hmac("sm3", key, MESSAGE).hex() == _openssl_hex("dgst", "-sm3", "-hmac", key.decode(),
+                                                                       input=MESSAGE)
+    assert primitives.hkdf("sm3", key, 32, info, salt).hex() == _openssl_hex(
+        "kdf", "-keylen", "32", "-kdfopt", "digest:SM3", "-kdfopt", f"hexkey:{key.hex()}",
+        "-kdfopt", f"hexsalt:{salt.hex()}", "-kdfopt", f"hexinfo:{info.hex()}", "HKDF")
+    assert primitives.pbkdf2("sm3", b"passphrase", salt, 2000, 32).hex() == _openssl_hex(
+        "kdf", "-keylen", "32", "-kdfopt", "digest:SM3", "-kdfopt", "pass:passphrase",
+        "-kdfopt", f"hexsalt:{salt.hex()}", "-kdfopt", "iter:2000", "PBKDF2")
