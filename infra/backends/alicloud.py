@@ -17,6 +17,7 @@ Layout (docs/clouds.md has the reasoning and the type names):
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from typing import Any
@@ -28,7 +29,7 @@ from pulumi_alicloud import (actiontrail, alb, bastionhost, cen, dns, dts, ecs, 
 
 from infra.topology.model import Center, Topology
 
-from .cloud_common import (BACKBONE_TYPE, REGION_TYPE, BackendConfig, BackendConfigError, Group,
+from .cloud_common import (BACKBONE_TYPE, REGION_TYPE, WORLD, BackendConfig, BackendConfigError, Group,
                            center_groups, center_tags, hosts_with_role, placements,
                            regions_in_order, replication_targets, service_port_sources, slug,
                            stack_facts, zone_ingress)
@@ -104,7 +105,7 @@ class _Renderer:
 
     def networks(self) -> None:
         dual = self.t.dual_stack
-        self.vpcs, self.vswitches, self.sgs = {}, {}, {}
+        self.vpcs, self.vswitches, self.sgs, self.prefix_lists = {}, {}, {}, {}
         for r in self.regions:
             members = self.centers_in(r)
             network = vpc.Network(
@@ -140,19 +141,47 @@ class _Renderer:
                     self.sgs[(c.name, zone.name)] = self.security_group(c, zone, network)
 
     def security_group(self, c: Center, zone, network) -> ecs.SecurityGroup:
+        """The zone's security group: one ingress rule per (protocol, ports, address family).
+        Several sources for the same ports share a prefix list, so a rule count grows with the
+        flows, not with centers × flows (a security group holds a bounded number of rules)."""
         group = ecs.SecurityGroup(
             slug(c.name, zone.name, "sg"), name=slug(c.name, zone.name), vpc_id=network.id,
             inner_access_policy="Accept", description=f"zone policy of {c.name}/{zone.name}",
             tags=center_tags(c, zone), opts=self.copts(c))
-        for i, rule in enumerate(zone_ingress(self.t, c, zone)):
-            v4 = rule.version == 4
+        by_ports: dict[tuple, list] = {}
+        for rule in zone_ingress(self.t, c, zone):
+            world = rule.source in WORLD.values()  # never hidden inside a prefix list
+            by_ports.setdefault((rule.protocol, rule.port_min, rule.port_max, rule.version, world), []).append(rule)
+        for (protocol, low, high, version, world), rules in by_ports.items():
+            name = slug(c.name, zone.name, "in", f"{protocol}{low}" + (f"-{high}" if high != low else ""),
+                        f"v{version}", "world" if world else "")
+            source: dict[str, Any] = {}
+            if len(rules) == 1:
+                source["cidr_ip" if version == 4 else "ipv6_cidr_ip"] = rules[0].source
+            else:
+                source["prefix_list_id"] = self.prefix_list(c, version, rules).id
             ecs.SecurityGroupRule(
-                slug(c.name, zone.name, "in", str(i)), type="ingress", policy="accept",
-                security_group_id=group.id, ip_protocol=rule.protocol, nic_type="intranet",
-                port_range=f"{rule.port_min}/{rule.port_max}", priority=1,
-                cidr_ip=rule.source if v4 else None, ipv6_cidr_ip=None if v4 else rule.source,
-                description=rule.why, opts=self.copts(c, parent=group))
+                name, type="ingress", policy="accept", security_group_id=group.id, ip_protocol=protocol,
+                nic_type="intranet", port_range=f"{low}/{high}", priority=1,
+                description="; ".join(sorted({r.why for r in rules}))[:512], **source,
+                opts=self.copts(c, parent=group))
         return group
+
+    def prefix_list(self, c: Center, version: int, rules: list) -> ecs.EcsPrefixList:
+        """One prefix list per region and distinct set of source blocks, shared by every rule
+        that admits exactly that set."""
+        region = self.where[c.name].region
+        blocks = sorted({r.source for r in rules})
+        digest = hashlib.sha256(" ".join(blocks).encode()).hexdigest()[:10]
+        key = (region, digest)
+        if key not in self.prefix_lists:
+            self.prefix_lists[key] = ecs.EcsPrefixList(
+                f"{region}-sources-{digest}", prefix_list_name=f"govctl-{digest}",
+                address_family=f"IPv{version}", max_entries=len(blocks),
+                description=f"zone-policy sources ({len(blocks)} blocks)",
+                entries=[ecs.EcsPrefixListEntryArgs(cidr=b, description=b) for b in blocks],
+                opts=self.opts(region, self.region_groups[region]))
+        return self.prefix_lists[key]
 
     def switch_for(self, c: Center, zone_name: str, address) -> vpc.Switch:
         zone = c.zone(zone_name)

@@ -13,6 +13,7 @@ cross-region database replication and a managed audit trail are stack outputs fo
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from typing import Any
 
 import pulumi
@@ -70,6 +71,8 @@ class _Renderer:
         external = self.cfg.require("external_network_id", "the provider network routers uplink to")
         self.subnets: dict[tuple[str, str], list[tuple[Any, Any, Any]]] = {}
         self.networks_by_zone, self.secgroups = {}, {}
+        # Neutron quotas this stack needs per region (defaults are far lower, e.g. 10 groups / 100 rules)
+        self.quotas: dict[str, Counter] = {r: Counter() for r in self.regions}
         for c in self.t.centers:
             router = networking.Router(slug(c.name, "router"), name=slug(self.t.name, c.name),
                                        external_network_id=external, tags=_tags(c), opts=self.copts(c))
@@ -106,7 +109,9 @@ class _Renderer:
         group = networking.SecGroup(slug(c.name, zone.name, "sg"), name=slug(c.name, zone.name),
                                     description=f"zone policy of {c.name}/{zone.name}", tags=_tags(c, zone),
                                     opts=self.copts(c))
-        for i, rule in enumerate(zone_ingress(self.t, c, zone)):
+        rules = zone_ingress(self.t, c, zone)
+        self.quotas[self.where[c.name].region].update(security_group=1, security_group_rule=len(rules))
+        for i, rule in enumerate(rules):
             networking.SecGroupRule(
                 slug(c.name, zone.name, "in", str(i)), security_group_id=group.id, direction="ingress",
                 ethertype=f"IPv{rule.version}", protocol=rule.protocol, port_range_min=rule.port_min,
@@ -134,6 +139,8 @@ class _Renderer:
                     name=slug(c.name, zone.name, "out", f"v{block.version}"), action="allow",
                     protocol="any", ip_version=block.version, source_ip_address=str(block),
                     description=f"traffic from {c.name}/{zone.name}", opts=self.copts(c)))
+        self.quotas[self.where[c.name].region].update(firewall_rule=len(inbound) + len(outbound),
+                                                      firewall_policy=2, firewall_group=1)
         to_zone = firewall.PolicyV2(slug(c.name, zone.name, "fw-policy-in"), name=slug(c.name, zone.name, "in"),
                                     rules=[r.id for r in inbound], audited=True, opts=self.copts(c))
         from_zone = firewall.PolicyV2(slug(c.name, zone.name, "fw-policy-out"),
@@ -276,6 +283,7 @@ def deploy(topology: Topology, config: Any) -> dict[str, Any]:
                              "lb_vip": r.vips.get(c.name)} for c in topology.centers},
         "hosts": {f"{c}/{h}": {"port_id": p.id} for (c, h), p in r.ports.items()},
         "dns_failover": service,
+        "required_quotas": {region: dict(counts) for region, counts in r.quotas.items()},
         "database_replication": r.replication_for_operator(),
         "links": [{"name": l.name, "between": list(l.between), "role": l.role, "ipv4": str(l.ipv4),
                    "native": False, "operator_action": "inter-center circuits are the operator's "

@@ -105,6 +105,12 @@ def _world_open_ports(resource: dict) -> tuple[str, tuple[int, int]] | None:
 
 
 def mgmt_ports_closed_to_world(resource: dict, settings: Settings) -> list[str]:
+    if resource["type"] == "alicloud:ecs/ecsPrefixList:EcsPrefixList":
+        # Rules name prefix lists by an id unknown at preview: a list holding the whole internet
+        # is refused itself, whatever ports its rules open.
+        world = [e.get("cidr") for e in resource["props"].get("entries") or [] if e.get("cidr") in WORLD]
+        return [f"{resource['name']}: prefix list contains {', '.join(world)}; security-group rules "
+                "that reference it would admit the whole internet"] if world else []
     found = _world_open_ports(resource)
     if found is None:
         return []

@@ -14,6 +14,13 @@ def _rules_of(g, group_name):
             if r["inputs"]["securityGroupId"] == f"{group_name}-id"]
 
 
+def _sources(g, rule):
+    """The source blocks of a rule: its CIDR, or the entries of the prefix list it names."""
+    if "prefixListId" in rule:
+        return [e["cidr"] for e in g.named(rule["prefixListId"].removesuffix("-id"))["inputs"]["entries"]]
+    return [rule.get("cidrIp") or rule["ipv6CidrIp"]]
+
+
 def test_one_provider_per_region_and_centers_placed_in_their_regions(graph):
     g = graph("alicloud")
     assert {p["inputs"]["region"] for p in g.of("providers:alicloud")} == {"cn-hangzhou", "cn-shanghai"}
@@ -45,21 +52,30 @@ def test_vpc_per_region_with_ipv6_and_a_vswitch_per_zone_and_center(graph):
 def test_security_groups_carry_the_zone_policy(graph):
     g = graph("alicloud")
     assert len(g.of("ecs/securityGroup:SecurityGroup")) == sum(len(c.zones) for c in g.topology.centers)
-    dmz = _rules_of(g, "prod-dmz-sg")
-    assert {"portRange": "80/80", "cidrIp": "203.0.113.0/24"}.items() <= \
-        next(r for r in dmz if r.get("cidrIp") == "203.0.113.0/24" and r["portRange"] == "80/80").items()
-    assert any(r.get("ipv6CidrIp") == "2001:db8:113::/64" for r in dmz)
+
+    http = [r for r in _rules_of(g, "prod-dmz-sg") if r["portRange"] == "443/443"]
+    assert {b for r in http for b in _sources(g, r)} >= {"203.0.113.0/24", "2001:db8:113::/64"}
+    # one rule per (ports, family): sources beyond one go to a shared prefix list
+    keys = [(r["portRange"], r["ipProtocol"], ipaddress.ip_network(_sources(g, r)[0]).version)
+            for r in _rules_of(g, "prod-core-sg")]
+    assert len(keys) == len(set(keys))
+    lists = g.of("ecs/ecsPrefixList:EcsPrefixList")
+    assert lists and all(l["inputs"]["maxEntries"] == len(l["inputs"]["entries"]) for l in lists)
     # nothing from the internet reaches the management zone, and no management port is open to the world
     mgmt_blocks = [ipaddress.ip_network(z.subnets[0].ipv4) for c in g.topology.centers
                    for z in c.zones_of_kind("security_management")]
+    mgmt_blocks += [ipaddress.ip_network(z.subnets[0].ipv6) for c in g.topology.centers
+                    for z in c.zones_of_kind("security_management")]
     for rule in _rules_of(g, "prod-mgmt-sg"):
-        if "cidrIp" in rule:
-            assert any(ipaddress.ip_network(rule["cidrIp"]).subnet_of(b) for b in mgmt_blocks), rule
+        for block in _sources(g, rule):
+            assert any(ipaddress.ip_network(block).subnet_of(b) for b in mgmt_blocks
+                       if b.version == ipaddress.ip_network(block).version), (rule, block)
     for rule in (r["inputs"] for r in g.of("ecs/securityGroupRule:SecurityGroupRule")):
         low, high = map(int, rule["portRange"].split("/"))
         if rule.get("cidrIp") == "0.0.0.0/0" or rule.get("ipv6CidrIp") == "::/0":
             assert not any(low <= p <= high for p in MANAGEMENT_PORTS), rule
         assert rule["type"] == "ingress" and rule["policy"] == "accept"
+    assert not any(e["cidr"] in ("0.0.0.0/0", "::/0") for l in lists for e in l["inputs"]["entries"])
 
 
 def test_cen_transit_router_per_region_and_cross_region_peer(graph):
@@ -153,7 +169,7 @@ def test_extra_zone_adds_vswitches_and_zone_policy(graph):
     assert len(after.of("vpc/switch:Switch")) == len(before.of("vpc/switch:Switch")) + 3
     # core_business → core_business across centers now includes the bigdata blocks
     core = _rules_of(after, "prod-core-sg")
-    assert any(r.get("cidrIp") == "10.12.5.0/24" for r in core)
+    assert any("10.12.5.0/24" in _sources(after, r) for r in core if r["portRange"] == "5432/5432")
 
 
 @pytest.mark.slow
@@ -162,6 +178,7 @@ def test_ipv6_off_leaves_no_ipv6_anywhere(graph):
     assert g.named("cn-hangzhou-vpc")["inputs"]["enableIpv6"] is False
     assert not g.of("vpc/ipv6Gateway:Ipv6Gateway")
     assert not any("ipv6CidrIp" in r["inputs"] for r in g.of("ecs/securityGroupRule:SecurityGroupRule"))
+    assert {l["inputs"]["addressFamily"] for l in g.of("ecs/ecsPrefixList:EcsPrefixList")} == {"IPv4"}
     assert all(not s["inputs"].get("enableIpv6") for s in g.of("vpc/switch:Switch"))
     assert {a["inputs"]["addressIpVersion"] for a in g.of("alb/loadBalancer:LoadBalancer")} == {"IPv4"}
     assert not any("ipv6AddressCount" in i["inputs"] for i in g.of("ecs/instance:Instance"))

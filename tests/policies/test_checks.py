@@ -62,10 +62,11 @@ def test_rules_file_errors_are_named(tmp_path):
          "remoteIpPrefix": "0.0.0.0/0"}),
     res("openstack:networking/secGroupRule:SecGroupRule", {"direction": "ingress", "protocol": "tcp"}),
     res("openstack:firewall/ruleV2:RuleV2", {"action": "allow", "protocol": "tcp", "destinationPort": "5432"}),
+    res("alicloud:ecs/ecsPrefixList:EcsPrefixList", {"entries": [{"cidr": "10.0.0.0/8"}, {"cidr": "0.0.0.0/0"}]}),
 ])
 def test_world_open_management_port_fails(resource):
     found = messages("djcp-mgmt-ports-closed-to-world", resource)
-    assert len(found) == 1 and "include" in found[0]
+    assert len(found) == 1 and ("include" in found[0] or "whole internet" in found[0])
 
 
 @pytest.mark.parametrize("resource", [
@@ -78,6 +79,7 @@ def test_world_open_management_port_fails(resource):
          "remoteIpPrefix": "10.11.4.0/24"}),
     res("openstack:firewall/ruleV2:RuleV2", {"action": "allow", "protocol": "any", "sourceIpAddress": "10.11.1.0/24"}),
     res("openstack:firewall/ruleV2:RuleV2", {"action": "deny", "protocol": "tcp", "destinationPort": "22"}),
+    res("alicloud:ecs/ecsPrefixList:EcsPrefixList", {"entries": [{"cidr": "10.11.4.0/24"}]}),
 ])
 def test_scoped_or_harmless_rule_passes(resource):
     assert messages("djcp-mgmt-ports-closed-to-world", resource) == []
