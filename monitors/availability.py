@@ -1,0 +1,150 @@
+"""Availability for auditors, computed from Prometheus (the recorded SLI), never from an exporter.
+
+For every service and center: the share of measured SLI steps that were good, outages (runs of
+bad steps) with start, end and duration, and the error budget used over the report period; plus
+the rolling 30-day budget left as Prometheus records it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from pathlib import Path
+from string import Template
+
+from govctl.errors import BadInput
+
+from . import names, prom_api
+from .durations import parse_duration
+from .slo import SLOSpec
+
+TEMPLATE = Path(__file__).with_name("report.html")
+
+
+def parse_time(text: str, option: str, now: float | None = None) -> float:
+    """'now', 'now-7d', Unix seconds or ISO 8601 (UTC unless it names a zone) → Unix seconds."""
+    now = dt.datetime.now(dt.timezone.utc).timestamp() if now is None else now
+    text = text.strip()
+    m = re.fullmatch(r"now(?:-(.+))?", text)
+    try:
+        if m:
+            return now - (parse_duration(m.group(1)) if m.group(1) else 0)
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return float(text)
+        when = dt.datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return when.timestamp()
+    except ValueError:
+        raise BadInput(f"{option} {text!r}: write a time as now, now-7d, Unix seconds or ISO 8601 "
+                       "(2026-11-01T00:00:00+08:00)") from None
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(
+        timespec="seconds")
+
+
+def outages_of(values: list[tuple[float, float]], end: float) -> list[dict]:
+    """Runs of bad steps (value 1) → outages; one still running at `end` has no end."""
+    out, start = [], None
+    for ts, v in values:
+        if v >= 0.5 and start is None:
+            start = ts
+        elif v < 0.5 and start is not None:
+            out.append({"start": _iso(start), "end": _iso(ts), "seconds": ts - start, "ongoing": False})
+            start = None
+    if start is not None:
+        out.append({"start": _iso(start), "end": None, "seconds": end - start, "ongoing": True})
+    return out
+
+
+def report(address: str, spec: SLOSpec, start: float, end: float) -> dict:
+    if end <= start:
+        raise BadInput(f"--from ({_iso(start)}) must be before --to ({_iso(end)})")
+    step = spec.interval
+    rows = []
+    for slo in spec.services:
+        series = prom_api.query_range(address, f'{names.SLI_INSTANT}{{sloth_id="{slo.sloth_id}"}}',
+                                      start, end, step)
+        remaining = {r["metric"].get("center"): float(r["value"][1]) for r in prom_api.query(
+            address, f'{names.BUDGET_REMAINING}{{sloth_id="{slo.sloth_id}"}}', end)}
+        for s in sorted(series, key=lambda s: s["metric"].get("center", "")):
+            values = [(float(ts), float(v)) for ts, v in s["values"]]
+            bad = sum(1 for _, v in values if v >= 0.5)
+            measured = len(values)
+            expected = int((end - start) // step) + 1
+            availability = 1 - bad / measured if measured else None
+            allowed = slo.error_budget * (end - start)
+            bad_seconds = bad * step
+            center = s["metric"].get("center", "")
+            rows.append({
+                "service": slo.name, "center": center, "objective": slo.objective,
+                "availability": availability,
+                "measured_steps": measured, "expected_steps": expected, "bad_steps": bad,
+                "step_seconds": step, "downtime_seconds": bad_seconds,
+                "budget_allowed_seconds": allowed,
+                "budget_used": bad_seconds / allowed if allowed else None,
+                "budget_remaining": 1 - bad_seconds / allowed if allowed else None,
+                "rolling_budget_remaining": remaining.get(center),
+                "met": availability is not None and availability >= slo.objective,
+                "outages": outages_of(values, end),
+            })
+    return {"from": _iso(start), "to": _iso(end), "seconds": end - start, "source": address,
+            "sli": names.SLI_INSTANT, "spec": spec.source, "rows": rows}
+
+
+def _pct(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x * 100:.{digits}f} %"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def render_html(data: dict) -> str:
+    e = html.escape
+    rows, outages = [], []
+    for r in data["rows"]:
+        verdict = "达标 met" if r["met"] else "未达标 not met"
+        rows.append(
+            f"<tr><td>{e(r['service'])}</td><td>{e(r['center'])}</td><td>{_pct(r['objective'], 2)}</td>"
+            f"<td>{_pct(r['availability'])}</td><td>{e(_duration(r['downtime_seconds']))}</td>"
+            f"<td>{_pct(r['budget_used'], 1)}</td><td>{_pct(r['budget_remaining'], 1)}</td>"
+            f"<td>{_pct(r['rolling_budget_remaining'], 1)}</td>"
+            f"<td>{r['measured_steps']} / {r['expected_steps']}</td>"
+            f"<td class=\"{'ok' if r['met'] else 'bad'}\">{verdict}</td></tr>")
+        for o in r["outages"]:
+            end = o["end"] or "进行中 ongoing"
+            outages.append(f"<tr><td>{e(r['service'])}</td><td>{e(r['center'])}</td><td>{e(o['start'])}</td>"
+                           f"<td>{e(end)}</td><td>{e(_duration(o['seconds']))}</td></tr>")
+    if not outages:
+        outages.append('<tr><td colspan="5">无中断 no outages</td></tr>')
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        start=e(data["from"]), end=e(data["to"]), source=e(data["source"]), sli=e(data["sli"]),
+        spec=e(data["spec"]), rows="\n".join(rows), outages="\n".join(outages),
+        generated=e(_iso(dt.datetime.now(dt.timezone.utc).timestamp())))
+
+
+def center_health(address: str) -> dict:
+    def q(expr: str) -> list[dict]:
+        return prom_api.query(address, expr)
+
+    lag = {r["metric"]["standby"]: float(r["value"][1]) for r in q(names.PG_LAG_SECONDS)}
+    remaining = {(r["metric"].get("sloth_service"), r["metric"].get("center")): float(r["value"][1])
+                 for r in q(names.BUDGET_REMAINING)}
+    return {
+        "serving": sorted(r["metric"]["center"] for r in q(f"{names.CENTER_SERVING} > 0")),
+        "primary": sorted(r["metric"]["center"] for r in q(f"{names.PG_IS_PRIMARY} == 1")),
+        "standbys": [{"standby": r["metric"]["standby"], "mode": r["metric"]["mode"],
+                      "dr_ready": float(r["value"][1]) == 1, "lag_seconds": lag.get(r["metric"]["standby"])}
+                     for r in q(names.STANDBY_DR_READY)],
+        "slo": [{"service": r["metric"].get("sloth_service"), "center": r["metric"].get("center"),
+                 "failing": float(r["value"][1]) == 1,
+                 "budget_remaining": remaining.get((r["metric"].get("sloth_service"),
+                                                    r["metric"].get("center")))}
+                for r in q(names.SLI_INSTANT)],
+    }
