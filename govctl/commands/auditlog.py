@@ -49,6 +49,7 @@ def append(
     """
     from crypto import audit
     from crypto.errors import BadInput
+    from crypto.keystore import Keystore
     from crypto.keystore import actor as current_actor
     from govctl.ui import console, print_json
 
@@ -58,9 +59,10 @@ def append(
         raise BadInput(f"--details is not JSON ({exc}); give a JSON object") from None
     if not isinstance(parsed, dict):
         raise BadInput("--details must be a JSON object, e.g. '{\"host\": \"web-1\"}'")
+    keystore = Keystore.open() if checkpoint else None  # unlock first: fail before appending
     log = audit.AuditLog.at(log_dir)
     entry = log.append(actor or current_actor(), action, parsed)
-    signed = log.checkpoint() if checkpoint else None
+    signed = log.checkpoint(keystore) if keystore else None
     if json_out:
         print_json({"entry": entry, "checkpoint": signed})
     else:

@@ -159,3 +159,25 @@ def test_module_api_uses_the_default_log(state, keystore):
     assert audit.verify().ok
     with pytest.raises(BadInput, match="details must be JSON"):
         audit.append("x", "y", {"bad": object()})
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_entries_one_edit_found_and_proofs_stay_small(state, keystore):
+    log = AuditLog(state / "audit-large")
+    for i in range(100_000):
+        log.append("ops", "harden.run", {"host": f"web-{i % 3}", "run": i})
+        if i + 1 in (60_000, 100_000):
+            log.checkpoint(keystore)
+    trusted = list(keystore.public_keys("audit").values())
+    proof = log.prove_inclusion(77_777)
+    assert len(proof["path"]) == 17 and verify_proof(proof, trusted)[0]
+    assert verify_proof(log.prove_consistency(60_000), trusted)[0]
+    assert verify_log(log.dir, trusted).ok
+    data = log.path("entries.jsonl").read_bytes()
+    at = data.index(b'"run":77777}')
+    log.path("entries.jsonl").write_bytes(data[:at] + b'"run":77778}' + data[at + 12:])
+    report = verify_log(log.dir, trusted)
+    assert not report.ok and report.verified_size == 60_000
+    assert report.problems == ["entries 60001..100000 do not match the checkpoint signed at "
+                               f"{log.checkpoints()[1]['time']}: an entry among them was edited, deleted, "
+                               "inserted or reordered"]

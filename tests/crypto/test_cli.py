@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -66,11 +65,14 @@ def test_keys_encrypt_decrypt_rotate_rewrap(state, tmp_path):
     assert secret.decode() not in keystore_text and PASSPHRASE not in keystore_text
 
 
-def test_locked_keystore_is_bad_input(state):
-    env = {k: v for k, v in os.environ.items() if k != "GOVCTL_CRYPTO_PASSPHRASE"}
-    result = subprocess.run([*run_govctl.__globals__["GOVCTL"], "crypto", "keys", "list"],
-                            capture_output=True, env=env)
+def test_locked_keystore_is_bad_input_and_nothing_half_done(state):
+    locked = {"GOVCTL_CRYPTO_PASSPHRASE": ""}
+    result = run_govctl("crypto", "keys", "list", env=locked)
     assert result.returncode == 2 and b"GOVCTL_CRYPTO_PASSPHRASE_FILE" in result.stderr
+    refused = run_govctl("auditlog", "append", "--action", "deploy.up", env=locked)
+    assert refused.returncode == 2 and not (state / "audit" / "entries.jsonl").exists()
+    ok("auditlog", "append", "--action", "deploy.up", "--no-checkpoint", env=locked)
+    assert len((state / "audit" / "entries.jsonl").read_text().splitlines()) == 1
 
 
 def test_sign_verify_and_openssl_interop(state, tmp_path):

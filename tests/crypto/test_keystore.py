@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from crypto import audit
 from crypto.errors import BadInput, CryptoError, IntegrityError
 from crypto.keystore import KeyFileRoot, Keystore, parse_ciphertext, to_token
 from tests.crypto.conftest import PASSPHRASE
