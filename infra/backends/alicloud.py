@@ -29,10 +29,9 @@ from pulumi_alicloud import (actiontrail, alb, bastionhost, cen, dns, dts, ecs, 
 
 from infra.topology.model import Center, Topology
 
-from .cloud_common import (BACKBONE_TYPE, REGION_TYPE, WORLD, BackendConfig, BackendConfigError, Group,
-                           center_groups, center_tags, hosts_with_role, placements,
-                           regions_in_order, replication_targets, service_port_sources, slug,
-                           stack_facts, zone_ingress)
+from .cloud_common import (BACKBONE_TYPE, WORLD, BackendConfig, BackendConfigError, CloudRenderer,
+                           Group, center_tags, hosts_with_role, replication_targets,
+                           service_port_sources, slug, stack_facts, zone_ingress)
 
 DEFAULTS: dict[str, Any] = {
     "instance_type": "ecs.g7.large",
@@ -60,36 +59,21 @@ def _offers_sm4(cfg: BackendConfig, region: str) -> bool:
     return any(region.startswith(p) for p in cfg.get("sm4_region_prefixes"))
 
 
-class _Renderer:
+class _Renderer(CloudRenderer):
     """Builds the resources for one topology; attributes keep what later steps refer to."""
 
+    DEFAULTS = DEFAULTS
+
     def __init__(self, topology: Topology, config: Any):
-        self.t = topology
-        self.cfg = BackendConfig(config, DEFAULTS)
-        self.where = placements(topology, self.cfg)
-        self.regions = regions_in_order(topology, self.where)
+        super().__init__(topology, config)
         self.prod = topology.production
         self.prod_region = self.where[self.prod.name].region
         self.prefix = self.cfg.require("name_prefix", "globally unique prefix for bucket, log "
                                                       "project and GTM names, e.g. jh-egov")
-        self.region_groups = {r: Group(REGION_TYPE, r, {"region": r, "centers": [
-            c.name for c in topology.centers if self.where[c.name].region == r]})
-            for r in self.regions}
-        self.centers = center_groups(topology, self.where)
         self.backbone = Group(BACKBONE_TYPE, "backbone", {"regions": self.regions})
-        self.providers = {r: alicloud.Provider(f"alicloud-{r}", region=r,
-                                               opts=pulumi.ResourceOptions(parent=self.region_groups[r]))
-                          for r in self.regions}
 
-    def opts(self, region: str, parent: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=self.providers[region], parent=parent, **kw)
-
-    def copts(self, center: Center, parent: pulumi.Resource | None = None, **kw) -> pulumi.ResourceOptions:
-        """Options of a center's resource: its region's provider, under the center (or `parent`)."""
-        return self.opts(self.where[center.name].region, parent or self.centers[center.name], **kw)
-
-    def centers_in(self, region: str) -> list[Center]:
-        return [c for c in self.t.centers if self.where[c.name].region == region]
+    def provider(self, region: str, opts: pulumi.ResourceOptions) -> alicloud.Provider:
+        return alicloud.Provider(f"alicloud-{region}", region=region, opts=opts)
 
     # -- keys and networks --------------------------------------------------------------
     def keys(self) -> None:
@@ -564,7 +548,7 @@ class _Renderer:
             sls_project_arn=pulumi.Output.all(identity.account_id, project.project_name).apply(
                 lambda a: f"acs:log:{self.prod_region}:{a[0]}:project/{a[1]}"),
             sls_write_role_arn=identity.account_id.apply(
-                lambda acct: f"acs:ram::{acct}:role/aliyunactiontraildefaultrole"),
+                lambda acct: f"acs:ram::{acct}:role/aliyunserviceroleforactiontrail"),
             opts=pulumi.ResourceOptions(provider=self.providers[self.prod_region], parent=self.backbone,
                                         depends_on=[store]))
         return {"enabled": True, "retention_days": days, "trail": trail.trail_name,

@@ -113,6 +113,37 @@ def center_groups(topology: Topology, where: dict[str, Placement]) -> dict[str, 
             for c in topology.centers}
 
 
+class CloudRenderer:
+    """What both cloud renderers start from: config with the backend's defaults, placement of
+    centers, a group per region and per center, and one provider per region."""
+
+    DEFAULTS: dict[str, Any] = {}
+
+    def __init__(self, topology: Topology, config: Any):
+        self.t = topology
+        self.cfg = BackendConfig(config, self.DEFAULTS)
+        self.where = placements(topology, self.cfg)
+        self.regions = regions_in_order(topology, self.where)
+        self.region_groups = {r: Group(REGION_TYPE, r, {"region": r, "centers": [
+            c.name for c in self.centers_in(r)]}) for r in self.regions}
+        self.centers = center_groups(topology, self.where)
+        self.providers = {r: self.provider(r, pulumi.ResourceOptions(parent=self.region_groups[r]))
+                          for r in self.regions}
+
+    def provider(self, region: str, opts: pulumi.ResourceOptions) -> pulumi.ProviderResource:
+        raise NotImplementedError
+
+    def centers_in(self, region: str) -> list[Center]:
+        return [c for c in self.t.centers if self.where[c.name].region == region]
+
+    def opts(self, region: str, parent: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=self.providers[region], parent=parent, **kw)
+
+    def copts(self, center: Center, parent: pulumi.Resource | None = None, **kw) -> pulumi.ResourceOptions:
+        """Options of a center's resource: its region's provider, under the center (or `parent`)."""
+        return self.opts(self.where[center.name].region, parent or self.centers[center.name], **kw)
+
+
 def center_tags(center: Center, zone: Zone | None = None) -> dict[str, str]:
     tags = {"govctl-center": center.name, "govctl-role": center.role}
     if zone is not None:

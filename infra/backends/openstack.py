@@ -22,8 +22,7 @@ from pulumi_openstack import compute, dns, firewall, loadbalancer, networking
 
 from infra.topology.model import Center, Topology
 
-from .cloud_common import (REGION_TYPE, BackendConfig, Group, center_groups, hosts_with_role,
-                           placements, regions_in_order, slug, stack_facts, zone_ingress)
+from .cloud_common import CloudRenderer, hosts_with_role, slug, stack_facts, zone_ingress
 
 DEFAULTS: dict[str, Any] = {
     "flavor_name": "m1.medium",
@@ -49,22 +48,11 @@ def _fw_port(rule) -> str:
     return str(rule.port_min) if rule.port_min == rule.port_max else f"{rule.port_min}:{rule.port_max}"
 
 
-class _Renderer:
-    def __init__(self, topology: Topology, config: Any):
-        self.t = topology
-        self.cfg = BackendConfig(config, DEFAULTS)
-        self.where = placements(topology, self.cfg)
-        self.regions = regions_in_order(topology, self.where)
-        self.region_groups = {r: Group(REGION_TYPE, r, {"region": r}) for r in self.regions}
-        self.centers = center_groups(topology, self.where)
-        cloud = self.cfg.get("cloud")
-        self.providers = {r: openstack.Provider(f"openstack-{r}", region=r, cloud=cloud,
-                                                opts=pulumi.ResourceOptions(parent=self.region_groups[r]))
-                          for r in self.regions}
+class _Renderer(CloudRenderer):
+    DEFAULTS = DEFAULTS
 
-    def copts(self, c: Center, parent: pulumi.Resource | None = None, **kw) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=self.providers[self.where[c.name].region],
-                                      parent=parent or self.centers[c.name], **kw)
+    def provider(self, region: str, opts: pulumi.ResourceOptions) -> openstack.Provider:
+        return openstack.Provider(f"openstack-{region}", region=region, cloud=self.cfg.get("cloud"), opts=opts)
 
     # -- networks, routers, zone policy -------------------------------------------------
     def networks(self) -> None:
