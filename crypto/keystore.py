@@ -230,6 +230,7 @@ class Keystore:
         self._kek: bytes | None = None
         self._keys: dict = {}
         self._header: dict = {}
+        self._seen: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, path: Path | None = None, root: RootKey | None = None,
@@ -284,6 +285,7 @@ class Keystore:
         plaintext = _open_with(suite.aead, self._kek, body, canonical_json(document),
                                f"keystore {self.path}")
         self._header, self._keys = document, json.loads(plaintext)["keys"]
+        self._seen = self._file_identity()
 
     def _save(self) -> None:
         self._header["generation"] += 1
@@ -297,6 +299,7 @@ class Keystore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+        self._seen = self._file_identity()
 
     @contextlib.contextmanager
     def _mutation(self):
@@ -310,7 +313,18 @@ class Keystore:
             self._events(actor(), action, details)
 
     # -- key records -------------------------------------------------------------------------
+    def _file_identity(self) -> tuple[int, int]:
+        stat = self.path.stat()
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _refresh(self) -> None:
+        """Reload when another process has rewritten the file (e.g. rotated a key)."""
+        if self._file_identity() != self._seen:
+            with self._locked():
+                self._load()
+
     def _key(self, name: str) -> dict:
+        self._refresh()
         if name not in self._keys:
             known = ", ".join(sorted(self._keys)) or "none yet"
             raise BadInput(f"key {name!r} does not exist (keys: {known}); create it with "
@@ -409,6 +423,7 @@ class Keystore:
                                        "min_decryption_version")} | {"versions": versions}
 
     def list_keys(self) -> list[dict]:
+        self._refresh()
         return [self.describe(name) for name in sorted(self._keys)]
 
     # -- encryption --------------------------------------------------------------------------

@@ -212,3 +212,10 @@ def test_missing_sm2_backend_is_reported_at_start_up(state):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ}, check=True).stdout
     assert out.startswith("UnsupportedError sm2 backend cannot be imported (gmalg)")
+
+
+def test_a_second_process_sees_rotations(keystore):
+    keystore.create_key("shared")
+    other = Keystore.open()  # another holder of the same file
+    keystore.rotate("shared")
+    assert parse_ciphertext(other.encrypt("shared", b"x"))[2] == 2
