@@ -210,6 +210,12 @@ class Engine:
             return {}
         return json.loads(proc.stdout or "{}")
 
+    def config_value(self, key: str) -> str | None:
+        """A stack config value (secrets decrypted), or None when it is not set."""
+        proc = self._run(["config", "get", key, "--stack", self.stack, "--config-file",
+                          str(self.config_file)], capture=True, check=False)
+        return proc.stdout.rstrip("\n") if proc.returncode == 0 else None
+
     def resource_count(self) -> int:
         proc = self._run(["stack", "export", "--stack", self.stack], capture=True)
         deployment = json.loads(proc.stdout).get("deployment", {})

@@ -113,6 +113,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
             "ns": h.ns, "hostname": h.name, "base": str(base),
             "folder": str(LAB_DIR / "hosts" / h.fqdn), "public_key": ssh.public_key,
             "address": h.ipv4, "known_hosts": str(SSH_DIR / "known_hosts"),
+            "tools": res.host_tools_digest(),
             "hosts_file": _hosts_file(plan, h)}, pulumi.ResourceOptions(depends_on=network + [ssh]))
 
     replication_password = config.require_secret("pg_replication_password")
@@ -205,6 +206,10 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                              "address": plan.clients[o.name]} for o in topo.outside},
         "vantage_points": {**{o.name: outside_ns(o.name) for o in topo.outside},
                            **{h.center: h.ns for h in plan.hosts if "monitor" in h.roles}},
+        "links": {v.name[len("link-"):]: {"between": list(link.between), "role": link.role,
+                                           "ends": [[v.ns_a, v.if_a], [v.ns_b, v.if_b]]}
+                  for v in plan.veths if v.name.startswith("link-")
+                  for link in topo.links if v.name == f"link-{link.name}"},
         "allowlist": mgmt,
         "namespaces": plan.namespaces,
     }

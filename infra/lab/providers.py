@@ -185,65 +185,103 @@ class _HostProvider(_LabProvider):
 
     def apply(self, p):
         if self.present(p):
+            _install_host_tools(_init_pid(p))  # a running host gets the current tools
             return {"init_pid": _init_pid(p)}
-        folder = Path(p["folder"])
-        self.remove(p)
-        known_hosts = Path(p["known_hosts"])
-        if known_hosts.exists():  # a rebuilt host has new host keys: forget the old ones
-            system.sh("ssh-keygen", "-q", "-R", p["address"], "-f", str(known_hosts), check=False)
-        for sub in ("upper", "work", "root"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        upper = folder / "upper"
-        base = Path(p["base"])
-        ops = _passwd_entry(base, "ops")
-        files = {
-            "etc/hostname": (p["hostname"] + "\n", 0o644, 0),
-            "etc/hosts": (p["hosts_file"], 0o644, 0),
-            "usr/local/sbin/govctl-init": ((FILES / "govctl-init").read_text(), 0o755, 0),
-            "usr/local/sbin/service-restart": ((FILES / "service-restart").read_text(), 0o755, 0),
-            "etc/govctl/services/sshd.json": (json.dumps({"command": ["/usr/sbin/sshd", "-D", "-e"]}),
-                                              0o644, 0),
-            "home/ops/.ssh/authorized_keys": (p["public_key"] + "\n", 0o600, ops),
-        }
-        for rel, (text, mode, owner) in files.items():
-            path = upper / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            path.chmod(mode)
-            if owner:
-                os.chown(path, owner[0], owner[1])
-        os.chown(upper / "home/ops/.ssh", *ops)
-        os.chmod(upper / "home/ops/.ssh", 0o700)
-        log = open(folder / "init.log", "ab")
-        launcher = subprocess.Popen(
-            ["ip", "netns", "exec", p["ns"], "unshare", "--fork", "--pid", "--mount", "--uts",
-             "--ipc", "--propagation", "private", "sh", str(FILES / "hostinit.sh"), str(base),
-             str(upper), str(folder / "work"), str(folder / "root"), p["hostname"]],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        inner = system.wait_for(lambda: _inner_init(launcher.pid), 20, f"{p['key']} to boot")
-        (folder / "init.pid").write_text(f"{inner}\n")
-        system.wait_for(lambda: system.host_exec(inner, "test", "-s", "/run/govctl/sshd.pid",
-                                                 check=False).returncode == 0,
-                        30, f"sshd on {p['key']}")
-        return {"init_pid": inner}
+        if not (Path(p["folder"]) / "upper").is_dir():
+            self.remove(p)
+            _provision_disk(p)
+        # A host that crashed (or was stopped by a drill) boots again on its own disk.
+        return {"init_pid": boot_host(p["folder"], p["ns"], p["hostname"], p["base"])}
 
     def present(self, p):
         pid = _init_pid(p)
         return pid is not None and system.pid_alive(pid, "govctl-init")
 
     def remove(self, p):
-        pid = _init_pid(p)
-        if pid and system.pid_alive(pid, "govctl-init"):
-            os.kill(pid, signal.SIGTERM)
-            try:
-                system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 15,
-                                f"{p['key']} to stop")
-            except system.LabCommandError:
-                os.kill(pid, signal.SIGKILL)
-                system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 5,
-                                f"{p['key']} to die")
+        stop_host(p["folder"])
         shutil.rmtree(p["folder"], ignore_errors=True)
+
+
+HOST_TOOLS = {"govctl-init": "/usr/local/sbin/govctl-init",
+              "service-restart": "/usr/local/sbin/service-restart"}
+
+
+def host_tools_digest() -> str:
+    """Changes when the lab's in-host tools change, so `up` updates running hosts."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(HOST_TOOLS):
+        digest.update((FILES / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _install_host_tools(pid: int) -> None:
+    for name, path in HOST_TOOLS.items():
+        _write_in_host(pid, path, (FILES / name).read_text(), 0o755)
+
+
+def _provision_disk(p) -> None:
+    """A new host's disk: the overlay's upper layer with the files that make it this host."""
+    folder = Path(p["folder"])
+    known_hosts = Path(p["known_hosts"])
+    if known_hosts.exists():  # a new host has new host keys: forget the old ones
+        system.sh("ssh-keygen", "-q", "-R", p["address"], "-f", str(known_hosts), check=False)
+    for sub in ("upper", "work", "root"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    upper = folder / "upper"
+    ops = _passwd_entry(Path(p["base"]), "ops")
+    files = {
+        "etc/hostname": (p["hostname"] + "\n", 0o644, None),
+        "etc/hosts": (p["hosts_file"], 0o644, None),
+        **{path.lstrip("/"): ((FILES / name).read_text(), 0o755, None)
+           for name, path in HOST_TOOLS.items()},
+        "etc/govctl/services/sshd.json": (json.dumps({"command": ["/usr/sbin/sshd", "-D", "-e"]}),
+                                          0o644, None),
+        "home/ops/.ssh/authorized_keys": (p["public_key"] + "\n", 0o600, ops),
+    }
+    for rel, (text, mode, owner) in files.items():
+        path = upper / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
+        if owner:
+            os.chown(path, *owner)
+    os.chown(upper / "home/ops/.ssh", *ops)
+    os.chmod(upper / "home/ops/.ssh", 0o700)
+
+
+def boot_host(folder: str, ns: str, hostname: str, base: str) -> int:
+    """Start a host on its existing disk; returns its PID 1 (as seen from the machine)."""
+    folder_path = Path(folder)
+    log = open(folder_path / "init.log", "ab")
+    launcher = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "unshare", "--fork", "--pid", "--mount", "--uts", "--ipc",
+         "--propagation", "private", "sh", str(FILES / "hostinit.sh"), base,
+         str(folder_path / "upper"), str(folder_path / "work"), str(folder_path / "root"), hostname],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    inner = system.wait_for(lambda: _inner_init(launcher.pid), 20, f"{hostname} in {ns} to boot")
+    (folder_path / "init.pid").write_text(f"{inner}\n")
+    system.wait_for(lambda: system.host_exec(inner, "test", "-s", "/run/govctl/sshd.pid",
+                                             check=False).returncode == 0, 30, f"sshd in {ns}")
+    return inner
+
+
+def stop_host(folder: str, hard: bool = False) -> None:
+    """Stop a host: SIGTERM lets its services stop cleanly; hard (SIGKILL) is a power cut."""
+    pid = _init_pid({"folder": folder})
+    if not pid or not system.pid_alive(pid, "govctl-init"):
+        return
+    if not hard:
+        os.kill(pid, signal.SIGTERM)
+        try:
+            system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 15, f"{folder} to stop")
+            return
+        except system.LabCommandError:
+            pass
+    os.kill(pid, signal.SIGKILL)
+    system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 5, f"{folder} to die")
 
 
 def _passwd_entry(base: Path, user: str) -> tuple[int, int]:
