@@ -265,6 +265,8 @@ class Report:
 def verify_log(directory: Path | None = None, trusted: list | None = None) -> Report:
     """Recompute the tree from the entries and check every checkpoint against `trusted` keys."""
     log = AuditLog(Path(directory or default_dir()))
+    if not log.path(ENTRIES).exists():
+        raise BadInput(f"there is no audit log in {log.dir} (no {ENTRIES}); check --log-dir")
     if not trusted:
         raise BadInput("give the public key(s) that sign checkpoints (--pubkey), or unlock the keystore")
     report = Report()

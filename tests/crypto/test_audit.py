@@ -108,6 +108,11 @@ def test_inclusion_and_consistency_proofs_verify_offline(log, trusted, keystore)
         log.prove_consistency(11)
 
 
+def test_a_missing_log_is_bad_input_not_an_empty_success(tmp_path, trusted):
+    with pytest.raises(BadInput, match="there is no audit log"):
+        verify_log(tmp_path / "typo", trusted)
+
+
 def test_entries_after_the_last_checkpoint_cannot_be_proved(log):
     with pytest.raises(BadInput, match="no signed checkpoint covers 11 entries"):
         log.prove_inclusion(10)
