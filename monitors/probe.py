@@ -4,10 +4,11 @@ Every cycle probes all targets concurrently (bounded by `concurrency`), each und
 so a hung endpoint fails on time and never holds up the others. Results are labelled by vantage,
 target center and service. The targets file is re-read when it changes: a target that disappears
 from it is logged and its series are dropped; an endpoint that disappears from the network
-(refused, unreachable, no such name) is reported as failed with that reason. Run it inside a
-network namespace (`ip netns exec NS …`, see `exporter_command`) to probe from that vantage point.
+(refused, unreachable, no such name) is reported as failed with that reason. With --netns NS it
+probes from that network namespace (the vantage point) while its metrics socket stays where
+Prometheus can reach it (see monitors/netns.py).
 
-    python -m monitors.probe --config probe-internet.yaml
+    python -m monitors.probe --config probe-internet.yaml [--netns gl-internet]
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from govctl.errors import GovctlError
 
 from . import names
 from .durations import parse_duration
+from .netns import enter as enter_netns
 from .specfile import load_document
 
 SCHEMA = Path(__file__).with_name("probe.schema.yaml")
@@ -298,32 +300,36 @@ class ProbeExporter:
             await asyncio.sleep(max(0.0, self.config.interval - (time.monotonic() - start)))
 
 
-def serve(config_path: Path) -> None:
+def serve(config_path: Path, netns: str | None = None) -> None:
     exporter = ProbeExporter(config_path)
     registry = CollectorRegistry()
     registry.register(ProbeCollector(exporter.state))
     ProcessCollector(registry=registry)
     cfg = exporter.config
     start_http_server(cfg.listen_port, addr=cfg.listen_host, registry=registry)
-    log.info("vantage %s: %d targets every %g s, metrics on %s:%d", cfg.vantage, len(cfg.targets),
-             cfg.interval, cfg.listen_host, cfg.listen_port)
+    if netns:
+        enter_netns(netns)  # after binding: the metrics socket stays outside, probes leave from netns
+    log.info("vantage %s: %d targets every %g s from %s, metrics on %s:%d", cfg.vantage,
+             len(cfg.targets), cfg.interval, f"namespace {netns}" if netns else "this namespace",
+             cfg.listen_host, cfg.listen_port)
     asyncio.run(exporter.run())
 
 
 def exporter_command(config_path: Path, netns: str | None = None) -> list[str]:
-    """The command that runs the exporter, inside network namespace `netns` when given."""
+    """The command that runs the exporter, probing from network namespace `netns` when given."""
     command = [sys.executable, "-m", "monitors.probe", "--config", str(config_path)]
-    return ["ip", "netns", "exec", netns, *command] if netns else command
+    return [*command, "--netns", netns] if netns else command
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monitors.probe", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, type=Path, help="probe configuration YAML")
+    parser.add_argument("--netns", help="probe from this network namespace (ip netns list)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("GOVCTL_LOG", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        serve(args.config)
+        serve(args.config, args.netns)
     except KeyboardInterrupt:
         return 0
     except GovctlError as exc:

@@ -7,7 +7,7 @@ it neither grows on an idle primary nor depends on the standby's clock. Lag in b
 current WAL position minus the standby's replay position (pg_stat_replication). The heartbeat is
 committed with synchronous_commit=local so a lost synchronous standby cannot block the exporter.
 
-    python -m monitors.replication --config replication.yaml
+    python -m monitors.replication --config replication.yaml [--netns gl-prod-db-1]
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from govctl.errors import GovctlError
 
 from . import names
 from .durations import parse_duration
+from .netns import enter as enter_netns
 from .specfile import load_document
 
 SCHEMA = Path(__file__).with_name("replication.schema.yaml")
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monitors.replication",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--netns", help="connect to the databases from this network namespace")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("GOVCTL_LOG", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -232,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     registry.register(ReplicationCollector(exporter))
     ProcessCollector(registry=registry)
     start_http_server(config.listen_port, addr=config.listen_host, registry=registry)
+    if args.netns:
+        try:
+            enter_netns(args.netns)  # after binding: Prometheus keeps reaching the metrics socket
+        except GovctlError as exc:
+            log.error("%s", exc)
+            return exc.exit_code
     log.info("replication: %d databases, %d standbys, every %g s, metrics on %s:%d",
              len(config.databases), len(config.standbys), config.interval, config.listen_host,
              config.listen_port)

@@ -82,12 +82,14 @@ def write_configuration(layout: Layout, targets: Targets, spec: SLOSpec) -> list
         path = write(f"probe-{vantage}.yaml", cfg)
         v = targets.data["vantages"][vantage]
         processes.append(Process(f"probe-{vantage}", exporter_command(path, v.get("netns")),
-                                 f"http://{v.get('scrape', v['listen'])}/metrics"))
+                                 f"http://{v['listen']}/metrics"))
     repl = replication_config(targets, spec)
     if repl:
         path = write("replication.yaml", repl)
+        netns = targets.data.get("replication_netns")
         processes.append(Process("replication", [sys.executable, "-m", "monitors.replication",
-                                                 "--config", str(path)],
+                                                 "--config", str(path),
+                                                 *(["--netns", netns] if netns else [])],
                                  f"http://{settings['replication_exporter']}/metrics"))
     retention = format_duration(spec.period + 7 * 86400)
     processes.append(Process("alertmanager", [
@@ -116,8 +118,7 @@ def _alive(entry: dict) -> bool:
     except OSError:
         return False
     argv = entry["argv"]
-    inner = argv[4:] if argv[:3] == ["ip", "netns", "exec"] else argv  # ip netns exec execs the command
-    return [c.decode() for c in cmdline if c][-len(inner):] == inner
+    return [c.decode() for c in cmdline if c] == argv
 
 
 def _wait_ready(proc: subprocess.Popen, p: Process, log: Path, timeout: float = 30) -> None:

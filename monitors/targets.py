@@ -67,10 +67,10 @@ def _check(doc: Document) -> None:
                                                          "the service address; rename the center")
     listens: dict[str, str] = {}
     for name, v in data["vantages"].items():
-        addr = v.get("scrape", v["listen"])
-        if addr in listens and not v.get("netns"):
-            doc.problem(f"vantages.{name}.listen", f"{addr} is already used by vantage {listens[addr]!r}")
-        listens[addr] = name
+        if v["listen"] in listens:
+            doc.problem(f"vantages.{name}.listen", f"{v['listen']} is already used by vantage "
+                                                   f"{listens[v['listen']]!r}; give each its own port")
+        listens[v["listen"]] = name
     for center, db in data.get("databases", {}).items():
         if "password=" in db["dsn"]:
             doc.problem(f"databases.{center}.dsn", "remove the password; use a passfile (PGPASSFILE)")
@@ -114,7 +114,7 @@ def probe_configs(targets: Targets, spec: SLOSpec) -> dict[str, dict]:
     sa = data.get("service_address")
     if sa:
         probes += [_probe_target(SERVICE_ADDRESS_CENTER, sa["service"], e,
-                                 sa.get("served_by_header", "X-Govctl-Center")) for e in sa["endpoints"]]
+                                 sa.get("served_by_header", "X-Center")) for e in sa["endpoints"]]
     timeout = min(parse_duration(settings["probe_timeout"]), spec.interval * 0.8)
     return {name: {"vantage": name, "listen": v["listen"], "interval": format_duration(spec.interval),
                    "timeout": format_duration(timeout),
@@ -136,7 +136,7 @@ def prometheus_config(targets: Targets, spec: SLOSpec, rules_glob: str) -> dict:
     settings = targets.settings
     every = format_duration(spec.interval)
     jobs = [{"job_name": f"probe-{name}",
-             "static_configs": [{"targets": [v.get("scrape", v["listen"])], "labels": {"vantage": name}}]}
+             "static_configs": [{"targets": [v["listen"]], "labels": {"vantage": name}}]}
             for name, v in targets.data["vantages"].items()]
     if targets.data.get("databases"):
         jobs.append({"job_name": "replication",

@@ -31,7 +31,7 @@ class WebService:
             def do_GET(self):  # noqa: N802 (http.server's name)
                 code = 200 if self.path.startswith("/health") else 503
                 self.send_response(code)
-                self.send_header("X-Govctl-Center", center)
+                self.send_header("X-Center", center)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -45,7 +45,7 @@ def test_exporter_reports_each_target_and_a_hung_one_fails_on_time(tmp_path, web
     port = free_port()
     targets = [
         {"name": "web-1.prod", "kind": "http", "url": f"http://127.0.0.1:{web.port}/health",
-         "center": "prod", "service": "gov-portal", "served_by_header": "X-Govctl-Center"},
+         "center": "prod", "service": "gov-portal", "served_by_header": "X-Center"},
         {"name": "web-1.prod-bad-path", "kind": "http", "url": f"http://127.0.0.1:{web.port}/missing",
          "center": "prod", "service": "gov-portal"},
         {"name": "db-1.prod", "kind": "tcp", "address": f"127.0.0.1:{web.port}", "center": "prod",
@@ -132,10 +132,12 @@ def test_bad_config_names_file_and_line(tmp_path):
     assert f"{path}:6: targets[1].timeout: timeout 2 s is not shorter than the interval" in text
 
 
-def test_exporter_command_enters_the_namespace(tmp_path):
-    cmd = exporter_command(tmp_path / "p.yaml", netns="vp-internet")
-    assert cmd[:4] == ["ip", "netns", "exec", "vp-internet"] and cmd[-2:] == ["--config",
-                                                                            str(tmp_path / "p.yaml")]
+def test_exporter_refuses_a_missing_namespace(tmp_path):
+    config = write_config(tmp_path / "p.yaml", [], free_port())
+    proc = subprocess.run(exporter_command(config, netns="govctl-no-such-ns"), capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "network namespace 'govctl-no-such-ns'" in proc.stderr and "ip netns list" in proc.stderr
 
 
 @pytest.fixture
@@ -164,13 +166,14 @@ def namespace():
 
 @pytest.mark.root
 def test_exporter_probes_from_inside_a_network_namespace(tmp_path, namespace):
-    """As a vantage point: it reaches what its namespace reaches, not the host's loopback."""
+    """As a vantage point: it reaches what its namespace reaches, not the host's loopback, and
+    Prometheus scrapes it on the host's loopback (the metrics socket stays outside)."""
     outside = WebService("prod", host="198.18.254.1").start()
     host_only = WebService("prod").start()  # 127.0.0.1 of the host: not visible from the namespace
     port = free_port()
     config = tmp_path / "probe.yaml"
     config.write_text(yaml.safe_dump({
-        "vantage": "internet", "listen": f"198.18.254.2:{port}", "interval": "1s", "timeout": "500ms",
+        "vantage": "internet", "listen": f"127.0.0.1:{port}", "interval": "1s", "timeout": "500ms",
         "targets": [
             {"name": "web-1.prod", "kind": "http", "url": f"http://198.18.254.1:{outside.port}/health",
              "center": "prod", "service": "gov-portal"},
@@ -178,7 +181,7 @@ def test_exporter_probes_from_inside_a_network_namespace(tmp_path, namespace):
              "center": "prod", "service": "gov-portal"}]}))
     proc = subprocess.Popen(exporter_command(config, netns=namespace), stderr=subprocess.PIPE, text=True)
     try:
-        success = wait_for(lambda: by_target(scrape(f"http://198.18.254.2:{port}/metrics")
+        success = wait_for(lambda: by_target(scrape(f"http://127.0.0.1:{port}/metrics")
                                              ["govctl_probe_success"], "govctl_probe_success"),
                            15, "the exporter in the namespace")
         assert success == {"web-1.prod": 1, "host-loopback": 0}

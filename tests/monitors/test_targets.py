@@ -1,0 +1,97 @@
+"""Monitoring targets → generated configuration, checked by promtool and amtool themselves."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from govctl.errors import BadInput
+from monitors.lab import targets_from_stack_outputs
+from monitors.slo import load_slo_spec
+from monitors.specfile import SpecError
+from monitors.stack import Layout, write_configuration
+from monitors.targets import load_targets, probe_configs, targets_from_dict
+
+# The lab's stack outputs, in the shape docs/stack-outputs.md documents (only the keys read here).
+LAB_OUTPUTS = {
+    "web": {c: {"host": f"web-1.{c}", "address": f"10.1{i}.1.10", "port": 80,
+                "url": f"http://10.1{i}.1.10:80/"} for i, c in enumerate(("prod", "samecity", "remote"), 1)},
+    "databases": {"port": 5432, "database": "gov",
+                  "primary": {"center": "prod", "host": "db-1.prod", "address": "10.11.3.10"},
+                  "standbys": [{"center": "samecity", "host": "db-1.samecity", "address": "10.12.3.10",
+                                "mode": "synchronous", "application_name": "samecity"},
+                               {"center": "remote", "host": "db-1.remote", "address": "10.13.3.10",
+                                "mode": "asynchronous", "application_name": "remote"}]},
+    "service": {"name": "gov-portal", "ipv4": "10.250.0.80", "ipv6": "fd00:250::80", "port": 80,
+                "url": "http://10.250.0.80:80/", "active_center": "prod", "route_namespace": "gl-wan"},
+    "vantage_points": {"internet": "gl-internet", "egov-net": "gl-egov-net",
+                       "prod": "gl-prod-bastion-1", "samecity": "gl-samecity-bastion-1",
+                       "remote": "gl-remote-bastion-1"},
+    "hosts": [{"fqdn": "db-1.prod", "namespace": "gl-prod-db-1"}],
+}
+
+
+def test_lab_outputs_become_targets_and_valid_prometheus_and_alertmanager_config(tmp_path: Path):
+    targets = targets_from_dict(targets_from_stack_outputs(LAB_OUTPUTS, passfile="/root/.pgpass"))
+    spec = load_slo_spec()
+    processes = write_configuration(Layout(tmp_path), targets, spec)
+    names = [p.name for p in processes]
+    assert names == ["webhook", "probe-egov-net", "probe-internet", "probe-prod", "probe-remote",
+                     "probe-samecity", "replication", "alertmanager", "prometheus"]
+    probe = next(p for p in processes if p.name == "probe-internet")
+    assert probe.argv[-2:] == ["--netns", "gl-internet"]
+    assert next(p for p in processes if p.name == "replication").argv[-2:] == ["--netns", "gl-prod-db-1"]
+    config = tmp_path / "config"
+    check = subprocess.run(["promtool", "check", "config", str(config / "prometheus.yml")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout and "rule files found" in check.stdout
+    am = subprocess.run(["amtool", "check-config", str(config / "alertmanager.yml")],
+                        capture_output=True, text=True)
+    assert am.returncode == 0, am.stdout + am.stderr
+    routes = yaml.safe_load((config / "alertmanager.yml").read_text())["route"]
+    assert routes["receiver"] == "ticket" and routes["routes"][0]["receiver"] == "page"
+    probes = yaml.safe_load((config / "probe-internet.yaml").read_text())["targets"]
+    by_name = {t["name"]: t for t in probes}
+    assert by_name["web-1.prod"] == {"name": "web-1.prod", "center": "prod", "service": "gov-portal",
+                                     "kind": "http", "url": "http://10.11.1.10:80/healthz"}
+    assert by_name["db-1.remote"]["address"] == "10.13.3.10:5432"
+    assert by_name["gov-portal-ipv6"]["url"] == "http://[fd00:250::80]:80/healthz"
+    assert by_name["gov-portal-ipv4"]["center"] == "service-address"
+    assert by_name["gov-portal-ipv4"]["served_by_header"] == "X-Center"
+    repl = yaml.safe_load((config / "replication.yaml").read_text())
+    assert repl["standbys"] == [{"center": "samecity", "mode": "synchronous"},
+                                {"center": "remote", "mode": "asynchronous"}]
+    assert "passfile=/root/.pgpass" in repl["databases"][0]["dsn"]
+
+
+def test_probe_timeout_is_kept_below_the_interval():
+    targets = targets_from_dict(targets_from_stack_outputs(LAB_OUTPUTS))
+    spec = load_slo_spec()
+    cfg = probe_configs(targets, spec)["internet"]
+    assert cfg["interval"] == "15s" and cfg["timeout"] == "5s"
+
+
+def test_too_few_vantage_points_for_the_quorum_is_bad_input(tmp_path: Path):
+    outputs = {**LAB_OUTPUTS, "vantage_points": {"internet": "gl-internet"}}
+    targets = targets_from_dict(targets_from_stack_outputs(outputs))
+    with pytest.raises(BadInput) as err:
+        write_configuration(Layout(tmp_path), targets, load_slo_spec())
+    assert "needs a quorum of" in str(err.value) and "has 1" in str(err.value)
+    assert getattr(err.value, "exit_code", None) == 2
+
+
+def test_targets_file_errors_name_file_and_line(tmp_path: Path):
+    path = tmp_path / "targets.yaml"
+    path.write_text("centers:\n  prod:\n    services:\n      web:\n"
+                    "        - {name: w, url: 'http://x/', address: 'x:1'}\n"
+                    "vantages:\n  a: {listen: '127.0.0.1:1'}\n  b: {listen: '127.0.0.1:1'}\n"
+                    "databases:\n  prod: {dsn: 'host=x password=s3cret'}\n")
+    with pytest.raises(SpecError) as err:
+        load_targets(path)
+    text = str(err.value)
+    assert f"{path}:5: centers.prod.services.web[0]: give either url" in text
+    assert f"{path}:8: vantages.b.listen: 127.0.0.1:1 is already used by vantage 'a'" in text
+    assert f"{path}:10: databases.prod.dsn: remove the password" in text and "s3cret" not in text
