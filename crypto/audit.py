@@ -298,20 +298,19 @@ def verify_log(directory: Path | None = None, trusted: list | None = None) -> Re
                             "or reordered")
 
     check_at(0)
-    if log.path(ENTRIES).exists():
-        with open(log.path(ENTRIES), "rb") as entries:
-            for index, line in enumerate(entries):
-                data = line.rstrip(b"\n")
-                try:
-                    recorded = json.loads(data).get("index")
-                except (ValueError, AttributeError):
-                    recorded = None
-                if recorded != index and first_bad_index is None:
-                    first_bad_index = index
-                    report.fail(f"line {index + 1}: its index is {recorded!r}, expected {index}: an entry "
-                                "near here was deleted, inserted, reordered or garbled")
-                frontier.append(merkle.leaf_hash(hash_alg, data))
-                check_at(frontier.size)
+    with open(log.path(ENTRIES), "rb") as entries:
+        for index, line in enumerate(entries):
+            data = line.rstrip(b"\n")
+            try:
+                recorded = json.loads(data).get("index")
+            except (ValueError, AttributeError):
+                recorded = None
+            if recorded != index and first_bad_index is None:
+                first_bad_index = index
+                report.fail(f"line {index + 1}: its index is {recorded!r}, expected {index}: an entry "
+                            "near here was deleted, inserted, reordered or garbled")
+            frontier.append(merkle.leaf_hash(hash_alg, data))
+            check_at(frontier.size)
     report.entries = frontier.size
     report.verified_size = last_good
     top = report.signed_size = max(by_size, default=0)
@@ -326,11 +325,12 @@ def verify_log(directory: Path | None = None, trusted: list | None = None) -> Re
 def verify_proof(proof: dict, trusted: list) -> tuple[bool, str]:
     """(valid, explanation) for a proof from `prove_inclusion` / `prove_consistency`."""
     try:
-        hash_alg, path = proof["hash"], [bytes.fromhex(h) for h in proof["path"]]
+        path = [bytes.fromhex(h) for h in proof["path"]]
         if proof["type"] == "inclusion":
             checkpoint = proof["checkpoint"]
             if not document_signature_valid(checkpoint, trusted):
                 return False, "the checkpoint signature does not verify under the trusted key(s)"
+            hash_alg = checkpoint["hash"]  # the signed field, not the proof's own
             index, line = int(proof["index"]), proof["entry"].encode()
             if json.loads(line).get("index") != index:
                 return False, f"the entry does not carry index {index}"
@@ -342,6 +342,9 @@ def verify_proof(proof: dict, trusted: list) -> tuple[bool, str]:
             old, new = proof["old"], proof["new"]
             if not (document_signature_valid(old, trusted) and document_signature_valid(new, trusted)):
                 return False, "a checkpoint signature does not verify under the trusted key(s)"
+            if old["hash"] != new["hash"]:
+                return False, "the two checkpoints use different hash algorithms"
+            hash_alg = new["hash"]
             ok = merkle.verify_consistency(hash_alg, old["tree_size"], new["tree_size"],
                                            bytes.fromhex(old["root"]), bytes.fromhex(new["root"]), path)
             return ok, (f"the tree of size {old['tree_size']} is a prefix of the tree of size "
