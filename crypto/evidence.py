@@ -25,17 +25,14 @@ EVIDENCE_KEY = "evidence"
 
 
 def _files(directory: Path) -> list[Path]:
+    """Every entry under `directory` but the manifest, symbolic links included (never followed)."""
     if not directory.is_dir():
         raise BadInput(f"evidence directory {directory} does not exist or is not a directory")
     found = []
     for root, dirs, names in os.walk(directory):
         dirs.sort()
-        for name in sorted(names):
-            path = Path(root, name)
-            if path.is_symlink():
-                raise BadInput(f"{path} is a symbolic link; evidence packs hold regular files only")
-            if path.relative_to(directory).as_posix() != MANIFEST:
-                found.append(path)
+        found += [Path(root, d) for d in dirs if Path(root, d).is_symlink()]
+        found += [Path(root, n) for n in sorted(names) if Path(root, n).relative_to(directory).as_posix() != MANIFEST]
     return found
 
 
@@ -52,8 +49,11 @@ def pack(directory: Path, keystore: Keystore | None = None, key: str = EVIDENCE_
     keystore = keystore or Keystore.open()
     keystore.ensure_key(key, "signing")
     alg = keystore.settings.suite.hash
+    paths = _files(directory)
+    if links := [str(p) for p in paths if p.is_symlink()]:
+        raise BadInput(f"evidence packs hold regular files only; replace the symbolic links: {', '.join(links)}")
     files = [{"path": p.relative_to(directory).as_posix(), "size": p.stat().st_size,
-              "hash": _hash_file(alg, p)} for p in _files(directory)]
+              "hash": _hash_file(alg, p)} for p in paths]
     body = {"format": FORMAT, "version": 1, "hash": alg, "description": description,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files}
     manifest = sign_document(keystore, key, body)
@@ -98,7 +98,7 @@ def verify(directory: Path, trusted: list | None = None, keystore: Keystore | No
     for name, entry in sorted(listed.items()):
         if name not in present:
             report.missing.append(name)
-        elif _hash_file(alg, present[name]) != entry["hash"]:
+        elif present[name].is_symlink() or _hash_file(alg, present[name]) != entry["hash"]:
             report.changed.append(name)
     report.added = sorted(set(present) - set(listed))
     return report

@@ -58,3 +58,14 @@ def test_missing_manifest_and_directory(tmp_path, keystore):
         evidence.verify(tmp_path, keystore=keystore)
     with pytest.raises(BadInput, match="does not exist"):
         evidence.pack(tmp_path / "nope", keystore)
+
+
+def test_symbolic_links_are_refused_when_packing_and_reported_when_verifying(pack_dir, keystore, tmp_path):
+    (tmp_path / "elsewhere.txt").write_text("# 密评 evidence\n")
+    (pack_dir / "report.md").unlink()
+    (pack_dir / "report.md").symlink_to(tmp_path / "elsewhere.txt")  # same bytes, but not the file
+    (pack_dir / "more").symlink_to(tmp_path)
+    report = evidence.verify(pack_dir, keystore=keystore)
+    assert report.changed == ["report.md"] and report.added == ["more"]
+    with pytest.raises(BadInput, match="regular files only"):
+        evidence.pack(pack_dir, keystore)
