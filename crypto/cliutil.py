@@ -47,3 +47,13 @@ def parse_context(pairs: list[str] | None) -> dict[str, str]:
             raise BadInput(f"--context {key} is given twice")
         context[key] = value
     return context
+
+
+def show(data, as_json: bool, text: str) -> None:
+    """`data` as JSON for --json, else one line of text for people."""
+    from govctl.ui import console, print_json
+
+    if as_json:
+        print_json(data)
+    else:
+        console.print(text, highlight=False)

@@ -50,8 +50,8 @@ def append(
     from crypto import audit
     from crypto.errors import BadInput
     from crypto.keystore import Keystore
+    from crypto.cliutil import show
     from crypto.keystore import actor as current_actor
-    from govctl.ui import console, print_json
 
     try:
         parsed = json.loads(details)
@@ -63,11 +63,8 @@ def append(
     log = audit.AuditLog.at(log_dir)
     entry = log.append(actor or current_actor(), action, parsed)
     signed = log.checkpoint(keystore) if keystore else None
-    if json_out:
-        print_json({"entry": entry, "checkpoint": signed})
-    else:
-        console.print(f"entry {entry['index']} appended" + (f"; checkpoint signed at size {signed['tree_size']}"
-                                                           if signed else ""))
+    show({"entry": entry, "checkpoint": signed}, json_out, f"entry {entry['index']} appended"
+         + (f"; checkpoint signed at size {signed['tree_size']}" if signed else ""))
 
 
 @app.command("checkpoint")
@@ -77,13 +74,10 @@ def checkpoint(log_dir: Optional[Path] = LOG_DIR, json_out: bool = JSON) -> None
     Example: govctl auditlog checkpoint
     """
     from crypto import audit
-    from govctl.ui import console, print_json
+    from crypto.cliutil import show
 
     signed = audit.AuditLog.at(log_dir).checkpoint()
-    if json_out:
-        print_json(signed)
-    else:
-        console.print(f"checkpoint signed: size {signed['tree_size']}, root {signed['root']}")
+    show(signed, json_out, f"checkpoint signed: size {signed['tree_size']}, root {signed['root']}")
 
 
 @app.command("verify")

@@ -77,15 +77,12 @@ def keys_create(
 
     Example: govctl crypto keys create backups
     """
-    from govctl.ui import console, print_json
+    from crypto.cliutil import show
 
     keystore = _keystore()
     info = keystore.create_key(name, purpose)
     _checkpoint(keystore)
-    if json_out:
-        print_json(info)
-    else:
-        console.print(f"created key {name} ({info['alg']}, version 1)")
+    show(info, json_out, f"created key {name} ({info['alg']}, version 1)")
 
 
 @keys_app.command("rotate")
@@ -94,15 +91,12 @@ def keys_rotate(name: str = typer.Argument(..., help="Key to rotate."), json_out
 
     Example: govctl crypto keys rotate backups
     """
-    from govctl.ui import console, print_json
+    from crypto.cliutil import show
 
     keystore = _keystore()
     version = keystore.rotate(name)
     _checkpoint(keystore)
-    if json_out:
-        print_json(keystore.describe(name))
-    else:
-        console.print(f"key {name} is now at version {version}")
+    show(keystore.describe(name), json_out, f"key {name} is now at version {version}")
 
 
 @keys_app.command("list")
@@ -138,15 +132,12 @@ def keys_config(
 
     Example: govctl crypto keys config backups --min-decryption-version 2
     """
-    from govctl.ui import console, print_json
+    from crypto.cliutil import show
 
     keystore = _keystore()
     info = keystore.configure(name, min_decryption_version)
     _checkpoint(keystore)
-    if json_out:
-        print_json(info)
-    else:
-        console.print(f"key {name}: minimum decryption version {min_decryption_version}")
+    show(info, json_out, f"key {name}: minimum decryption version {min_decryption_version}")
 
 
 @keys_app.command("export")

@@ -29,18 +29,15 @@ def pack(
     Example: govctl evidence pack out/drill-2026-11 --description "failover drill"
     """
     from crypto import audit, evidence
+    from crypto.cliutil import show
     from crypto.keystore import Keystore, actor
-    from govctl.ui import console, print_json
 
     keystore = Keystore.open()
     manifest = evidence.pack(directory, keystore, key, description)
     audit.append(actor(), "evidence.pack", {"directory": str(directory), "files": len(manifest["files"]),
                                             "signature": manifest["signature"]["value"]})
     audit.checkpoint(keystore)
-    if json_out:
-        print_json(manifest)
-    else:
-        console.print(f"sealed {len(manifest['files'])} files in {directory / evidence.MANIFEST}")
+    show(manifest, json_out, f"sealed {len(manifest['files'])} files in {directory / evidence.MANIFEST}")
 
 
 @app.command("verify")
