@@ -210,6 +210,18 @@ def pulumi_cli() -> None:
     say(f"pulumi {out.strip()} linked at .tools/pulumi -> {target}")
 
 
+def elasticsearch_distribution() -> None:
+    """The local Elasticsearch node's distribution (secops/es/distribution.json): fetched with Maven into
+    the cache once, by the same code `govctl es up` and the tests use."""
+    import json
+
+    version = json.loads((ROOT / "secops/es/distribution.json").read_text())["version"]
+    if (CACHE / f"elasticsearch-{version}" / f"elasticsearch-{version}" / "bin/elasticsearch").exists():
+        return
+    with Step(f"Elasticsearch {version} from Maven Central"):
+        run([str(VENV / "bin/python"), "-c", "from secops.es.node import fetch_distribution; fetch_distribution()"])
+
+
 def main() -> None:
     total = time.monotonic()
     with Step("Debian packages"):
@@ -219,6 +231,7 @@ def main() -> None:
         program_venv_link()
     with Step("Pulumi CLI"):
         pulumi_cli()
+    elasticsearch_distribution()
     say(f"ready in {time.monotonic() - total:.1f} s — try: .venv/bin/govctl --help")
 
 

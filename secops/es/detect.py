@@ -1,0 +1,206 @@
+"""Detection on Elasticsearch: the same Sigma rules, run as scheduled searches.
+
+Each base rule becomes one Query DSL search (secops/es/query.py) restricted to the datasets its
+log source covers. A run reads what was *ingested* since the last run, minus an overlap
+(`overlap_seconds`: bulks that were slow or not yet refreshed), so events that arrive late in event
+time are still seen; events already evaluated in the previous run's overlap are skipped by id.
+
+Correlations (event_count, value_count, temporal, temporal_ordered) are evaluated by govctl over the
+query results, with the embedded engine's own sliding windows (secops.detect.Detector): the
+matching events of all rules, merged in event-time order, are fed to a Detector whose base-rule
+predicates only ask "did Elasticsearch match this rule?". The alert logic therefore is one piece of
+code for both stores. ES|QL could count per fixed bucket, but Sigma windows here slide, and the
+minimal distribution has no ES|QL. Alerts are stored with deterministic ids, so an alert found
+again (an overlapping run, a restart) is the same document.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..detect import DEFAULT_AGGREGATION_SECONDS, DEFAULT_PIPELINE, Alert, Detector, RuleSet
+from ..normalize import LOGSOURCES, iso
+from .query import MATCH_NONE, Converter, field_types
+from .store import ElasticStore, epoch, from_document
+
+MATCHED = "_govctl_matched"  # per event: names of the base rules Elasticsearch matched
+
+
+@dataclass
+class RuleQuery:
+    name: str
+    query: dict  # Query DSL (datasets included)
+    exact: bool  # False: hits are confirmed by the rule's compiled predicate
+    predicate: Callable[[dict], bool]
+
+
+def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> dict[str, list]:
+    """Parsed condition trees of the loaded base rules (after the processing pipeline), by rule name.
+    secops.detect keeps only compiled predicates, so the files the rules came from are parsed again."""
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    proc = ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else None
+    wanted = {r.info.name: r for r in ruleset.base}
+    trees: dict[str, list] = {}
+    for path in sorted({r.info.path for r in ruleset.base}):
+        collection = SigmaCollection.from_yaml(Path(path).read_text(encoding="utf-8"), collect_errors=True,
+                                               resolve_references=False)
+        for rule in collection.rules:
+            if isinstance(rule, SigmaCorrelationRule):
+                continue
+            name = rule.name or (str(rule.id) if rule.id else Path(path).stem)
+            if name not in wanted or name in trees:
+                continue
+            if proc is not None:
+                rule = proc.apply(rule)
+            trees[name] = [c.parsed for c in rule.detection.parsed_condition]
+    return trees
+
+
+def datasets_for(logsource: dict[str, str]) -> list[str]:
+    """The datasets whose Sigma log sources satisfy a rule's logsource (as the embedded engine plans)."""
+    return sorted(ds for ds, sources in LOGSOURCES.items()
+                  if all(v in sources.get(k, ()) for k, v in logsource.items()))
+
+
+def compile_queries(ruleset: RuleSet, store: ElasticStore, pipeline: Path | None = DEFAULT_PIPELINE) -> list[RuleQuery]:
+    converter = Converter(field_types(store.layout.templates["events"]["mappings"]))
+    trees = rule_trees(ruleset, pipeline)
+    out = []
+    for rule in ruleset.base:
+        query, exact = converter.convert(trees[rule.info.name])
+        datasets = datasets_for(rule.logsource)
+        if not datasets:
+            query = MATCH_NONE
+        else:
+            query = {"bool": {"filter": [query, {"terms": {"event.dataset": datasets}}]}}
+        out.append(RuleQuery(rule.info.name, query, exact, rule.predicate))
+    return out
+
+
+def _es_matched_rules(ruleset: RuleSet) -> RuleSet:
+    """The rule set with each base rule's predicate replaced by "Elasticsearch matched it"."""
+    rules = copy.deepcopy(ruleset)
+    for rule in rules.base:
+        name = rule.info.name
+        rule.predicate = lambda e, name=name: name in e[MATCHED]
+        rule.index = None
+    return rules
+
+
+class ScheduledDetection:
+    """Runs the rule searches over what was ingested since the last run (persisted checkpoint)."""
+
+    def __init__(self, store: ElasticStore, ruleset: RuleSet, *, pipeline: Path | None = DEFAULT_PIPELINE,
+                 name: str = "default", aggregation_seconds: float = DEFAULT_AGGREGATION_SECONDS,
+                 on_alert: Callable[[Alert, bool], None] | None = None):
+        self.store = store
+        self.name = name
+        self.queries = compile_queries(ruleset, store, pipeline)
+        self.opts = store.cfg["detection"]
+        self._touched: dict[int, Alert] = {}
+        self._user_on_alert = on_alert
+        self.detector = Detector(_es_matched_rules(ruleset), aggregation_seconds, on_alert=self._on_alert)
+        self.seen: dict[str, float] = {}  # event id → ingest time, for the overlap
+        self.latency: dict[str, list[float]] = {q.name: [] for q in self.queries}  # seconds per search
+        self.max_timespan = max((c.timespan for c in ruleset.correlations), default=0.0)
+        self.checkpoint = self._load_checkpoint()
+        self._fresh = True
+
+    def _on_alert(self, alert: Alert, new: bool) -> None:
+        self._touched[id(alert)] = alert
+        if self._user_on_alert is not None:
+            self._user_on_alert(alert, new)
+
+    # -------------------------------------------------------------- checkpoint
+    def _load_checkpoint(self) -> float | None:
+        from elasticsearch import NotFoundError
+        try:
+            doc = self.store.client.get(index=self.store.layout.detection, id=self.name)
+        except NotFoundError:
+            return None
+        return epoch(doc["_source"]["checkpoint"])
+
+    def _save_checkpoint(self, until: float) -> None:
+        self.store.client.index(index=self.store.layout.detection, id=self.name,
+                                document={"checkpoint": iso(until), "updated": iso(time.time())})
+
+    # -------------------------------------------------------------- one run
+    def run_once(self, now: float | None = None) -> dict[str, Any]:
+        """Search every rule over [checkpoint − overlap, now); feed new matches; store touched alerts."""
+        until = time.time() if now is None else now
+        lookback = self.opts["overlap_seconds"]
+        if self._fresh and self.checkpoint is not None:
+            lookback += self.max_timespan  # after a restart: rebuild correlation windows
+        since = None if self.checkpoint is None else self.checkpoint - lookback
+        ingested: dict[str, Any] = {"lt": int(until * 1000), "format": "epoch_millis"}
+        if since is not None:
+            ingested["gte"] = int(since * 1000)
+        matched: dict[str, dict] = {}
+        hits_total = 0
+        for rq in self.queries:
+            started = time.perf_counter()
+            for hit in self._search(rq.query, ingested):
+                hits_total += 1
+                doc_id = hit["_id"]
+                event = matched.get(doc_id)
+                if event is None:
+                    if doc_id in self.seen:
+                        continue
+                    event = from_document(hit["_source"])
+                    event[MATCHED] = set()
+                    matched[doc_id] = event
+                if rq.exact or rq.predicate(event):
+                    event[MATCHED].add(rq.name)
+            self.latency[rq.name].append(time.perf_counter() - started)
+        ordered = sorted(((e["@timestamp"], e.get("govctl.source", ""), e.get("govctl.position", 0), i, e)
+                          for i, e in matched.items() if e[MATCHED]), key=lambda x: x[:3])
+        process = self.detector.process
+        for *_, doc_id, event in ordered:
+            process(event)
+        for doc_id, event in matched.items():
+            self.seen[doc_id] = epoch(event["event.ingested"]) if "event.ingested" in event else until
+        horizon = until - lookback - self.opts["overlap_seconds"]
+        self.seen = {k: t for k, t in self.seen.items() if t >= horizon}
+        stored = 0
+        for alert in self._touched.values():
+            self.store.save_alert(alert)
+            stored += 1
+        self._touched.clear()
+        self.detector.alerts.clear()
+        self.checkpoint = until
+        self._fresh = False
+        self._save_checkpoint(until)
+        return {"since": iso(since) if since is not None else None, "until": iso(until), "hits": hits_total,
+                "events": len(ordered), "alerts_stored": stored}
+
+    def _search(self, query: dict, ingested: dict):
+        """All hits of a rule in the ingest window, paged with search_after on a unique sort."""
+        client, size = self.store.client, self.opts["page_size"]
+        body_query = {"bool": {"filter": [query, {"range": {"event.ingested": ingested}}]}}
+        sort = [{"event.ingested": "asc"}, {"govctl.source": "asc"}, {"govctl.position": "asc"}]
+        after = None
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after else {}
+            resp = client.search(index=self.store.layout.events, query=body_query, sort=sort, size=size,
+                                 ignore_unavailable=True, allow_no_indices=True, track_total_hits=False, **kwargs)
+            hits = resp["hits"]["hits"]
+            yield from hits
+            if len(hits) < size:
+                return
+            after = hits[-1]["sort"]
+
+    def run_forever(self, stop: Callable[[], bool], log: Callable[[str], None] = lambda m: None) -> None:
+        interval = self.opts["interval_seconds"]
+        while not stop():
+            started = time.monotonic()
+            result = self.run_once()
+            if result["alerts_stored"]:
+                log(f"detection: {result['events']} matching events, {result['alerts_stored']} alerts stored")
+            while not stop() and time.monotonic() - started < interval:
+                time.sleep(min(0.5, interval))
