@@ -193,7 +193,9 @@ def await_writes(ctx) -> str:
 # -- failback ----------------------------------------------------------------------------
 @action("restore_link", link="link")
 def restore_link(ctx, link: str) -> str:
-    return ctx.target.set_link(link, up=True)
+    done = ctx.target.set_link(link, up=True)
+    ctx.target.restore_routes()  # the routes over the link went down with it
+    return done
 
 
 @action("restore_original")

@@ -216,6 +216,27 @@ class LabTarget:
                 system.sh("ip", "-n", ns, "link", "set", dev, "up" if up else "down")
         return f"link {name} {'up' if up else 'down'}"
 
+    def restore_routes(self) -> None:
+        """A link that went down took its routes with it: put back the lab plan's addresses
+        and routes (all but the service address, which only move_service moves)."""
+        from govctl.engine import StackDefinition
+        from infra.lab.plan import build_plan
+        from infra.topology import load_topology
+
+        plan = build_plan(load_topology(StackDefinition.load(self.stack).topology))
+        service = f"{self.outputs['service']['ipv4']}/32" if self.outputs.get("service") else None
+        for veth in plan.veths:  # addresses too, in case a link lost them going down
+            for ns, dev, addrs in ((veth.ns_a, veth.if_a, veth.addrs_a),
+                                   (veth.ns_b, veth.if_b, veth.addrs_b)):
+                if addrs and system.link_exists(ns, dev):
+                    system.set_addresses(ns, dev, addrs)
+        for ns, routes in plan.routes.items():
+            if not system.ns_exists(ns):
+                continue
+            for route in routes:
+                if route.dest != service:
+                    system.route_replace(ns, route.args())
+
     def power_off(self, center: str) -> str:
         """Unplanned loss: every host of the center loses power and its links go dark."""
         for host in self.hosts_of(center):
@@ -234,6 +255,7 @@ class LabTarget:
         for link in self.links_of(center):
             name = next(n for n, l in self.outputs["links"].items() if l is link)
             self.set_link(name, up=True)
+        self.restore_routes()
         base = str(base_path())
         booted = 0
         for host in self.hosts_of(center):

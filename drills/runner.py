@@ -176,11 +176,8 @@ class Backups:
         raw = system.host_exec(pid, "sh", "-c", "pg_dump -Fc -d gov | base64 -w0",
                                user="postgres", timeout=300).stdout
         path.write_bytes(base64.b64decode(raw))
-        rows = self.target.sql(center, "SELECT count(*) || ':' || coalesce(max(seq), 0) FROM ledger")
-        count, top = rows.split(":")
-        self.latest = {"path": str(path), "center": center, "rows": int(count), "max_seq": int(top),
-                       "bytes": path.stat().st_size}
-        return f"backup of {center} ({count} ledger rows, {path.stat().st_size} bytes) at {path}"
+        self.latest = {"path": str(path), "center": center, "bytes": path.stat().st_size}
+        return f"backup of {center} ({path.stat().st_size} bytes) at {path}"
 
     def restore_and_compare(self, primary: str) -> str:
         if self.latest is None:
@@ -193,7 +190,8 @@ class Backups:
             data = Path(self.latest["path"]).read_bytes()
             system.host_exec(pid, "sh", "-c", f"base64 -d | pg_restore -d {scratch} --no-owner",
                              user="postgres", input=base64.b64encode(data).decode(), timeout=300)
-            bound = self.latest["max_seq"]
+            # Compare up to the newest row the backup holds: later rows are newer than it.
+            bound = self.target.sql(primary, "SELECT coalesce(max(seq), 0) FROM ledger", db=scratch)
             query = ("SELECT count(*) || ':' || coalesce(md5(string_agg(seq::text, ',' ORDER BY seq)), '') "
                      f"FROM ledger WHERE seq <= {bound}")
             restored = self.target.sql(primary, query, db=scratch)
@@ -245,17 +243,19 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
     plan's failback, as the rollback of a failed drill, and by `govctl drill restore`."""
     original = target.original_primary
     notes = []
-    for name in target.outputs["links"]:
-        target.set_link(name, up=True)
     for center in target.centers():
         system.sh("ip", "-n", target.outputs["centers"][center]["namespace"], "link", "set",
                   "uplink", "up")
+    for name in target.outputs["links"]:
+        target.set_link(name, up=True)
+    target.restore_routes()
     primaries = target.primaries()
     keep = prefer if prefer in primaries else (original if original in primaries else
                                                (primaries[0] if primaries else None))
-    # Fence every database but the one primary we keep, before anything boots (never two primaries).
+    # Fence every other writable primary, and every database that is down (so it cannot boot
+    # as a primary), before anything boots: never two primaries.
     for center in target.centers():
-        if center != keep:
+        if center != keep and (center in primaries or not target.center_up(center)):
             target.fence(center)
     for center in target.centers():
         if not target.center_up(center):

@@ -141,9 +141,14 @@ def restore(stack: str = typer.Option("lab", "--stack", help="Stack to restore (
 
     Example: govctl drill restore
     """
-    from drills.lab import LabTarget
+    from drills.lab import DrillError, LabTarget
     from drills.runner import restore_layout
+    from infra.lab.system import LabCommandError
 
     if os.geteuid() != 0:
         raise GovctlError("restoring the lab needs root")
-    console.print(restore_layout(LabTarget(_outputs(stack), stack)), highlight=False)
+    try:
+        console.print(restore_layout(LabTarget(_outputs(stack), stack)), highlight=False)
+    except (DrillError, LabCommandError) as exc:
+        raise GovctlError(f"restore stopped: {exc}\nfix that, then run `govctl drill restore` "
+                          "again (it is safe to repeat)") from None

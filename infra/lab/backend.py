@@ -130,7 +130,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     primary = res.Postgres(f"postgres-{primary_host.fqdn}", {
         "host_folder": str(LAB_DIR / "hosts" / primary_host.fqdn), "role": "primary",
         "primary_address": primary_host.ipv4, "application_name": topo.production.name,
-        "settings": _pg_settings(sync_names), "hba": hba,
+        "settings": _pg_settings(sync_names), "hba": hba, "service": res.POSTGRES_SERVICE,
         "replication_password": replication_password, "app_password": app_password},
         pulumi.ResourceOptions(depends_on=[hosts[primary_host.fqdn]],
                                additional_secret_outputs=secret_opts))
@@ -140,7 +140,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
         standbys.append(res.Postgres(f"postgres-{h.fqdn}", {
             "host_folder": str(LAB_DIR / "hosts" / h.fqdn), "role": "standby",
             "primary_address": primary_host.ipv4, "application_name": r.target, "mode": r.mode,
-            "settings": _pg_settings(""), "hba": hba,
+            "settings": _pg_settings(""), "hba": hba, "service": res.POSTGRES_SERVICE,
             "replication_password": replication_password, "app_password": app_password},
             pulumi.ResourceOptions(depends_on=[hosts[h.fqdn], primary],
                                    additional_secret_outputs=secret_opts)))

@@ -22,6 +22,8 @@ from .plan import FW_TABLE
 FILES = Path(__file__).with_name("files")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_DATA = "/var/lib/postgresql/15/main"
+POSTGRES_SERVICE = {"command": [f"{PG_BIN}/postgres", "-D", PG_DATA], "user": "postgres",
+                    "runtime_dirs": ["/var/run/postgresql"]}
 
 
 class _LabProvider(ResourceProvider):
@@ -318,6 +320,24 @@ def _write_in_host(pid: int, path: str, text: str, mode: int = 0o644, owner: str
                      input=text)
 
 
+def _set_service(pid: int, name: str, spec: dict) -> None:
+    """Install a service spec; when it changed, wait until govctl-init has restarted the service."""
+    path = f"/etc/govctl/services/{name}.json"
+    text = json.dumps(spec)
+    current = system.host_exec(pid, "cat", path, check=False).stdout
+    if current == text:
+        return
+    old_pid = system.host_exec(pid, "cat", f"/run/govctl/{name}.pid", check=False).stdout.strip()
+    _write_in_host(pid, path, text)
+
+    def restarted() -> bool:
+        now = system.host_exec(pid, "cat", f"/run/govctl/{name}.pid", check=False).stdout.strip()
+        return bool(now) and now != old_pid and system.host_exec(
+            pid, "kill", "-0", now, check=False).returncode == 0
+
+    system.wait_for(restarted, 30, f"service {name} to (re)start")
+
+
 def _psql(pid: int, sql: str, db: str = "postgres") -> str:
     # SQL on stdin, never on the command line: it may carry passwords. Set-up commits locally:
     # the synchronous standby it would otherwise wait for is cloned from this very primary.
@@ -340,8 +360,6 @@ class _PostgresProvider(_LabProvider):
         pid = host_pid(p["host_folder"])
         has_data = system.host_exec(pid, "test", "-f", f"{PG_DATA}/PG_VERSION",
                                     check=False).returncode == 0
-        system.host_exec(pid, "install", "-d", "-o", "postgres", "-g", "postgres", "-m", "2775",
-                         "/var/run/postgresql")
         if not has_data:
             if p["role"] == "primary":
                 system.host_exec(pid, f"{PG_BIN}/initdb", "-D", PG_DATA, "-E", "UTF8",
@@ -365,8 +383,7 @@ class _PostgresProvider(_LabProvider):
                            f"primary_conninfo = 'host={p['primary_address']} port=5432 "
                            f"user=replicator application_name={p['application_name']} "
                            f"passfile=/var/lib/postgresql/.pgpass'\n", 0o600, "postgres")
-        _write_in_host(pid, "/etc/govctl/services/postgres.json", json.dumps(
-            {"command": [f"{PG_BIN}/postgres", "-D", PG_DATA], "user": "postgres"}))
+        _set_service(pid, "postgres", POSTGRES_SERVICE)
         _wait_pg_ready(pid, f"PostgreSQL on {p['key']}")
         # Settings changed on an already running server take effect on reload.
         system.host_exec(pid, f"{PG_BIN}/pg_ctl", "reload", "-D", PG_DATA, "-s", user="postgres")
@@ -420,8 +437,7 @@ class _WebProvider(_LabProvider):
             {"center": p["center"], "port": int(p["port"]),
              "dsn": f"host={p['db_address']} port=5432 dbname=gov user=govweb "
                     f"password={p['app_password']}"}), 0o600)
-        _write_in_host(pid, "/etc/govctl/services/govweb.json",
-                       json.dumps({"command": ["/usr/local/bin/govweb"], "digest": p["digest"]}))
+        _set_service(pid, "govweb", {"command": ["/usr/local/bin/govweb"], "digest": p["digest"]})
         for addr in p["service_addrs"]:
             system.set_addresses(p["ns"], "lo", [addr])
         system.wait_for(lambda: system.host_exec(

@@ -39,6 +39,8 @@ def ns_add(ns: str, router: bool = False) -> None:
     if not ns_exists(ns):
         sh("ip", "netns", "add", ns)
     sh("ip", "-n", ns, "link", "set", "lo", "up")
+    # A link that goes down and up again keeps its IPv6 addresses (as IPv4 does).
+    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1")
     if router:
         for key, value in (("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
                            ("net.ipv4.conf.all.ignore_routes_with_linkdown", "1"),
