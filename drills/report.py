@@ -98,6 +98,23 @@ td,th{{border:1px solid #999;padding:4px 8px;vertical-align:top}}</style></head>
 """
 
 
+REPORT_KEY = "drill-reports"
+
+
+def sign(result: dict) -> dict:
+    """SM2-sign the report with the keystore's drill-reports key when the keystore can be unlocked
+    (GOVCTL_CRYPTO_* in the environment); otherwise say why it is unsigned."""
+    try:
+        from crypto.keystore import Keystore
+        from crypto.signing import sign_document
+
+        keystore = Keystore.open()
+        keystore.ensure_key(REPORT_KEY, "signing")
+        return sign_document(keystore, REPORT_KEY, result)
+    except Exception as exc:  # noqa: BLE001 - an unsigned report is still a report
+        return result | {"unsigned": f"not signed: {type(exc).__name__}: {exc}"}
+
+
 def write_reports(result: dict, path: Path) -> list[Path]:
     """JSON at path (or path.json) and HTML beside it; returns the files written."""
     path = Path(path)

@@ -66,3 +66,33 @@ def test_report_html_and_metrics():
     assert 'govctl_drill_rto_seconds{scenario="production-loss"} 3.5' in exposition
     assert 'govctl_drill_rpo_transactions{scenario="production-loss"} 0' in exposition
     assert 'govctl_drill_success{scenario="production-loss"} 1' in exposition
+
+
+def test_report_is_sm2_signed_when_the_keystore_unlocks(tmp_path, monkeypatch):
+    from crypto.signing import document_signature_valid
+    from crypto.keystore import Keystore
+    from drills.report import REPORT_KEY, sign
+
+    monkeypatch.setenv("GOVCTL_STATE", str(tmp_path))
+    monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE", "drill report test passphrase")
+    monkeypatch.setattr("govctl.paths.STATE", tmp_path)
+    import crypto.keystore as ks_module
+
+    path = tmp_path / "keystore.json"
+    monkeypatch.setattr(ks_module, "default_path", lambda: path)
+    signed = sign({"scenario": "link-failure", "verdict": "pass"})
+    assert "unsigned" not in signed, signed.get("unsigned")
+    trusted = list(Keystore.open(path, events=None).public_keys(REPORT_KEY).values())
+    assert document_signature_valid(signed, trusted)
+    tampered = signed | {"verdict": "fail"}
+    assert not document_signature_valid(tampered, trusted)
+
+
+def test_report_without_keystore_says_why_it_is_unsigned(monkeypatch):
+    from drills.report import sign
+
+    for var in ("GOVCTL_CRYPTO_PASSPHRASE", "GOVCTL_CRYPTO_PASSPHRASE_FILE",
+                "GOVCTL_CRYPTO_ROOT_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    out = sign({"scenario": "x"})
+    assert out["unsigned"].startswith("not signed:")
