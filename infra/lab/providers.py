@@ -338,6 +338,25 @@ def _set_service(pid: int, name: str, spec: dict) -> None:
     system.wait_for(restarted, 30, f"service {name} to (re)start")
 
 
+def _service_running(folder: str, name: str) -> bool:
+    try:
+        pid = host_pid(folder)
+    except system.LabCommandError:
+        return False
+    return system.host_exec(pid, "sh", "-c", f"kill -0 $(cat /run/govctl/{name}.pid)",
+                            check=False).returncode == 0
+
+
+def _drop_service(folder: str, name: str) -> int | None:
+    """Remove a service from a running host (govctl-init stops it); the host's pid, or None."""
+    try:
+        pid = host_pid(folder)
+    except system.LabCommandError:
+        return None
+    system.host_exec(pid, "rm", "-f", f"/etc/govctl/services/{name}.json", check=False)
+    return pid
+
+
 def _psql(pid: int, sql: str, db: str = "postgres") -> str:
     # SQL on stdin, never on the command line: it may carry passwords. Set-up commits locally:
     # the synchronous standby it would otherwise wait for is cloned from this very primary.
@@ -395,19 +414,12 @@ class _PostgresProvider(_LabProvider):
         return {}
 
     def present(self, p):
-        try:
-            pid = host_pid(p["host_folder"])
-        except system.LabCommandError:
-            return False
-        return system.host_exec(pid, "sh", "-c", "kill -0 $(cat /run/govctl/postgres.pid)",
-                                check=False).returncode == 0
+        return _service_running(p["host_folder"], "postgres")
 
     def remove(self, p):
-        try:
-            pid = host_pid(p["host_folder"])
-        except system.LabCommandError:
+        pid = _drop_service(p["host_folder"], "postgres")
+        if pid is None:
             return  # the host is gone, and its data with it
-        system.host_exec(pid, "rm", "-f", "/etc/govctl/services/postgres.json", check=False)
         system.wait_for(lambda: system.host_exec(
             pid, "sh", "-c", "pgrep -x postgres", check=False).returncode != 0, 30,
             "PostgreSQL to stop")
@@ -446,19 +458,10 @@ class _WebProvider(_LabProvider):
         return {}
 
     def present(self, p):
-        try:
-            pid = host_pid(p["host_folder"])
-        except system.LabCommandError:
-            return False
-        return system.host_exec(pid, "sh", "-c", "kill -0 $(cat /run/govctl/govweb.pid)",
-                                check=False).returncode == 0
+        return _service_running(p["host_folder"], "govweb")
 
     def remove(self, p):
-        try:
-            pid = host_pid(p["host_folder"])
-        except system.LabCommandError:
-            return
-        system.host_exec(pid, "rm", "-f", "/etc/govctl/services/govweb.json", check=False)
+        _drop_service(p["host_folder"], "govweb")
 
 
 def _resource(provider_cls, type_name: str):
