@@ -4,7 +4,9 @@ Rules are Sigma YAML files read with pySigma. A file that does not parse, or tha
 evaluator does not implement, is refused with its path and reason (`RuleSet.errors`); the other
 rules keep running. Correlations (event_count, value_count, temporal, temporal_ordered) keep per
 group-by key a window of the events in [t − timespan, t] — sliding, so an attack split across two
-fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts.
+fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
+a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
+more than a whole window late.
 """
 from __future__ import annotations
 
@@ -112,20 +114,29 @@ class Correlation:
 
         self._holds = _THRESHOLD_TESTS[op](count)
 
+        # per referenced rule, the event fields that make up the group-by key (aliases resolved)
+        self._fields = {r: tuple(aliases.get(f, {}).get(r, f) for f in group_by) for r in refs}
+
     def _key(self, ref: str, event: dict) -> tuple | None:
         values = []
-        for f in self.group_by:
-            real = self.aliases.get(f, {}).get(ref, f)
+        for real in self._fields[ref]:
             v = event.get(real)
-            if v is None:
+            if v is None or v.__class__ is list:
                 return None  # an event without the group-by field cannot be grouped
             values.append(v)
         return tuple(values)
 
     def feed(self, ref: str, event: dict, sink: "Detector") -> None:
-        key = self._key(ref, event)
-        if key is None:
-            return
+        fields = self._fields[ref]
+        if len(fields) == 1:  # the common case, without building a tuple per event
+            v = event.get(fields[0])
+            if v is None or v.__class__ is list:
+                return
+            key = (v,)
+        else:
+            key = self._key(ref, event)
+            if key is None:
+                return
         t = event["@timestamp"]
         if t > self.newest:
             self.newest = t
@@ -137,17 +148,18 @@ class Correlation:
         if self.kind == "event_count":
             if win is None:
                 win = self.windows[key] = collections.deque()
-            _insert(win, t)
+            if not win or win[-1] <= t:
+                win.append(t)
+            else:
+                _insert(win, t)
             horizon = win[-1] - ts
             while win[0] < horizon:
                 win.popleft()
             if t < horizon:
-                return  # later than a whole window: nothing left to pair with
-            if win[-1] == t:
-                n = len(win)
-            else:  # a late event: the best window that contains it
-                times = list(win)
-                n = max(bisect.bisect_right(times, e) - bisect.bisect_left(times, e - ts) for e in times if t <= e <= t + ts)
+                return  # later than a whole window behind the newest event: nothing left to pair with
+            # Whatever is kept lies in [newest - timespan, newest]: the window that holds this event
+            # (late ones included) and the most events.
+            n = len(win)
         elif self.kind == "value_count":
             if win is None:
                 win = self.windows[key] = (collections.deque(), collections.Counter())
@@ -165,10 +177,7 @@ class Correlation:
                     del values[old]
             if t < horizon:
                 return
-            if times[-1][0] == t:
-                n = len(values)
-            else:
-                n = max(len({v for x, v in times if e - ts <= x <= e}) for e, _ in times if t <= e <= t + ts)
+            n = len(values)
         else:  # temporal, temporal_ordered: per referenced rule, the times it matched
             if win is None:
                 win = self.windows[key] = {r: collections.deque() for r in self.refs}
@@ -180,21 +189,18 @@ class Correlation:
                     times.popleft()
             if t < horizon:
                 return
-            if newest == t:  # after pruning, everything left lies in [t - timespan, t]
-                if self.kind == "temporal":
-                    n = sum(1 for times in win.values() if times)
-                else:
-                    n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
+            if self.kind == "temporal":
+                n = sum(1 for times in win.values() if times)
             else:
-                ends = sorted({e for times in win.values() for e in times if t <= e <= t + ts})
-                n = max(self._temporal(win, e - ts, e) for e in ends)
+                n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
         start = t - ts
         if not self._holds(n):
             return
         alert = self.open.get(key)
-        if alert is not None and t - alert.last <= self.timespan:
+        if alert is not None and t - alert.last <= ts:
             alert.count += 1
-            alert.last = max(alert.last, t)
+            if t > alert.last:
+                alert.last = t
             alert.add_evidence(event)
             sink.emit(alert, new=False)
         else:
@@ -206,13 +212,6 @@ class Correlation:
             sink.emit(alert)
         for corr in self.downstream:
             corr.feed(self.info.name, event, sink)
-
-    def _temporal(self, win: dict, lo: float, hi: float) -> int:
-        """How many referenced rules matched in [lo, hi] (temporal), in order for temporal_ordered."""
-        inside = {r: [x for x in times if lo <= x <= hi] for r, times in win.items()}
-        if self.kind == "temporal":
-            return sum(1 for xs in inside.values() if xs)
-        return len(self.refs) if _in_order([inside[r] for r in self.refs]) else 0
 
     def _prune(self) -> None:
         """Drop windows and open alerts nothing can extend any more: memory stays bounded."""

@@ -114,6 +114,7 @@ class Normalizer:
         self.source = source
         self.format = fmt
         self.encoding = encoding
+        self._utf8_first = encoding in ("auto", "utf-8")
         self.tz_offset = tz_offset  # seconds east of UTC for dates that carry no zone
         self.max_line_bytes = max_line_bytes
         self._year = year or dt.datetime.now(dt.timezone.utc).year
@@ -147,17 +148,24 @@ class Normalizer:
     def normalize(self, raw: bytes) -> dict[str, Any] | Rejected:
         if len(raw) > self.max_line_bytes:
             return Rejected("too_long", f"{len(raw)} bytes > {self.max_line_bytes}")
-        text = self.decode(raw)
-        if type(text) is Rejected:
+        if self._utf8_first:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = self.decode(raw)
+        else:
+            text = self.decode(raw)
+        if text.__class__ is Rejected:
             return text
         return self.normalize_text(text)
 
     def normalize_text(self, text: str) -> dict[str, Any] | Rejected:
         """Text of one line → event or rejection. Never raises on bad input."""
-        text = text.rstrip("\r\n")
-        if not text.strip():
+        if text[-1:] in ("\r", "\n"):
+            text = text.rstrip("\r\n")
+        if not text or text.isspace():
             return Rejected("empty")
-        if _CONTROL.search(text):
+        if not text.isprintable() and _CONTROL.search(text):  # isprintable: a fast C pre-check
             return Rejected("binary", "control characters in the line")
         try:
             return self._dispatch(text)

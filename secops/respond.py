@@ -114,15 +114,8 @@ class DecisionEngine:
             for address, n in self.store.db.execute(
                     "SELECT address, count(*) FROM decisions WHERE action='block' GROUP BY address"):
                 self.offences[address] = n
-            now = time.time()
-            for address, until in self.store.db.execute(
-                    "SELECT address, max(until) FROM decisions WHERE action='block' GROUP BY address"):
-                if until and until > now:
-                    self.active[address] = until
-            for (address,) in self.store.db.execute(
-                    "SELECT address FROM decisions WHERE action='unblock' AND created >= "
-                    "(SELECT max(created) FROM decisions d2 WHERE d2.address=decisions.address)"):
-                self.active.pop(address, None)
+        for ban in active_bans(self.store):
+            self.active[ban["address"]] = _epoch(ban["until"])
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
@@ -197,6 +190,11 @@ class DecisionEngine:
         return sorted(self.active, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
 
 
+def _epoch(stamp: str) -> float:
+    import datetime as dt
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 class NftablesEnforcer:
     """An nftables set with per-element timeouts, optionally inside a network namespace.
 
@@ -264,3 +262,31 @@ class NftablesEnforcer:
                     else:
                         out[str(elem)] = None
         return out
+
+
+_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"
+
+
+def _decision(row) -> dict:
+    d = Decision(address=row[2], action=row[3], reason=row[6], actor=row[9], created=row[1], ttl=row[4],
+                 until=row[5], rule=row[7], alert_id=row[8], enforced=bool(row[10]), offence=row[11] or 0, id=row[0])
+    return d.to_dict()
+
+
+def active_bans(store: Store, now: float | None = None) -> list[dict]:
+    """Blocks still in force: the address's latest block/unblock is a block whose time has not run out."""
+    now = time.time() if now is None else now
+    with store.lock:
+        rows = store.db.execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE action='block' AND until > ? AND id ="
+            " (SELECT max(id) FROM decisions d2 WHERE d2.address=d.address AND d2.action IN ('block','unblock'))"
+            " ORDER BY until DESC", (now,)).fetchall()
+    return [_decision(r) for r in rows]
+
+
+def decision_trail(store: Store, limit: int = 200) -> list[dict]:
+    """Every decision, newest first: who, what, why, until."""
+    with store.lock:
+        rows = store.db.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions ORDER BY id DESC LIMIT ?",
+                                (limit,)).fetchall()
+    return [_decision(r) for r in rows]

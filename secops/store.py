@@ -72,9 +72,10 @@ class Store:
 
     # ------------------------------------------------------------ ingest
     def commit_batch(self, source: str, events: list[tuple[int, dict]], rejected: list[tuple[int, str, str, bytes]],
-                     position: tuple[int | None, int, bytes | None] | None = None) -> None:
-        """Events [(pos, event)], rejected [(pos, reason, detail, raw)] and the source's new read
-        position (inode, pos, head) in one transaction."""
+                     position: tuple[int | None, int, bytes | None] | None = None,
+                     position_name: str | None = None) -> None:
+        """Events [(pos, event)], rejected [(pos, reason, detail, raw)] of `source` and the new read
+        position (inode, pos, head) of input `position_name` in one transaction."""
         now = time.time()
         ev_rows = [(e["@timestamp"], source, pos, e.get("event.dataset"), *(e.get(c) for c in _EVENT_COLUMNS),
                     json.dumps(e, ensure_ascii=False, default=str)) for pos, e in events]
@@ -95,7 +96,8 @@ class Store:
                     self.db.execute(
                         "INSERT INTO positions(source, inode, pos, head, updated) VALUES (?,?,?,?,?)"
                         " ON CONFLICT(source) DO UPDATE SET inode=excluded.inode, pos=excluded.pos,"
-                        " head=excluded.head, updated=excluded.updated", (source, inode, pos, head, now))
+                        " head=excluded.head, updated=excluded.updated",
+                        (position_name or source, inode, pos, head, now))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")

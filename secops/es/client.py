@@ -49,7 +49,8 @@ def settings(section: dict[str, Any] | None) -> dict[str, Any]:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(section), key=lambda e: list(e.path))
     if errors:
         raise SettingsError("invalid `elasticsearch:` settings:\n" + "\n".join(
-            f"  elasticsearch.{'.'.join(str(x) for x in e.path) or '(section)'}: {e.message}" for e in errors))
+            f"  elasticsearch.{'.'.join(str(x) for x in e.path) or '(section)'}: {e.message}"
+            + (f" (expected: {e.schema['description']})" if e.schema.get("description") else "") for e in errors))
     out = copy.deepcopy(DEFAULTS)
     for key, value in section.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):

@@ -9,9 +9,10 @@ here is exact where Elasticsearch can be: strings are `term`/`wildcard` queries 
 `case_insensitive`, CIDR ranges are `term` queries on `ip` fields, comparisons are `range` queries.
 
 Where Elasticsearch cannot express a leaf exactly (a regular expression, a field reference, a bare
-keyword, a number compared with a keyword field), the leaf becomes a superset (`exists`) and the
-rule is marked inexact: its hits are confirmed by the rule's own compiled predicate. Under NOT a
-superset would turn into a subset, so a NOT over an inexact part matches everything instead.
+keyword, a number compared with a keyword field), the leaf becomes a superset (`exists`, or all
+events for a bare keyword) and the rule is marked inexact: its hits are confirmed by the rule's own
+compiled predicate. Under NOT a superset would turn into a subset, so a NOT over an inexact part
+matches everything instead.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCID
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
                          SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaString, SpecialChars)
 
-from ..sigma_compile import KEYWORD_FIELDS, UnsupportedRule
+from ..sigma_compile import UnsupportedRule
 
 MATCH_ALL: dict = {"match_all": {}}
 MATCH_NONE: dict = {"match_none": {}}
@@ -61,8 +62,9 @@ class Converter:
             return ({"bool": {"must_not": [query]}}, True) if exact else (MATCH_ALL, False)
         if isinstance(node, ConditionFieldEqualsValueExpression):
             return self.leaf(node.field, node.value)
-        if isinstance(node, ConditionValueExpression):  # a bare keyword: substring of the message
-            return _or([{"exists": {"field": f}} for f in KEYWORD_FIELDS]), False
+        if isinstance(node, ConditionValueExpression):
+            # a bare keyword is a substring of the message, which is stored but not indexed (ingest rate)
+            return MATCH_ALL, False
         raise UnsupportedRule(f"condition element {type(node).__name__} is not supported")
 
     # -------------------------------------------------------------- leaves

@@ -92,7 +92,8 @@ class Layout:
         for name, t in self.templates.items():
             body = {"index_patterns": [p.format(prefix=self.prefix) for p in t["index_patterns"]],
                     "priority": 200,
-                    "template": {"settings": {"number_of_shards": 1, "number_of_replicas": replicas},
+                    "template": {"settings": {"number_of_shards": 1, "number_of_replicas": replicas,
+                                              **t.get("settings", {})},
                                  "mappings": t["mappings"]},
                     "_meta": {"managed_by": "govctl", "file": "secops/es/templates.yaml"}}
             if t.get("aliases"):
@@ -148,6 +149,23 @@ class ElasticStore:
     def drain_spool(self) -> int:
         """Replay batches spooled while the cluster was away (raises bulk.Unavailable if it still is)."""
         return self.writer.drain()
+
+    def catch_up(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the cluster to take every spooled batch; returns how many were
+        replayed. Raises bulk.Unavailable if it is still away (the batches stay on disk for the next run)."""
+        from .bulk import Unavailable
+        self.flush()
+        deadline = time.monotonic() + timeout
+        replayed = 0
+        while True:
+            try:
+                replayed += self.drain_spool()
+                return replayed
+            except Unavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise Unavailable(f"the cluster is still unavailable after {timeout:.0f} s ({exc}); spooled "
+                                      f"batches stay in {self.cfg['spool']} and are replayed by the next run") from None
+                time.sleep(self.cfg["bulk"]["probe_seconds"])
 
     def ingest_counters(self) -> dict[str, int]:
         return self.writer.counters.as_dict()

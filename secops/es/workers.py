@@ -26,8 +26,9 @@ def share(sources: list[dict], workers: int, index: int) -> list[dict]:
 
 def ingest_sources(es_section: dict, sources: list[dict], *, once: bool, max_lines: int = DEFAULT_MAX_LINES,
                    year: int | None = None, stop: Callable[[], bool] = lambda: False,
-                   idle_sleep: float = 0.2) -> dict[str, Any]:
-    """Tail `sources` into the cluster until they are exhausted (`once`) or `stop()`; returns counts."""
+                   idle_sleep: float = 0.2, catch_up_seconds: float = 600.0) -> dict[str, Any]:
+    """Tail `sources` into the cluster until they are exhausted (`once`) or `stop()`; returns counts.
+    Batches spooled during an outage are replayed before returning (waiting up to `catch_up_seconds`)."""
     from .store import ElasticStore
 
     store = ElasticStore(es_section, check=True, apply=False)
@@ -65,7 +66,7 @@ def ingest_sources(es_section: dict, sources: list[dict], *, once: bool, max_lin
                 if once:
                     break
                 time.sleep(idle_sleep)
-        store.flush()
+        store.catch_up(catch_up_seconds)
     finally:
         for _, tail, _ in inputs:
             tail.close()

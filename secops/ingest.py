@@ -1,0 +1,261 @@
+"""Inputs: file tails (rotation, truncation, persisted positions), syslog over UDP/TCP, stdin.
+
+Syslog receivers append each message as one line to a spool file and the engine tails the spool like
+any log file: memory stays bounded under a burst (the backlog waits on disk, not in a queue) and the
+same position bookkeeping makes the spool crash-safe.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+HEAD_BYTES = 64  # first bytes of a file: tells a truncated-and-rewritten file from the one we read
+MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is cut and handed on (then quarantined as too_long)
+
+
+@dataclass
+class Batch:
+    lines: list[tuple[int, bytes]]  # (byte position of the line, line without newline)
+    position: tuple[int | None, int, bytes | None]  # (inode, position after the batch, head) to commit
+    key: str  # the store's source key for these lines: name@inode
+
+
+class FileTail:
+    """Follows one path across rotation (rename + new file) and truncation (copytruncate).
+
+    `read(max_lines)` returns only complete lines. The caller commits the batch's position together
+    with its events; `resume(position)` starts from a committed position after a restart.
+    """
+
+    def __init__(self, name: str, path: str | Path):
+        self.name, self.path = name, Path(path)
+        self.f: BinaryIO | None = None
+        self.inode: int | None = None
+        self.pos = 0
+        self.head: bytes | None = None
+        self.draining: BinaryIO | None = None  # the rotated-away file, read to its end first
+        self.drain_inode: int | None = None
+        self.drain_pos = 0
+
+    def resume(self, position: tuple[int | None, int, bytes | None] | None) -> None:
+        if position is None:
+            return
+        inode, pos, head = position
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_ino == inode:
+            self._open(pos)
+            return
+        # Rotated while we were down: finish the old file if it is still beside the new one.
+        old = self._find_inode(inode)
+        if old is not None:
+            self.draining = open(old, "rb")
+            self.draining.seek(pos)
+            self.drain_inode, self.drain_pos = inode, pos
+
+    def _find_inode(self, inode: int | None) -> Path | None:
+        if inode is None:
+            return None
+        try:
+            for entry in os.scandir(self.path.parent):
+                if entry.name.startswith(self.path.name) and entry.inode() == inode:
+                    return Path(entry.path)
+        except OSError:
+            return None
+        return None
+
+    def _open(self, pos: int = 0) -> bool:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return False
+        st = os.fstat(f.fileno())
+        if self.f is not None and self.f is not self.draining:
+            self.f.close()
+        self.f, self.inode = f, st.st_ino
+        if pos > st.st_size:  # truncated while we were away
+            pos = 0
+        self.pos = pos
+        f.seek(pos)
+        self.head = _read_head(f, pos)
+        return True
+
+    def read(self, max_lines: int) -> Batch | None:
+        if self.draining is not None:
+            lines, self.drain_pos, eof = _read_lines(self.draining, self.drain_pos, max_lines, final=True)
+            if lines:
+                return Batch(lines, (self.drain_inode, self.drain_pos, None), f"{self.name}@{self.drain_inode}")
+            if eof:
+                self.draining.close()
+                self.draining = None
+        if self.f is None and not self._open(0):
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        fst = os.fstat(self.f.fileno())
+        if fst.st_size < self.pos or (self.head and _read_head(self.f, self.pos)[:len(self.head)] != self.head):
+            # copytruncate (or truncated and rewritten): start again from the top
+            self.pos = 0
+            self.f.seek(0)
+        lines, self.pos, _ = _read_lines(self.f, self.pos, max_lines, final=False)
+        if self.head is None or len(self.head) < HEAD_BYTES:
+            self.head = _read_head(self.f, self.pos)
+        if lines:
+            return Batch(lines, (self.inode, self.pos, self.head), f"{self.name}@{self.inode}")
+        if st is not None and st.st_ino != self.inode:
+            # Rotated: drain the rest of the old file (a last line without newline included), then
+            # continue with the new one from its start.
+            self.draining, self.drain_inode, self.drain_pos = self.f, self.inode, self.pos
+            self.f = None
+            self._open(0)
+            return self.read(max_lines)
+        return None
+
+    def close(self) -> None:
+        for f in (self.f, self.draining):
+            if f is not None:
+                f.close()
+
+
+def _read_head(f: BinaryIO, restore: int) -> bytes:
+    f.seek(0)
+    head = f.read(HEAD_BYTES)
+    f.seek(restore)
+    return head
+
+
+def _read_lines(f: BinaryIO, pos: int, max_lines: int, final: bool) -> tuple[list[tuple[int, bytes]], int, bool]:
+    """Complete lines from pos (and, if final, a last line without newline); new position; at EOF?"""
+    f.seek(pos)
+    lines: list[tuple[int, bytes]] = []
+    while len(lines) < max_lines:
+        line = f.readline(MAX_LINE_BYTES)
+        if not line:
+            return lines, pos, True
+        if line.endswith(b"\n"):
+            lines.append((pos, line[:-1]))
+            pos += len(line)
+        elif len(line) >= MAX_LINE_BYTES:
+            lines.append((pos, line))  # an overlong line, cut: the normalizer quarantines it
+            pos += len(line)
+        elif final:
+            lines.append((pos, line))
+            pos += len(line)
+            return lines, pos, True
+        else:
+            f.seek(pos)  # a line still being written: wait for its newline
+            return lines, pos, True
+    return lines, pos, False
+
+
+class Spool:
+    """Append-only file the syslog receivers write to, one message per line; rotates at a size."""
+
+    def __init__(self, path: Path, rotate_bytes: int = 256 << 20):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.rotate_bytes = rotate_bytes
+        self.lock = threading.Lock()
+        self.f = open(self.path, "ab")
+        self.received = 0
+
+    def write(self, message: bytes) -> None:
+        message = message.rstrip(b"\r\n").replace(b"\n", b" ").replace(b"\r", b" ")
+        if not message:
+            return
+        with self.lock:
+            self.f.write(message + b"\n")
+            self.f.flush()
+            self.received += 1
+            if self.f.tell() >= self.rotate_bytes:
+                self.f.close()
+                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                self.f = open(self.path, "ab")
+
+    def close(self) -> None:
+        with self.lock:
+            self.f.close()
+
+
+class SyslogReceivers:
+    """UDP and TCP syslog (RFC 3164 / 5424; TCP with newline or octet-counting framing) into a spool."""
+
+    def __init__(self, spool: Spool, udp: str | None, tcp: str | None):
+        self.spool, self.servers, self.threads = spool, [], []
+        if udp:
+            self.servers.append(_udp_server(_addr(udp), spool))
+        if tcp:
+            self.servers.append(_tcp_server(_addr(tcp), spool))
+
+    @property
+    def addresses(self) -> list[tuple[str, tuple]]:
+        return [("udp" if isinstance(s, socketserver.UDPServer) else "tcp", s.server_address) for s in self.servers]
+
+    def start(self) -> None:
+        for server in self.servers:
+            t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def _addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def _udp_server(addr, spool: Spool):
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            spool.write(self.request[0])
+
+    server = socketserver.UDPServer(addr, Handler)
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    return server
+
+
+def _tcp_server(addr, spool: Spool):
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            rfile = self.rfile
+            while True:
+                first = rfile.peek(1)[:1] if hasattr(rfile, "peek") else b""
+                if first.isdigit():  # RFC 6587 octet counting: "LEN SP MSG"
+                    digits = b""
+                    while True:
+                        c = rfile.read(1)
+                        if not c or c == b" ":
+                            break
+                        digits += c
+                        if len(digits) > 8:
+                            break
+                    if not digits.isdigit():
+                        return
+                    msg = rfile.read(int(digits))
+                    if not msg:
+                        return
+                    spool.write(msg)
+                    continue
+                line = rfile.readline(MAX_LINE_BYTES)
+                if not line:
+                    return
+                spool.write(line)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    return Server(addr, Handler)
