@@ -1,0 +1,82 @@
+"""Fast tier: settings validation, store selection, Sigma → Query DSL for the bundled rules."""
+from __future__ import annotations
+
+import pytest
+
+from secops.detect import load_rules
+from secops.es.client import SettingsError, connect, settings
+from secops.es.detect import compile_queries, datasets_for, rule_trees
+from secops.es.query import Converter, field_types
+from secops.es.store import Layout
+from secops.store import Store
+from secops.stores import open_store, store_kind
+from tests.conftest import run_govctl
+
+
+def test_missing_or_bad_settings_name_the_setting(tmp_path):
+    with pytest.raises(SettingsError, match="needs an `elasticsearch:` section with at least `url`"):
+        settings(None)
+    with pytest.raises(SettingsError, match=r"elasticsearch.url: .*expected: node URL"):
+        settings({"url": "127.0.0.1:9200"})
+    with pytest.raises(SettingsError, match=r"elasticsearch.bulk.max_in_flight: 0 is less than the minimum"):
+        settings({"url": "http://127.0.0.1:9200", "bulk": {"max_in_flight": 0}})
+    with pytest.raises(SettingsError, match="username is set but no password"):
+        connect(settings({"url": "http://127.0.0.1:9200", "username": "govctl"}), check=False)
+    with pytest.raises(SettingsError, match="password_env names GOVCTL_TEST_UNSET_PASSWORD, which is not set"):
+        connect(settings({"url": "http://127.0.0.1:9200", "username": "govctl",
+                          "password_env": "GOVCTL_TEST_UNSET_PASSWORD"}), check=False)
+    with pytest.raises(SettingsError, match="ca_certs .* is not a file"):
+        connect(settings({"url": "https://127.0.0.1:9200", "ca_certs": str(tmp_path / "nope.pem")}), check=False)
+
+
+def test_store_selection(tmp_path):
+    assert store_kind({"store": "elasticsearch"}) == "elasticsearch"
+    assert store_kind({"store": str(tmp_path / "x.db")}) == "sqlite"
+    db = open_store({"store": str(tmp_path / "x.db")})
+    try:
+        assert isinstance(db, Store) and (tmp_path / "x.db").exists()
+    finally:
+        db.close()
+
+
+def test_bundled_rules_convert_and_only_regex_rules_need_confirmation():
+    rules = load_rules()
+    layout = Layout("govctl")
+    converter = Converter(field_types(layout.templates["events"]["mappings"]))
+    trees = rule_trees(rules)
+    assert set(trees) == {r.info.name for r in rules.base}
+    inexact = {name for name, t in trees.items() if not converter.convert(t)[1]}
+    assert inexact == {"web_webshell"}  # its `re` leaf is confirmed by the compiled predicate
+    ssh = converter.convert(trees["ssh_auth_failure"])[0]
+    terms = str(ssh)
+    assert "'case_insensitive': True" in terms and "ssh_invalid_user" in terms
+    assert datasets_for({"product": "linux", "service": "sshd"}) == ["sshd"]
+    assert datasets_for({"category": "webserver"}) == ["nginx.access"]
+
+
+def test_ip_and_number_leaves_are_typed():
+    from sigma.collection import SigmaCollection
+    rule = SigmaCollection.from_yaml("""
+title: t
+logsource: {product: linux}
+detection:
+  net: {source.ip|cidr: 10.0.0.0/8}
+  port: {destination.port|gte: 1024}
+  addr: {destination.ip: 'not-an-address'}
+  quoted_port: {source.port: '22'}
+  condition: net and port and not addr and quoted_port
+""").rules[0]
+    converter = Converter(field_types(Layout("govctl").templates["events"]["mappings"]))
+    query, exact = converter.convert([c.parsed for c in rule.detection.parsed_condition])
+    assert exact
+    text = str(query)
+    assert "{'term': {'source.ip': '10.0.0.0/8'}}" in text
+    assert "{'range': {'destination.port': {'gte': 1024}}}" in text
+    assert "{'match_none': {}}" in text and "{'term': {'source.port': 22}}" in text
+
+
+def test_es_status_of_a_node_that_never_ran(tmp_path):
+    proc = run_govctl("es", "status", "--home", str(tmp_path / "none"))
+    assert proc.returncode == 1 and "not running" in proc.stdout
+    bad = run_govctl("es", "up", "--home", str(tmp_path / "none"), "--port", "80")
+    assert bad.returncode == 2 and "--port 80 is out of range" in bad.stderr
