@@ -6,7 +6,6 @@ Roles and what they may do:
   security  everything: acknowledge, assign, contain, resolve, notes; add and lift bans; read the trail
 Tokens live in a YAML file as SHA-256 digests (`govctl incidents token add` prints a new token once).
 """
-from __future__ import annotations
 
 import hashlib
 import hmac

@@ -52,6 +52,7 @@ class Engine:
         self._touched[id(alert)] = alert
         if new:
             self.stats["alerts"] += 1
+            self.store.save_alert(alert)  # an id now, so the decision can point at its alert
         decision = self.decisions.on_alert(alert)
         if decision is not None and decision.action == "block":
             self.stats["blocks"] += 1

@@ -185,6 +185,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     from govctl.paths import STATE
     from govctl.commands.bans import _engine
     decisions, store = _engine(config, dry_run)
-    _, cfg = _service(config)
-    app_ = create_app(cfg["store"], STATE / "secops" / "api-tokens.yaml", decisions)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    try:
+        app_ = create_app(store.path, STATE / "secops" / "api-tokens.yaml", decisions)
+        uvicorn.run(app_, host=host, port=port, log_level="info")
+    finally:
+        store.close()
