@@ -108,6 +108,7 @@ class Correlation:
         self.aliases = aliases  # alias → {rule name → event field}
         self.downstream: list[Correlation] = []
         self.windows: dict[tuple, Any] = {}
+        self.newest_of: dict[tuple, float] = {}  # temporal kinds: newest time per group
         self.open: dict[tuple, Alert] = {}
         self.newest = float("-inf")
         self._since_prune = 0
@@ -181,8 +182,13 @@ class Correlation:
         else:  # temporal, temporal_ordered: per referenced rule, the times it matched
             if win is None:
                 win = self.windows[key] = {r: collections.deque() for r in self.refs}
-            _insert(win[ref], t)
-            newest = max(times[-1] for times in win.values() if times)
+            times = win[ref]
+            if not times or times[-1] <= t:
+                times.append(t)
+            else:
+                _insert(times, t)
+            newest = t if t > self.newest_of.get(key, t) else self.newest_of.get(key, t)
+            self.newest_of[key] = newest
             horizon = newest - ts
             for times in win.values():
                 while times and times[0] < horizon:
@@ -201,8 +207,9 @@ class Correlation:
             alert.count += 1
             if t > alert.last:
                 alert.last = t
-            alert.add_evidence(event)
-            sink.emit(alert, new=False)
+            if len(alert.evidence) < EVIDENCE_PER_ALERT:
+                alert.evidence.append(event)
+            sink.emit(alert, False)
         else:
             group = dict(zip(self.group_by, key))
             alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=max(t, _latest(win, self.kind)),
@@ -219,6 +226,7 @@ class Correlation:
         horizon = self.newest - self.timespan
         for key in [k for k, w in self.windows.items() if _latest(w, self.kind) < horizon]:
             del self.windows[key]
+            self.newest_of.pop(key, None)
         for key in [k for k, a in self.open.items() if a.last < horizon]:
             del self.open[key]
 

@@ -119,18 +119,18 @@ class DecisionEngine:
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
-        if alert.rule.response != "block" or not alert.source_ip:
-            return None
+        address = alert.group.get("source.ip")
         now = time.time() if now is None else now
-        address = alert.source_ip
+        if self.active.get(address, 0) > now:  # the common case while an attack goes on: already blocked
+            return None
+        if alert.rule.response != "block" or not address:
+            return None
         if address in self.allowlist:
             if (address, alert.rule.name) in self.skipped:
                 return None
             self.skipped.add((address, alert.rule.name))
             return self._record(Decision(address, "allowlisted", f"{alert.rule.name}: address is allowlisted",
                                         self.actor, now, rule=alert.rule.name, alert_id=alert.id))
-        if self.active.get(address, 0) > now:
-            return None
         return self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
                           now=now, rule=alert.rule.name, alert_id=alert.id)
 
