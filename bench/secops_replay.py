@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ OPS = ipaddress.ip_network("10.20.0.0/16")
 # real binary, notes when its output has settled after that marker, stops it, and records that time
 # and the logs (peers.sh deletes its work folder) in $capture.
 _WRAPPER = """#!{python}
-import json, os, signal, subprocess, sys, time
+import json, os, resource, signal, subprocess, sys, time
 REAL, CAPTURE = {real!r}, {capture!r}
 args = sys.argv[1:]
 if "-dsn" not in args:
@@ -62,7 +63,9 @@ time.sleep(1)
 logs = "".join(open(os.path.join(d, f), errors="replace").read()
                for d in (work, os.path.join(work, "log")) for f in os.listdir(d) if f.endswith((".out", ".log")))
 with open(CAPTURE, "w") as f:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     json.dump({{"processing_seconds": end - start, "stopped_after_hang": hung, "marker_seen": marker_seen,
+               "cpu_seconds": ru.ru_utime + ru.ru_stime,
                "log": logs}}, f)
 sys.exit(0)
 """
@@ -96,23 +99,39 @@ def run_peers(log: Path, work: Path) -> dict:
     lines = int(cs.group(1))
     return {
         "fail2ban_regex": {"seconds": float(f2b.group(2)), "lines_per_second": round(int(f2b.group(1)) / float(f2b.group(2))),
-                           "summary": f2b.group(3).strip()},
+                           "summary": f2b.group(3).strip(), **fail2ban_cpu(log, lines)},
         "crowdsec": {"peers_sh_wall_seconds": float(cs.group(2)), "seconds": round(seen["processing_seconds"], 3),
                      "lines_per_second": round(lines / seen["processing_seconds"]),
-                     "stopped_after_hang": seen["stopped_after_hang"],
+                     "stopped_after_hang": seen["stopped_after_hang"], "cpu_seconds": round(seen["cpu_seconds"], 3),
+                     "lines_per_cpu_second": round(lines / seen["cpu_seconds"]),
                      "sources_alerted": int(cs.group(3)), "sources": cs_sources},
     }
 
 
-def govctl_replay(files: list[Path], extra: list[str]) -> tuple[float, dict]:
+def _child_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def fail2ban_cpu(log: Path, lines: int) -> dict:
+    """CPU seconds of the same fail2ban-regex command peers.sh runs (peers.sh reports wall time only)."""
+    cpu = _child_cpu()
+    subprocess.run(["fail2ban-regex", str(log), "/etc/fail2ban/filter.d/sshd.conf"], check=True, capture_output=True)
+    used = _child_cpu() - cpu
+    return {"cpu_seconds": round(used, 3), "lines_per_cpu_second": round(lines / used)}
+
+
+def govctl_replay(files: list[Path], extra: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, JSON output) of one pinned `govctl secops replay` run."""
     cmd = ["taskset", "-c", "0", str(GOVCTL), "secops", "replay", *map(str, files), "--allow", str(OPS),
            "--year", "2026", "--json", *extra]
+    cpu = _child_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"govctl replay failed: {proc.stderr}")
-    return wall, json.loads(proc.stdout)
+    return wall, _child_cpu() - cpu, json.loads(proc.stdout)
 
 
 def mixed_corpus(path: Path, lines: int, seed: int = 7) -> None:
@@ -157,19 +176,20 @@ def main() -> None:
         truth = json.loads(subprocess.run([sys.executable, str(SHARED / "gen_auth_corpus.py"), str(log), "--lines",
                                            str(a.lines)], check=True, capture_output=True, text=True).stdout)
         peers = run_peers(log, work)
-        wall, ours = govctl_replay([log], [])
-        wall_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")])
+        wall, cpu, ours = govctl_replay([log], [])
+        wall_store, cpu_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")])
         ours_sources = sorted({x["source.ip"] for x in ours["alerts"] if x["source.ip"]})
         cs_sources = set(peers["crowdsec"]["sources"])
         mixed = work / "mixed.log"
         mixed_corpus(mixed, a.lines // 2)
-        mixed_wall, mixed_out = govctl_replay([log, mixed], [])
+        mixed_wall, mixed_cpu, mixed_out = govctl_replay([log, mixed], [])
         result = {
             "corpus": {"lines": a.lines, **truth},
             "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
             "load_average_at_start": os.getloadavg(),
             **peers,
             "govctl": {"wall_seconds": round(wall, 3), "lines_per_second_wall": round(a.lines / wall),
+                       "cpu_seconds": round(cpu, 3), "lines_per_cpu_second": round(a.lines / cpu),
                        "engine_seconds": ours["seconds"], "lines_per_second_engine": ours["lines_per_second"],
                        "alerts": len(ours["alerts"]), "sources_alerted": len(ours_sources),
                        "blocked": len(ours["blocked"]),
@@ -178,8 +198,10 @@ def main() -> None:
                        "crowdsec_sources_missed": sorted(cs_sources - set(ours_sources)),
                        "crowdsec_sources_caught": len(cs_sources & set(ours_sources))},
             "govctl_with_store": {"wall_seconds": round(wall_store, 3), "lines_per_second_wall": round(a.lines / wall_store),
+                                  "cpu_seconds": round(cpu_store, 3), "lines_per_cpu_second": round(a.lines / cpu_store),
                                   "lines_per_second_engine": ours_store["lines_per_second"]},
             "mixed": {"lines": mixed_out["lines"], "wall_seconds": round(mixed_wall, 3),
+                      "cpu_seconds": round(mixed_cpu, 3), "lines_per_cpu_second": round(mixed_out["lines"] / mixed_cpu),
                       "lines_per_second_wall": round(mixed_out["lines"] / mixed_wall),
                       "lines_per_second_engine": mixed_out["lines_per_second"], "unparsed": mixed_out["unparsed"],
                       "alerts_by_rule": _count(mixed_out["alerts"]), "blocked": len(mixed_out["blocked"])},
@@ -187,6 +209,8 @@ def main() -> None:
         g, f, c = result["govctl"], result["fail2ban_regex"], result["crowdsec"]
         result["ratios_wall"] = {"vs_fail2ban_regex": round(g["lines_per_second_wall"] / f["lines_per_second"], 2),
                                  "vs_crowdsec": round(g["lines_per_second_wall"] / c["lines_per_second"], 2)}
+        result["ratios_cpu"] = {"vs_fail2ban_regex": round(g["lines_per_cpu_second"] / f["lines_per_cpu_second"], 2),
+                                "vs_crowdsec": round(g["lines_per_cpu_second"] / c["lines_per_cpu_second"], 2)}
         text = json.dumps(result, indent=2, ensure_ascii=False)
         print(text)
         if a.out:
