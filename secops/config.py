@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "aggregation_seconds": 300,
     "response": {"ttl": 600, "escalation": 4, "max_ttl": 7 * 86400, "dry_run": False},
     "enforcer": {"kind": "nftables", "netns": None, "family": "inet", "table": "govctl", "set": "blocklist",
-                 "manage": True},
+                 "set6": None, "manage": True},
     "sources": [],
     "syslog": {"udp": None, "tcp": None, "spool": str(STATE / "secops" / "spool"), "encoding": "auto"},
     "batch": {"lines": 2000, "seconds": 0.05},

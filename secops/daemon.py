@@ -25,7 +25,8 @@ def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
     e = cfg["enforcer"]
     if e["kind"] == "none":
         return None
-    enforcer = NftablesEnforcer(table=e["table"], set_name=e["set"], family=e["family"], netns=e["netns"])
+    enforcer = NftablesEnforcer(table=e["table"], set_name=e["set"], family=e["family"], netns=e["netns"],
+                                set6=e.get("set6"))
     if e["manage"]:
         enforcer.ensure()
     return enforcer

@@ -203,9 +203,9 @@ class NftablesEnforcer:
     """
 
     def __init__(self, table: str = "govctl", set_name: str = "blocklist", family: str = "inet",
-                 netns: str | None = None, nft: str = "nft"):
+                 netns: str | None = None, nft: str = "nft", set6: str | None = None):
         self.table, self.set_name, self.family, self.netns, self.nft = table, set_name, family, netns, nft
-        self.set6 = f"{set_name}6"
+        self.set6 = set6 or f"{set_name}6"
 
     def _run(self, script: str | None = None, args: list[str] | None = None) -> str:
         cmd = (["ip", "netns", "exec", self.netns] if self.netns else []) + [self.nft]

@@ -83,3 +83,13 @@ def test_bad_rule_file_is_refused_by_path_and_others_keep_running(tmp_path):
     assert "placeholder" in refused["unsupported.yml"]
     assert "broken.yml" in result.stderr
     assert any(a["rule"] == "ssh_bruteforce_fast" for a in out["alerts"])
+
+
+def test_bad_config_is_refused_naming_the_problem(tmp_path):
+    log = _attack_log(tmp_path / "auth.log")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("retention_days: 30\nenforcer: {table: 'bad name'}\nsurprise: 1\n")
+    result = runner.invoke(app, ["secops", "replay", str(log), "--config", str(cfg)])
+    assert result.exit_code == 2
+    for problem in ("retention_days", "enforcer.table", "surprise"):
+        assert problem in result.output
