@@ -29,11 +29,15 @@ def targets_from_stack_outputs(outputs: dict[str, Any], *, first_port: int = 192
         add(center, service_name, {"name": web["host"], "url": _url(web["url"], HEALTH_PATH)})
     dbs = outputs.get("databases") or {}
     members = [dbs["primary"], *dbs.get("standbys", [])] if dbs else []
-    for db in members:
-        add(db["center"], "database", {"name": db["host"], "address": f"{db['address']}:{dbs['port']}"})
+    outside = set(outputs.get("outside", {}))
+    inside = [name for name in outputs["vantage_points"] if name not in outside]
+    for db in members:  # the zone policy lets only the centers' networks reach PostgreSQL
+        add(db["center"], "database", {"name": db["host"], "address": f"{db['address']}:{dbs['port']}",
+                                       "vantages": sorted(inside)})
     targets: dict[str, Any] = {
         "centers": centers,
-        "vantages": {name: {"netns": ns, "listen": f"127.0.0.1:{first_port + i}"}
+        "vantages": {name: {"netns": ns, "listen": f"127.0.0.1:{first_port + i}",
+                            "kind": "outside" if name in outside else "inside"}
                      for i, (name, ns) in enumerate(sorted(outputs["vantage_points"].items()))},
     }
     if service:

@@ -146,14 +146,20 @@ def _sloth_labels(slo: ServiceSLO) -> dict[str, str]:
     return {"sloth_id": slo.sloth_id, "sloth_service": slo.name, "sloth_slo": "availability"}
 
 
+def _reached(slo: ServiceSLO) -> str:
+    return f'min by (center, vantage) ({names.PROBE_SUCCESS}{{service="{slo.name}"}})'
+
+
 def _sli_rules(spec: SLOSpec, slo: ServiceSLO) -> list[dict]:
     # A vantage point reaches the service in a center when all its probes there succeed (min); the
-    # step is bad when fewer than `quorum` vantage points reach it. Series of an exporter that stopped
-    # answering go stale, so a silent vantage point counts as not reaching the service.
-    reached = (f'min by (center, vantage) ({names.PROBE_SUCCESS}{{service="{slo.name}"}})')
+    # step is bad when fewer than `quorum` vantage points reach it. A step where fewer than `quorum`
+    # vantage points reported at all (an exporter down, Prometheus just started) is not measured:
+    # no sample, so it is neither good nor bad, and SLOQuorumUnmeasured says so.
+    reached = _reached(slo)
     rules: list[dict] = [{
         "record": names.SLI_INSTANT,
-        "expr": f"1 - (sum by (center) ({reached}) >= bool {slo.quorum})",
+        "expr": f"(1 - (sum by (center) ({reached}) >= bool {slo.quorum}))\n"
+                f"  and on (center) (count by (center) ({reached}) >= {slo.quorum})",
         "labels": _sloth_labels(slo),
     }]
     for w in [*spec.windows(), spec.period]:
@@ -210,6 +216,14 @@ def _alert_rules(spec: SLOSpec, slo: ServiceSLO) -> list[dict]:
             rule["for"] = format_duration(cls.for_seconds)
         rules.append(rule)
     rules.append({
+        "alert": "SLOQuorumUnmeasured",
+        "expr": f"count by (center) ({_reached(slo)}) < {slo.quorum}",
+        "for": format_duration(10 * spec.interval),
+        "labels": {"severity": "ticket", **_sloth_labels(slo)},
+        "annotations": {"summary": f"fewer than {slo.quorum} vantage points report on {slo.name} in "
+                                   "{{ $labels.center }}: the SLI is not measured there"},
+    })
+    rules.append({
         "alert": "SLOProbeDataAbsent",
         "expr": f'absent({names.PROBE_SUCCESS}{{service="{slo.name}"}})',
         "for": format_duration(10 * spec.interval),
@@ -226,8 +240,9 @@ def _health_rules(spec: SLOSpec) -> list[dict]:
     streaming = f"{per} ({names.PG_STANDBY_STREAMING})"
     return [
         {"record": names.CENTER_SERVING,
-         "expr": f'max by (service, center) (label_replace({names.PROBE_SERVED_BY}, "center", "$1", '
-                 f'"served_by", "(.+)"))'},
+         # citizens' view only: inside a center the service address may resolve to that center
+         "expr": f'max by (service, center) (label_replace({names.PROBE_SERVED_BY}{{vantage_kind="outside"}}, '
+                 f'"center", "$1", "served_by", "(.+)"))'},
         {"record": names.STANDBY_DR_READY,
          # no lag sample (standby gone) → the `or` branch makes it 0, never absent
          "expr": f"({streaming} * on (standby, mode) ({within})) or on (standby, mode) ({streaming} * 0)"},

@@ -145,19 +145,29 @@ class _Builder:
         return [_series(self.slo, CENTER, v + 1, prod[v]) for v in range(self.vantages)]
 
     def quorum_case(self) -> _Case:
-        """One vantage point down: the quorum holds, nothing fires; a second one down: the step is bad."""
+        """One vantage point down: the quorum holds, nothing fires; a second one down: the step is
+        bad. In the other center only quorum−1 vantage points report: not measured, no sample."""
         length = int(2 * self.spec.page.windows[0].long / self.step) + 20
         second_fails = length - 10
         prod = [[0] * length, [1] * second_fails + [0] * (length - second_fails)]
         prod += [[1] * length for _ in range(self.vantages - 2)]
         quiet_at = second_fails - 1
+        unmeasured = [_series(self.slo, "remote", v + 1, [1] * length) for v in range(self.slo.quorum - 1)]
+        unmeasured_at = int(10 * self.spec.interval / self.step) + 2
         return _Case(
             f"{self.slo.name}: one of {self.vantages} vantage points failing keeps the quorum "
-            f"of {self.slo.quorum}: no alert",
-            self.healthy_pair(prod, length),
-            [self.expect(cls, quiet_at, False) for cls in self.spec.alert_classes],
+            f"of {self.slo.quorum}: no alert; with fewer reporting the SLI is not measured",
+            self.healthy_pair(prod, length) + unmeasured,
+            [self.expect(cls, quiet_at, False) for cls in self.spec.alert_classes] +
+            [{"eval_time": _at(unmeasured_at, self.step), "alertname": "SLOQuorumUnmeasured",
+              "exp_alerts": [_expected(_alert_rule(self.spec, "SLOQuorumUnmeasured"),
+                                       {"severity": "ticket", "center": "remote",
+                                        "sloth_id": self.slo.sloth_id, "sloth_service": self.slo.name,
+                                        "sloth_slo": "availability"})]}],
             [self.sli(quiet_at, CENTER, 0), self.sli(second_fails + 1, CENTER, 1),
-             self.sli(second_fails + 1, OTHER_CENTER, 0)])
+             self.sli(second_fails + 1, OTHER_CENTER, 0),
+             {"expr": f'{names.SLI_INSTANT}{{center="remote"}}', "eval_time": _at(quiet_at, self.step),
+              "exp_samples": []}])
 
     def outage_case(self) -> _Case:
         """Healthy history, a full outage in one center, recovery: each alert fires, then resolves."""
@@ -282,12 +292,17 @@ def _health_case(spec: SLOSpec, step: float) -> _Case:
          "values": _rle([sync_lag] * hold)},
         {"series": f'{names.PG_LAG_SECONDS}{{standby="remote", mode="asynchronous"}}',
          "values": _rle([async_lag] * hold)},
-        {"series": f'{names.PROBE_SERVED_BY}{{vantage="vantage-1", service="gov-portal", '
-                   f'center="service-address", served_by="prod"}}', "values": _rle([1] * hold)},
+        {"series": f'{names.PROBE_SERVED_BY}{{vantage="vantage-1", vantage_kind="outside", '
+                   f'service="gov-portal", center="service-address", served_by="prod"}}',
+         "values": _rle([1] * hold)},
+        {"series": f'{names.PROBE_SERVED_BY}{{vantage="samecity", vantage_kind="inside", '
+                   f'service="gov-portal", center="service-address", served_by="samecity"}}',
+         "values": _rle([1] * hold)},
     ]
     at = _at(hold - 1, step)
     return _Case(
-        "center health: the async standby lagging beyond its target is not DR-ready",
+        "center health: the async standby lagging beyond its target is not DR-ready; the service "
+        "address is served by the center citizens reach",
         series,
         [{"eval_time": at, "alertname": "StandbyNotReadyForDR",
           "exp_alerts": [_expected(_alert_rule(spec, "StandbyNotReadyForDR"),

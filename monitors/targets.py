@@ -56,12 +56,12 @@ def targets_from_dict(data: dict[str, Any], source: str = "<stack outputs>") -> 
 
 def _check(doc: Document) -> None:
     data = doc.data
-    for center, c in data["centers"].items():
-        for service, endpoints in c["services"].items():
-            for i, e in enumerate(endpoints):
-                _check_endpoint(doc, f"centers.{center}.services.{service}[{i}]", e)
-    for i, e in enumerate(data.get("service_address", {}).get("endpoints", [])):
-        _check_endpoint(doc, f"service_address.endpoints[{i}]", e)
+    for path, e in _endpoints_with_paths(data):
+        _check_endpoint(doc, path, e)
+        for v in e.get("vantages", []):
+            if v not in data["vantages"]:
+                doc.problem(f"{path}.vantages", f"vantage point {v!r} is not declared under vantages; "
+                                                f"use one of {', '.join(data['vantages'])}")
     if SERVICE_ADDRESS_CENTER in data["centers"]:
         doc.problem(f"centers.{SERVICE_ADDRESS_CENTER}", f"{SERVICE_ADDRESS_CENTER!r} is reserved for "
                                                          "the service address; rename the center")
@@ -75,6 +75,15 @@ def _check(doc: Document) -> None:
         if "password=" in db["dsn"]:
             doc.problem(f"databases.{center}.dsn", "remove the password; use a passfile (PGPASSFILE)")
     doc.raise_if_problems()
+
+
+def _endpoints_with_paths(data: dict):
+    for center, c in data["centers"].items():
+        for service, endpoints in c["services"].items():
+            for i, e in enumerate(endpoints):
+                yield f"centers.{center}.services.{service}[{i}]", e
+    for i, e in enumerate(data.get("service_address", {}).get("endpoints", [])):
+        yield f"service_address.endpoints[{i}]", e
 
 
 def _check_endpoint(doc: Document, path: str, e: dict) -> None:
@@ -106,19 +115,20 @@ def _probe_target(center: str, service: str, e: dict, served_by_header: str = ""
 
 
 def probe_configs(targets: Targets, spec: SLOSpec) -> dict[str, dict]:
-    """vantage → probe exporter configuration (every vantage probes every endpoint)."""
+    """vantage → probe exporter configuration: every endpoint, unless it names its vantage points."""
     data, settings = targets.data, targets.settings
-    probes = [_probe_target(center, service, e)
+    probes = [(e, _probe_target(center, service, e))
               for center, c in data["centers"].items()
               for service, endpoints in c["services"].items() for e in endpoints]
     sa = data.get("service_address")
     if sa:
-        probes += [_probe_target(SERVICE_ADDRESS_CENTER, sa["service"], e,
-                                 sa.get("served_by_header", "X-Center")) for e in sa["endpoints"]]
+        probes += [(e, _probe_target(SERVICE_ADDRESS_CENTER, sa["service"], e,
+                                     sa.get("served_by_header", "X-Center"))) for e in sa["endpoints"]]
     timeout = min(parse_duration(settings["probe_timeout"]), spec.interval * 0.8)
     return {name: {"vantage": name, "listen": v["listen"], "interval": format_duration(spec.interval),
                    "timeout": format_duration(timeout),
-                   "concurrency": settings["probe_concurrency"], "targets": probes}
+                   "concurrency": settings["probe_concurrency"],
+                   "targets": [t for e, t in probes if name in e.get("vantages", [name])]}
             for name, v in data["vantages"].items()}
 
 
@@ -135,8 +145,10 @@ def replication_config(targets: Targets, spec: SLOSpec) -> dict | None:
 def prometheus_config(targets: Targets, spec: SLOSpec, rules_glob: str) -> dict:
     settings = targets.settings
     every = format_duration(spec.interval)
-    jobs = [{"job_name": f"probe-{name}",
-             "static_configs": [{"targets": [v["listen"]], "labels": {"vantage": name}}]}
+    # honor_labels: the exporter's own `vantage` label is the one the SLI groups by
+    jobs = [{"job_name": f"probe-{name}", "honor_labels": True,
+             "static_configs": [{"targets": [v["listen"]],
+                                 "labels": {"vantage_kind": v.get("kind", "outside")}}]}
             for name, v in targets.data["vantages"].items()]
     if targets.data.get("databases"):
         jobs.append({"job_name": "replication",

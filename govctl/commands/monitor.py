@@ -28,13 +28,20 @@ def _layout():
 def up(
     targets: Optional[Path] = typer.Option(None, "--targets", "-t", help="Monitoring targets YAML "
                                            "(monitors/targets.schema.yaml); default: the last one used."),
+    stack_name: Optional[str] = typer.Option(None, "--stack", help="Take the targets from this stack's "
+                                        "outputs instead (e.g. lab)."),
+    db_passfile: Optional[Path] = typer.Option(None, "--db-passfile", help="With --stack: libpq "
+                                               "passfile for the replication exporter; without it the "
+                                               "databases are probed but not read."),
+    db_user: str = typer.Option("postgres", "--db-user", help="With --stack: database user (needs "
+                                "pg_monitor and CREATE on the database)."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="SLO spec (default: the last one used, "
                                         "else monitors/slo.yaml)."),
     json_out: bool = typer.Option(False, "--json", help="Print the process table as JSON."),
 ) -> None:
     """Generate the configuration and start everything (reload what already runs).
 
-    Example: govctl monitor up --targets state/lab/monitoring-targets.yaml
+    Example: govctl monitor up --stack lab;  govctl monitor up --targets targets.yaml
     """
     from govctl.errors import BadInput
     from govctl.ui import console, err_console, print_json
@@ -43,12 +50,27 @@ def up(
     from monitors.targets import load_targets
 
     layout = _layout()
-    targets = targets or (layout.targets if layout.targets.exists() else None)
-    if targets is None:
-        raise BadInput("no monitoring targets: pass --targets FILE (centers, services, vantage points, "
-                       "databases; see monitors/targets.schema.yaml)")
+    if stack_name and targets:
+        raise BadInput("give either --targets FILE or --stack NAME, not both")
+    if stack_name:
+        from govctl.engine import Engine
+        from monitors.lab import targets_from_stack_outputs
+        from monitors.targets import targets_from_dict
+
+        data = targets_from_stack_outputs(Engine(stack_name).outputs(), db_user=db_user,
+                                          passfile=str(db_passfile) if db_passfile else None)
+        if not db_passfile:
+            data.pop("databases", None)
+            data.pop("replication_netns", None)
+        loaded = targets_from_dict(data, f"<stack {stack_name} outputs>")
+    else:
+        targets = targets or (layout.targets if layout.targets.exists() else None)
+        if targets is None:
+            raise BadInput("no monitoring targets: pass --targets FILE (centers, services, vantage "
+                           "points, databases; see monitors/targets.schema.yaml) or --stack NAME")
+        loaded = load_targets(targets)
     spec = spec or (layout.spec if layout.spec.exists() else None)
-    table = stack.up(layout, load_targets(targets), load_slo_spec(spec),
+    table = stack.up(layout, loaded, load_slo_spec(spec),
                      progress=lambda m: err_console.print(f"[dim]{m}[/]"))
     if json_out:
         print_json(table)

@@ -30,6 +30,9 @@ LAB_OUTPUTS = {
                        "prod": "gl-prod-bastion-1", "samecity": "gl-samecity-bastion-1",
                        "remote": "gl-remote-bastion-1"},
     "hosts": [{"fqdn": "db-1.prod", "namespace": "gl-prod-db-1"}],
+    "outside": {"internet": {"kind": "internet", "namespace": "gl-internet", "address": "203.0.113.10"},
+                "egov-net": {"kind": "egov_extranet", "namespace": "gl-egov-net",
+                             "address": "198.51.100.10"}},
 }
 
 
@@ -57,7 +60,14 @@ def test_lab_outputs_become_targets_and_valid_prometheus_and_alertmanager_config
     by_name = {t["name"]: t for t in probes}
     assert by_name["web-1.prod"] == {"name": "web-1.prod", "center": "prod", "service": "gov-portal",
                                      "kind": "http", "url": "http://10.11.1.10:80/healthz"}
-    assert by_name["db-1.remote"]["address"] == "10.13.3.10:5432"
+    assert "db-1.remote" not in by_name  # citizens' networks may not reach PostgreSQL
+    inside = {t["name"]: t for t in yaml.safe_load((config / "probe-samecity.yaml").read_text())["targets"]}
+    assert inside["db-1.remote"]["address"] == "10.13.3.10:5432"
+    prom = yaml.safe_load((config / "prometheus.yml").read_text())
+    kinds = {j["job_name"]: j["static_configs"][0]["labels"]["vantage_kind"]
+             for j in prom["scrape_configs"] if j["job_name"].startswith("probe-")}
+    assert kinds == {"probe-egov-net": "outside", "probe-internet": "outside", "probe-prod": "inside",
+                     "probe-remote": "inside", "probe-samecity": "inside"}
     assert by_name["gov-portal-ipv6"]["url"] == "http://[fd00:250::80]:80/healthz"
     assert by_name["gov-portal-ipv4"]["center"] == "service-address"
     assert by_name["gov-portal-ipv4"]["served_by_header"] == "X-Center"
@@ -87,11 +97,13 @@ def test_targets_file_errors_name_file_and_line(tmp_path: Path):
     path = tmp_path / "targets.yaml"
     path.write_text("centers:\n  prod:\n    services:\n      web:\n"
                     "        - {name: w, url: 'http://x/', address: 'x:1'}\n"
+                    "        - {name: v, url: 'http://x/', vantages: [c]}\n"
                     "vantages:\n  a: {listen: '127.0.0.1:1'}\n  b: {listen: '127.0.0.1:1'}\n"
                     "databases:\n  prod: {dsn: 'host=x password=s3cret'}\n")
     with pytest.raises(SpecError) as err:
         load_targets(path)
     text = str(err.value)
     assert f"{path}:5: centers.prod.services.web[0]: give either url" in text
-    assert f"{path}:8: vantages.b.listen: 127.0.0.1:1 is already used by vantage 'a'" in text
-    assert f"{path}:10: databases.prod.dsn: remove the password" in text and "s3cret" not in text
+    assert f"{path}:6: centers.prod.services.web[1].vantages: vantage point 'c' is not declared" in text
+    assert f"{path}:9: vantages.b.listen: 127.0.0.1:1 is already used by vantage 'a'" in text
+    assert f"{path}:11: databases.prod.dsn: remove the password" in text and "s3cret" not in text
