@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from govctl.errors import BadInput
+
 HEALTH_PATH = "healthz"  # the lab's web service: 200 when it and its database answer
 
 
@@ -18,6 +20,9 @@ def targets_from_stack_outputs(outputs: dict[str, Any], *, first_port: int = 192
                                db_user: str = "postgres", passfile: str | None = None) -> dict[str, Any]:
     """centers → services/endpoints, the service address, one vantage point per namespace in
     `vantage_points` (metrics on 127.0.0.1 from `first_port`), and the databases."""
+    if not outputs.get("vantage_points"):
+        raise BadInput("the stack outputs have no vantage_points: is the stack up? "
+                       "(`govctl infra outputs --stack lab`; docs/stack-outputs.md)")
     service = outputs.get("service") or {}
     service_name = service.get("name", "gov-portal")
     centers: dict[str, dict] = {}

@@ -19,6 +19,7 @@ from .specfile import load_document
 
 DEFAULT_SPEC = Path(__file__).with_name("slo.yaml")
 SCHEMA = Path(__file__).with_name("slo.schema.yaml")
+PROMETHEUS_START = 'process_start_time_seconds{job="prometheus"}'  # its self-scrape job
 
 
 @dataclass(frozen=True)
@@ -153,13 +154,15 @@ def _reached(slo: ServiceSLO) -> str:
 def _sli_rules(spec: SLOSpec, slo: ServiceSLO) -> list[dict]:
     # A vantage point reaches the service in a center when all its probes there succeed (min); the
     # step is bad when fewer than `quorum` vantage points reach it. A step where fewer than `quorum`
-    # vantage points reported at all (an exporter down, Prometheus just started) is not measured:
-    # no sample, so it is neither good nor bad, and SLOQuorumUnmeasured says so.
+    # vantage points reported at all (an exporter down) is not measured: no sample, so it is
+    # neither good nor bad, and SLOQuorumUnmeasured says so. Nor are the first two intervals after
+    # Prometheus starts, before it has scraped every vantage point once.
     reached = _reached(slo)
     rules: list[dict] = [{
         "record": names.SLI_INSTANT,
         "expr": f"(1 - (sum by (center) ({reached}) >= bool {slo.quorum}))\n"
-                f"  and on (center) (count by (center) ({reached}) >= {slo.quorum})",
+                f"  and on (center) (count by (center) ({reached}) >= {slo.quorum})\n"
+                f"  and on () (time() - max({PROMETHEUS_START}) > {_num(2 * spec.interval)})",
         "labels": _sloth_labels(slo),
     }]
     for w in [*spec.windows(), spec.period]:

@@ -14,8 +14,8 @@ from itertools import accumulate
 from typing import Any
 
 from . import names
-from .durations import format_duration
-from .slo import AlertClass, ServiceSLO, SLOSpec, render_rules
+from .durations import format_duration, parse_duration
+from .slo import PROMETHEUS_START, AlertClass, ServiceSLO, SLOSpec, render_rules
 
 STEP = 60.0  # seconds between test samples and evaluations; windows are multiples of it in the spec
 CENTER, OTHER_CENTER = "prod", "samecity"
@@ -317,6 +317,19 @@ def _health_case(spec: SLOSpec, step: float) -> _Case:
                            "value": 1}]}])
 
 
+def _startup_case(spec: SLOSpec, step: float) -> _Case:
+    """Prometheus just started: no SLI sample for two intervals, then a measured one."""
+    slo = spec.services[0]
+    series = [_series(slo, CENTER, v + 1, [0] * 6) for v in range(slo.quorum)]
+    series.append({"series": PROMETHEUS_START, "values": _rle([0] * 6)})
+    expr = f'{names.SLI_INSTANT}{{sloth_id="{slo.sloth_id}"}}'
+    return _Case("Prometheus just started: the SLI is not measured for two intervals", series, [], [
+        {"expr": expr, "eval_time": _at(1, step), "exp_samples": []},
+        {"expr": expr, "eval_time": _at(3, step),
+         "exp_samples": [{"labels": f'{names.SLI_INSTANT}{{center="{CENTER}", sloth_id="{slo.sloth_id}", '
+                                    f'sloth_service="{slo.name}", sloth_slo="availability"}}', "value": 1}]}])
+
+
 def spec_for_tests(spec: SLOSpec) -> SLOSpec:
     """The spec evaluated every minute (finer when scaled windows are short).
 
@@ -343,6 +356,10 @@ def render_rule_tests(spec: SLOSpec, rule_file: str) -> tuple[dict[str, Any], li
             cases.append(slow)
         notes += b.notes
     cases.append(_health_case(spec, step))
+    cases.append(_startup_case(spec, step))
+    for case in cases[:-1]:  # Prometheus has been up for a day in every case but the start-up one
+        last = max(parse_duration(t["eval_time"]) for t in [*case.alerts, *case.exprs])
+        case.series.append({"series": PROMETHEUS_START, "values": _rle([-86400] * (int(last / step) + 2))})
     groups = [g["name"] for g in render_rules(spec)["groups"]]
     return {"rule_files": [rule_file], "evaluation_interval": format_duration(step),
             "group_eval_order": groups, "tests": [c.as_test(step) for c in cases]}, notes

@@ -19,7 +19,7 @@ from pathlib import Path
 from govctl import paths
 from govctl.errors import BadInput, GovctlError
 
-from . import prom_api
+from . import names, prom_api
 from .durations import format_duration
 from .probe import exporter_command
 from .slo import SLOSpec, dump_yaml, render_rules_text
@@ -54,6 +54,7 @@ class Process:
     name: str
     argv: list[str]
     ready_url: str  # polled until it answers 200
+    ready_marker: str = ""  # … and its body contains this
 
 
 def write_configuration(layout: Layout, targets: Targets, spec: SLOSpec) -> list[Process]:
@@ -81,8 +82,10 @@ def write_configuration(layout: Layout, targets: Targets, spec: SLOSpec) -> list
     for vantage, cfg in probe_configs(targets, spec).items():
         path = write(f"probe-{vantage}.yaml", cfg)
         v = targets.data["vantages"][vantage]
+        # ready after its first cycle: Prometheus must not start while some vantage points have
+        # results and others not yet (the SLI would see a partial quorum)
         processes.append(Process(f"probe-{vantage}", exporter_command(path, v.get("netns")),
-                                 f"http://{v['listen']}/metrics"))
+                                 f"http://{v['listen']}/metrics", names.PROBE_LAST_CYCLE))
     repl = replication_config(targets, spec)
     if repl:
         path = write("replication.yaml", repl)
@@ -130,7 +133,8 @@ def _wait_ready(proc: subprocess.Popen, p: Process, log: Path, timeout: float = 
             tail = log.read_text(encoding="utf-8", errors="replace")[-1500:]
             raise GovctlError(f"{p.name} exited with code {proc.returncode} at start; {log}:\n{tail}")
         try:
-            if httpx.get(p.ready_url, timeout=1).status_code == 200:
+            response = httpx.get(p.ready_url, timeout=2)
+            if response.status_code == 200 and p.ready_marker in response.text:
                 return
         except httpx.HTTPError:
             pass
