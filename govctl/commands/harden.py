@@ -69,5 +69,6 @@ def _print_diffs(report: dict) -> None:
     for host, data in report["hosts"].items():
         for item in data["items"]:
             for ev in item["evidence"]:
-                if ev["status"] == "changed" and ev["output"]:
-                    console.print(f"[bold]{host}[/] {ev['task']}\n{ev['output']}", highlight=False)
+                if ev["status"] == "changed":
+                    console.print(f"[bold]{host}[/] {ev['task']}", highlight=False)
+                    console.print(ev.get("diff") or ev["output"], highlight=False, markup=False)

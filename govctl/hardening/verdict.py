@@ -7,6 +7,7 @@ govctl modules) or, for the stock modules, when it had nothing to change in chec
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ VERDICT_EN = {COMPLIANT: "compliant", PARTIAL: "partially compliant", NON_COMPLI
 
 TASK_NAME = re.compile(r"^(?P<item>[A-Z]{2}-[A-Z0-9-]+) \| (?P<what>.+)$")
 EXCERPT = 600
+DIFF_EXCERPT = 4000
 
 
 def item_of(task_name: str) -> tuple[str, bool] | None:
@@ -58,25 +60,35 @@ class TaskResult:
         command = res.get("cmd") or res.get("command") or res.get("invocation", {}).get("module_args", {}).get("path")
         if isinstance(command, list):
             command = " ".join(command)
-        output = res.get("observed") or res.get("stdout") or res.get("msg") or ""
+        diff = diff_text(res)
+        output = res.get("observed") or res.get("stdout") or diff or res.get("msg") or ""
         if isinstance(output, (dict, list)):
             output = str(output)
-        if not output and res.get("diff"):
-            output = _diff_text(res["diff"])
-        return {"task": self.task, "status": self.status, "command": command or "",
-                "output": str(output)[:EXCERPT]}
+        evidence = {"task": self.task, "status": self.status, "command": command or "",
+                    "output": str(output)[:EXCERPT]}
+        if diff:
+            evidence["diff"] = diff[:DIFF_EXCERPT]
+        return evidence
 
 
-def _diff_text(diff) -> str:
-    parts = diff if isinstance(diff, list) else [diff]
-    chunks = []
-    for part in parts:
-        if isinstance(part, dict):
+def diff_text(res: dict) -> str:
+    """A unified diff of what a task changed (or would change in check mode), loops included."""
+    parts = []
+    for sub in [res] + list(res.get("results") or []):
+        diff = sub.get("diff") if isinstance(sub, dict) else None
+        for part in diff if isinstance(diff, list) else [diff] if diff else []:
+            if not isinstance(part, dict):
+                continue
             if part.get("prepared"):
-                chunks.append(str(part["prepared"]))
+                parts.append(str(part["prepared"]))
+            elif isinstance(part.get("before"), str) and isinstance(part.get("after"), str):
+                lines = difflib.unified_diff(part["before"].splitlines(), part["after"].splitlines(),
+                                             part.get("before_header", "before"), part.get("after_header", "after"),
+                                             n=0, lineterm="")
+                parts.append("\n".join(lines))
             elif "before" in part or "after" in part:
-                chunks.append(f"before: {str(part.get('before', ''))[:200]!r} after: {str(part.get('after', ''))[:200]!r}")
-    return "\n".join(chunks)
+                parts.append(f"- {part.get('before')}\n+ {part.get('after')}")
+    return "\n".join(p for p in parts if p.strip())
 
 
 @dataclass
