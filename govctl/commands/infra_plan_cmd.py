@@ -14,10 +14,12 @@ from ..ui import console, err_console, print_json
 # order shown; the JSON output has every input.
 KEY_PROPERTIES = (
     "cidrBlock", "cidr", "secondaryCidrBlock", "zoneId", "zoneIdSlaveA", "availabilityZone",
-    "privateIp", "privateIpAddress", "portRange", "cidrIp", "ipv6CidrIp", "remoteIpPrefix",
-    "portRangeMin", "sourceIpAddress", "destinationPort", "action", "peerTransitRouterRegionId",
-    "crossBackupRegion", "destinationEndpointRegion", "keySpec", "retentionPeriod",
-    "sseAlgorithm", "category", "policies", "volumeType", "protocolPort", "address", "name",
+    "privateIp", "privateIpAddress", "portRange", "cidrIp", "ipv6CidrIp", "prefixListId",
+    "remoteIpPrefix", "portRangeMin", "sourceIpAddress", "destinationPort", "action",
+    "peerTransitRouterId", "peerTransitRouterRegionId", "crossBackupRegion",
+    "sourceEndpointInstanceId", "destinationEndpointInstanceId", "destinationEndpointRegion",
+    "keySpec", "retentionPeriod", "category", "vswitchId", "policies", "volumeType", "bucket",
+    "destination", "addrPoolId", "protocolPort", "address", "securityGroupId", "name",
 )
 
 
@@ -27,7 +29,7 @@ def _key_properties(inputs: dict) -> str:
         value = inputs.get(key)
         if value not in (None, "", [], {}):
             shown.append(f"{key}={value}")
-        if len(shown) == 3:
+        if len(shown) == 4:
             break
     return ", ".join(shown)
 

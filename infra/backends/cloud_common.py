@@ -32,13 +32,18 @@ class BackendConfig:
 
     def get(self, key: str) -> Any:
         raw = self._config.get(key) if self._config is not None else None
+        default = self._defaults.get(key)
         if raw is None:
-            return self._defaults.get(key)
-        if isinstance(raw, str):
+            return default
+        # govctl writes non-string stack config as JSON; a plain string (an image id that looks
+        # like a number) stays a string unless the key's default says otherwise.
+        wants_json = not isinstance(default, str) and default is not None or raw.lstrip()[:1] in ("{", "[")
+        if isinstance(raw, str) and wants_json:
             try:
                 return json.loads(raw)
             except json.JSONDecodeError:
-                return raw
+                raise BackendConfigError(f"stack config govctl:{key} is not valid JSON ({raw!r}); "
+                                         f"write it like {json.dumps(default)}") from None
         return raw
 
     def secret(self, key: str):
