@@ -40,5 +40,5 @@ def test_refused_topology_is_bad_input(monkeypatch):
         return plan_config({"govctl:backend": "openstack", "govctl:topology": str(VARIANTS["invalid"])}, stack)
 
     monkeypatch.setattr(infra.plan, "plan_stack", invalid)
-    with pytest.raises(BadInput, match="refused: .*remote DR center 'remote' is in the production site"):
+    with pytest.raises(BadInput, match=r"(?s)refused: .*remote DR center 'remote' is in the production site"):
         plan("broken", True)
