@@ -7,7 +7,8 @@ remote DR centers two per further site (region); every center has the lab's four
 hosts; every pair of centers has a primary and a standby link (the validator demands it at level
 3, so links grow as n(n-1)); the production center replicates to every DR center.
 
-Usage: .venv/bin/python bench/infra_plan.py [--centers 3 9 30] [--repeat 1] [--json out.json]
+Usage: .venv/bin/python bench/infra_plan.py [--centers 3 9 30] [--repeat 1] [--backends alicloud openstack]
+       [--json out.json]
 """
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--centers", type=int, nargs="+", default=[3, 9, 30])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--backends", nargs="+", default=["alicloud", "openstack"])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows = []
@@ -101,7 +103,7 @@ def main() -> int:
             started = time.perf_counter()
             load_topology(path)
             validate_s = time.perf_counter() - started
-            for backend in ("alicloud", "openstack"):
+            for backend in args.backends:
                 times, result = [], None
                 for _ in range(args.repeat):
                     started = time.perf_counter()

@@ -525,11 +525,15 @@ class _Renderer(CloudRenderer):
                   for r in self.regions}
         for (center, host), instance in self.instances.items():
             c = self.t.center(center)
+            # a plan needs the HBR client on the host first
+            client = hbr.EcsBackupClient(slug(center, host, "backup-client"), instance_id=instance.id,
+                                         data_network_type="VPC", use_https=True,
+                                         opts=self.copts(c, parent=instance))
             hbr.EcsBackupPlan(
                 slug(center, host, "backup"), ecs_backup_plan_name=slug(center, host), instance_id=instance.id,
                 vault_id=vaults[self.where[center].region].id, backup_type="COMPLETE",
                 schedule=f"I|{BACKUP_START}|P1D", retention=str(self.cfg.get("backup_retention_days")),
-                paths=["/etc", "/var/lib", "/srv"], opts=self.copts(c, parent=instance))
+                paths=["/etc", "/var/lib", "/srv"], opts=self.copts(c, parent=instance, depends_on=[client]))
 
     def audit_trail(self) -> dict[str, Any]:
         days = int(self.cfg.get("audit_retention_days"))

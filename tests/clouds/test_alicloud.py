@@ -143,6 +143,8 @@ def test_backups_audit_bastion_and_keys(graph):
     instances = g.of("ecs/instance:Instance")
     plans = {p["inputs"]["instanceId"]: p["inputs"] for p in g.of("hbr/ecsBackupPlan:EcsBackupPlan")}
     assert set(plans) == {g.id(i) for i in instances}
+    clients = {c["inputs"]["instanceId"] for c in g.of("hbr/ecsBackupClient:EcsBackupClient")}
+    assert clients == set(plans)
     assert all(i["inputs"]["systemDiskEncrypted"] is True for i in instances)
     store = g.named("audit-store")["inputs"]
     trail = g.named("audit-trail")["inputs"]
