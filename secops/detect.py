@@ -129,11 +129,10 @@ class Correlation:
 
     def feed(self, ref: str, event: dict, sink: "Detector") -> None:
         fields = self._fields[ref]
-        if len(fields) == 1:  # the common case, without building a tuple per event
-            v = event.get(fields[0])
-            if v is None or v.__class__ is list:
+        if len(fields) == 1:  # the common case: the value itself is the key, no tuple per event
+            key = event.get(fields[0])
+            if key is None or key.__class__ is list:
                 return
-            key = (v,)
         else:
             key = self._key(ref, event)
             if key is None:
@@ -211,7 +210,7 @@ class Correlation:
                 alert.evidence.append(event)
             sink.emit(alert, False)
         else:
-            group = dict(zip(self.group_by, key))
+            group = dict(zip(self.group_by, key if len(fields) > 1 else (key,)))
             alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=max(t, _latest(win, self.kind)),
                           count=n if self.kind == "event_count" else _window_size(win, self.kind))
             alert.add_evidence(event)
@@ -484,8 +483,10 @@ class Detector:
                         self._matched(rule, event)
 
     def _matched(self, rule: BaseRule, event: dict) -> None:
-        for corr in rule.downstream:
-            corr.feed(rule.info.name, event, self)
+        if rule.downstream:
+            name = rule.info.name
+            for corr in rule.downstream:
+                corr.feed(name, event, self)
         if not rule.generates:
             return
         group = {k: event[k] for k in ("source.ip", "user.name", "host.hostname") if k in event}
