@@ -574,7 +574,7 @@ def deploy(topology: Topology, config: Any) -> dict[str, Any]:
     r.backups()
     audit = r.audit_trail()
     return {
-        **stack_facts(topology, "alicloud", audit),
+        **stack_facts(topology, "alicloud", audit, r.where),
         "regions": {reg: {"vpc_id": r.vpcs[reg].id, "transit_router_id": r.transit_routers[reg].id,
                           "kms_key_id": r.kms[reg].id} for reg in r.regions},
         "centers": {c.name: {"role": c.role, "region": r.where[c.name].region, "zone": r.where[c.name].zone,

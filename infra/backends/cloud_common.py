@@ -247,9 +247,13 @@ def replication_targets(topology: Topology, source: Center) -> list[tuple[Center
             if r.source == source.name]
 
 
-def stack_facts(topology: Topology, backend: str, audit: dict[str, Any]) -> dict[str, Any]:
+def stack_facts(topology: Topology, backend: str, audit: dict[str, Any],
+                where: dict[str, Placement] | None = None) -> dict[str, Any]:
     """Outputs every cloud stack exports: the backend and topology names (as the lab does) and
     `policy_facts`, what the 等保 pack's stack rules read (docs/clouds.md): the topology as
-    validated and the audit trail the backend set up (enabled, retention_days, evidence)."""
-    return {"backend": backend, "topology": topology.name,
-            "policy_facts": {"topology": topology.to_dict(), "audit": audit}}
+    validated, the audit trail the backend set up (enabled, retention_days, evidence) and where
+    each center was placed (region and zone after stack config)."""
+    facts: dict[str, Any] = {"topology": topology.to_dict(), "audit": audit}
+    if where:
+        facts["placement"] = {name: {"region": p.region, "zone": p.zone} for name, p in where.items()}
+    return {"backend": backend, "topology": topology.name, "policy_facts": facts}

@@ -264,7 +264,7 @@ def deploy(topology: Topology, config: Any) -> dict[str, Any]:
     r.load_balancers()
     service = r.records()
     return {
-        **stack_facts(topology, "openstack", r.audit()),
+        **stack_facts(topology, "openstack", r.audit(), r.where),
         "centers": {c.name: {"role": c.role, "region": r.where[c.name].region,
                              "availability_zone": r.where[c.name].zone,
                              "networks": {z.name: r.networks_by_zone[(c.name, z.name)].id for z in c.zones},

@@ -168,6 +168,7 @@ class Facts:
         facts = facts if isinstance(facts, dict) else {}
         self.topology = facts.get("topology") if isinstance(facts.get("topology"), dict) else None
         self.audit = facts.get("audit") if isinstance(facts.get("audit"), dict) else None
+        self.placement = facts.get("placement") if isinstance(facts.get("placement"), dict) else {}
 
     def of(self, type_: str) -> list[dict]:
         return [r for r in self.resources if r["type"] == type_]
@@ -184,7 +185,14 @@ class Facts:
         return prods[0] if prods else None
 
     def region_of(self, center: dict) -> str | None:
-        return next((s.get("region") for s in self.topology.get("sites", []) if s["name"] == center["site"]), None)
+        """The center's region as deployed (placement), else its site's region in the topology."""
+        placed = self.placement.get(center["name"]) or {}
+        return placed.get("region") or next(
+            (s.get("region") for s in self.topology.get("sites", []) if s["name"] == center["site"]), None)
+
+    def zone_of(self, center: dict) -> str | None:
+        placed = self.placement.get(center["name"]) or {}
+        return placed.get("zone") or center.get("availability_zone")
 
 
 def _flows(facts: Facts) -> Iterable[dict]:
@@ -238,7 +246,7 @@ def database_ha_two_zones(resources: list[dict], settings: Settings) -> list[Vio
     standby = [centers[r["target"]] for r in facts.topology.get("replication", [])
                if r["source"] == prod["name"] and r["mode"] == "synchronous" and r["target"] in centers]
     in_other_zone = [c for c in standby if c["site"] == prod["site"] and
-                     (c.get("availability_zone") is None or c.get("availability_zone") != prod.get("availability_zone"))]
+                     (facts.zone_of(c) is None or facts.zone_of(c) != facts.zone_of(prod))]
     if not in_other_zone:
         out.append(Violation(f"the production database in {prod['name']!r} has no synchronous standby "
                              "in a second zone of its site; add synchronous replication to the "

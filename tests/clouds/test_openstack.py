@@ -72,6 +72,7 @@ def test_octavia_per_center_and_designate_points_at_production(graph):
     repl = {r["to"]: r for r in g.outputs["database_replication"]}
     assert repl["samecity"]["mode"] == "synchronous" and repl["remote"]["mode"] == "asynchronous"
     assert repl["remote"]["source_host"] == "10.11.3.10" and repl["remote"]["native"] is False
+    assert g.outputs["policy_facts"]["placement"]["remote"] == {"region": "RegionTwo", "zone": "nova"}
     quotas = g.outputs["required_quotas"]
     rules_one = [r for r in g.of("networking/secGroupRule:SecGroupRule") if r["region"] == "RegionOne"]
     assert quotas["RegionOne"]["security_group_rule"] == len(rules_one)

@@ -222,6 +222,17 @@ def test_remote_center_in_the_production_region_fails(lab):
     assert "no remote DR center" in messages("djcp-remote-dr-center", stack(lab))[0]
 
 
+def test_placement_overrides_the_topology_regions_and_zones(lab):
+    """Stack config can move centers: the rules judge where they were placed."""
+    same_region = {c["name"]: {"region": "RegionOne", "zone": f"az-{c['name']}"} for c in lab["centers"]}
+    facts = stack(lab)
+    facts[0]["props"]["policy_facts"]["placement"] = same_region
+    assert "production region RegionOne" in messages("djcp-remote-dr-center", facts)[0]
+    assert messages("djcp-database-ha-two-zones", facts) == []
+    same_region["samecity"]["zone"] = same_region["prod"]["zone"]
+    assert "no synchronous standby" in messages("djcp-database-ha-two-zones", facts)[0]
+
+
 def test_single_link_between_centers_fails(lab):
     lab["links"] = [l for l in lab["links"] if l["role"] == "primary"]
     found = messages("djcp-redundant-inter-center-links", stack(lab))
