@@ -1,5 +1,6 @@
 """A throwaway network-namespace testbed for interception: a firewall/server namespace with a TCP
-listener, an attacker namespace and an ops namespace, each joined to it by a veth pair.
+listener (and, on request, a real OpenSSH server whose log goes to a syslog receiver through
+`logger`), an attacker namespace and an ops namespace, each joined to it by a veth pair.
 
 Used by the root/slow tests and the interception latency benchmark until the lab's boundary firewall
 namespaces (whose names come from the stack outputs) take its place. `Testbed.close()` removes
@@ -8,8 +9,10 @@ everything it created.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -37,6 +40,8 @@ class Testbed:
         self.fw_attacker_side = attacker_ip.rsplit(".", 1)[0] + ".1"
         self.fw_ops_side = ops_ip.rsplit(".", 1)[0] + ".1"
         self.listener: subprocess.Popen | None = None
+        self.sshd: subprocess.Popen | None = None
+        self._tmp = tempfile.mkdtemp(prefix="secops-testbed-")
         self._created: list[str] = []
         try:
             self._build(tag)
@@ -64,10 +69,44 @@ class Testbed:
         if self.listener.stdout.readline().strip() != "ready":
             raise RuntimeError("testbed listener did not start")
 
-    def connects(self, from_ns: str, timeout: float = 1.0) -> bool:
-        """Can `from_ns` open a TCP connection to the listener and read its banner?"""
+    def start_sshd(self, syslog_tcp: tuple[str, int]) -> None:
+        """OpenSSH on port 22 of the firewall namespace, password logins on (no account has a usable
+        password here, so every attempt fails); its log lines go to `syslog_tcp` via `logger`."""
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation folder
+        key = os.path.join(self._tmp, "host_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        cfg = os.path.join(self._tmp, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write(f"Port 22\nListenAddress 0.0.0.0\nHostKey {key}\nPidFile none\nUsePAM no\n"
+                    "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n"
+                    "MaxAuthTries 10\nMaxStartups 100\nLogLevel INFO\n")
+        host, port = syslog_tcp
+        self.sshd = subprocess.Popen(
+            f"exec ip netns exec {self.fw} /usr/sbin/sshd -D -e -f {cfg} 2>&1 | "
+            f"logger --tcp --server {host} --port {port} --rfc3164 -t sshd", shell=True)
+        if wait_for(lambda: self.connects(self.attacker, port=22), 20) is None:
+            raise RuntimeError("sshd did not start in the testbed")
+
+    def ssh_login_attempts(self, from_ns: str, n: int, user: str = "root") -> None:
+        """n password logins with a wrong password, one connection each, as a brute-forcer would."""
+        askpass = os.path.join(self._tmp, "askpass")
+        if not os.path.exists(askpass):
+            with open(askpass, "w") as f:
+                f.write("#!/bin/sh\necho not-the-password\n")
+            os.chmod(askpass, 0o755)
         server = self.fw_attacker_side if from_ns == self.attacker else self.fw_ops_side
-        code = (f"import socket,sys\ntry:\n s=socket.create_connection(({server!r},{self.SERVER_PORT}),timeout={timeout})\n"
+        env = {**os.environ, "SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"}
+        for _ in range(n):
+            subprocess.run(["ip", "netns", "exec", from_ns, "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                            "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password",
+                            "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
+                            "-o", "ConnectTimeout=2", f"{user}@{server}", "true"],
+                           stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=30)
+
+    def connects(self, from_ns: str, timeout: float = 1.0, port: int | None = None) -> bool:
+        """Can `from_ns` open a TCP connection to the listener (or `port`) and read an SSH banner?"""
+        server = self.fw_attacker_side if from_ns == self.attacker else self.fw_ops_side
+        code = (f"import socket,sys\ntry:\n s=socket.create_connection(({server!r},{port or self.SERVER_PORT}),timeout={timeout})\n"
                 f" sys.exit(0 if s.recv(64).startswith(b'SSH-') else 1)\nexcept OSError:\n sys.exit(1)\n")
         return subprocess.run(["ip", "netns", "exec", from_ns, sys.executable, "-c", code],
                               capture_output=True, timeout=timeout + 10).returncode == 0
@@ -76,6 +115,16 @@ class Testbed:
         if self.listener is not None:
             self.listener.kill()
             self.listener.wait()
+        for ns in self._created:  # sshd and whatever else still runs inside our namespaces
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+        if self.sshd is not None:
+            self.sshd.wait(10)
+        shutil.rmtree(self._tmp, ignore_errors=True)
         for ns in reversed(self._created):
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
         self._created.clear()

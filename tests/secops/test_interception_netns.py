@@ -1,15 +1,14 @@
-"""Interception for real (root, slow): the daemon tails an auth log, decides, and fills an nftables
-set with timeouts inside a firewall namespace; an attacker namespace can then no longer connect to
-the listener behind it, the block expires by itself, and an ops address failing just as often is
-never blocked."""
+"""Interception for real (root, slow): an attacker namespace brute-forces a real OpenSSH server in the
+firewall namespace; sshd's log reaches the daemon over syslog TCP (through `logger`); the daemon
+decides and fills an nftables set with timeouts in that namespace; the attacker can then no longer
+connect, the block expires by itself, and an ops address failing just as often is never blocked."""
 from __future__ import annotations
 
 import json
-import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 
 
-def _failures(ip: str, n: int, user: str = "root") -> str:
-    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime())
-    return "".join(f"{stamp} web-1 sshd[9]: Failed password for {user} from {ip} port {40000 + i} ssh2\n" for i in range(n))
-
-
 @pytest.fixture()
 def testbed():
     assert can_run() is None, can_run()
@@ -36,36 +30,36 @@ def testbed():
 
 
 def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
-    log = tmp_path / "auth.log"
-    log.write_text("")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    syslog_port = probe.getsockname()[1]
+    probe.close()
     cfg = tmp_path / "secops.yaml"
     cfg.write_text(json.dumps({
         "store": str(tmp_path / "s.db"), "ops_networks": ["10.20.0.0/16"],
         "response": {"ttl": 3, "escalation": 4},
         "enforcer": {"netns": testbed.fw, "table": "govctl_test", "set": "blocklist", "manage": True},
+        "syslog": {"tcp": f"127.0.0.1:{syslog_port}", "spool": str(tmp_path / "spool")},
         "batch": {"lines": 500, "seconds": 0.02}}))
-    daemon = subprocess.Popen([GOVCTL, "secops", "run", "--config", str(cfg), "--source", f"auth={log}", "--enforce"],
+    daemon = subprocess.Popen([GOVCTL, "secops", "run", "--config", str(cfg), "--enforce"],
                               stderr=subprocess.PIPE, text=True)
     nft = NftablesEnforcer(table="govctl_test", set_name="blocklist", netns=testbed.fw)
     try:
         assert wait_for(lambda: _table_exists(testbed.fw), 30), "the daemon did not set up its nftables set"
-        assert testbed.connects(testbed.attacker)
-        with open(log, "a") as f:
-            f.write(_failures(testbed.ops_ip, 12, user="deploy"))
-            f.flush()
-            f.write(_failures(testbed.attacker_ip, 6))
-        took = wait_for(lambda: testbed.attacker_ip in nft.blocked(), 10)
-        assert took is not None, "the attacker was not blocked within 10 s"
-        assert not testbed.connects(testbed.attacker)
-        assert testbed.connects(testbed.ops)
+        assert wait_for(lambda: _listening(syslog_port), 30), "the daemon's syslog receiver did not start"
+        testbed.start_sshd(("127.0.0.1", syslog_port))
+        assert testbed.connects(testbed.attacker, port=22)
+        testbed.ssh_login_attempts(testbed.ops, 12, user="deploy")
+        tries = _attack_until_blocked(testbed, nft)
+        assert tries == 5, f"blocked after {tries} failed logins; the rule says 5"
+        assert not testbed.connects(testbed.attacker, port=22)
+        assert testbed.connects(testbed.ops, port=22)
         assert testbed.ops_ip not in nft.blocked()
         # the kernel lifts the block after the TTL (3 s) by itself
         assert wait_for(lambda: testbed.attacker_ip not in nft.blocked(), 10) is not None
-        assert testbed.connects(testbed.attacker)
-        # a repeat offender gets a longer block: 3 s × 4
-        with open(log, "a") as f:
-            f.write(_failures(testbed.attacker_ip, 6))
-        assert wait_for(lambda: testbed.attacker_ip in nft.blocked(), 10) is not None
+        assert testbed.connects(testbed.attacker, port=22)
+        # a repeat offender gets a longer block: 3 s × 4 (its window still holds the earlier failures)
+        assert _attack_until_blocked(testbed, nft) == 1
         store = Store(tmp_path / "s.db")
         rows = store.db.execute("SELECT address, action, ttl, offence, enforced FROM decisions ORDER BY id").fetchall()
         store.close()
@@ -77,7 +71,7 @@ def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
                                 capture_output=True, text=True, timeout=60)
         assert lifted.returncode == 0, lifted.stderr
         assert testbed.attacker_ip not in nft.blocked()
-        assert testbed.connects(testbed.attacker)
+        assert testbed.connects(testbed.attacker, port=22)
         refused = subprocess.run([GOVCTL, "bans", "add", testbed.ops_ip, "--reason", "x", "--config", str(cfg)],
                                  capture_output=True, text=True, timeout=60)
         assert refused.returncode == 2 and "allowlist" in refused.stderr
@@ -89,3 +83,21 @@ def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
 def _table_exists(netns: str) -> bool:
     return subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "set", "inet", "govctl_test", "blocklist"],
                           capture_output=True).returncode == 0
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _attack_until_blocked(testbed, nft, most: int = 10) -> int | None:
+    """Failed SSH logins one by one until the attacker's address is in the set; how many it took.
+    Stopping then keeps later attempts from renewing the block while the test waits for expiry."""
+    for tries in range(1, most + 1):
+        testbed.ssh_login_attempts(testbed.attacker, 1)
+        if wait_for(lambda: testbed.attacker_ip in nft.blocked(), 5 if tries >= 5 else 0.3) is not None:
+            return tries
+    return None
