@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from monitors.durations import format_duration, parse_duration  # noqa: E402
 from tests.monitors.helpers import free_port, stop_process, wait_for  # noqa: E402
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
@@ -43,6 +45,11 @@ def responder(ports: list[int]) -> None:
         await asyncio.gather(*(s.serve_forever() for s in servers))
 
     asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def metrics(url: str) -> dict[str, float]:
@@ -72,7 +79,8 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
             targets.append({**base, "kind": "tcp", "service": "database", "address": f"127.0.0.1:{port}"})
     config = folder / "probe.yaml"
     config.write_text(yaml.safe_dump({"vantage": "bench", "listen": f"127.0.0.1:{listen}",
-                                      "interval": interval, "timeout": "5s",
+                                      "interval": interval,
+                                      "timeout": format_duration(min(5.0, 0.8 * parse_duration(interval))),
                                       "concurrency": concurrency, "targets": targets}))
     proc = subprocess.Popen([sys.executable, "-m", "monitors.probe", "--config", str(config)],
                             stderr=subprocess.DEVNULL)
@@ -80,32 +88,37 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
     try:
         first = wait_for(lambda: (m := metrics(url)).get("govctl_probe_last_cycle_timestamp_seconds")
                          and m, 60, "the first cycle")
-        cpu0, wall0, last = first["process_cpu_seconds_total"], time.monotonic(), \
-            first["govctl_probe_last_cycle_timestamp_seconds"]
-        cycle_seconds, ok = [], []
+        seconds = parse_duration(interval)
+        # CPU from /proc (not the exporter's own counter), and one scrape per cycle, as Prometheus does
+        cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
+        last = first["govctl_probe_last_cycle_timestamp_seconds"]
+        cycle_seconds = []
         while len(cycle_seconds) < cycles:
+            time.sleep(seconds / 2)
             m = metrics(url)
             if m["govctl_probe_last_cycle_timestamp_seconds"] != last:
                 last = m["govctl_probe_last_cycle_timestamp_seconds"]
                 cycle_seconds.append(m["govctl_probe_cycle_duration_seconds"])
-            time.sleep(0.2)
-        end = metrics(url)
-        cpu = end["process_cpu_seconds_total"] - cpu0
+        cpu = cpu_seconds(proc.pid) - cpu0
         wall = time.monotonic() - wall0
+        end = metrics(url)
         text = httpx.get(url).text
         success = sum(1 for line in text.splitlines()
                       if line.startswith("govctl_probe_success{") and line.endswith(" 1.0"))
         scrapes = []
+        scrape_cpu0 = cpu_seconds(proc.pid)
         for _ in range(20):
             t = time.perf_counter()
             httpx.get(url, timeout=10)
             scrapes.append(time.perf_counter() - t)
+        scrape_cpu = (cpu_seconds(proc.pid) - scrape_cpu0) / 20
         return {
             "targets": n, "interval": interval, "concurrency": concurrency, "cycles": len(cycle_seconds),
             "cycle_seconds": {"min": min(cycle_seconds), "median": statistics.median(cycle_seconds),
                               "max": max(cycle_seconds)},
-            "cpu_seconds_per_cycle": cpu / len(cycle_seconds),
+            "cpu_seconds_per_cycle_incl_2_scrapes": cpu / len(cycle_seconds),
             "cpu_share_of_one_core": cpu / wall,
+            "cpu_seconds_per_scrape": scrape_cpu,
             "succeeded_last_cycle": success,
             "scrape_seconds": {"median": statistics.median(scrapes), "max": max(scrapes)},
             "metrics_bytes": len(text.encode()),
