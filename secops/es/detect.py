@@ -16,6 +16,7 @@ again (an overlapping run, a restart) is the same document.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from .query import MATCH_NONE, Converter, field_types
 from .store import ElasticStore, epoch, from_document
 
 MATCHED = "_govctl_matched"  # per event: names of the base rules Elasticsearch matched
+CANDIDATES_MAX = 10000  # more candidate groups than this: fetch every hit instead
 
 
 @dataclass
@@ -35,6 +37,26 @@ class RuleQuery:
     query: dict  # Query DSL (datasets included)
     exact: bool  # False: hits are confirmed by the rule's compiled predicate
     predicate: Callable[[dict], bool]
+    candidates: tuple[str, int, float] | None = None  # (group field, min events, longest timespan), see below
+
+
+def candidate_filter(rule) -> tuple[str, int, float] | None:
+    """For a rule that only feeds count correlations (event_count / value_count with gte or gt, one
+    group-by field): a group can reach the threshold only with at least that many matching events, so
+    its events need fetching only for groups that have them (a `terms` aggregation with min_doc_count)."""
+    if rule.generates or not rule.downstream:
+        return None
+    fields, needs, spans = set(), [], []
+    for corr in rule.downstream:
+        if corr.kind not in ("event_count", "value_count") or corr.op not in ("gte", "gt") \
+                or len(corr.group_by) != 1 or corr.aliases.get(corr.group_by[0]):
+            return None
+        fields.add(corr.group_by[0])
+        needs.append(math.ceil(corr.threshold) if corr.op == "gte" else math.floor(corr.threshold) + 1)
+        spans.append(corr.timespan)
+    if len(fields) != 1:
+        return None
+    return fields.pop(), max(1, min(needs)), max(spans)
 
 
 def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> dict[str, list]:
@@ -79,7 +101,7 @@ def compile_queries(ruleset: RuleSet, store: ElasticStore, pipeline: Path | None
             query = MATCH_NONE
         else:
             query = {"bool": {"filter": [query, {"terms": {"event.dataset": datasets}}]}}
-        out.append(RuleQuery(rule.info.name, query, exact, rule.predicate))
+        out.append(RuleQuery(rule.info.name, query, exact, rule.predicate, candidate_filter(rule)))
     return out
 
 
@@ -106,7 +128,8 @@ class ScheduledDetection:
         self._touched: dict[int, Alert] = {}
         self._user_on_alert = on_alert
         self.detector = Detector(_es_matched_rules(ruleset), aggregation_seconds, on_alert=self._on_alert)
-        self.seen: dict[str, float] = {}  # event id → ingest time, for the overlap
+        self.seen: dict[str, dict[str, float]] = {q.name: {} for q in self.queries}  # rule → event id → ingested
+        self.tracked: dict[str, dict[Any, float]] = {q.name: {} for q in self.queries}  # rule → group → last run
         self.latency: dict[str, list[float]] = {q.name: [] for q in self.queries}  # seconds per search
         self.max_timespan = max((c.timespan for c in ruleset.correlations), default=0.0)
         self.checkpoint = self._load_checkpoint()
@@ -145,28 +168,30 @@ class ScheduledDetection:
         hits_total = 0
         for rq in self.queries:
             started = time.perf_counter()
-            for hit in self._search(rq.query, ingested):
+            query, window = self._narrow(rq, ingested, until)
+            seen = self.seen[rq.name]
+            for hit in (self._search(query, window) if query is not None else ()):
                 hits_total += 1
                 doc_id = hit["_id"]
+                if doc_id in seen:  # fed for this rule by an earlier run (the overlap)
+                    continue
                 event = matched.get(doc_id)
                 if event is None:
-                    if doc_id in self.seen:
-                        continue
                     event = from_document(hit["_source"])
                     event[MATCHED] = set()
                     matched[doc_id] = event
                 if rq.exact or rq.predicate(event):
                     event[MATCHED].add(rq.name)
+                    seen[doc_id] = epoch(event["event.ingested"]) if "event.ingested" in event else until
             self.latency[rq.name].append(time.perf_counter() - started)
         ordered = sorted(((e["@timestamp"], e.get("govctl.source", ""), e.get("govctl.position", 0), i, e)
                           for i, e in matched.items() if e[MATCHED]), key=lambda x: x[:3])
         process = self.detector.process
         for *_, doc_id, event in ordered:
             process(event)
-        for doc_id, event in matched.items():
-            self.seen[doc_id] = epoch(event["event.ingested"]) if "event.ingested" in event else until
         horizon = until - lookback - self.opts["overlap_seconds"]
-        self.seen = {k: t for k, t in self.seen.items() if t >= horizon}
+        for name, seen in self.seen.items():
+            self.seen[name] = {k: t for k, t in seen.items() if t >= horizon}
         stored = 0
         for alert in self._touched.values():
             self.store.save_alert(alert)
@@ -178,6 +203,47 @@ class ScheduledDetection:
         self._save_checkpoint(until)
         return {"since": iso(since) if since is not None else None, "until": iso(until), "hits": hits_total,
                 "events": len(ordered), "alerts_stored": stored}
+
+    def _narrow(self, rq: RuleQuery, ingested: dict, until: float) -> tuple[dict | None, dict]:
+        """The rule's query and ingest window, restricted to candidate groups where that is safe.
+
+        A group becomes a candidate when it has enough matching events within the correlations' longest
+        timespan (of ingest time) before this run; its events are then fetched from that far back once
+        (none were fed before), and from then on, while it stays active, like every other rule's (the
+        run's window, overlap deduplicated by id). Falls back to every hit when the aggregation is not
+        exact or finds too many groups."""
+        if rq.candidates is None:
+            return rq.query, ingested
+        field, min_count, span = rq.candidates
+        tracked = self.tracked[rq.name]
+        for key in [k for k, last in tracked.items() if last < until - span - self.opts["overlap_seconds"]]:
+            del tracked[key]
+        wide = dict(ingested)
+        if "gte" in wide:
+            wide["gte"] = int(wide["gte"] - span * 1000)
+        resp = self.store.client.search(
+            index=self.store.layout.events, size=0, ignore_unavailable=True, allow_no_indices=True,
+            query={"bool": {"filter": [rq.query, {"range": {"event.ingested": wide}}]}},
+            aggs={"k": {"terms": {"field": field, "min_doc_count": min_count, "size": CANDIDATES_MAX}}})
+        agg = (resp.get("aggregations") or {}).get("k")
+        if agg is None:
+            return None, ingested  # no index yet
+        keys = [b["key"] for b in agg["buckets"]]
+        if agg.get("doc_count_error_upper_bound", 0) or len(keys) + len(tracked) >= CANDIDATES_MAX:
+            tracked.clear()
+            return rq.query, ingested
+        new = [k for k in keys if k not in tracked]
+        old = list(tracked)
+        for key in keys:
+            tracked[key] = until
+        parts = []
+        if new:
+            parts.append({"bool": {"filter": [{"terms": {field: new}}, {"range": {"event.ingested": wide}}]}})
+        if old:
+            parts.append({"bool": {"filter": [{"terms": {field: old}}, {"range": {"event.ingested": ingested}}]}})
+        if not parts:
+            return None, ingested
+        return {"bool": {"filter": [rq.query], "should": parts, "minimum_should_match": 1}}, wide
 
     def _search(self, query: dict, ingested: dict):
         """All hits of a rule in the ingest window, paged with search_after on a unique sort."""

@@ -83,3 +83,36 @@ def test_late_ingested_events_are_found_by_the_next_run(es_section, tmp_path):
         assert ("ssh_bruteforce_fast", "203.0.113.77") in {(a["rule"], a["source"]["ip"]) for a in store.alerts()}
     finally:
         store.close()
+
+
+def test_attacks_spread_over_several_runs_are_counted_once(es_section):
+    """A port scan and a brute force whose events arrive over three scheduled runs: each fires once, and the
+    brute-force alert counts every failure once (the candidate-group pre-filter fetches a new group's
+    earlier events exactly once)."""
+    from secops.normalize import Normalizer
+    store = ElasticStore(es_section)
+    try:
+        detection = ScheduledDetection(store, load_rules())
+        assert {q.name: q.candidates for q in detection.queries}["firewall_drop"] == ("source.ip", 10, 60.0)
+        n = Normalizer(year=2026)
+        fw = ("Nov  1 00:10:{s:02d} fw-prod kernel: [1.0] govctl-drop: IN=eth0 OUT= SRC=203.0.113.88 DST=10.11.1.10 "
+              "LEN=44 TOS=0x00 PREC=0x00 TTL=49 ID=1 PROTO=TCP SPT=5555 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0")
+        ssh = "Nov  1 00:10:{s:02d} web-1 sshd[{s}]: Failed password for root from 203.0.113.99 port {port} ssh2"
+        pos = 0
+        for chunk in ([0, 1, 2, 3], [4, 5, 6], [7, 8, 9, 10, 11]):  # ports 1000+k at second k; failures too
+            batch = []
+            for k in chunk:
+                for template in (fw, ssh):
+                    batch.append((pos, n.normalize(template.format(s=k, port=1000 + k).encode())))
+                    pos += 100
+            store.commit_batch("spread.log", batch, [])
+            store.flush()
+            store.refresh()
+            detection.run_once()
+        store.refresh()
+        alerts = {(a["rule"], a["source"]["ip"]): a for a in store.alerts()}
+        assert ("firewall_port_scan", "203.0.113.88") in alerts
+        assert alerts[("ssh_bruteforce_fast", "203.0.113.99")]["count"] == 12  # each failure once (as embedded)
+        assert len([k for k in alerts if k[1] in ("203.0.113.88", "203.0.113.99")]) == 2
+    finally:
+        store.close()
