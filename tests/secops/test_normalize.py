@@ -138,7 +138,7 @@ def test_ecs_document_is_nested():
     assert doc["@timestamp"] == "2026-11-01T00:00:00.000Z"
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_bytes_never_crash(raw):
     result = parse(raw)
@@ -157,7 +157,7 @@ _middles = st.sampled_from(["Failed password for ", "Invalid user ", "Accepted p
                             "1.2.3.4", "999.1.1.1", "::1", "ff::ff::ff", " ; USER=", "msg='", "管理员", " "])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(_prefixes, st.lists(st.one_of(_middles, st.text(max_size=8)), max_size=12))
 def test_fuzz_structured_lines_never_crash(prefix, parts):
     result = parse(prefix + "".join(parts))

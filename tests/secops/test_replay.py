@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,6 @@ from typer.testing import CliRunner
 
 from govctl.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -74,14 +71,13 @@ def test_bad_rule_file_is_refused_by_path_and_others_keep_running(tmp_path):
     (rules / "unsupported.yml").write_text(
         "title: needs expand\nlogsource: {product: linux}\ndetection:\n  sel:\n    x|expand: '%foo%'\n  condition: sel\n")
     log = _attack_log(tmp_path / "auth.log")
-    result = subprocess.run([str(Path(sys.executable).parent / "govctl"), "secops", "replay", str(log), "--rules", str(rules),
-                             "--year", "2026", "--json"], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    result = runner.invoke(app, ["secops", "replay", str(log), "--rules", str(rules), "--year", "2026", "--json"])
+    assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     refused = {Path(r["path"]).name: r["reason"] for r in out["rules_refused"]}
     assert set(refused) == {"broken.yml", "unsupported.yml"}
     assert "placeholder" in refused["unsupported.yml"]
-    assert "broken.yml" in result.stderr
+    assert "broken.yml" in result.stderr  # the warning goes to stderr, the JSON stays clean
     assert any(a["rule"] == "ssh_bruteforce_fast" for a in out["alerts"])
 
 
