@@ -8,6 +8,7 @@ batch, whose rows the store's unique (source, position) keeps from being stored 
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,7 +71,10 @@ class Engine:
                 continue
             detect(event)
             events.append((pos, event))
-        self.decisions.flush()  # enforce first: interception latency matters more than bookkeeping
+        try:
+            self.decisions.flush()  # enforce first: interception latency matters more than bookkeeping
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            self.log(f"enforcement failed, will retry with the next batch: {exc}")
         self.store.commit_batch(batch.key, events, rejected, batch.position if input_name else None, input_name)
         self.stats["lines"] += len(batch.lines)
         self.stats["events"] += len(events)

@@ -52,6 +52,8 @@ class FileTail:
             st = None
         if st is not None and st.st_ino == inode:
             self._open(pos)
+            if head and self.head is not None and self.head[:len(head)] != head[:len(self.head)]:
+                self._open(0)  # truncated and rewritten while we were down: a different file now
             return
         # Rotated while we were down: finish the old file if it is still beside the new one.
         old = self._find_inode(inode)

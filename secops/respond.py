@@ -168,7 +168,11 @@ class DecisionEngine:
         if not self._pending or self.enforcer is None:
             return 0
         batch, self._pending = self._pending, []
-        self.enforcer.block(batch)
+        try:
+            self.enforcer.block(batch)
+        except Exception:
+            self._pending = batch + self._pending  # kept for the next flush: a decided block is never lost
+            raise
         return len(batch)
 
     def _record(self, decision: Decision) -> Decision:

@@ -165,3 +165,37 @@ def test_syslog_udp_and_tcp_reach_the_store(tmp_path):
     ips = {r[0] for r in store.db.execute("SELECT source_ip FROM events")}
     assert ips == {"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"}
     assert store.db.execute("SELECT user_name FROM events WHERE source_ip='203.0.113.2'").fetchone() == ("管理员",)
+
+
+def test_resume_notices_a_file_rewritten_while_down(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first-a\nfirst-b\n")
+    tail = FileTail("app", log)
+    committed = tail.read(100).position
+    with open(log, "r+b") as f:  # same inode, new content longer than the old position
+        f.write(b"other-1\nother-2\nother-3\n")
+    again = FileTail("app", log)
+    again.resume(committed)
+    assert lines_of(again.read(100)) == [b"other-1", b"other-2", b"other-3"]
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_a_failed_enforcement_is_retried(tmp_path):
+    """The set does not exist yet: the first flush fails, the decision waits, the next one lands."""
+    import uuid
+
+    from secops.respond import Allowlist, DecisionEngine, NftablesEnforcer
+    ns = f"gsret-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        nft = NftablesEnforcer(table="govctl_retry", netns=ns)
+        engine = DecisionEngine(Allowlist([]), enforcer=nft)
+        engine.block("203.0.113.9", "test", ttl=60)
+        with pytest.raises(RuntimeError, match="nft failed"):
+            engine.flush()
+        nft.ensure()
+        assert engine.flush() == 1
+        assert "203.0.113.9" in nft.blocked()
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=True)
