@@ -71,9 +71,11 @@ def list_bans(
         print_json(rows)
         return
     from rich.table import Table
-    table = Table("address", "action", "until", "actor", "reason", title="decisions" if trail else "bans in force")
+    table = Table("address", "action", "until", "enforced", "actor", "reason",
+                  title="decisions" if trail else "bans in force")
     for r in rows:
-        table.add_row(r["address"], r["action"], r["until"] or "", r["actor"], r["reason"])
+        table.add_row(r["address"], r["action"], r["until"] or "", "yes" if r["enforced"] else "no (dry run)",
+                      r["actor"], r["reason"])
     console.print(table)
 
 
