@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from secops.store import Store
-from secops.testbed import wait_for
+from secops.testbed import free_port, tcp_listening, wait_for
 
 pytestmark = pytest.mark.slow
 GOVCTL = str(Path(sys.executable).parent / "govctl")
@@ -88,14 +88,11 @@ def _rss_peak_kib(pid: int) -> int:
 
 
 def test_syslog_burst_memory_stays_bounded_and_nothing_is_lost(tmp_path):
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    tcp = port.getsockname()[1]
-    port.close()
+    tcp = free_port()
     cfg = _config(tmp_path, syslog={"tcp": f"127.0.0.1:{tcp}", "spool": str(tmp_path / "spool")})
     daemon = subprocess.Popen([GOVCTL, "secops", "run", "--config", str(cfg), "--dry-run"], stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: _can_connect(tcp), 60) is not None
+        assert wait_for(lambda: tcp_listening(tcp), 60) is not None
 
         def burst(n: int, offset: int) -> None:
             with socket.create_connection(("127.0.0.1", tcp)) as s:
@@ -124,10 +121,3 @@ def test_syslog_burst_memory_stays_bounded_and_nothing_is_lost(tmp_path):
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)
 
-
-def _can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False

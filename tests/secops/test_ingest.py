@@ -16,6 +16,7 @@ from secops.config import load_config
 from secops.daemon import Engine, Runner
 from secops.ingest import FileTail
 from secops.store import Store
+from secops.testbed import free_port
 
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 
@@ -131,16 +132,8 @@ def test_stdin_ingest(tmp_path):
     assert stats["lines"] == 21 and stats["events"] == 20 and stats["quarantined"] == 1 and stats["blocks"] == 1
 
 
-def _free_port(kind) -> int:
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_syslog_udp_and_tcp_reach_the_store(tmp_path):
-    udp, tcp = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
+    udp, tcp = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     cfg = load_config(_config(tmp_path, syslog={"udp": f"127.0.0.1:{udp}", "tcp": f"127.0.0.1:{tcp}",
                                                 "spool": str(tmp_path / "spool")}))
     store = Store(cfg["store"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from secops.respond import NftablesEnforcer
 from secops.store import Store
-from secops.testbed import Testbed, can_run, wait_for
+from secops.testbed import Testbed, can_run, free_port, tcp_listening, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 GOVCTL = str(Path(sys.executable).parent / "govctl")
@@ -30,10 +29,7 @@ def testbed():
 
 
 def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    syslog_port = probe.getsockname()[1]
-    probe.close()
+    syslog_port = free_port()
     cfg = tmp_path / "secops.yaml"
     cfg.write_text(json.dumps({
         "store": str(tmp_path / "s.db"), "ops_networks": ["10.20.0.0/16"],
@@ -46,7 +42,7 @@ def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
     nft = NftablesEnforcer(table="govctl_test", set_name="blocklist", netns=testbed.fw)
     try:
         assert wait_for(lambda: _table_exists(testbed.fw), 30), "the daemon did not set up its nftables set"
-        assert wait_for(lambda: _listening(syslog_port), 30), "the daemon's syslog receiver did not start"
+        assert wait_for(lambda: tcp_listening(syslog_port), 30), "the daemon's syslog receiver did not start"
         testbed.start_sshd(("127.0.0.1", syslog_port))
         assert testbed.connects(testbed.attacker, port=22)
         testbed.ssh_login_attempts(testbed.ops, 12, user="deploy")
@@ -83,14 +79,6 @@ def test_block_enforced_expires_and_spares_ops(tmp_path, testbed):
 def _table_exists(netns: str) -> bool:
     return subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "set", "inet", "govctl_test", "blocklist"],
                           capture_output=True).returncode == 0
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def _attack_until_blocked(testbed, nft, most: int = 10) -> int | None:
