@@ -65,3 +65,16 @@ def test_playbooks_pass_ansible_syntax_check(playbook):
     proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "--syntax-check", "-i", "localhost,",
                            playbook], cwd=ROOT / "playbooks", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_os_family_defines_the_same_variables():
+    import yaml
+
+    folder = ROOT / "playbooks/roles/govctl_baseline/vars"
+    families = {p.stem: yaml.safe_load(p.read_text()) for p in folder.glob("*.yml")}
+    assert set(families) == {"Debian", "RedHat", "openEuler", "Kylin"}
+    keys = set(families["Debian"])
+    assert all(set(v) == keys for v in families.values())
+    rpm = [{k: v for k, v in families[f].items() if k != "govctl_os"} for f in ("RedHat", "openEuler", "Kylin")]
+    assert rpm[0] == rpm[1] == rpm[2] and rpm[0]["govctl_pam_method"] == "authselect"
+    assert families["Debian"]["govctl_pam_method"] == "pam-auth-update"

@@ -27,7 +27,7 @@ options:
   root: {default: /var/backups/govctl-harden, type: str}
   run_id: {type: str}
   paths: {type: list, elements: str, default: []}
-  timeout: {type: int, default: 180}
+  timeout: {type: int, default: 600}
   restart: {description: argv run after a watchdog restore, type: list, elements: str, default: []}
 """
 
@@ -164,7 +164,7 @@ def main():
                        "root": {"type": "str", "default": "/var/backups/govctl-harden"},
                        "run_id": {"type": "str"},
                        "paths": {"type": "list", "elements": "str", "default": []},
-                       "timeout": {"type": "int", "default": 180},
+                       "timeout": {"type": "int", "default": 600},
                        "restart": {"type": "list", "elements": "str", "default": []}},
         supports_check_mode=True)
     p = module.params
