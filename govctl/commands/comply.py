@@ -26,7 +26,7 @@ def _progress(layer: str) -> None:
     err_console.print(f"[dim]collecting {layer} evidence…[/dim]")
 
 
-def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path]) -> dict:
+def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], host_limit: Optional[str] = None) -> dict:
     from policies.compliance import collect
 
     if evidence is not None:
@@ -35,7 +35,7 @@ def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path]) ->
         from govctl.errors import BadInput
 
         raise BadInput(f"--host-audit {host_audit} does not exist; write it with `govctl audit --json --out FILE`")
-    return collect.collect(stack, host_audit, progress=_progress)
+    return collect.collect(stack, host_audit, host_limit, progress=_progress)
 
 
 def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path]) -> tuple[list[dict], object]:
@@ -102,6 +102,7 @@ def collect_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Directory for the evidence files (<layer>.json)."),
     stack: str = typer.Option("lab", "--stack", help="Stack whose evidence to collect."),
     host_audit: Optional[Path] = typer.Option(None, "--host-audit", help="A saved `govctl audit --json` result instead of auditing the hosts now."),
+    host_limit: Optional[str] = typer.Option(None, "--host-limit", help="Audit only these hosts (Ansible pattern, e.g. web-1.prod or center_prod)."),
     json_out: bool = typer.Option(False, "--json", help="Print each layer's status as JSON."),
 ) -> None:
     """Collect the raw evidence of every layer into a directory (reports can be made from it later).
@@ -111,7 +112,7 @@ def collect_cmd(
     from govctl.ui import console, print_json
     from policies.compliance import collect
 
-    layers = _layers(stack, None, host_audit)
+    layers = _layers(stack, None, host_audit, host_limit)
     collect.save(layers, out)
     summary = {n: {"status": d["status"], "prompt": (d.get("prompt") or {}).get("en")} for n, d in layers.items()}
     if json_out:

@@ -7,12 +7,8 @@ estimated score, render.py into JSON / CSV / HTML / PDF, and pack.py into a sign
 """
 from __future__ import annotations
 
-COMPLIANT = "符合"
-PARTIAL = "部分符合"
-NON_COMPLIANT = "不符合"
-NOT_APPLICABLE = "不适用"
-MANUAL = "需人工核查"
-VERDICTS = (COMPLIANT, PARTIAL, NON_COMPLIANT, NOT_APPLICABLE, MANUAL)
-VERDICT_EN = {COMPLIANT: "compliant", PARTIAL: "partially compliant", NON_COMPLIANT: "non-compliant",
-              NOT_APPLICABLE: "not applicable", MANUAL: "manual review"}
+# The five verdicts of an assessment item: the host audit's (govctl.hardening.verdict) are the same ones.
+from govctl.hardening.verdict import (COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL,  # noqa: E402,F401
+                                      VERDICT_EN, VERDICTS)
+
 STANDARDS = ("djcp", "mlps-crypto")

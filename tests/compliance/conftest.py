@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lab"
-PASSPHRASE = "compliance tests 测试"
 
 
 def fixture_layers() -> dict[str, dict]:
@@ -41,24 +40,8 @@ def layers() -> dict[str, dict]:
     return fixture_layers()
 
 
-@pytest.fixture
-def crypto_state(tmp_path, monkeypatch) -> Path:
-    """A throwaway state directory with an unlockable keystore (fast PBKDF2 count)."""
-    from govctl import paths
-
-    state = tmp_path / "state"
-    (state / "crypto").mkdir(parents=True)
-    (state / "crypto" / "config.yaml").write_text("suite: gm\nkdf_iterations: 100000\n")
-    monkeypatch.setattr(paths, "STATE", state)
-    monkeypatch.setenv("GOVCTL_STATE", str(state))
-    monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE", PASSPHRASE)
-    for name in ("GOVCTL_CRYPTO_PASSPHRASE_FILE", "GOVCTL_CRYPTO_ROOT_KEY_FILE", "GOVCTL_CRYPTO_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    from crypto.audit import AuditLog
-
-    AuditLog._open_logs.clear()
-    yield state
-    AuditLog._open_logs.clear()
+# A throwaway state directory with an unlockable keystore: the crypto tests' fixture.
+from ..crypto.conftest import PASSPHRASE, state as crypto_state  # noqa: E402,F401
 
 
 def write_json(path: Path, data) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,30 @@ def test_pack_holds_reports_evidence_attachments_and_verifies(sealed):
     assert json.loads((out / "evidence" / "stack.json").read_text()) == json.loads((FIXTURES / "stack.json").read_text())
     proc = run_govctl("comply", "verify", str(out), env=env)
     assert proc.returncode == 0 and "signature valid" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("standard, title, headings, ids", [
+    ("djcp", "网络安全等级保护基本要求", ("安全通信网络", "安全区域边界", "安全计算环境", "安全管理中心", "云计算扩展"),
+     ("CN-ARCH-E", "AB-ACL-A", "CE-CONF-A", "MC-CEN-D", "CL-CE-DATA-A")),
+    ("mlps-crypto", "信息系统密码应用基本要求", ("物理和环境安全", "网络和通信安全", "设备和计算安全", "应用和数据安全", "密钥管理"),
+     ("NC-AUTH", "AD-TRANSIT-CONFIDENTIALITY", "KM-ROTATION")),
+])
+def test_pdf_in_chinese_rasterizes_and_reads_back(sealed, tmp_path, standard, title, headings, ids):
+    pdf = sealed[0] / f"report-{standard}-L3.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    images = sorted(tmp_path.glob("page-*.png"))
+    assert len(images) == pages >= 4
+    assert all(p.stat().st_size > 1500 for p in images)           # drawn pages, not blank ones
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "CJK" in fonts                                          # Chinese glyphs from Noto CJK, embedded
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for heading in (title, "测评结论摘要", "估算分", "问题与整改建议", "逐项测评结果", "证据明细") + headings:
+        assert heading in text, heading
+    for item_id in ids:
+        assert item_id in text, item_id
 
 
 @pytest.mark.slow
