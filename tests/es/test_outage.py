@@ -30,7 +30,7 @@ def _events(store: ElasticStore) -> int:
 
 
 def test_outage_mid_ingest_spools_then_catches_up_without_loss_or_duplicates(es_node, es_section, tmp_path):
-    files = write_corpus(tmp_path / "logs", background=40_000)
+    files = write_corpus(tmp_path / "logs", background=20_000)
     sources = [{"name": p.stem, "path": str(p)} for p in files]
     node = LocalNode(es_node["home"])
     spool = Path(es_section["spool"])
