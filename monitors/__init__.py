@@ -1,1 +1,3 @@
-"""monitors"""
+"""Availability monitoring: the SLO spec → Prometheus rules, the probe and replication exporters,
+the monitoring platform (Prometheus, Alertmanager, webhook) and availability reports.
+See docs/monitoring.md."""

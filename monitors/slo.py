@@ -7,6 +7,7 @@ summarizes which center serves the service address and whether each standby is r
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,16 @@ def load_slo_spec(path: str | Path | None = None, *, text: str | None = None) ->
     return SLOSpec(str(path or DEFAULT_SPEC), period, interval, scale, classes["page"],
                    classes["ticket"], tuple(services), lag,
                    parse_duration(replication.get("not_ready_for", "2m")))
+
+
+def spec_text_with(text: str, **values: str | float) -> str:
+    """The spec's text with top-level scalars replaced (comments kept), e.g. for a drill:
+    spec_text_with(DEFAULT_SPEC.read_text(), window_scale=60, interval="1s")."""
+    for key, value in values.items():
+        text, count = re.subn(rf"^{key}:[^#\n]*", f"{key}: {value} ", text, count=1, flags=re.M)
+        if not count:
+            raise KeyError(f"the spec has no top-level {key!r}")
+    return text
 
 
 # -- rule generation -------------------------------------------------------------------------------

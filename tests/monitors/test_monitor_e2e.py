@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from monitors.slo import DEFAULT_SPEC
+from monitors.slo import DEFAULT_SPEC, spec_text_with
 
 from .helpers import WebService, free_port, wait_for
 from .pg_cluster import PgCluster
@@ -27,9 +27,7 @@ VANTAGES = ("internet", "egov-net", "mgmt")
 
 def scaled_spec(folder: Path) -> Path:
     path = folder / "slo-drill.yaml"
-    path.write_text(DEFAULT_SPEC.read_text().replace("window_scale: 1 ", "window_scale: 60 ")
-                    .replace("interval: 15s", "interval: 1s")
-                    .replace("not_ready_for: 2m", "not_ready_for: 5s"))
+    path.write_text(spec_text_with(DEFAULT_SPEC.read_text(), window_scale=60, interval="1s"))
     return path
 
 

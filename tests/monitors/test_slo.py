@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from monitors import promtool as promtool_runner
-from monitors.slo import DEFAULT_SPEC, load_slo_spec, render_rules
+from monitors.slo import DEFAULT_SPEC, load_slo_spec, render_rules, spec_text_with
 from monitors.specfile import SpecError
 
 
@@ -92,8 +92,7 @@ def test_generated_tests_fail_when_the_rules_are_wrong(tmp_path: Path, broken, o
 
 @pytest.mark.slow
 def test_scaled_spec_for_drills_also_passes(tmp_path: Path):
-    text = DEFAULT_SPEC.read_text().replace("window_scale: 1 ", "window_scale: 60 ") \
-                                   .replace("interval: 15s", "interval: 1s")
+    text = spec_text_with(DEFAULT_SPEC.read_text(), window_scale=60, interval="1s")
     spec_path = tmp_path / "scaled.yaml"
     spec_path.write_text(text)
     spec = load_slo_spec(spec_path)

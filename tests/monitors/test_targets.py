@@ -81,7 +81,7 @@ def test_probe_timeout_is_kept_below_the_interval():
     targets = targets_from_dict(targets_from_stack_outputs(LAB_OUTPUTS))
     spec = load_slo_spec()
     cfg = probe_configs(targets, spec)["internet"]
-    assert cfg["interval"] == "15s" and cfg["timeout"] == "5s"
+    assert cfg["interval"] == "5s" and cfg["timeout"] == "4s"  # 5s default, capped at 0.8 × interval
 
 
 def test_too_few_vantage_points_for_the_quorum_is_bad_input(tmp_path: Path):
