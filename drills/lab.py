@@ -224,7 +224,8 @@ class LabTarget:
         from infra.topology import load_topology
 
         plan = build_plan(load_topology(StackDefinition.load(self.stack).topology))
-        service = f"{self.outputs['service']['ipv4']}/32" if self.outputs.get("service") else None
+        service = self.outputs.get("service") or {}
+        service_routes = {f"{service.get('ipv4')}/32", f"{service.get('ipv6')}/128"}
         for veth in plan.veths:  # addresses too, in case a link lost them going down
             for ns, dev, addrs in ((veth.ns_a, veth.if_a, veth.addrs_a),
                                    (veth.ns_b, veth.if_b, veth.addrs_b)):
@@ -234,7 +235,7 @@ class LabTarget:
             if not system.ns_exists(ns):
                 continue
             for route in routes:
-                if route.dest != service:
+                if route.dest not in service_routes:
                     system.route_replace(ns, route.args())
 
     def power_off(self, center: str) -> str:
@@ -286,9 +287,12 @@ class LabTarget:
 
     def move_service(self, center: str) -> str:
         service = self.outputs["service"]
-        uplink = self.outputs["centers"][center]["uplink"]
-        system.sh("ip", "-n", service["route_namespace"], "route", "replace",
-                  f"{service['ipv4']}/32", "via", uplink)
+        ns = service["route_namespace"]
+        system.route_replace(ns, [f"{service['ipv4']}/32", "via",
+                                  self.outputs["centers"][center]["uplink"]])
+        if service.get("ipv6"):
+            system.route_replace(ns, [f"{service['ipv6']}/128", "via",
+                                      self.outputs["centers"][center]["uplink_v6"]])
         return f"service address {service['ipv4']} → {center}"
 
     def service_center(self) -> str | None:

@@ -132,7 +132,8 @@ class Engine:
         except TopologyError as err:
             raise BadInput(err.render()) from None
         config = self.definition.pulumi_config()
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps([config, self.definition.generated_secrets],
+                                           sort_keys=True).encode()).hexdigest()
         stamp = self._config_stamp()
         state_file = BACKEND_DIR / ".pulumi" / "stacks" / "govctl" / f"{self.stack}.json"
         if not state_file.exists() or not self.config_file.exists():

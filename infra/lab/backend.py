@@ -22,6 +22,7 @@ from .rootfs import OPS_USER, base_path
 
 LAB_DIR = STATE / "lab"
 SSH_DIR = LAB_DIR / "ssh"
+MONITOR_PGPASS = LAB_DIR / "monitor.pgpass"
 
 
 def _ssh_client_config(plan) -> str:
@@ -69,6 +70,7 @@ def _pg_hba(topo: Topology) -> str:
     lines += [f"host gov govweb {n} scram-sha-256"
               for kind in ("internet_dmz", "egov_extranet") for n in nets(kind)]
     lines += [f"host all all {n} scram-sha-256" for n in nets("security_management")]
+    lines += [f"host all monitor {n} scram-sha-256" for n in nets("core_business")]
     return "\n".join(lines) + "\n"
 
 
@@ -118,7 +120,8 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
 
     replication_password = config.require_secret("pg_replication_password")
     app_password = config.require_secret("pg_app_password")
-    secret_opts = ["replication_password", "app_password"]
+    monitor_password = config.require_secret("pg_monitor_password")
+    secret_opts = ["replication_password", "app_password", "monitor_password"]
 
     def db_host(center_name):
         return next(h for h in plan.hosts if h.center == center_name and "database" in h.roles)
@@ -131,7 +134,8 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
         "host_folder": str(LAB_DIR / "hosts" / primary_host.fqdn), "role": "primary",
         "primary_address": primary_host.ipv4, "application_name": topo.production.name,
         "settings": _pg_settings(sync_names), "hba": hba, "service": res.POSTGRES_SERVICE,
-        "replication_password": replication_password, "app_password": app_password},
+        "replication_password": replication_password, "app_password": app_password,
+        "monitor_password": monitor_password},
         pulumi.ResourceOptions(depends_on=[hosts[primary_host.fqdn]],
                                additional_secret_outputs=secret_opts))
     standbys = []
@@ -144,6 +148,12 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
             "replication_password": replication_password, "app_password": app_password},
             pulumi.ResourceOptions(depends_on=[hosts[h.fqdn], primary],
                                    additional_secret_outputs=secret_opts)))
+
+    # Monitoring reads PostgreSQL as `monitor` (pg_monitor) with this passfile.
+    res.LocalFile("monitor-pgpass", {
+        "path": str(MONITOR_PGPASS),
+        "content": monitor_password.apply(lambda pw: f"*:{PG_PORT}:*:monitor:{pw}\n")},
+        pulumi.ResourceOptions(additional_secret_outputs=["content"]))
 
     web_digest = hashlib.sha256((res.FILES / "govweb").read_bytes()).hexdigest()[:16]
     service_addrs = []
@@ -176,7 +186,7 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                 "ops_address": plan.ops_address},
         "centers": {c.name: {
             "role": c.role, "site": c.site, "namespace": center_ns(c.name),
-            "uplink": plan.uplinks[c.name],
+            "uplink": plan.uplinks[c.name], "uplink_v6": plan.uplinks_v6[c.name],
             "firewall": {"namespace": center_ns(c.name), "family": "inet", "table": FW_TABLE,
                          "sets": {"ipv4": BLOCK_SET_V4, "ipv6": BLOCK_SET_V6}},
             "zones": {z.name: {"kind": z.kind, "subnets": [str(s.ipv4) for s in z.subnets]
@@ -188,6 +198,7 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                    "folder": str(LAB_DIR / "hosts" / h.fqdn)} for h in plan.hosts],
         "databases": {
             "port": PG_PORT, "database": "gov",
+            "monitor": {"user": "monitor", "passfile": str(MONITOR_PGPASS)},
             "primary": {"center": topo.production.name, "host": primary_host.fqdn,
                         "address": primary_host.ipv4},
             "standbys": [{"center": r.target, "host": db_host(r.target).fqdn,

@@ -110,6 +110,7 @@ class LabPlan:
     hosts: list[LabHost] = field(default_factory=list)
     ops_address: str = ""
     uplinks: dict[str, str] = field(default_factory=dict)  # center → its uplink address seen from wan
+    uplinks_v6: dict[str, str] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)  # outside name → client namespace address
 
 
@@ -158,6 +159,7 @@ def build_plan(topo: Topology, active_center: str | None = None) -> LabPlan:
         plan.veths.append(Veth(f"uplink-{center.name}", WAN_NS, ifname("u-", center.name), ns,
                                "uplink", addrs_a=wan_side, addrs_b=center_side))
         plan.uplinks[center.name] = str(up4[1])
+        plan.uplinks_v6[center.name] = _host_addr(up6, 2)
         routes += [Route("default", via=str(up4[0])), Route("default", via=_host_addr(up6, 1))]
         wan_routes.append(Route(str(center.ipv4), via=str(up4[1])))
         if center.ipv6:
@@ -221,6 +223,8 @@ def build_plan(topo: Topology, active_center: str | None = None) -> LabPlan:
     if topo.service:
         active = active_center or topo.production.name
         wan_routes.append(Route(f"{topo.service.ipv4}/32", via=plan.uplinks[active]))
+        if topo.service.ipv6:
+            wan_routes.append(Route(f"{topo.service.ipv6}/128", via=plan.uplinks_v6[active]))
     plan.routes[WAN_NS] = wan_routes
 
     # The ops workstation sits in the production center's management zone.

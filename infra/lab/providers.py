@@ -410,7 +410,9 @@ class _PostgresProvider(_LabProvider):
             _psql(pid, _bootstrap_sql(p))
             _psql(pid, "CREATE TABLE IF NOT EXISTS ledger (seq bigint PRIMARY KEY, "
                        "center text NOT NULL, at timestamptz NOT NULL DEFAULT now()); "
-                       "GRANT SELECT, INSERT ON ledger TO govweb;", db="gov")
+                       "GRANT SELECT, INSERT ON ledger TO govweb; "
+                       # monitoring writes its replication heartbeat row here
+                       "GRANT CREATE ON SCHEMA public TO monitor;", db="gov")
         return {}
 
     def present(self, p):
@@ -435,8 +437,26 @@ def _bootstrap_sql(p) -> str:
 
     return (role("replicator", p["replication_password"], "REPLICATION")
             + role("govweb", p["app_password"], "")
+            + role("monitor", p["monitor_password"], "IN ROLE pg_monitor")
             + "SELECT 'CREATE DATABASE gov OWNER postgres' WHERE NOT EXISTS "
               "(SELECT FROM pg_database WHERE datname = 'gov') \\gexec")
+
+
+class _LocalFileProvider(_LabProvider):
+    """A private file on this machine (e.g. credentials other parts of govctl read)."""
+
+    def apply(self, p):
+        path = Path(p["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(p["content"])
+
+    def present(self, p):
+        return Path(p["path"]).exists()
+
+    def remove(self, p):
+        Path(p["path"]).unlink(missing_ok=True)
 
 
 class _WebProvider(_LabProvider):
@@ -486,4 +506,5 @@ SshAccess = _resource(_SshAccessProvider, "SshAccess")
 Host = _resource(_HostProvider, "Host")
 Postgres = _resource(_PostgresProvider, "Postgres")
 Web = _resource(_WebProvider, "Web")
+LocalFile = _resource(_LocalFileProvider, "LocalFile")
 
