@@ -3,7 +3,8 @@
     .venv/bin/python bench/monitor_probe_scale.py --targets 1000 --interval 15s --cycles 4
 
 A separate process serves the endpoints (asyncio, 4 ports; HTTP answers 200, TCP probes connect),
-so the figures are the exporter's. 60 % of the targets are HTTP, 40 % TCP.
+so the figures are the exporter's. 60 % of the targets are HTTP, 40 % TCP. A real Prometheus
+scrapes the exporter every interval and reports its own scrape duration.
 """
 from __future__ import annotations
 
@@ -84,6 +85,16 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
                                       "concurrency": concurrency, "targets": targets}))
     proc = subprocess.Popen([sys.executable, "-m", "monitors.probe", "--config", str(config)],
                             stderr=subprocess.DEVNULL)
+    # a real Prometheus scrapes the exporter once per interval: its own scrape_duration_seconds
+    prom_port = free_port()
+    (folder / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": interval, "scrape_timeout": format_duration(
+            max(0.5, 0.9 * parse_duration(interval)))},
+        "scrape_configs": [{"job_name": "probe", "static_configs": [{"targets": [f"127.0.0.1:{listen}"]}]}]}))
+    prom = subprocess.Popen(["prometheus", f"--config.file={folder / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={folder / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{listen}/metrics"
     try:
         first = wait_for(lambda: (m := metrics(url)).get("govctl_probe_last_cycle_timestamp_seconds")
@@ -112,7 +123,17 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
             httpx.get(url, timeout=10)
             scrapes.append(time.perf_counter() - t)
         scrape_cpu = (cpu_seconds(proc.pid) - scrape_cpu0) / 20
+        series = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query_range", params={
+            "query": 'scrape_duration_seconds{job="probe"}', "start": time.time() - wall,
+            "end": time.time(), "step": interval}).json()["data"]["result"]
+        prom_scrapes = [float(v) for _, v in series[0]["values"]] if series else []
+        samples = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
+                            params={"query": 'scrape_samples_scraped{job="probe"}'}).json()["data"]["result"]
         return {
+            "prometheus_scrape_seconds": {"median": statistics.median(prom_scrapes),
+                                          "max": max(prom_scrapes), "n": len(prom_scrapes)}
+            if prom_scrapes else None,
+            "prometheus_samples_per_scrape": float(samples[0]["value"][1]) if samples else None,
             "targets": n, "interval": interval, "concurrency": concurrency, "cycles": len(cycle_seconds),
             "cycle_seconds": {"min": min(cycle_seconds), "median": statistics.median(cycle_seconds),
                               "max": max(cycle_seconds)},
@@ -126,6 +147,7 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
         }
     finally:
         stop_process(proc)
+        stop_process(prom)
         server.terminate()
 
 
