@@ -13,6 +13,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -149,6 +150,7 @@ def run(n: int, interval: str, cycles: int, concurrency: int) -> dict:
         stop_process(proc)
         stop_process(prom)
         server.terminate()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
