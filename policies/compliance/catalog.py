@@ -155,7 +155,8 @@ def load(standard: str, level: int) -> Catalog:
                        f"{', '.join(map(str, document['levels']))}")
     items = tuple(
         Item(i["id"], i["area"], i["control"], i["clause"], tuple(i["levels"]), i["requirement"],
-             tuple(_check(c) for c in i["checks"]), i.get("importance"), i.get("obligation"),
+             tuple(_check(c) for c in i["checks"]), i.get("importance"),
+             i.get("obligation_at", {}).get(str(level), i.get("obligation")),
              i.get("high_risk"), i.get("differences"))
         for i in document["items"] if level in i["levels"])
     return Catalog(document["key"], document["standard"], document["title"], level, document["obligation_kind"],

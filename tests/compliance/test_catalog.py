@@ -47,6 +47,14 @@ def test_mlps_crypto_obligations_and_every_shall_item_has_automated_evidence():
         [i.id for i in shall if catalog.automation(i) == "manual"]
 
 
+def test_mlps_crypto_obligation_follows_the_level():
+    at = {lvl: {i.id: i.obligation for i in catalog.load("mlps-crypto", lvl).items} for lvl in (2, 3, 4)}
+    assert (at[2]["NC-AUTH"], at[3]["NC-AUTH"]) == ("宜", "应")
+    assert (at[3]["AD-TRANSIT-INTEGRITY"], at[4]["AD-TRANSIT-INTEGRITY"]) == ("宜", "应")
+    assert at[2]["PE-AUTH"] == "可" and at[4]["PE-AUTH"] == "应"
+    assert "DC-REMOTE-CHANNEL" not in at[2]
+
+
 def test_host_items_are_referenced_not_duplicated():
     hosts = catalog.host_catalog()
     referenced = {h for i in catalog.load("djcp", 3).items for c in i.checks if c.kind == "host" for h in c.param}
