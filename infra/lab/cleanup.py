@@ -1,6 +1,6 @@
 """What the lab leaves on the machine, and a sweep for what a crashed run left outside the state.
 
-Every lab object is findable without the Pulumi state: namespaces are named gl-*, hosts run
+Every lab object is findable without the Pulumi state: namespaces are named gl-* (the lab prefix), hosts run
 govctl-init, their files and mounts are under state/lab. `govctl lab down` destroys through the
 engine first, then sweeps, then checks that nothing is left.
 """

@@ -2,20 +2,23 @@
 firewall rulesets, hosts and services. Pure (no root, no side effects), so it is unit-tested,
 and the Pulumi resources in backend.py are a thin layer over it.
 
-Names: every lab namespace starts with `gl-` (govctl lab) so that `govctl lab down` and the tests
-can tell the lab's objects from anything else on the machine.
+Names: every lab namespace starts with `gl-` (govctl lab; GOVCTL_LAB_PREFIX changes it) so that
+`govctl lab down` and the tests can tell the lab's objects from anything else on the machine.
 """
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 from infra.topology import Topology
 
-NS_PREFIX = "gl-"
-WAN_NS = "gl-wan"  # the outside world's router: internet, e-gov extranet, the service address
-OPS_NS = "gl-ops"  # the ops engineers' workstation, in the production center's management zone
+# GOVCTL_LAB_PREFIX lets two labs share a machine (e.g. a CI run beside a developer's lab): their
+# namespaces are disjoint network stacks, so addresses never collide.
+NS_PREFIX = os.environ.get("GOVCTL_LAB_PREFIX", "gl-")
+WAN_NS = f"{NS_PREFIX}wan"  # the outside world's router: internet, e-gov extranet, service address
+OPS_NS = f"{NS_PREFIX}ops"  # the ops engineers' workstation, in the production management zone
 FW_TABLE = "govctl"  # nftables table (family inet) in every center's firewall namespace
 BLOCK_SET_V4 = "blocked_v4"  # timed sets that interception fills
 BLOCK_SET_V6 = "blocked_v6"

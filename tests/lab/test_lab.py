@@ -79,7 +79,8 @@ def test_second_up_reports_no_changes(lab):
 def test_refresh_notices_manual_removals_and_up_restores_them(lab):
     fw_ns = lab["centers"]["samecity"]["firewall"]["namespace"]
     system.nft(fw_ns, "delete", "table", "inet", "govctl")
-    system.sh("ip", "netns", "del", "gl-egov-net")
+    extranet = lab["outside"]["egov-net"]["namespace"]
+    system.sh("ip", "netns", "del", extranet)
     victim = _host(lab, "web-1.remote")
     system.sh("kill", "-KILL", str(host_pid(victim["folder"])))
     refresh = run_govctl("infra", "refresh", "--stack", "lab", "--json", timeout=600)
@@ -93,5 +94,5 @@ def test_refresh_notices_manual_removals_and_up_restores_them(lab):
     assert status["resource_changes"].get("create", 0) >= 6, status["resource_changes"]
     assert status["healthy"] is True
     assert system.nft_table_exists(fw_ns, "govctl")
-    assert system.ns_exists("gl-egov-net")
+    assert system.ns_exists(extranet)
     assert ssh(lab, "web-1.remote", "hostname").stdout.strip() == "web-1"

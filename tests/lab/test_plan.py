@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from infra.lab.plan import build_plan, firewall_ruleset, ifname
+from infra.lab.plan import NS_PREFIX as P, build_plan, firewall_ruleset, ifname
 from infra.topology import load_topology
 
 
@@ -16,23 +16,23 @@ def topo():
 
 def test_namespaces_and_interface_names(topo):
     plan = build_plan(topo)
-    assert {"gl-wan", "gl-ops", "gl-internet", "gl-egov-net", "gl-prod", "gl-samecity",
-            "gl-remote", "gl-prod-web-1", "gl-remote-db-1"} <= set(plan.namespaces)
-    assert all(ns.startswith("gl-") for ns in plan.namespaces)
+    assert {P + n for n in ("wan", "ops", "internet", "egov-net", "prod", "samecity", "remote",
+                            "prod-web-1", "remote-db-1")} <= set(plan.namespaces)
+    assert all(ns.startswith(P) for ns in plan.namespaces)
     for veth in plan.veths:
         assert len(veth.if_a) <= 15 and len(veth.if_b) <= 15, veth
     assert ifname("l-", "prod-samecity-a") != ifname("l-", "prod-samecity-b")
 
 
 def test_primary_link_preferred_over_standby(topo):
-    routes = build_plan(topo).routes["gl-prod"]
+    routes = build_plan(topo).routes[P + "prod"]
     to_samecity = sorted((r.metric, r.via) for r in routes if r.dest == "10.12.0.0/16")
     assert to_samecity == [(10, "172.31.0.2"), (20, "172.31.0.6")]
 
 
 def test_service_address_follows_the_active_center(topo):
-    default = {r.dest: r.via for r in build_plan(topo).routes["gl-wan"]}
-    moved = {r.dest: r.via for r in build_plan(topo, active_center="samecity").routes["gl-wan"]}
+    default = {r.dest: r.via for r in build_plan(topo).routes[P + "wan"]}
+    moved = {r.dest: r.via for r in build_plan(topo, active_center="samecity").routes[P + "wan"]}
     assert default["10.250.0.80/32"] != moved["10.250.0.80/32"]
     assert moved["10.250.0.80/32"] == build_plan(topo).uplinks["samecity"]
 
