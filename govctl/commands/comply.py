@@ -26,16 +26,19 @@ def _progress(layer: str) -> None:
     err_console.print(f"[dim]collecting {layer} evidence…[/dim]")
 
 
-def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], host_limit: Optional[str] = None) -> dict:
+def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], level: int,
+            host_limit: Optional[str] = None) -> dict:
+    from govctl.errors import BadInput
     from policies.compliance import collect
+
+    if level not in (2, 3, 4):  # before the slow collection
+        raise BadInput(f"--level {level} is not a protection level the catalogs cover; use 2, 3 or 4")
 
     if evidence is not None:
         return collect.load(evidence)
     if host_audit is not None and not host_audit.is_file():
-        from govctl.errors import BadInput
-
         raise BadInput(f"--host-audit {host_audit} does not exist; write it with `govctl audit --json --out FILE`")
-    return collect.collect(stack, host_audit, host_limit, progress=_progress)
+    return collect.collect(stack, host_audit, host_limit, level, progress=_progress)
 
 
 def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path]) -> tuple[list[dict], object]:
@@ -83,7 +86,7 @@ def report(
         raise BadInput(f"--format {fmt!r} is unknown; use one of: {', '.join(FORMATS)}")
     if fmt == "pdf" and out is None:
         raise BadInput("--format pdf needs --out FILE (a PDF is not written to a terminal)")
-    layers = _layers(stack, evidence, host_audit)
+    layers = _layers(stack, evidence, host_audit, level)
     (document,), _ = _assess([standard], level, layers, assessment_file)
     data = render(document, fmt)
     if out is None:
@@ -101,6 +104,7 @@ def report(
 def collect_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Directory for the evidence files (<layer>.json)."),
     stack: str = typer.Option("lab", "--stack", help="Stack whose evidence to collect."),
+    level: int = typer.Option(3, "--level", help="Protection level the hosts are audited at: 2, 3 or 4."),
     host_audit: Optional[Path] = typer.Option(None, "--host-audit", help="A saved `govctl audit --json` result instead of auditing the hosts now."),
     host_limit: Optional[str] = typer.Option(None, "--host-limit", help="Audit only these hosts (Ansible pattern, e.g. web-1.prod or center_prod)."),
     json_out: bool = typer.Option(False, "--json", help="Print each layer's status as JSON."),
@@ -112,7 +116,7 @@ def collect_cmd(
     from govctl.ui import console, print_json
     from policies.compliance import collect
 
-    layers = _layers(stack, None, host_audit, host_limit)
+    layers = _layers(stack, None, host_audit, level, host_limit)
     collect.save(layers, out)
     summary = {n: {"status": d["status"], "prompt": (d.get("prompt") or {}).get("en")} for n, d in layers.items()}
     if json_out:
@@ -147,7 +151,7 @@ def pack(
     for s in standard:
         _check_standard(s)
     keystore = Keystore.open()  # unlock first: a locked keystore fails before the slow collection
-    layers = _layers(stack, evidence, host_audit)
+    layers = _layers(stack, evidence, host_audit, level)
     documents, inputs = _assess(list(dict.fromkeys(standard)), level, layers, assessment_file)
     manifest = packs.write(out, documents, layers, inputs, keystore, key)
     audit.append(actor(), "comply.pack", {"directory": str(out), "files": len(manifest["files"]),

@@ -119,14 +119,14 @@ def collect_firewall(outputs: dict | None) -> dict:
 
 
 # ---------------------------------------------------------------- hosts (issue 5: govctl audit)
-def collect_hosts(stack: str, audit_file: Path | None = None, limit: str | None = None) -> dict:
+def collect_hosts(stack: str, audit_file: Path | None = None, limit: str | None = None, level: int = 3) -> dict:
     if audit_file is not None:
         return ok("hosts", str(audit_file), {"audit": json.loads(Path(audit_file).read_text(encoding="utf-8"))})
     if not (paths.ROOT / "govctl" / "commands" / "audit.py").exists():
         return unavailable("hosts", "govctl audit --json",
                            "主机核查命令（govctl audit）尚未安装：用 --host-audit FILE 提供 `govctl audit --json` 的结果，或附上主机核查记录。",
                            "the host audit command (govctl audit) is not installed: pass --host-audit FILE, or attach host check records")
-    command = ["audit", "--stack", stack, "--json"] + (["--limit", limit] if limit else [])
+    command = ["audit", "--stack", stack, "--level", str(level), "--json"] + (["--limit", limit] if limit else [])
     document, error = _govctl_json(*command, timeout=900)
     if document is None:
         return unavailable("hosts", f"govctl {' '.join(command)}",
@@ -283,15 +283,15 @@ def collect_drills() -> dict:
 
 
 # ---------------------------------------------------------------- all layers
-def collect(stack: str, host_audit: Path | None = None, host_limit: str | None = None,
+def collect(stack: str, host_audit: Path | None = None, host_limit: str | None = None, level: int = 3,
             progress: Callable[[str], None] = lambda layer: None) -> dict[str, dict]:
-    """Every layer's evidence from the running environment."""
+    """Every layer's evidence from the running environment (hosts audited at `level`)."""
     layers = {}
     progress("stack")
     layers["stack"] = collect_stack(stack)
     outputs = layers["stack"].get("data", {}).get("outputs")
     for name, collector in (("firewall", lambda: collect_firewall(outputs)),
-                            ("hosts", lambda: collect_hosts(stack, host_audit, host_limit)),
+                            ("hosts", lambda: collect_hosts(stack, host_audit, host_limit, level)),
                             ("monitoring", collect_monitoring), ("secops", collect_secops),
                             ("crypto", collect_crypto), ("drills", collect_drills)):
         progress(name)
