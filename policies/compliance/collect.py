@@ -92,7 +92,13 @@ def collect_stack(stack: str) -> dict:
         return unavailable("stack", f"govctl infra outputs --stack {stack}",
                            f"无法读取栈 {stack} 的输出：先部署（govctl lab up / govctl infra up），或附上网络拓扑与安全域划分文档。",
                            f"cannot read the outputs of stack {stack}: deploy it, or attach the network design", str(exc))
-    return ok("stack", f"govctl infra outputs --stack {stack}", {"outputs": outputs, "pack": pack_results(outputs)})
+    try:
+        pack = pack_results(outputs)
+    except Exception as exc:  # the pack is another layer: its failure leaves the stack evidence usable
+        pack = {"error": f"{type(exc).__name__}: {exc}", "prompt": {
+            "zh": f"CrossGuard 策略包无法运行（{type(exc).__name__}）：附上策略包在部署预览中的结果。",
+            "en": "the CrossGuard pack could not run: attach its preview result"}}
+    return ok("stack", f"govctl infra outputs --stack {stack}", {"outputs": outputs, "pack": pack})
 
 
 def collect_firewall(outputs: dict | None) -> dict:

@@ -131,3 +131,24 @@ def test_saved_evidence_round_trips_and_bad_directories_are_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadInput, match="holds none of"):
         collect.load(tmp_path / "empty")
+
+
+def test_stack_collector_survives_a_broken_pack(monkeypatch):
+    def broken(outputs):
+        raise ImportError("policies.djcp_pack is not installed")
+
+    monkeypatch.setattr(collect, "stack_outputs", lambda stack: {"centers": {}, "topology": "lab"})
+    monkeypatch.setattr(collect, "pack_results", broken)
+    doc = collect.collect_stack("lab")
+    assert doc["status"] == "ok" and "ImportError" in doc["data"]["pack"]["error"]
+    from policies.compliance.checks import Evidence, pack_outcome, Missing
+    import pytest
+
+    with pytest.raises(Missing) as missing:
+        pack_outcome(Evidence({"stack": doc}), ("djcp-remote-dr-center",))
+    assert "策略包" in missing.value.zh
+
+
+def test_unknown_stack_is_unavailable_with_a_prompt():
+    doc = collect.collect_stack("no-such-stack")
+    assert doc["status"] == "unavailable" and "govctl lab up" in doc["prompt"]["zh"]
