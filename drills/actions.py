@@ -138,7 +138,7 @@ def fail(ctx, message: str) -> str:
 # -- detection ---------------------------------------------------------------------------
 @action("await_page_alert", seconds="number")
 def await_page_alert(ctx, seconds: float) -> str:
-    found = ctx.detection.wait_for_page(seconds)
+    found = ctx.detection.wait_for_page(ctx.fault_at, seconds)
     if found is None:
         return ctx.detection.unavailable_reason or f"no page alert within {seconds:.0f} s"
     ctx.detected_at = found

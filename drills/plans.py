@@ -14,7 +14,8 @@ from .actions import check_step
 
 PLANS_DIR = Path(__file__).with_name("plans")
 SCHEMA = Path(__file__).with_name("plan.schema.yaml")
-PHASES = ("preflight", "fault", "detect", "recover", "verify", "failback")
+# Recovery does not wait for the page: detection is measured from the alert's own start time.
+PHASES = ("preflight", "fault", "recover", "detect", "verify", "failback")
 
 
 class PlanError(ValueError):

@@ -97,53 +97,62 @@ class Ledger:
 
 
 class Detection:
-    """Page alerts delivered by govctl's monitoring (Alertmanager → webhook records)."""
+    """Page alerts from govctl's monitoring, read from Alertmanager (silenced ones included, so a
+    drill can silence its expected alerts and still measure when they fired)."""
 
-    def __init__(self):
+    def __init__(self, expected_alerts: tuple[str, ...] = ()):
+        self.expected = expected_alerts
         self.unavailable_reason: str | None = None
         self.silence_id: str | None = None
+        self.seen: list[dict] = []
         try:
             from monitors.stack import Layout, alertmanager_address
 
-            self.layout = Layout.default()
-            self.alertmanager = alertmanager_address(self.layout)
+            self.alertmanager = alertmanager_address(Layout.default())
         except Exception as exc:  # noqa: BLE001 - any reason monitoring is absent
-            self.layout = None
             self.alertmanager = None
             self.unavailable_reason = f"monitoring is not running ({exc}); detection not measured"
-        self.since = time.time()
 
-    def page_alerts(self) -> list[dict]:
-        if self.layout is None:
-            return []
-        from monitors.webhook import read_records
+    def page_alerts(self, since: float) -> list[dict]:
+        from datetime import datetime
 
-        return [r for r in read_records(self.layout.records)
-                if r.get("receiver") == "page" and r.get("status") == "firing"
-                and r.get("received_at", 0) >= self.since]
+        from monitors import prom_api
 
-    def wait_for_page(self, seconds: float) -> float | None:
-        if self.layout is None:
+        alerts = prom_api.get_json(self.alertmanager, "/api/v2/alerts",
+                                   {"active": "true", "silenced": "true", "inhibited": "true"})
+        found = []
+        for alert in alerts:
+            if alert.get("labels", {}).get("severity") != "page":
+                continue
+            started = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
+            if started >= since:
+                found.append({"alertname": alert["labels"].get("alertname"), "started": started,
+                              "labels": alert["labels"], "state": alert["status"]["state"]})
+        return found
+
+    def wait_for_page(self, since: float, seconds: float) -> float | None:
+        """When the first page alert that started after `since` fired (None: not within seconds)."""
+        if self.alertmanager is None:
             return None
         deadline = time.time() + seconds
         while time.time() < deadline:
-            alerts = self.page_alerts()
+            alerts = self.page_alerts(since)
             if alerts:
-                return min(a["received_at"] for a in alerts)
+                self.seen = alerts
+                return min(a["started"] for a in alerts)
             time.sleep(1)
         return None
 
     def silence(self, minutes: int, comment: str) -> None:
-        """Silence expected alerts in Alertmanager for the drill (they are still recorded here)."""
-        if self.alertmanager is None:
+        """Silence the plan's expected alerts for the drill (they are still measured)."""
+        if self.alertmanager is None or not self.expected:
             return
         from monitors import prom_api
 
-        now = time.gmtime()
-        end = time.gmtime(time.time() + minutes * 60)
-        body = {"matchers": [{"name": "alertname", "value": ".+", "isRegex": True}],
-                "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
-                "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", end),
+        body = {"matchers": [{"name": "alertname", "value": "|".join(self.expected),
+                              "isRegex": True, "isEqual": True}],
+                "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + minutes * 60)),
                 "createdBy": "govctl drill", "comment": comment}
         try:
             self.silence_id = prom_api.post_json(self.alertmanager, "/api/v2/silences", body).get("silenceID")
@@ -156,7 +165,7 @@ class Detection:
 
             try:
                 prom_api.delete(self.alertmanager, f"/api/v2/silence/{self.silence_id}")
-            except Exception:  # noqa: BLE001 - expires by itself
+            except Exception:  # noqa: BLE001 - it expires by itself
                 pass
 
 
@@ -289,7 +298,8 @@ def run_drill(plan: Plan, outputs: dict, dry_run: bool = False,
     target = LabTarget(outputs)
     started = time.time()
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
-    ctx = Context(plan, target, None, Detection(), Backups(target, DRILL_DIR / "backups"),
+    ctx = Context(plan, target, None, Detection(plan.expected_alerts),
+                  Backups(target, DRILL_DIR / "backups"),
                   primary=target.original_primary)
     result: dict[str, Any] = {"scenario": plan.id, "name": plan.name, "run_id": run_id,
                               "started": started, "dry_run": dry_run, "targets": plan.targets,
@@ -366,6 +376,7 @@ def run_drill(plan: Plan, outputs: dict, dry_run: bool = False,
     result["verification"] = ctx.verification
     result["acknowledged_writes"] = len(ctx.ledger.acks) if ctx.ledger else 0
     result["detection_note"] = ctx.detection.unavailable_reason
+    result["page_alerts"] = ctx.detection.seen
     if "aborted_in" in result:
         result["verdict"] = "rolled back" if rolled_back else "failed"
     else:

@@ -31,10 +31,12 @@ def up(
     stack_name: Optional[str] = typer.Option(None, "--stack", help="Take the targets from this stack's "
                                         "outputs instead (e.g. lab)."),
     db_passfile: Optional[Path] = typer.Option(None, "--db-passfile", help="With --stack: libpq "
-                                               "passfile for the replication exporter; without it the "
+                                               "passfile for the replication exporter (default: the "
+                                               "stack's databases.monitor.passfile); without one the "
                                                "databases are probed but not read."),
-    db_user: str = typer.Option("postgres", "--db-user", help="With --stack: database user (needs "
-                                "pg_monitor and CREATE on the database)."),
+    db_user: Optional[str] = typer.Option(None, "--db-user", help="With --stack: database user (needs "
+                                          "pg_monitor and CREATE on the database; default: the "
+                                          "stack's databases.monitor.user)."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="SLO spec (default: the last one used, "
                                         "else monitors/slo.yaml)."),
     json_out: bool = typer.Option(False, "--json", help="Print the process table as JSON."),
@@ -57,7 +59,12 @@ def up(
         from monitors.lab import targets_from_stack_outputs
         from monitors.targets import targets_from_dict
 
-        data = targets_from_stack_outputs(Engine(stack_name).outputs(), db_user=db_user,
+        outputs = Engine(stack_name).outputs()
+        monitor_access = (outputs.get("databases") or {}).get("monitor") or {}
+        db_user = db_user or monitor_access.get("user", "postgres")
+        db_passfile = db_passfile or (Path(monitor_access["passfile"])
+                                      if monitor_access.get("passfile") else None)
+        data = targets_from_stack_outputs(outputs, db_user=db_user,
                                           passfile=str(db_passfile) if db_passfile else None)
         if not db_passfile:
             data.pop("databases", None)
