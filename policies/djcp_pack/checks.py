@@ -9,7 +9,6 @@ description) is data in rules.yaml; `load_rules` validates it and pairs it with 
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path

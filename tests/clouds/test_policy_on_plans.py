@@ -10,8 +10,10 @@ from policies.djcp_pack.checks import evaluate, from_plan
 
 
 def _violations(resources):
-    return {rule.id: [v.message for r, v in evaluate(resources) if r.id == rule.id]
-            for rule, _ in evaluate(resources)}
+    found: dict[str, list[str]] = {}
+    for rule, violation in evaluate(resources):
+        found.setdefault(rule.id, []).append(violation.message)
+    return found
 
 
 @pytest.mark.parametrize("backend", ["alicloud", "openstack"])
