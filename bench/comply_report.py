@@ -42,18 +42,11 @@ def main() -> None:
     from policies.compliance.checks import Evidence
 
     figures: dict = {"stack": args.stack, "runs": args.runs, "collect_seconds": {}}
-    layers = {}
-    outputs = None
-    steps = [("stack", lambda: collect.collect_stack(args.stack)),
-             ("firewall", lambda: collect.collect_firewall(outputs)),
-             ("hosts", lambda: collect.collect_hosts(args.stack, args.host_audit)),
-             ("monitoring", collect.collect_monitoring), ("secops", collect.collect_secops),
-             ("crypto", collect.collect_crypto), ("drills", collect.collect_drills)]
-    for name, step in steps:
-        layers[name], seconds = timed(step)
-        figures["collect_seconds"][name] = round(seconds, 2)
-        if name == "stack":
-            outputs = layers["stack"].get("data", {}).get("outputs")
+    marks: list[tuple[str, float]] = []
+    layers = collect.collect(args.stack, args.host_audit, progress=lambda layer: marks.append((layer, time.perf_counter())))
+    marks.append(("end", time.perf_counter()))
+    for (name, started), (_, ended) in zip(marks, marks[1:]):
+        figures["collect_seconds"][name] = round(ended - started, 2)
     figures["collect_total_seconds"] = round(sum(figures["collect_seconds"].values()), 2)
     figures["layer_status"] = {n: d["status"] for n, d in layers.items()}
 

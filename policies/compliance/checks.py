@@ -440,9 +440,14 @@ def host_outcome(ev: Evidence, ids: tuple[str, ...]) -> Outcome:
     if catalog is None:
         raise Missing("主机加固目录（playbooks/catalog/host-controls.yaml）尚未安装。",
                       "the host-hardening catalog is not installed")
-    per_host = host_verdicts(ev.data("hosts")["audit"])
-    if not per_host:
-        raise Missing("主机核查结果中没有任何主机。", "the host audit lists no host")
+    audit = ev.data("hosts")["audit"]
+    per_host = host_verdicts(audit)
+    hosts = audit.get("hosts") if isinstance(audit.get("hosts"), dict) else {}
+    unaudited = {h: e.get("message") or e.get("status") for h, e in hosts.items()
+                 if isinstance(e, dict) and e.get("status") not in (None, "ok")}
+    if not any(per_host.values()):
+        raise Missing(f"主机核查没有结果（{unaudited or '无主机'}）：修复连接后重新核查，或附上主机核查记录。",
+                      f"the host audit has no results ({unaudited or 'no hosts'})")
     verdicts, lines, prompts = [], [], []
     for item in ids:
         found = {h: v[item]["verdict"] for h, v in sorted(per_host.items()) if item in v}
@@ -454,6 +459,10 @@ def host_outcome(ev: Evidence, ids: tuple[str, ...]) -> Outcome:
         lines.append(f"{item}：{verdict}（{len(found)} 台" + (f"，未通过 {', '.join(failing)}" if failing else "") + "）")
         if verdict == MANUAL:
             prompts.append(f"{item}：{catalog[item].get('auditor') or catalog[item]['check']}")
+    if unaudited:  # a host the audit could not reach leaves the item open unless a failure decides it
+        verdicts.append(MANUAL)
+        lines.append(f"未能核查的主机：{', '.join(f'{h}（{m}）' for h, m in sorted(unaudited.items()))}")
+        prompts.append("修复连接后重新核查这些主机，或附上其核查记录")
     verdict = combine(verdicts)
     remediation = None
     if verdict in (NON_COMPLIANT, PARTIAL):
@@ -767,3 +776,31 @@ def stack_no_mail_service(ev: Evidence) -> Outcome:
                       f"mail hosts exist ({', '.join(mail)}): attach the anti-spam gateway records")
     roles = sorted({r for h in hosts for r in h.get("roles", [])})
     return Outcome(NOT_APPLICABLE, f"栈中没有邮件系统（主机角色：{', '.join(roles)}），垃圾邮件防范不适用。", None, "stack.json#hosts")
+
+
+# ---------------------------------------------------------------- platform (the lab's machine)
+@check("platform.trusted_boot")
+def platform_trusted_boot(ev: Evidence) -> Outcome:
+    data = ev.data("platform")
+    tpm, secure_boot = data.get("tpm_devices") or [], data.get("secure_boot")
+    if tpm and secure_boot:
+        return Outcome(COMPLIANT, f"平台有可信根设备 {', '.join(tpm)}，UEFI 安全启动已开启。", None, "platform.json")
+    found = f"TPM/TCM 设备：{', '.join(tpm) or '无'}；UEFI：{'有' if data.get('uefi') else '无'}；安全启动：{'开' if secure_boot else '关或无'}"
+    return Outcome(NON_COMPLIANT if not tpm else PARTIAL, f"平台缺少可信验证的硬件基础（{found}），无法进行可信启动与度量。",
+                   "在有 TPM 2.0/TCM 的平台上部署，开启安全启动与度量启动，并把度量结果送安全管理中心。", "platform.json")
+
+
+@check("platform.anti_malware")
+def platform_anti_malware(ev: Evidence) -> Outcome:
+    hosts = ev.data("platform").get("hosts") or {}
+    unreadable = [h for h, v in hosts.items() if v.get("error")]
+    if not hosts or len(unreadable) == len(hosts):
+        raise Missing("无法读取主机软件包清单：附上主机防恶意代码软件部署记录。", "cannot read the hosts' package lists")
+    readable = {h: v for h, v in hosts.items() if not v.get("error")}
+    protected = sorted(h for h, v in readable.items() if v["anti_malware"])
+    bare = sorted(set(readable) - set(protected))
+    detail = (f"{len(protected)}/{len(readable)} 台主机装有防恶意代码软件" + (f"（{', '.join(protected)}）" if protected else "")
+              + (f"；未装：{', '.join(bare)}" if bare else "") + f"（查找的软件包：{', '.join(('clamav', 'clamav-daemon', '…'))}）。")
+    verdict = COMPLIANT if not bare else (PARTIAL if protected else NON_COMPLIANT)
+    return Outcome(verdict, detail, None if not bare else "在每台主机部署经认证的防恶意代码软件并保持特征库更新，或采用白名单/主动免疫。",
+                   "platform.json#hosts")

@@ -21,7 +21,7 @@ import yaml
 
 from govctl import paths
 
-LAYERS = ("stack", "firewall", "hosts", "monitoring", "secops", "crypto", "drills")
+LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills")
 GOVCTL = str(Path(sys.executable).with_name("govctl"))
 COMMAND_TIMEOUT = 300
 
@@ -122,6 +122,48 @@ def collect_firewall(outputs: dict | None) -> dict:
                            "cannot read the boundary firewalls (needs root on the lab): attach the exported policy",
                            json.dumps(centers, ensure_ascii=False))
     return ok("firewall", source, {"centers": centers})
+
+
+# ---------------------------------------------------------------- platform (the lab: this machine)
+ANTI_MALWARE_PACKAGES = ("clamav", "clamav-daemon", "clamdscan", "sophos-av", "eset-nod32", "kesl")
+
+
+def _installed_packages(root: Path) -> set[str]:
+    status = root / "var" / "lib" / "dpkg" / "status"
+    installed, name = set(), None
+    for line in status.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("Package: "):
+            name = line.split(": ", 1)[1]
+        elif line.startswith("Status: ") and line.endswith(" installed") and name:
+            installed.add(name)
+    return installed
+
+
+def collect_platform(outputs: dict | None) -> dict:
+    """The lab's platform is this machine: its root of trust (TPM/TCM device, UEFI Secure Boot) and,
+    per host, the anti-malware packages installed in the host's root filesystem (read through the
+    host's PID 1). Other backends' platforms are the cloud's: a person attaches that evidence."""
+    source = "/sys/class/tpm, /sys/firmware/efi, each host's /var/lib/dpkg/status"
+    if not outputs or outputs.get("backend") != "lab":
+        return unavailable("platform", source,
+                           "平台（宿主机、虚拟化层）证据由云服务商提供：附上 TPM/TCM 可信度量报告与主机防恶意代码部署记录。",
+                           "the platform is the cloud provider's: attach its TPM/TCM measurement reports and anti-malware records")
+    tpm = sorted(p.name for p in Path("/sys/class/tpm").glob("tpm*")) if Path("/sys/class/tpm").exists() else []
+    efi = Path("/sys/firmware/efi").exists()
+    secure_boot = None
+    if efi:
+        var = next(Path("/sys/firmware/efi/efivars").glob("SecureBoot-*"), None)
+        secure_boot = bool(var and var.read_bytes()[-1:] == b"\x01")
+    hosts = {}
+    for host in outputs.get("hosts", []):
+        try:
+            pid = (Path(host["folder"]) / "init.pid").read_text().strip()
+            packages = _installed_packages(Path(f"/proc/{pid}/root"))
+            hosts[host["fqdn"]] = {"packages": len(packages),
+                                   "anti_malware": sorted(packages & set(ANTI_MALWARE_PACKAGES))}
+        except (OSError, KeyError, ValueError) as exc:
+            hosts[host.get("fqdn", "?")] = {"error": f"{type(exc).__name__}: {exc}"}
+    return ok("platform", source, {"tpm_devices": tpm, "uefi": efi, "secure_boot": secure_boot, "hosts": hosts})
 
 
 # ---------------------------------------------------------------- hosts (issue 5: govctl audit)
@@ -297,6 +339,7 @@ def collect(stack: str, host_audit: Path | None = None, host_limit: str | None =
     layers["stack"] = collect_stack(stack)
     outputs = layers["stack"].get("data", {}).get("outputs")
     for name, collector in (("firewall", lambda: collect_firewall(outputs)),
+                            ("platform", lambda: collect_platform(outputs)),
                             ("hosts", lambda: collect_hosts(stack, host_audit, host_limit, level)),
                             ("monitoring", collect_monitoring), ("secops", collect_secops),
                             ("crypto", collect_crypto), ("drills", collect_drills)):

@@ -166,3 +166,29 @@ def test_every_layer_missing_still_reports(standard):
     r = evaluate(standard, {})
     assert r["counts"][MANUAL] + r["counts"][NOT_APPLICABLE] == len(r["items"])
     assert r["estimate"]["score"] is None
+
+
+def test_platform_without_root_of_trust_or_anti_malware(layers):
+    r = evaluate("djcp", layers)
+    trust = item(r, "CE-TRUST-A")
+    assert trust["verdict"] == NON_COMPLIANT and "TPM/TCM 设备：无" in deciding_text(trust)
+    malware = item(r, "CE-MAL-A")
+    assert malware["verdict"] == NON_COMPLIANT and malware["high_risk"] and "0/9 台主机" in deciding_text(malware)
+    hosts = layers["platform"]["data"]["hosts"]
+    for name in list(hosts)[:4]:
+        hosts[name]["anti_malware"] = ["clamav-daemon"]
+    layers["platform"]["data"].update(tpm_devices=["tpm0"], uefi=True, secure_boot=True)
+    r = evaluate("djcp", layers)
+    assert item(r, "CE-MAL-A")["verdict"] == PARTIAL and not item(r, "CE-MAL-A")["high_risk"]
+    assert item(r, "CE-TRUST-A")["verdict"] == MANUAL             # platform passes; the host item is a person's
+
+
+def test_unreachable_host_leaves_a_passing_item_open(layers):
+    hosts = layers["hosts"]["data"]["audit"]["hosts"]
+    for host in hosts.values():
+        for i in host["items"]:
+            if i["id"] == "IP-LISTENING-PORTS":
+                i["verdict"] = COMPLIANT
+    hosts["db-1.prod"] = {"status": "unreachable", "message": "ssh: connection refused", "items": []}
+    e = item(evaluate("djcp", layers), "CE-IP-A")
+    assert e["verdict"] == MANUAL and "db-1.prod（ssh: connection refused）" in " ".join(x["detail"] for x in e["evidence"])

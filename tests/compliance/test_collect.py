@@ -152,3 +152,10 @@ def test_stack_collector_survives_a_broken_pack(monkeypatch):
 def test_unknown_stack_is_unavailable_with_a_prompt():
     doc = collect.collect_stack("no-such-stack")
     assert doc["status"] == "unavailable" and "govctl lab up" in doc["prompt"]["zh"]
+
+
+def test_platform_evidence_is_the_lab_only():
+    doc = collect.collect_platform({"backend": "alicloud", "hosts": []})
+    assert doc["status"] == "unavailable" and "云服务商" in doc["prompt"]["zh"]
+    doc = collect.collect_platform({"backend": "lab", "hosts": [{"fqdn": "x.prod", "folder": "/nonexistent"}]})
+    assert doc["status"] == "ok" and "error" in doc["data"]["hosts"]["x.prod"]

@@ -25,7 +25,7 @@ def collected(lab, tmp_path_factory):
 
 def test_every_layer_is_collected_or_says_what_to_do(collected):
     _, status, layers = collected
-    assert set(status) == {"stack", "firewall", "hosts", "monitoring", "secops", "crypto", "drills"}
+    assert set(status) == {"stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills"}
     for name, s in status.items():
         assert s["status"] == "ok" or s["prompt"], name
 
@@ -47,12 +47,22 @@ def test_firewalls_are_read_live_from_every_center(collected, lab):
         assert any(c.get("hook") == "forward" and c.get("policy") == "drop" for c in chains)
 
 
+def test_platform_reads_every_host_package_list(collected, lab):
+    platform = collected[2]["platform"]
+    assert platform["status"] == "ok"
+    hosts = platform["data"]["hosts"]
+    assert set(hosts) == {h["fqdn"] for h in lab["hosts"]}
+    assert all(h["packages"] > 50 for h in hosts.values())       # a Debian root filesystem, read via PID 1
+
+
 def test_hosts_are_audited_by_the_hardening_audit(collected, lab):
     hosts = collected[2]["hosts"]
     assert hosts["status"] == "ok", hosts.get("error")
     audited = hosts["data"]["audit"]["hosts"]
     assert set(audited) == {"web-1.prod"} and "--limit web-1.prod" in hosts["source"]
-    assert all(any(i["id"] == "IA-REMOTE-ADMIN-SSH" for i in h["items"]) for h in audited.values())
+    for name, host in audited.items():
+        summary = {k: v for k, v in host.items() if k != "items"}
+        assert any(i["id"] == "IA-REMOTE-ADMIN-SSH" for i in host.get("items", [])), (name, summary)
 
 
 def test_monitoring_secops_crypto_and_drills_layers(collected):

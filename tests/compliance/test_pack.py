@@ -52,7 +52,8 @@ def test_pack_holds_reports_evidence_attachments_and_verifies(sealed):
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     for standard in ("djcp", "mlps-crypto"):
         assert {f"report-{standard}-L3.{f}" for f in ("json", "csv", "html", "pdf")} <= names
-    assert {f"evidence/{n}.json" for n in ("stack", "firewall", "hosts", "monitoring", "secops", "crypto", "drills")} <= names
+    assert {f"evidence/{n}.json" for n in ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto",
+                                           "drills")} <= names
     assert "attachments/djcp/CE-PI-A/pi-list.txt" in names and "assessment.yaml" in names
     manifest = json.loads((out / "evidence.manifest.json").read_text())
     assert manifest["hash"] == "sm3" and manifest["signature"]["alg"] == "sm2"
