@@ -113,6 +113,10 @@ class _Renderer(CloudRenderer):
                     switches = []
                     for i, subnet in enumerate(zone.subnets):
                         v6 = dual and subnet.ipv6 is not None
+                        if v6 and ipv6_index > 255:
+                            raise BackendConfigError(
+                                f"region {r} has more than 256 dual-stack subnets, more /64s than "
+                                "the VPC's IPv6 /56 holds; spread the centers over more regions")
                         switches.append(vpc.Switch(
                             slug(c.name, zone.name, str(i) if i else ""),
                             vswitch_name=slug(c.name, zone.name, str(i) if i else ""),
