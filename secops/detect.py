@@ -117,6 +117,7 @@ class Correlation:
 
         # per referenced rule, the event fields that make up the group-by key (aliases resolved)
         self._fields = {r: tuple(aliases.get(f, {}).get(r, f) for f in group_by) for r in refs}
+        self._value_field = {r: aliases.get(fieldref, {}).get(r, fieldref) for r in refs} if fieldref else {}
 
     def _key(self, ref: str, event: dict) -> tuple | None:
         values = []
@@ -164,11 +165,15 @@ class Correlation:
             if win is None:
                 win = self.windows[key] = (collections.deque(), collections.Counter())
             times, values = win
-            value = event.get(self.aliases.get(self.fieldref, {}).get(ref, self.fieldref))
+            value = event.get(self._value_field[ref])
             if value is None:
                 return
-            _insert(times, (t, str(value)))
-            values[str(value)] += 1
+            value = str(value)
+            if not times or times[-1][0] <= t:
+                times.append((t, value))
+            else:
+                _insert(times, (t, value))
+            values[value] += 1
             horizon = times[-1][0] - ts
             while times[0][0] < horizon:
                 _, old = times.popleft()
@@ -186,8 +191,9 @@ class Correlation:
                 times.append(t)
             else:
                 _insert(times, t)
-            newest = t if t > self.newest_of.get(key, t) else self.newest_of.get(key, t)
-            self.newest_of[key] = newest
+            newest = self.newest_of.get(key, t)
+            if t >= newest:
+                newest = self.newest_of[key] = t
             horizon = newest - ts
             for times in win.values():
                 while times and times[0] < horizon:
@@ -208,7 +214,8 @@ class Correlation:
                 alert.last = t
             if len(alert.evidence) < EVIDENCE_PER_ALERT:
                 alert.evidence.append(event)
-            sink.emit(alert, False)
+            if sink.on_alert is not None:  # the hot path of a long attack: no emit() frame
+                sink.on_alert(alert, False)
         else:
             group = dict(zip(self.group_by, key if len(fields) > 1 else (key,)))
             alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=max(t, _latest(win, self.kind)),

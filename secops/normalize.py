@@ -282,7 +282,7 @@ class Normalizer:
         return ok or None
 
     def _with_source(self, event: dict, ip: str, port: str | None) -> dict | Rejected:
-        addr = self._ip(ip)
+        addr = _IP_CACHE.get(ip) or self._ip(ip)  # the cache hit inline: sources repeat
         if addr is None:
             return Rejected("bad_address", f"not an IP address: {ip[:64]!r}")
         event["source.ip"] = addr

@@ -88,12 +88,8 @@ class Labels:
 def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: str = "auto",
            encoding: str = "auto", year: int | None = None, tz_offset: int = 0, store: Store | None = None,
            labels: Labels | None = None, progress=None) -> dict[str, Any]:
-    detector = Detector(rules)
     decisions = DecisionEngine(allowlist, dry_run=True, actor="replay")
-
-    def on_alert(alert: Alert, new: bool) -> None:
-        decisions.on_alert(alert, now=alert.last)
-    detector.on_alert = on_alert
+    detector = Detector(rules, on_alert=decisions.on_alert_in_event_time)
 
     lines = parsed = 0
     unparsed: collections.Counter = collections.Counter()
