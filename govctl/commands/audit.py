@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..ui import console, err_console, print_json
+from ..hardening.report import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
 
 app = typer.Typer(
     name="audit",
@@ -18,26 +18,12 @@ app = typer.Typer(
 
 
 @app.callback(invoke_without_command=True)
-def audit(
-    level: int = typer.Option(3, "--level", help="Protection level of the system: 2, 3 or 4."),
-    json_output: bool = typer.Option(False, "--json", help="Print the full report as JSON on stdout."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON report to this file."),
-    limit: Optional[str] = typer.Option(None, "--limit", help="Ansible host pattern, e.g. center_prod or web-1.prod."),
-    stack: str = typer.Option("lab", "--stack", help="Stack whose outputs list the hosts."),
-    forks: int = typer.Option(10, "--forks", min=1, max=100, help="Hosts worked on in parallel."),
-):
+def audit(level: int = LEVEL_OPTION, json_output: bool = JSON_OPTION, out: Optional[Path] = OUT_OPTION,
+          limit: Optional[str] = LIMIT_OPTION, stack: str = STACK_OPTION, forks: int = FORKS_OPTION):
     """Run the baseline in check mode on every host (nothing is changed)."""
     from ..hardening import report as rep
     from ..hardening.runner import baseline
 
     with rep.live_progress(not json_output) as progress:
         report = baseline("audit", level, limit, check=True, stack=stack, forks=forks, on_progress=progress)
-    rep.write_json(report, out)
-    if json_output:
-        print_json(report)
-    else:
-        rep.host_tables(report)
-        err_console.print(rep.summary(report), highlight=False)
-        if out:
-            console.print(f"report written to {out}")
-    raise typer.Exit(rep.exit_code(report))
+    rep.finish(report, json_output, out)

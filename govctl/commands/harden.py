@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..hardening.report import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
 from ..ui import console, err_console, print_json
 
 app = typer.Typer(
@@ -21,15 +22,13 @@ app = typer.Typer(
 
 @app.callback(invoke_without_command=True)
 def harden(
-    level: int = typer.Option(3, "--level", help="Protection level of the system: 2, 3 or 4."),
+    level: int = LEVEL_OPTION,
     check: bool = typer.Option(False, "--check", help="Show what would change (diffs), change nothing."),
-    limit: Optional[str] = typer.Option(None, "--limit", help="Ansible host pattern, e.g. center_prod or web-1.prod."),
+    limit: Optional[str] = LIMIT_OPTION,
     rollback: Optional[str] = typer.Option(None, "--rollback", metavar="HOST",
                                            help="Restore the files the last harden run changed on HOST."),
-    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON report to this file."),
-    stack: str = typer.Option("lab", "--stack", help="Stack whose outputs list the hosts."),
-    forks: int = typer.Option(10, "--forks", min=1, max=100, help="Hosts worked on in parallel."),
+    json_output: bool = JSON_OPTION, out: Optional[Path] = OUT_OPTION, stack: str = STACK_OPTION,
+    forks: int = FORKS_OPTION,
 ):
     """Harden the hosts (or, with --rollback, restore one host's last backup)."""
     from ..hardening import report as rep
@@ -50,19 +49,9 @@ def harden(
 
     with rep.live_progress(not json_output) as progress:
         report = baseline("harden", level, limit, check=check, stack=stack, forks=forks, on_progress=progress)
-    rep.write_json(report, out)
-    if json_output:
-        print_json(report)
-    else:
-        if check:
-            _print_diffs(report)
-        rep.host_tables(report, show_compliant=False)
-        for host, data in report["hosts"].items():
-            if data.get("backup") and data["backup"]["files"]:
-                console.print(f"{host}: backed up {len(data['backup']['files'])} changed files in "
-                              f"{data['backup']['dir']}")
-        err_console.print(rep.summary(report), highlight=False)
-    raise typer.Exit(rep.exit_code(report))
+    if check and not json_output:
+        _print_diffs(report)
+    rep.finish(report, json_output, out, show_compliant=False)
 
 
 def _print_diffs(report: dict) -> None:

@@ -4,9 +4,21 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
-from ..ui import console, err_console
+import typer
+
+from ..ui import console, err_console, print_json
 from .verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
+
+# Options shared by `govctl audit` and `govctl harden`.
+LEVEL_OPTION = typer.Option(3, "--level", help="Protection level of the system: 2, 3 or 4.")
+JSON_OPTION = typer.Option(False, "--json", help="Print the full report as JSON on stdout.")
+OUT_OPTION: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON report to this file.")
+LIMIT_OPTION: Optional[str] = typer.Option(None, "--limit",
+                                           help="Ansible host pattern, e.g. center_prod or web-1.prod.")
+STACK_OPTION = typer.Option("lab", "--stack", help="Stack whose outputs list the hosts.")
+FORKS_OPTION = typer.Option(10, "--forks", min=1, max=100, help="Hosts worked on in parallel.")
 
 STYLE = {COMPLIANT: "green", PARTIAL: "yellow", NON_COMPLIANT: "red", NOT_APPLICABLE: "dim", MANUAL: "cyan"}
 
@@ -82,10 +94,23 @@ def summary(report: dict) -> str:
                                      f"{report['seconds']} s with {report['forks']} forks"])
 
 
-def write_json(report: dict, out: Path | None) -> None:
+def finish(report: dict, json_output: bool, out: Path | None, show_compliant: bool = True) -> None:
+    """Write --out, print JSON or the tables and summary, and exit with the run's code."""
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if json_output:
+        print_json(report)
+    else:
+        host_tables(report, show_compliant=show_compliant)
+        for host, data in report["hosts"].items():
+            if data.get("backup") and data["backup"]["files"]:
+                console.print(f"{host}: backed up {len(data['backup']['files'])} changed files in "
+                              f"{data['backup']['dir']}")
+        err_console.print(summary(report), highlight=False)
+        if out:
+            console.print(f"report written to {out}")
+    raise typer.Exit(exit_code(report))
 
 
 def exit_code(report: dict) -> int:

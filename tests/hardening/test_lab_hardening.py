@@ -14,7 +14,7 @@ import pytest
 
 from govctl.hardening import report as rep
 from govctl.hardening.runner import baseline
-from govctl.hardening.verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE
+from govctl.hardening.verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
 from infra.lab.rootfs import base_path
 from tests.conftest import run_govctl
 
@@ -28,7 +28,7 @@ CREATED = ["etc/profile.d/govctl-tmout.sh", "etc/rsyslog.d/90-govctl-forward.con
            "etc/sysctl.d/90-govctl-baseline.conf", "etc/govctl/services/rsyslog.json"]
 EXPECTED_FAILURES = {"IA-PASSWORD-COMPLEXITY", "IA-PASSWORD-AGING", "IA-LOGIN-FAILURE-LOCKOUT", "IA-SESSION-TIMEOUT",
                      "IA-REMOTE-ADMIN-SSH", "AC-NO-REMOTE-ROOT", "AC-DEFAULT-UMASK", "AU-AUDIT-POLICY",
-                     "AU-REMOTE-LOGGING", "IP-NETWORK-STACK"}
+                     "AU-REMOTE-LOGGING"}
 
 
 def host_root(lab: dict) -> Path:
@@ -79,6 +79,8 @@ def test_2_audit_fails_the_expected_items_and_reports_the_unreachable_host(lab):
     verdicts = {k: v["verdict"] for k, v in items(report).items()}
     failing = {k for k, v in verdicts.items() if v == NON_COMPLIANT}
     assert EXPECTED_FAILURES <= failing, verdicts
+    # 部分符合 when an earlier harden left the running values (a rollback restores files, not /proc/sys)
+    assert verdicts["IP-NETWORK-STACK"] in (NON_COMPLIANT, PARTIAL)
     assert verdicts["IA-NO-CLEARTEXT-REMOTE"] == COMPLIANT
     assert verdicts["IP-LISTENING-PORTS"] == COMPLIANT
     assert verdicts["AU-AUDIT-DAEMON"] == NOT_APPLICABLE  # the kernel refuses audit in the lab's PID namespaces
@@ -146,4 +148,18 @@ def test_8_harden_check_shows_the_diffs_and_changes_nothing(lab):
     assert proc.returncode == 1, proc.stderr[-2000:]  # the items it would fix are not met yet
     assert "PermitRootLogin no" in proc.stdout
     assert "minclass = 3" in proc.stdout
+    assert_pristine(lab)
+
+
+def test_9_rpm_family_branches_run_in_check_mode(lab):
+    """The authselect/rpm branches run end to end in check mode (forced on a Debian host: nothing changes).
+
+    Kylin's variables stand for the RPM family: RedHat.yml and openEuler.yml hold the same settings
+    (tests/hardening/test_inventory.py checks the files agree)."""
+    family = "Kylin"
+    report = baseline("harden", 3, HOST, check=True, outputs=lab, extravars={"govctl_os_override": family})
+    host = report["hosts"][HOST]
+    assert host["status"] == "ok", host["message"]
+    commands = " ".join(e["command"] for i in host["items"] for e in i["evidence"])
+    assert "authselect" in commands and "/etc/pam.d/system-auth" in commands and "rpm -q" in commands
     assert_pristine(lab)

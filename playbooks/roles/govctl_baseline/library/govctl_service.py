@@ -43,7 +43,7 @@ def pid_of(name):
         return None
 
 
-def wait_pid(name, not_pid=None, seconds=20):
+def wait_pid(name, not_pid=None, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         pid = pid_of(name)
@@ -96,8 +96,11 @@ def govctl_init(module, names, command, state):
     # restarted
     if module.check_mode:
         module.exit_json(changed=True, observed=f"{name} would be restarted", **result)
-    if not pid:
-        module.fail_json(msg=f"{name} is not running, so it cannot be restarted; its log: {log_tail(name)}", **result)
+    if not pid:  # not running (e.g. crashed or just defined): a restart is a start
+        new = wait_pid(name, seconds=60)
+        if not new:
+            module.fail_json(msg=f"{name} is not running and did not start; its log: {log_tail(name)}", **result)
+        module.exit_json(changed=True, observed=f"{name} started (pid {new})", **result)
     rc = subprocess.run(["/usr/local/sbin/service-restart", name], capture_output=True, text=True)
     if rc.returncode != 0:
         module.fail_json(msg=f"service-restart {name}: {rc.stderr.strip()}", **result)
