@@ -52,6 +52,16 @@ def replication_lag_below(ctx, seconds: float) -> str:
     return f"worst replication lag {worst:.2f} s"
 
 
+@action("monitoring_quiet", seconds="number")
+def monitoring_quiet(ctx, seconds: float) -> str:
+    """No page alert is active (waiting up to `seconds` for earlier ones to resolve), so the first
+    page after the fault is this drill's own."""
+    if ctx.detection.alertmanager is None:
+        return ctx.detection.unavailable_reason or "monitoring is not running"
+    wait_until(lambda: not ctx.detection.page_alerts(0), seconds, "active page alerts to resolve")
+    return "monitoring is up and nothing pages"
+
+
 @action("single_primary")
 def single_primary(ctx) -> str:
     primaries = ctx.target.primaries()

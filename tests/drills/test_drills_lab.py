@@ -47,9 +47,15 @@ def test_planned_switchover_to_same_city_and_back(lab, tmp_path):
     ("production-loss", "samecity", 30, 0, None),
     ("site-loss", "remote", 60, None, 5),
 ])
-def test_unplanned_loss_fails_over_within_targets(lab, scenario, new_primary, rto, rpo_tx, rpo_s):
+def test_unplanned_loss_fails_over_within_targets(lab, drill_monitoring, scenario, new_primary,
+                                                  rto, rpo_tx, rpo_s):
     code, result = drill(scenario)
+    assert code == 0 and result["verdict"] == "pass", (result.get("anomalies"), result["measured"])
     m = result["measured"]
+    # detection: the first page alert monitoring raised after the fault (scaled windows here)
+    assert m["detection_seconds"] is not None and 0 < m["detection_seconds"] <= 60
+    assert result["page_alerts"] and all(a["labels"]["severity"] == "page"
+                                         for a in result["page_alerts"])
     assert m["rto_seconds"] is not None and m["rto_seconds"] <= rto, result
     if rpo_tx is not None:
         assert m["rpo_transactions"] == rpo_tx  # synchronous: no acknowledged write lost
