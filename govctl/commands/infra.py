@@ -81,6 +81,18 @@ def destroy(stack: str = STACK, json_output: bool = JSON):
     _run("destroy", stack, json_output)
 
 
+@app.command("plan")
+def plan_(stack: str = STACK, json_output: bool = typer.Option(False, "--json", help="Print the graph as JSON.")):
+    """The resource graph a stack would create, offline, under Pulumi's mock runtime (for review
+    in air-gapped change windows): types, names, key properties, which center.
+
+    Example: govctl infra plan --stack alicloud-example --json
+    """
+    from .infra_plan_cmd import plan
+
+    plan(stack, json_output)
+
+
 @app.command()
 def outputs(stack: str = STACK,
             show_secrets: bool = typer.Option(False, "--show-secrets", help="Reveal secret outputs.")):

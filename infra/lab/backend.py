@@ -222,5 +222,9 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                   for v in plan.veths if v.name.startswith("link-")
                   for link in topo.links if v.name == f"link-{link.name}"},
         "allowlist": mgmt,
+        "policy_facts": {"audit": {
+            "enabled": True, "retention_days": 180,
+            "evidence": "platform actions go to govctl's append-only SM3 Merkle audit log "
+                        "(crypto.audit, never pruned); SecOps keeps security logs 180 days"}},
         "namespaces": plan.namespaces,
     }
