@@ -29,6 +29,7 @@ from .store import ElasticStore, epoch, from_document
 
 MATCHED = "_govctl_matched"  # per event: names of the base rules Elasticsearch matched
 CANDIDATES_MAX = 10000  # more candidate groups than this: fetch every hit instead
+SHARD_GROUPS_MAX = 200_000  # groups per shard counted exactly by the candidate aggregation
 
 
 @dataclass
@@ -224,7 +225,9 @@ class ScheduledDetection:
         resp = self.store.client.search(
             index=self.store.layout.events, size=0, ignore_unavailable=True, allow_no_indices=True,
             query={"bool": {"filter": [rq.query, {"range": {"event.ingested": wide}}]}},
-            aggs={"k": {"terms": {"field": field, "min_doc_count": min_count, "size": CANDIDATES_MAX}}})
+            # shard_size: a shard that returns all its groups makes the counts exact (error bound 0)
+            aggs={"k": {"terms": {"field": field, "min_doc_count": min_count, "size": CANDIDATES_MAX,
+                                  "shard_size": SHARD_GROUPS_MAX}}})
         agg = (resp.get("aggregations") or {}).get("k")
         if agg is None:
             return None, ingested  # no index yet

@@ -66,7 +66,10 @@ def ingest_sources(es_section: dict, sources: list[dict], *, once: bool, max_lin
                 if once:
                     break
                 time.sleep(idle_sleep)
-        store.catch_up(catch_up_seconds)
+        if stop():
+            store.flush()  # stopping: what the cluster did not take stays spooled for the next run
+        else:
+            store.catch_up(catch_up_seconds)
     finally:
         for _, tail, _ in inputs:
             tail.close()

@@ -116,3 +116,47 @@ def test_attacks_spread_over_several_runs_are_counted_once(es_section):
         assert len([k for k in alerts if k[1] in ("203.0.113.88", "203.0.113.99")]) == 2
     finally:
         store.close()
+
+
+def test_daemon_mode_tails_new_lines_and_alerts_while_running(es_section, tmp_path):
+    """run_workers without `once` (what `govctl secops run --workers N` runs): lines appended to the tailed
+    files are ingested and the scheduled searches alert on them before the run is stopped."""
+    import threading
+    import time
+
+    auth, fw = tmp_path / "auth.log", tmp_path / "firewall.log"
+    auth.write_text("")
+    fw.write_text("")
+    cfg = {"elasticsearch": es_section, "sources": [{"name": "auth", "path": str(auth)},
+                                                      {"name": "fw", "path": str(fw)}]}
+    store = ElasticStore(es_section)
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = run_workers(cfg, 2, stop=stop.is_set, year=2026,
+                                            detection=ScheduledDetection(store, load_rules()))
+        except BaseException as exc:  # reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        with open(auth, "a") as f:
+            for k in range(8):
+                f.write(f"Nov  1 00:20:{k:02d} web-1 sshd[{k}]: Failed password for root from 203.0.113.66 "
+                        f"port {5000 + k} ssh2\n")
+        deadline = time.monotonic() + 90
+        fired = False
+        while not fired and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(1)
+            store.refresh()
+            fired = ("ssh_bruteforce_fast", "203.0.113.66") in {(a["rule"], a["source"]["ip"]) for a in store.alerts()}
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+        store.close()
+    assert "error" not in outcome, outcome.get("error")
+    assert fired, "no alert while the workers were running"
+    assert outcome["result"]["events"] == 8 and outcome["result"]["workers"] == 2
