@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 
 from govctl.errors import BadInput
-from infra.topology.validate import _compose_with_lines, _line_of, _path
+from infra.topology.validate import compose_with_lines, document_path, line_of
 
 
 class SpecError(BadInput):
@@ -47,7 +47,7 @@ class Document:
         self.problems: list[tuple[int | None, str, str]] = []
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append((_line_of(self._lines, path), path, message))
+        self.problems.append((line_of(self._lines, path), path, message))
 
     def raise_if_problems(self) -> None:
         if self.problems:
@@ -63,7 +63,7 @@ def load_document(path: str | Path, schema_path: Path, *, text: str | None = Non
         except OSError as exc:
             raise SpecError(source, [(None, "", f"cannot read the file ({exc.strerror})")]) from None
     try:
-        data, lines = _compose_with_lines(text)
+        data, lines = compose_with_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise SpecError(source, [(mark.line + 1 if mark else None, "",
@@ -72,12 +72,12 @@ def load_document(path: str | Path, schema_path: Path, *, text: str | None = Non
     schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        path = _path(err.absolute_path)
+        path = document_path(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             # point at the unexpected key's own line, not at the start of its mapping
             extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
             for key in extra:
-                doc.problem(_path([*err.absolute_path, key]),
+                doc.problem(document_path([*err.absolute_path, key]),
                             f"{key!r} is not expected here; remove it or check its spelling")
             continue
         doc.problem(path, _schema_hint(err))

@@ -44,23 +44,23 @@ class TopologyError(Exception):
         return "\n".join(lines)
 
 
-def _path(parts) -> str:
+def document_path(parts) -> str:
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _compose_with_lines(text: str) -> tuple[Any, dict[str, int]]:
+def compose_with_lines(text: str) -> tuple[Any, dict[str, int]]:
     """Parse YAML into plain data plus a map from document path to 1-based line number."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     lines: dict[str, int] = {}
 
     def walk(node, parts):
-        lines[_path(parts)] = node.start_mark.line + 1
+        lines[document_path(parts)] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                lines[_path([*parts, key.value])] = key.start_mark.line + 1
+                lines[document_path([*parts, key.value])] = key.start_mark.line + 1
                 walk(value, [*parts, key.value])
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
@@ -91,7 +91,7 @@ def _schema_problems(doc: Any) -> list[Problem]:
             hint += f"; use one of {', '.join(map(str, err.validator_value))}"
         elif err.validator == "pattern":
             hint += " (names: lower-case letters, digits and '-', starting with a letter)"
-        problems.append(Problem(_path(parts), hint))
+        problems.append(Problem(document_path(parts), hint))
     return problems
 
 
@@ -376,19 +376,19 @@ def load_topology(path: str | Path | None = None) -> Topology:
     except OSError as exc:
         raise TopologyError(source, [Problem("", f"cannot read the file ({exc.strerror})")]) from None
     try:
-        doc, lines = _compose_with_lines(text)
+        doc, lines = compose_with_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise TopologyError(source, [Problem("", f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                              mark.line + 1 if mark else None)]) from None
     problems = check_document(doc)
     if problems:
-        raise TopologyError(source, [Problem(p.path, p.message, p.line or _line_of(lines, p.path))
+        raise TopologyError(source, [Problem(p.path, p.message, p.line or line_of(lines, p.path))
                                      for p in problems])
     return build(doc, source)
 
 
-def _line_of(lines: dict[str, int], path: str) -> int | None:
+def line_of(lines: dict[str, int], path: str) -> int | None:
     """The line of the path, or of its nearest ancestor present in the file."""
     while path:
         if path in lines:
