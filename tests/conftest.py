@@ -55,3 +55,19 @@ def lab() -> dict:
 def pytest_collection_modifyitems(config, items):
     """Tests marked `lab_teardown` run last: they destroy the lab the others share."""
     items.sort(key=lambda item: item.get_closest_marker("lab_teardown") is not None)
+
+
+@pytest.fixture(scope="module")
+def lab_monitoring(lab, tmp_path_factory):
+    """The real monitoring stack on the lab, SLO windows scaled down (window_scale 60, 1 s
+    interval) so that one test's outage does not page into the next."""
+    text = (ROOT / "monitors" / "slo.yaml").read_text()
+    assert "window_scale: 1 " in text and "interval: 5s " in text
+    spec = tmp_path_factory.mktemp("slo") / "slo-drills.yaml"
+    spec.write_text(text.replace("window_scale: 1 ", "window_scale: 60 ")
+                    .replace("interval: 5s ", "interval: 1s "))
+    up = run_govctl("monitor", "up", "--stack", "lab", "--spec", str(spec), timeout=600)
+    assert up.returncode == 0, up.stderr[-3000:]
+    yield spec
+    down = run_govctl("monitor", "down", timeout=300)
+    assert down.returncode == 0, down.stderr[-3000:]

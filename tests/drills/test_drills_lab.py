@@ -47,7 +47,7 @@ def test_planned_switchover_to_same_city_and_back(lab, tmp_path):
     ("production-loss", "samecity", 30, 0, None),
     ("site-loss", "remote", 60, None, 5),
 ])
-def test_unplanned_loss_fails_over_within_targets(lab, drill_monitoring, scenario, new_primary,
+def test_unplanned_loss_fails_over_within_targets(lab, lab_monitoring, scenario, new_primary,
                                                   rto, rpo_tx, rpo_s):
     code, result = drill(scenario)
     assert code == 0 and result["verdict"] == "pass", (result.get("anomalies"), result["measured"])
