@@ -77,7 +77,9 @@ def write_configuration(layout: Layout, targets: Targets, spec: SLOSpec) -> list
     prom = write("prometheus.yml", prometheus_config(targets, spec, str(layout.rules / "*.yml")))
     am = write("alertmanager.yml", alertmanager_config(targets))
     processes = [Process("webhook", [sys.executable, "-m", "monitors.webhook", "--listen",
-                                     settings["webhook"], "--store", str(layout.records)],
+                                     settings["webhook"], "--store", str(layout.records),
+                                     # drill results (govctl_drill_*) are scraped from here
+                                     "--metrics-dir", str(paths.STATE / "drills")],
                          f"http://{settings['webhook']}/-/ready")]
     for vantage, cfg in probe_configs(targets, spec).items():
         path = write(f"probe-{vantage}.yaml", cfg)

@@ -153,7 +153,8 @@ def prometheus_config(targets: Targets, spec: SLOSpec, rules_glob: str) -> dict:
     if targets.data.get("databases"):
         jobs.append({"job_name": "replication",
                      "static_configs": [{"targets": [settings["replication_exporter"]]}]})
-    jobs += [{"job_name": "prometheus", "static_configs": [{"targets": [settings["prometheus"]]}]},
+    jobs += [{"job_name": "govctl", "static_configs": [{"targets": [settings["webhook"]]}]},
+             {"job_name": "prometheus", "static_configs": [{"targets": [settings["prometheus"]]}]},
              {"job_name": "alertmanager", "static_configs": [{"targets": [settings["alertmanager"]]}]}]
     return {
         "global": {"scrape_interval": every, "evaluation_interval": every,

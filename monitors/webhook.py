@@ -48,7 +48,15 @@ def read_records(store: Path) -> list[dict]:
     return [json.loads(line) for line in store.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def serve(host: str, port: int, store: Path) -> ThreadingHTTPServer:
+def read_metrics(folder: Path | None) -> str:
+    """Prometheus exposition text other govctl parts leave as *.prom files (e.g. drill results:
+    govctl_drill_rto_seconds …), served at GET /metrics for Prometheus to scrape."""
+    if folder is None or not folder.is_dir():
+        return ""
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.prom")))
+
+
+def serve(host: str, port: int, store: Path, metrics_dir: Path | None = None) -> ThreadingHTTPServer:
     lock = threading.Lock()
     store.parent.mkdir(parents=True, exist_ok=True)
 
@@ -81,11 +89,19 @@ def serve(host: str, port: int, store: Path) -> ThreadingHTTPServer:
             self._reply(200, {"stored": len(records)})
 
         def do_GET(self):  # noqa: N802
+            if self.path == "/metrics":
+                data = read_metrics(metrics_dir).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
             if self.path.startswith("/records"):
                 return self._reply(200, read_records(store))
             if self.path == "/-/ready":
                 return self._reply(200, {"ready": True})
-            self._reply(404, {"error": "GET /records or /-/ready"})
+            self._reply(404, {"error": "GET /records, /metrics or /-/ready"})
 
         def log_message(self, *args):
             pass
@@ -97,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monitors.webhook", description=__doc__.split("\n")[0])
     parser.add_argument("--listen", required=True)
     parser.add_argument("--store", required=True, type=Path)
+    parser.add_argument("--metrics-dir", type=Path, default=None,
+                        help="folder of *.prom files served at /metrics (drill results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host, _, port = args.listen.rpartition(":")
-    server = serve(host, int(port), args.store)
+    server = serve(host, int(port), args.store, args.metrics_dir)
     log.info("webhook receiver on %s, records in %s", args.listen, args.store)
     try:
         server.serve_forever()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,18 @@ def test_unplanned_loss_fails_over_within_targets(lab, lab_monitoring, scenario,
     assert m["detection_seconds"] is not None and 0 < m["detection_seconds"] <= 60
     assert result["page_alerts"] and all(a["labels"]["severity"] == "page"
                                          for a in result["page_alerts"])
+    # the drill's figures reach Prometheus (govctl_drill_* scraped from the monitor's webhook)
+    from monitors import prom_api
+    from monitors.stack import Layout, prometheus_address
+
+    expr = f'govctl_drill_rto_seconds{{scenario="{scenario}"}}'
+    deadline = time.monotonic() + 30
+    while True:
+        found = prom_api.query(prometheus_address(Layout.default()), expr)
+        if found and abs(float(found[0]["value"][1]) - m["rto_seconds"]) < 1e-6:
+            break
+        assert time.monotonic() < deadline, f"Prometheus never showed {expr} = {m['rto_seconds']}"
+        time.sleep(1)
     assert m["rto_seconds"] is not None and m["rto_seconds"] <= rto, result
     if rpo_tx is not None:
         assert m["rpo_transactions"] == rpo_tx  # synchronous: no acknowledged write lost
