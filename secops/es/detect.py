@@ -263,13 +263,3 @@ class ScheduledDetection:
             if len(hits) < size:
                 return
             after = hits[-1]["sort"]
-
-    def run_forever(self, stop: Callable[[], bool], log: Callable[[str], None] = lambda m: None) -> None:
-        interval = self.opts["interval_seconds"]
-        while not stop():
-            started = time.monotonic()
-            result = self.run_once()
-            if result["alerts_stored"]:
-                log(f"detection: {result['events']} matching events, {result['alerts_stored']} alerts stored")
-            while not stop() and time.monotonic() - started < interval:
-                time.sleep(min(0.5, interval))

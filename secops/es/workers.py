@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -26,12 +27,13 @@ def share(sources: list[dict], workers: int, index: int) -> list[dict]:
 
 def ingest_sources(es_section: dict, sources: list[dict], *, once: bool, max_lines: int = DEFAULT_MAX_LINES,
                    year: int | None = None, stop: Callable[[], bool] = lambda: False,
-                   idle_sleep: float = 0.2, catch_up_seconds: float = 600.0) -> dict[str, Any]:
+                   idle_sleep: float = 0.2, catch_up_seconds: float = 600.0,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Tail `sources` into the cluster until they are exhausted (`once`) or `stop()`; returns counts.
     Batches spooled during an outage are replayed before returning (waiting up to `catch_up_seconds`)."""
     from .store import ElasticStore
 
-    store = ElasticStore(es_section, check=True, apply=False)
+    store = ElasticStore(es_section, check=True, apply=False, log=log)  # log: outage and recovery
     inputs = []
     for src in sources:
         tail = FileTail(src["name"], src["path"])
@@ -84,8 +86,10 @@ def _worker_main(es_section: dict, sources: list[dict], once: bool, max_lines: i
                  stop_event, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops workers through stop_event
     try:
+        name = mp.current_process().name
         out = ingest_sources(es_section, sources, once=once, max_lines=max_lines, year=year,
-                             stop=stop_event.is_set)
+                             stop=stop_event.is_set, log=lambda msg: print(f"{name}: {msg}", file=sys.stderr,
+                                                                          flush=True))
         results.put(("ok", out))
     except BaseException as exc:  # reported to the parent, which fails the run
         results.put(("error", f"{type(exc).__name__}: {exc}"))
@@ -129,7 +133,9 @@ def run_workers(cfg: dict[str, Any], workers: int, *, once: bool = False, max_li
             if stop():
                 stop_event.set()
             if detection is not None and not once:
-                detection.run_once()
+                found = detection.run_once()
+                if found["alerts_stored"]:
+                    log(f"detection: {found['events']} matching events, {found['alerts_stored']} alerts stored")
             try:
                 outcomes.append(results.get(timeout=0.5 if detection is None else detection.opts["interval_seconds"]))
             except Exception:  # queue.Empty: nobody finished yet
