@@ -91,6 +91,7 @@ def main() -> None:
         timings["verify pack"] = verify_runs
         figures["pack_files"] = len(manifest["files"])
     figures["median_seconds"] = {k: round(statistics.median(v), 3) for k, v in timings.items()}
+    figures["min_max_seconds"] = {k: [round(min(v), 3), round(max(v), 3)] for k, v in timings.items()}
     figures["report_pdf_from_lab_seconds"] = round(figures["collect_total_seconds"]
                                                    + figures["median_seconds"]["evaluate djcp"]
                                                    + figures["median_seconds"]["render djcp pdf"], 1)
@@ -101,7 +102,8 @@ def main() -> None:
     print(f"collect ({args.stack}):", ", ".join(f"{k} {v}s" for k, v in figures["collect_seconds"].items()),
           f"= {figures['collect_total_seconds']}s")
     for k, v in figures["median_seconds"].items():
-        print(f"{k:<42} {v:8.3f} s (median of {args.runs})")
+        low, high = figures["min_max_seconds"][k]
+        print(f"{k:<42} {v:8.3f} s (median of {args.runs}; {low:.3f}-{high:.3f})")
     print(f"djcp L3 PDF from the lab, end to end: {figures['report_pdf_from_lab_seconds']} s")
 
 
