@@ -237,7 +237,9 @@ class LocalNode:
             return password_file.read_text().strip()
         password = secrets.token_urlsafe(24)
         env = dict(os.environ, ES_PATH_CONF=str(self.home / "config"), ES_JAVA_HOME=str(jdk))
-        for cmd in (["userdel", ADMIN_USER], ["useradd", ADMIN_USER, "-p", password, "-r", "superuser"]):
+        stale = users.exists() and f"{ADMIN_USER}:" in users.read_text()  # its password file was lost
+        for cmd in ([["userdel", ADMIN_USER]] if stale else []) + [["useradd", ADMIN_USER, "-p", password, "-r",
+                                                                    "superuser"]]:
             proc = subprocess.run([str(es_home / "bin" / "elasticsearch-users"), *cmd], env=env,
                                   capture_output=True, text=True, **_as_user(owner))
             if cmd[0] == "useradd" and proc.returncode != 0:
