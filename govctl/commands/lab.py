@@ -115,8 +115,16 @@ def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON su
     from ..engine import Engine
 
     started = time.monotonic()
-    Engine(STACK).destroy(quiet=json_output)
-    swept = sweep()  # anything a crashed run left outside the state
+    engine = Engine(STACK)
+    try:
+        engine.destroy(quiet=json_output)
+        swept = sweep()  # anything a crashed run left outside the state
+    except GovctlError as exc:
+        # A resource that would not go cleanly: remove everything by name, then let the engine
+        # forget the (now absent) resources so state and machine agree.
+        err_console.print(f"[yellow]destroy stopped ({exc}); sweeping the lab by name[/]")
+        swept = sweep()
+        engine.destroy(quiet=json_output)
     left = leftovers()
     summary = {"seconds": round(time.monotonic() - started, 1), "swept": swept, "left": left}
     if json_output:

@@ -422,6 +422,9 @@ class _PostgresProvider(_LabProvider):
         pid = _drop_service(p["host_folder"], "postgres")
         if pid is None:
             return  # the host is gone, and its data with it
+        # govctl-init's SIGTERM is a smart shutdown, which waits for every client: ask for fast.
+        system.host_exec(pid, f"{PG_BIN}/pg_ctl", "stop", "-D", PG_DATA, "-m", "fast", "-t", "30",
+                         user="postgres", check=False)
         system.wait_for(lambda: system.host_exec(
             pid, "sh", "-c", "pgrep -x postgres", check=False).returncode != 0, 30,
             "PostgreSQL to stop")
