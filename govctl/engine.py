@@ -42,11 +42,15 @@ class StackDefinition:
 
     @classmethod
     def load(cls, name: str) -> "StackDefinition":
+        """A stack by name (infra/stacks/<name>.yaml) or by the path of a stack file."""
         path = STACKS_DIR / f"{name}.yaml"
+        if name.endswith((".yaml", ".yml")) and Path(name).exists():
+            path = Path(name).resolve()
+            name = path.stem
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in STACKS_DIR.glob("*.yaml"))) or "none"
             raise BadInput(f"unknown stack {name!r}: no {path.relative_to(ROOT)}; "
-                           f"known stacks: {known}")
+                           f"known stacks: {known} (or give a stack file's path)")
         doc = yaml.safe_load(path.read_text()) or {}
         missing = [k for k in ("backend", "topology") if k not in doc]
         if missing:
@@ -101,9 +105,9 @@ class Engine:
 
     def __init__(self, stack: str):
         self.definition = StackDefinition.load(stack)
-        self.stack = stack
+        self.stack = self.definition.name
         self.env = pulumi_env()
-        self.config_file = CONFIG_DIR / f"Pulumi.{stack}.yaml"
+        self.config_file = CONFIG_DIR / f"Pulumi.{self.stack}.yaml"
 
     def _run(self, args: list[str], capture: bool = False, check: bool = True,
              stream_to_stderr: bool = False) -> subprocess.CompletedProcess:
