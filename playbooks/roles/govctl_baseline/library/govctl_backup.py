@@ -119,7 +119,8 @@ def latest(root):
             manifest = read_manifest(run_dir)
         except (OSError, ValueError):
             continue
-        if manifest.get("state") == "kept":
+        # "open": a run that stopped before finalizing (failed host); its snapshot is the state before it
+        if manifest.get("state") in ("kept", "open"):
             return run_dir
     return None
 
