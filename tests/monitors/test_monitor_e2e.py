@@ -98,7 +98,7 @@ def records(path: Path) -> list[dict]:
 def test_status_scrapes_every_exporter_and_loads_the_rules(platform):
     govctl = platform["govctl"]
     info = wait_for(lambda: (i := json.loads(govctl("monitor", "status", "--json", check=False).stdout))
-                    and all(t["health"] == "up" for t in i["targets"]) and len(i["targets"]) == 6 and i,
+                    and all(t["health"] == "up" for t in i["targets"]) and len(i["targets"]) == 7 and i,
                     30, "every scrape target up")
     assert set(info["processes"]) == {"webhook", "probe-internet", "probe-egov-net", "probe-mgmt",
                                       "replication", "alertmanager", "prometheus"}
