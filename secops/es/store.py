@@ -220,7 +220,14 @@ class ElasticStore:
         return d["inode"], d["pos"], base64.b64decode(d["head"]) if d["head"] is not None else None
 
     # ------------------------------------------------------------ reading
+    def wait_searchable(self, timeout: str = "30s") -> None:
+        """Wait until every govctl index has its primary shards (a daily index just created by a
+        bulk write is briefly unsearchable: `no_shard_available_action_exception`)."""
+        self.client.cluster.health(index=f"{self.layout.prefix}-*", wait_for_status="yellow",
+                                   timeout=timeout)
+
     def refresh(self) -> None:
+        self.wait_searchable()
         self.client.indices.refresh(index=f"{self.layout.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
 
     def counts(self) -> dict[str, Any]:
