@@ -115,14 +115,25 @@ class LabTarget:
         elif not held and held_file.exists():
             held_file.rename(service)
 
+    def _stop_postgres(self, center: str) -> None:
+        """Hold PostgreSQL back and stop it fast; return once no postgres process is left (a
+        server still shutting down must not see its data directory replaced)."""
+        host = self.db_host(center)
+        pid = host_pid(host["folder"])
+        self._hold_postgres(center, True)  # govctl-init will not restart it
+        system.host_exec(pid, f"{PG_BIN}/pg_ctl", "stop", "-D", PG_DATA, "-m", "fast", "-t", "60",
+                         user="postgres", check=False, timeout=90)
+        system.wait_for(lambda: system.host_exec(pid, "pgrep", "-u", "postgres", "-x", "postgres",
+                                                 check=False).returncode == 1,
+                        60, f"every PostgreSQL process on {host['fqdn']} to exit")
+
     def fence(self, center: str) -> str:
         """Make sure the center's database can take no more writes before anyone is promoted."""
         host = self.db_host(center)
         if not self.host_up(host):
             self._hold_postgres(center, True)
             return f"{host['fqdn']} is down; PostgreSQL held back for its next boot"
-        self._hold_postgres(center, True)  # govctl-init stops it and will not restart it
-        system.wait_for(lambda: not self.pg_running(center), 60, f"PostgreSQL on {host['fqdn']} to stop")
+        self._stop_postgres(center)
         return f"PostgreSQL on {host['fqdn']} stopped and held"
 
     def promote(self, center: str) -> str:
@@ -163,8 +174,7 @@ class LabTarget:
         """Make a center's database a fresh standby of the primary (re-clone)."""
         host = self.db_host(center)
         pid = host_pid(host["folder"])
-        self._hold_postgres(center, True)
-        system.wait_for(lambda: not self.pg_running(center), 60, f"PostgreSQL on {host['fqdn']} to stop")
+        self._stop_postgres(center)
         self._pgpass_for(center, primary)
         system.host_exec(pid, "rm", "-rf", PG_DATA)
         system.host_exec(pid, f"{PG_BIN}/pg_basebackup", "-h", self.db_host(primary)["ipv4"],
