@@ -58,8 +58,12 @@ def monitoring_quiet(ctx, seconds: float) -> str:
     page after the fault is this drill's own."""
     if ctx.detection.alertmanager is None:
         return ctx.detection.unavailable_reason or "monitoring is not running"
+    centers = set(ctx.target.centers())
+    # A monitor that has just started does not measure the SLI yet: it could not page in time.
+    wait_until(lambda: centers <= ctx.detection.measured_centers(), seconds,
+               "monitoring to measure the SLI of every center")
     wait_until(lambda: not ctx.detection.page_alerts(0), seconds, "active page alerts to resolve")
-    return "monitoring is up and nothing pages"
+    return "monitoring measures every center and nothing pages"
 
 
 @action("single_primary")

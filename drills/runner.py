@@ -130,6 +130,14 @@ class Detection:
                               "labels": alert["labels"], "state": alert["status"]["state"]})
         return found
 
+    def measured_centers(self) -> set[str]:
+        """Centers whose SLI Prometheus evaluates right now."""
+        from monitors import prom_api
+        from monitors.stack import Layout, prometheus_address
+
+        found = prom_api.query(prometheus_address(Layout.default()), "slo:sli_error:instant")
+        return {r["metric"].get("center") for r in found}
+
     def wait_for_page(self, since: float, seconds: float) -> float | None:
         """When the first page alert that started after `since` fired (None: not within seconds)."""
         if self.alertmanager is None:
