@@ -6,12 +6,12 @@ and acts on the lab's real processes, links, routes and PostgreSQL servers.
 from __future__ import annotations
 
 import json
-import time
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.lab import system
-from infra.lab.providers import PG_BIN, PG_DATA, boot_host, host_pid, stop_host
+from infra.lab.providers import PG_BIN, PG_DATA, boot_host, host_pid, stop_host, write_in_host
 from infra.lab.rootfs import base_path
 from infra.lab.status import http_get, lab_status
 
@@ -67,8 +67,9 @@ class LabTarget:
     def center_up(self, center: str) -> bool:
         return all(self.host_up(h) for h in self.hosts_of(center))
 
-    def links_of(self, center: str) -> list[dict]:
-        return [l for l in self.outputs["links"].values() if center in l["between"]]
+    def links_of(self, center: str) -> list[str]:
+        """Names of the inter-center links that end in this center."""
+        return [name for name, link in self.outputs["links"].items() if center in link["between"]]
 
     # -- PostgreSQL -----------------------------------------------------------------------
     def sql(self, center: str, query: str, db: str = "gov", timeout: float = 10) -> str:
@@ -96,9 +97,7 @@ class LabTarget:
                          timeout=120)
 
     def _write(self, center: str, path: str, text: str, owner: str = "postgres") -> None:
-        pid = host_pid(self.db_host(center)["folder"])
-        system.host_exec(pid, "install", "-D", "-m", "600", "-o", owner, "/dev/stdin", path,
-                         input=text)
+        write_in_host(host_pid(self.db_host(center)["folder"]), path, text, 0o600, owner)
 
     def _hold_postgres(self, center: str, held: bool) -> None:
         """Keep PostgreSQL from starting when the host boots (a fenced node stays fenced)."""
@@ -195,7 +194,7 @@ class LabTarget:
         try:
             state = self.sql(primary, "SELECT state FROM pg_stat_replication WHERE "
                                       f"application_name = '{standby}'", db="postgres")
-        except (system.LabCommandError, Exception):  # noqa: BLE001 - a node mid-restart
+        except (system.LabCommandError, subprocess.TimeoutExpired):  # a node mid-restart
             return False
         return state == "streaming"
 
@@ -252,8 +251,7 @@ class LabTarget:
         """Unplanned loss: every host of the center loses power and its links go dark."""
         for host in self.hosts_of(center):
             stop_host(host["folder"], hard=True)
-        for link in self.links_of(center):
-            name = next(n for n, l in self.outputs["links"].items() if l is link)
+        for name in self.links_of(center):
             self.set_link(name, up=False)
         uplink_ns = self.outputs["centers"][center]["namespace"]
         system.sh("ip", "-n", uplink_ns, "link", "set", "uplink", "down")
@@ -263,8 +261,7 @@ class LabTarget:
         """Bring a center back: links up, hosts boot on their disks (fenced databases stay held)."""
         uplink_ns = self.outputs["centers"][center]["namespace"]
         system.sh("ip", "-n", uplink_ns, "link", "set", "uplink", "up")
-        for link in self.links_of(center):
-            name = next(n for n, l in self.outputs["links"].items() if l is link)
+        for name in self.links_of(center):
             self.set_link(name, up=True)
         self.restore_routes()
         base = str(base_path())
@@ -289,8 +286,7 @@ class LabTarget:
                            for part in config["dsn"].split())
             if dsn != config["dsn"]:
                 config["dsn"] = dsn
-                system.host_exec(pid, "install", "-m", "600", "/dev/stdin", "/etc/govctl/web.json",
-                                 input=json.dumps(config))
+                write_in_host(pid, "/etc/govctl/web.json", json.dumps(config), 0o600)
                 system.host_exec(pid, "service-restart", "govweb")
                 moved.append(host["fqdn"])
         return f"web services now use {address}: {', '.join(moved) or 'already'}"
@@ -316,9 +312,8 @@ class LabTarget:
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    raise DrillError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """system.wait_for, failing as a DrillError (which the runner turns into a rollback)."""
+    try:
+        return system.wait_for(predicate, timeout, what, interval)
+    except system.LabCommandError as exc:
+        raise DrillError(str(exc)) from None

@@ -220,7 +220,7 @@ def host_tools_digest() -> str:
 
 def _install_host_tools(pid: int) -> None:
     for name, path in HOST_TOOLS.items():
-        _write_in_host(pid, path, (FILES / name).read_text(), 0o755)
+        write_in_host(pid, path, (FILES / name).read_text(), 0o755)
 
 
 def _provision_disk(p) -> None:
@@ -315,7 +315,8 @@ def host_pid(folder: str) -> int:
     return pid
 
 
-def _write_in_host(pid: int, path: str, text: str, mode: int = 0o644, owner: str = "root") -> None:
+def write_in_host(pid: int, path: str, text: str, mode: int = 0o644, owner: str = "root") -> None:
+    """Write a file inside a running lab host (its root filesystem), creating parent folders."""
     system.host_exec(pid, "install", "-D", "-m", oct(mode)[2:], "-o", owner, "/dev/stdin", path,
                      input=text)
 
@@ -328,7 +329,7 @@ def _set_service(pid: int, name: str, spec: dict) -> None:
     if current == text:
         return
     old_pid = system.host_exec(pid, "cat", f"/run/govctl/{name}.pid", check=False).stdout.strip()
-    _write_in_host(pid, path, text)
+    write_in_host(pid, path, text)
 
     def restarted() -> bool:
         now = system.host_exec(pid, "cat", f"/run/govctl/{name}.pid", check=False).stdout.strip()
@@ -385,20 +386,20 @@ class _PostgresProvider(_LabProvider):
                                  "--locale=C.UTF-8", "--auth-local=peer",
                                  "--auth-host=scram-sha-256", user="postgres")
             else:
-                _write_in_host(pid, "/var/lib/postgresql/.pgpass",
+                write_in_host(pid, "/var/lib/postgresql/.pgpass",
                                f"{p['primary_address']}:5432:replication:replicator:"
                                f"{p['replication_password']}\n", 0o600, "postgres")
                 system.host_exec(pid, f"{PG_BIN}/pg_basebackup", "-h", p["primary_address"],
                                  "-U", "replicator", "-D", PG_DATA, "-X", "stream", "-R",
                                  "--checkpoint=fast", user="postgres", timeout=300)
-        _write_in_host(pid, f"{PG_DATA}/govctl.conf", p["settings"], 0o600, "postgres")
-        _write_in_host(pid, f"{PG_DATA}/pg_hba.conf", p["hba"], 0o600, "postgres")
+        write_in_host(pid, f"{PG_DATA}/govctl.conf", p["settings"], 0o600, "postgres")
+        write_in_host(pid, f"{PG_DATA}/pg_hba.conf", p["hba"], 0o600, "postgres")
         conf = system.host_exec(pid, "cat", f"{PG_DATA}/postgresql.conf").stdout
         if "include_if_exists = 'govctl.conf'" not in conf:
-            _write_in_host(pid, f"{PG_DATA}/postgresql.conf",
+            write_in_host(pid, f"{PG_DATA}/postgresql.conf",
                            conf + "\ninclude_if_exists = 'govctl.conf'\n", 0o600, "postgres")
         if p["role"] == "standby":
-            _write_in_host(pid, f"{PG_DATA}/postgresql.auto.conf",
+            write_in_host(pid, f"{PG_DATA}/postgresql.auto.conf",
                            f"primary_conninfo = 'host={p['primary_address']} port=5432 "
                            f"user=replicator application_name={p['application_name']} "
                            f"passfile=/var/lib/postgresql/.pgpass'\n", 0o600, "postgres")
@@ -467,8 +468,8 @@ class _WebProvider(_LabProvider):
 
     def apply(self, p):
         pid = host_pid(p["host_folder"])
-        _write_in_host(pid, "/usr/local/bin/govweb", (FILES / "govweb").read_text(), 0o755)
-        _write_in_host(pid, "/etc/govctl/web.json", json.dumps(
+        write_in_host(pid, "/usr/local/bin/govweb", (FILES / "govweb").read_text(), 0o755)
+        write_in_host(pid, "/etc/govctl/web.json", json.dumps(
             {"center": p["center"], "port": int(p["port"]),
              "dsn": f"host={p['db_address']} port=5432 dbname=gov user=govweb "
                     f"password={p['app_password']}"}), 0o600)
