@@ -64,6 +64,8 @@ class TaskResult:
         output = res.get("observed") or res.get("stdout") or diff or res.get("msg") or ""
         if isinstance(output, (dict, list)):
             output = str(output)
+        if self.status == "failed" and res.get("msg") and str(res["msg"]) not in str(output):
+            output = f"{res['msg']}\n{output}"  # why it failed comes first
         evidence = {"task": self.task, "status": self.status, "command": command or "",
                     "output": str(output)[:EXCERPT]}
         if diff:

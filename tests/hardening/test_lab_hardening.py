@@ -25,7 +25,8 @@ PRISTINE = ["etc/ssh/sshd_config", "etc/login.defs", "etc/security/pwquality.con
             "etc/pam.d/common-auth", "etc/pam.d/common-account", "etc/logrotate.d/rsyslog", "etc/rsyslog.conf",
             "etc/audit/auditd.conf"]
 CREATED = ["etc/profile.d/govctl-tmout.sh", "etc/rsyslog.d/90-govctl-forward.conf",
-           "etc/sysctl.d/90-govctl-baseline.conf", "etc/govctl/services/rsyslog.json"]
+           "etc/sysctl.d/90-govctl-baseline.conf", "etc/govctl/services/rsyslog.json", "etc/aide/aide.conf",
+           "var/lib/aide/govctl-aide.db", "etc/cron.daily/govctl-aide", "etc/cron.daily/govctl-rootkit-scan"]
 EXPECTED_FAILURES = {"IA-PASSWORD-COMPLEXITY", "IA-PASSWORD-AGING", "IA-LOGIN-FAILURE-LOCKOUT", "IA-SESSION-TIMEOUT",
                      "IA-REMOTE-ADMIN-SSH", "AC-NO-REMOTE-ROOT", "AC-DEFAULT-UMASK", "AU-AUDIT-POLICY",
                      "AU-REMOTE-LOGGING"}
@@ -83,6 +84,10 @@ def test_2_audit_fails_the_expected_items_and_reports_the_unreachable_host(lab):
     assert verdicts["IP-NETWORK-STACK"] in (NON_COMPLIANT, PARTIAL)
     assert verdicts["IA-NO-CLEARTEXT-REMOTE"] == COMPLIANT
     assert verdicts["IP-LISTENING-PORTS"] == COMPLIANT
+    # the tools are in the lab's image, their configuration is not: installed yet not met
+    assert verdicts["IP-FILE-INTEGRITY"] == PARTIAL
+    assert "cannot access '/var/lib/aide/govctl-aide.db'" in items(report)["IP-FILE-INTEGRITY"]["observed"]
+    assert verdicts["MC-ROOTKIT-SCAN"] == PARTIAL
     assert verdicts["AU-AUDIT-DAEMON"] == NOT_APPLICABLE  # the kernel refuses audit in the lab's PID namespaces
     assert verdicts["IA-MULTI-FACTOR"] == MANUAL and items(report)["IA-MULTI-FACTOR"]["note"]
     root_login = items(report)["AC-NO-REMOTE-ROOT"]
@@ -132,6 +137,31 @@ def test_6_ssh_works_and_the_audit_is_clean(lab):
     automated = [i for i in items(report).values() if i["automation"] != "manual"]
     assert all(i["verdict"] == COMPLIANT for i in automated if i["id"] != "AU-AUDIT-DAEMON"), verdicts
     assert items(report)["AC-NO-REMOTE-ROOT"]["observed"] == "permitrootlogin no"
+
+
+def test_6b_a_change_harden_did_not_make_is_caught_and_not_accepted(lab):
+    """File integrity: an unapproved change fails the audit with the file named, and harden refuses to
+    re-baseline it; once a person accepts it (the documented `aide --init`), the host is compliant again."""
+    planted = host_root(lab) / "etc/cron.d/govctl-test-planted"
+    try:
+        planted.write_text("* * * * * root /tmp/x\n")
+        code, report = govctl_json("audit", "--level", "3", "--limit", HOST)
+        integrity = items(report)["IP-FILE-INTEGRITY"]
+        assert code == 1 and integrity["verdict"] == PARTIAL, integrity  # installed and scheduled, yet changed
+        assert any("/etc/cron.d/govctl-test-planted" in e["output"] for e in integrity["evidence"])
+        code, report = govctl_json("harden", "--level", "3", "--limit", HOST)
+        integrity = items(report)["IP-FILE-INTEGRITY"]
+        assert code == 1 and integrity["verdict"] != COMPLIANT
+        assert any("did not make" in e["output"] for e in integrity["evidence"]), integrity["evidence"]
+    finally:
+        planted.unlink(missing_ok=True)
+    host = next(h for h in lab["hosts"] if h["fqdn"] == HOST)
+    pid = (Path(host["folder"]) / "init.pid").read_text().strip()
+    subprocess.run(["nsenter", "-t", pid, "-a", "-r", "-w", "sh", "-c",
+                    "aide --config=/etc/aide/aide.conf --init >/dev/null && "
+                    "mv /var/lib/aide/govctl-aide.db.new /var/lib/aide/govctl-aide.db"], check=True)
+    code, report = govctl_json("audit", "--level", "3", "--limit", HOST)
+    assert code == 0 and items(report)["IP-FILE-INTEGRITY"]["verdict"] == COMPLIANT
 
 
 def test_7_rollback_restores_the_files(lab):
