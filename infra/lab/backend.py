@@ -110,6 +110,8 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     ssh = res.SshAccess("ssh-access", {"folder": str(SSH_DIR),
                                        "client_config": _ssh_client_config(plan)})
     hosts = {}
+    # Services get the base image as an input too: a new image replaces the hosts, and the services
+    # must then be set up again in them (apply is idempotent on an unchanged host).
     for h in plan.hosts:
         hosts[h.fqdn] = res.Host(f"host-{h.fqdn}", {
             "ns": h.ns, "hostname": h.name, "base": str(base),
@@ -131,7 +133,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     sync_names = f"FIRST 1 ({', '.join(sync)})" if sync else ""
     hba = _pg_hba(topo)
     primary = res.Postgres(f"postgres-{primary_host.fqdn}", {
-        "host_folder": str(LAB_DIR / "hosts" / primary_host.fqdn), "role": "primary",
+        "host_folder": str(LAB_DIR / "hosts" / primary_host.fqdn), "base": str(base), "role": "primary",
         "primary_address": primary_host.ipv4, "application_name": topo.production.name,
         "settings": _pg_settings(sync_names), "hba": hba, "service": res.POSTGRES_SERVICE,
         "replication_password": replication_password, "app_password": app_password,
@@ -142,7 +144,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     for r in topo.replication:
         h = db_host(r.target)
         standbys.append(res.Postgres(f"postgres-{h.fqdn}", {
-            "host_folder": str(LAB_DIR / "hosts" / h.fqdn), "role": "standby",
+            "host_folder": str(LAB_DIR / "hosts" / h.fqdn), "base": str(base), "role": "standby",
             "primary_address": primary_host.ipv4, "application_name": r.target, "mode": r.mode,
             "settings": _pg_settings(""), "hba": hba, "service": res.POSTGRES_SERVICE,
             "replication_password": replication_password, "app_password": app_password},
@@ -164,7 +166,7 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     web = {}
     for h in (h for h in plan.hosts if "web" in h.roles):
         web[h.center] = res.Web(f"web-{h.fqdn}", {
-            "host_folder": str(LAB_DIR / "hosts" / h.fqdn), "ns": h.ns, "center": h.center,
+            "host_folder": str(LAB_DIR / "hosts" / h.fqdn), "base": str(base), "ns": h.ns, "center": h.center,
             "port": WEB_PORT, "db_address": primary_host.ipv4, "app_password": app_password,
             "service_addrs": service_addrs, "digest": web_digest},
             pulumi.ResourceOptions(depends_on=[hosts[h.fqdn], primary],
