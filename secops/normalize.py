@@ -241,7 +241,12 @@ class Normalizer:
         m = _SYSLOG_BSD.match(text)
         if m:
             pri, stamp, host, program, pid, msg = m.groups()
-            t = self._bsd_time(stamp) if stamp[0].isalpha() else self._iso_time(stamp)
+            if stamp[0].isalpha():
+                t = self._bsd_cache.get(stamp, _MISS)  # the cache hit inline: stamps repeat line after line
+                if t is _MISS:
+                    t = self._bsd_time(stamp)
+            else:
+                t = self._iso_time(stamp)
         else:
             m = _SYSLOG_5424.match(text)
             if not m:
@@ -318,8 +323,11 @@ class Normalizer:
             m = _SSHD_INVALID.match(msg)
             if m:
                 user, ip, port = m.groups()
-                e.update({"event.category": "authentication", "event.action": "ssh_invalid_user",
-                          "event.outcome": "failure", "user.name": user, "user.invalid": True})
+                e["event.category"] = "authentication"
+                e["event.action"] = "ssh_invalid_user"
+                e["event.outcome"] = "failure"
+                e["user.name"] = user
+                e["user.invalid"] = True
                 return self._with_source(e, ip, port)
         elif c == "pam":
             return self._pam(e, msg, dataset="sshd")
@@ -372,10 +380,12 @@ class Normalizer:
                     e["source.domain"] = kv["rhost"]
             return e
         m = _PAM_SESSION.match(rest)
-        if m:
+        if m:  # cron and every login: plain assignments, no temporary dict
             state, user, uid, by, by_uid = m.groups()
-            e.update({"event.category": "session", "event.action": f"session_{state}",
-                      "event.outcome": "success", "user.name": user})
+            e["event.category"] = "session"
+            e["event.action"] = "session_opened" if state == "opened" else "session_closed"
+            e["event.outcome"] = "success"
+            e["user.name"] = user
             if uid:
                 e["user.id"] = uid
             if by:
@@ -660,6 +670,7 @@ class Normalizer:
 
 
 _IP_CACHE: dict[str, str] = {}
+_MISS = object()  # "not cached" (a cached date may be None: impossible)
 
 
 def _zone_offset(zone: str | None, default: int) -> int:

@@ -134,10 +134,6 @@ class DecisionEngine:
         return self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
                           now=now, rule=alert.rule.name, alert_id=alert.id)
 
-    def on_alert_in_event_time(self, alert, new: bool = True) -> Decision | None:
-        """For replays: decide as if it were the time of the alert's last event."""
-        return self.on_alert(alert, alert.last)
-
     def block(self, address: str, reason: str, now: float | None = None, ttl: float | None = None,
               actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
         """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
