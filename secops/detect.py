@@ -498,9 +498,10 @@ class Detector:
         return plan
 
     def process(self, event: dict) -> None:
-        plan = self._by_dataset.get(event.get("event.dataset"))
+        dataset = event.get("event.dataset")
+        plan = self._by_dataset.get(dataset)
         if plan is None:
-            plan = self._plan(event.get("event.dataset"))
+            plan = self._plan(dataset)
         always, indexed = plan
         for rule in always:
             if rule.predicate(event):

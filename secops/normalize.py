@@ -173,6 +173,8 @@ class Normalizer:
         if not text.isprintable() and _CONTROL.search(text):  # isprintable: a fast C pre-check
             return Rejected("binary", "control characters in the line")
         try:
+            if self.format == "auto" and text[0] in "JFMASOND":  # a BSD syslog date: most lines, no extra frame
+                return self._syslog(text)
             return self._dispatch(text)
         except (ValueError, OverflowError, IndexError, KeyError) as exc:  # parser gaps: kept aside, not fatal
             return Rejected("unknown_format", f"{type(exc).__name__}: {exc}"[:200])
