@@ -19,11 +19,21 @@ _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): enforce 
                      "firewall from its outputs, allowlist its management networks, tail its hosts' sshd logs.")
 
 
-def _config(path: Optional[Path], stack: Optional[str] = None):
+def _config(path: Optional[Path]):
     from secops.config import ConfigError, load_config
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _enforcing_config(path: Optional[Path], stack: Optional[str]):
+    """The configuration of a command that enforces: with `--stack` (or the config's `stack:`), the
+    stack's firewalls, allowlist and host logs (secops/stack.py)."""
+    from secops.config import ConfigError
     from secops.stack import with_stack
     try:
-        return with_stack(load_config(path), stack)
+        return with_stack(_config(path), stack)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
 
@@ -205,7 +215,7 @@ def run(
     Example: govctl secops run --stack lab   (or --config FILE --source auth=/var/log/auth.log)
     """
     from secops.daemon import Runner, install_stop_handlers, stderr_log
-    cfg = _config(config, stack)
+    cfg = _enforcing_config(config, stack)
     sources = list(cfg["sources"])
     for spec in source:
         name, sep, path = spec.partition("=")
@@ -220,7 +230,7 @@ def run(
     if runner.receivers:
         for proto, addr in runner.receivers.addresses:
             stderr_log(f"syslog {proto} on {addr[0]}:{addr[1]}")
-    for fw in cfg["enforcer"].get("firewalls") or []:
+    for fw in (cfg["enforcer"].get("firewalls") or []) if engine.decisions.enforcer is not None else []:
         stderr_log(f"enforcing in {fw['netns']}: {fw['family']} {fw['table']} sets {fw['set']}, {fw.get('set6')}")
     stderr_log(f"secops running: {len(runner.inputs)} inputs, store {cfg['store']}")
     try:
@@ -252,7 +262,7 @@ def ingest(
     from govctl.ui import console, print_json
     if fmt not in FORMATS or encoding not in ENCODINGS:
         raise BadInput(f"--format must be one of {', '.join(FORMATS)}; --encoding one of {', '.join(ENCODINGS)}")
-    cfg = _config(config, stack)
+    cfg = _enforcing_config(config, stack)
     engine, store = _open_engine(cfg, dry_run, enforce=True, log=stderr_log)
     try:
         ingest_stream(engine, sys.stdin.buffer, name, fmt, encoding, cfg["batch"]["lines"])
