@@ -123,13 +123,19 @@ def fail2ban_cpu(log: Path, lines: int) -> dict:
     return {"cpu_seconds": round(used, 3), "lines_per_cpu_second": round(lines / used)}
 
 
-def govctl_replay(files: list[Path], extra: list[str]) -> tuple[float, float, dict]:
-    """(wall seconds, CPU seconds, JSON output) of one `govctl secops replay` run."""
-    cmd = [str(GOVCTL), "secops", "replay", *map(str, files), "--allow", str(OPS),
-           "--year", "2026", "--json", *extra]
+def govctl_replay(files: list[Path], extra: list[str], tree: Path | None = None) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, JSON output) of one `govctl secops replay` run; with `tree`, the
+    code of that checkout (e.g. an earlier commit's, for a before/after in the same run)."""
+    args = ["secops", "replay", *map(str, files), "--allow", str(OPS), "--year", "2026", "--json", *extra]
+    env = None
+    if tree is None:
+        cmd = [str(GOVCTL), *args]
+    else:
+        cmd = [sys.executable, "-c", "from govctl.cli import main; main()", *args]
+        env = {**os.environ, "PYTHONPATH": str(tree), "GOVCTL_ROOT": str(tree)}
     cpu = _child_cpu()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree or ROOT)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"govctl replay failed: {proc.stderr}")
@@ -171,6 +177,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (corpora, CrowdSec capture)")
+    ap.add_argument("--baseline", metavar="COMMIT", help="also replay with this earlier commit's code (same corpus, "
+                    "same run): a before/after of govctl itself")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="secops-bench-"))
     try:
@@ -179,6 +187,18 @@ def main() -> None:
                                            str(a.lines)], check=True, capture_output=True, text=True).stdout)
         peers = run_peers(log, work)
         wall, cpu, ours = govctl_replay([log], [])
+        baseline = None
+        if a.baseline:
+            tree = work / "baseline"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", a.baseline, "govctl", "secops", "infra"],
+                                     check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            b_wall, b_cpu, b_out = govctl_replay([log], [], tree)
+            baseline = {"commit": a.baseline, "wall_seconds": round(b_wall, 3), "cpu_seconds": round(b_cpu, 3),
+                        "lines_per_second_wall": round(a.lines / b_wall), "lines_per_cpu_second": round(a.lines / b_cpu),
+                        "lines_per_second_engine": b_out["lines_per_second"],
+                        "same_alerts": b_out["alerts"] == ours["alerts"] and b_out["blocked"] == ours["blocked"]}
         wall_store, cpu_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")])
         ours_sources = sorted({x["source.ip"] for x in ours["alerts"] if x["source.ip"]})
         cs_sources = set(peers["crowdsec"]["sources"])
@@ -199,6 +219,7 @@ def main() -> None:
                        "ops_addresses_blocked": sorted(s for s in ours["blocked"] if ipaddress.ip_address(s) in OPS),
                        "crowdsec_sources_missed": sorted(cs_sources - set(ours_sources)),
                        "crowdsec_sources_caught": len(cs_sources & set(ours_sources))},
+            "govctl_baseline": baseline,
             "govctl_with_store": {"wall_seconds": round(wall_store, 3), "lines_per_second_wall": round(a.lines / wall_store),
                                   "cpu_seconds": round(cpu_store, 3), "lines_per_cpu_second": round(a.lines / cpu_store),
                                   "lines_per_second_engine": ours_store["lines_per_second"]},

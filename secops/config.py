@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "retention_days": 180,
     "incident_retention_days": 365,
     "topology": str(ROOT / "infra" / "topologies" / "lab.yaml"),
+    "stack": None,  # a deployed stack whose firewalls, allowlist and host logs to use (secops/stack.py)
     "allowlist": [],
     "ops_networks": [],
     "rules": [],

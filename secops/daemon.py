@@ -17,20 +17,23 @@ from typing import Any, BinaryIO
 from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
-from .normalize import Normalizer, Rejected
-from .respond import DecisionEngine, Enforcer, NftablesEnforcer
+from .normalize import UNDATED_FORMATS, Normalizer, Rejected
+from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
 from .store import Store
 
 
 def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
+    """The configured enforcement point, or all of `enforcer.firewalls` (every center of a stack) as one."""
     e = cfg["enforcer"]
     if e["kind"] == "none":
         return None
-    enforcer = NftablesEnforcer(table=e["table"], set_name=e["set"], family=e["family"], netns=e["netns"],
-                                set6=e.get("set6"))
+    points = e.get("firewalls") or [e]
+    enforcers = [NftablesEnforcer(table=p["table"], set_name=p["set"], family=p["family"], netns=p["netns"],
+                                  set6=p.get("set6")) for p in points]
     if e["manage"]:
-        enforcer.ensure()
-    return enforcer
+        for enforcer in enforcers:
+            enforcer.ensure()
+    return enforcers[0] if len(enforcers) == 1 else EnforcerGroup(enforcers)
 
 
 class Engine:
@@ -96,18 +99,26 @@ class Runner:
         self.receivers: SyslogReceivers | None = None
         self.spool: Spool | None = None
         for src in sources:
-            self._add(src["name"], src["path"], src.get("format", "auto"), src.get("encoding", "auto"),
-                      int(src.get("timezone_offset_hours", 0) * 3600))
+            fmt = src.get("format", "auto")
+            self._add(src["name"], src["path"], fmt, src.get("encoding", "auto"),
+                      int(src.get("timezone_offset_hours", 0) * 3600), src.get("host"),
+                      src.get("start") or ("end" if fmt in UNDATED_FORMATS else "beginning"))
         if syslog_cfg and (syslog_cfg.get("udp") or syslog_cfg.get("tcp")):
             spool_path = Path(syslog_cfg["spool"]) / "syslog.spool"
             self.spool = Spool(spool_path)
             self.receivers = SyslogReceivers(self.spool, syslog_cfg.get("udp"), syslog_cfg.get("tcp"))
             self._add("syslog", str(spool_path), "syslog", syslog_cfg.get("encoding", "auto"), 0)
 
-    def _add(self, name: str, path: str, fmt: str, encoding: str, tz: int) -> None:
+    def _add(self, name: str, path: str, fmt: str, encoding: str, tz: int, host: str | None = None,
+             start: str = "beginning") -> None:
         tail = FileTail(name, path)
-        tail.resume(self.engine.store.position(name))
-        self.inputs.append((name, tail, Normalizer(source=name, fmt=fmt, encoding=encoding, tz_offset=tz)))
+        position = self.engine.store.position(name)
+        if position is None and start == "end":
+            tail.start_at_end()
+        else:
+            tail.resume(position)
+        self.inputs.append((name, tail, Normalizer(source=name, fmt=fmt, encoding=encoding, tz_offset=tz,
+                                                   host=host)))
 
     def step(self, max_lines: int) -> int:
         """One pass over the inputs; returns how many lines were processed."""

@@ -13,9 +13,12 @@ from __future__ import annotations
 import bisect
 import collections
 import copy
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import yaml
 
 from .normalize import LOGSOURCES
 from .sigma_compile import UnsupportedRule, compile_condition, index_key
@@ -24,6 +27,9 @@ BUNDLED_RULES = Path(__file__).parent / "rules"
 DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
 EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
+# libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
+# rule loading is most of a replay's start-up).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -90,6 +96,8 @@ class Alert:
                 "host": self.host, "first": iso(self.first), "last": iso(self.last), "count": self.count}
 
 
+_EVENT_COUNT, _VALUE_COUNT, _TEMPORAL = (sys.intern(k) for k in ("event_count", "value_count", "temporal"))
+
 _THRESHOLD_TESTS: dict[str, Callable[[float], Callable[[float], bool]]] = {
     "gte": lambda t: t.__le__, "gt": lambda t: t.__lt__, "lte": lambda t: t.__ge__,
     "lt": lambda t: t.__gt__, "eq": lambda t: t.__eq__, "neq": lambda t: t.__ne__,
@@ -118,6 +126,10 @@ class Correlation:
         # per referenced rule, the event fields that make up the group-by key (aliases resolved)
         self._fields = {r: tuple(aliases.get(f, {}).get(r, f) for f in group_by) for r in refs}
         self._value_field = {r: aliases.get(fieldref, {}).get(r, fieldref) for r in refs} if fieldref else {}
+        # one group-by field, the same for every referenced rule (no aliases): the usual case
+        distinct = set(self._fields.values())
+        self._one_field = next(iter(distinct))[0] if len(distinct) == 1 and len(group_by) == 1 else None
+        self._kind = sys.intern(kind)  # compared by identity first on every event
 
     def _key(self, ref: str, event: dict) -> tuple | None:
         values = []
@@ -129,9 +141,11 @@ class Correlation:
         return tuple(values)
 
     def feed(self, ref: str, event: dict, sink: "Detector") -> None:
-        fields = self._fields[ref]
-        if len(fields) == 1:  # the common case: the value itself is the key, no tuple per event
-            key = event.get(fields[0])
+        # The hot path of every correlation: attributes read once into locals, no tuple per event
+        # for the usual single group-by field, one branch per kind.
+        field = self._one_field
+        if field is not None:  # every referenced rule groups by the same one field: the value is the key
+            key = event.get(field)
             if key is None or key.__class__ is list:
                 return
         else:
@@ -146,7 +160,8 @@ class Correlation:
             self._prune()
         ts = self.timespan
         win = self.windows.get(key)
-        if self.kind == "event_count":
+        kind = self._kind
+        if kind == _EVENT_COUNT:
             if win is None:
                 win = self.windows[key] = collections.deque()
             if not win or win[-1] <= t:
@@ -161,7 +176,7 @@ class Correlation:
             # Whatever is kept lies in [newest - timespan, newest]: the window that holds this event
             # (late ones included) and the most events.
             n = len(win)
-        elif self.kind == "value_count":
+        elif kind == _VALUE_COUNT:
             if win is None:
                 win = self.windows[key] = (collections.deque(), collections.Counter())
             times, values = win
@@ -195,16 +210,18 @@ class Correlation:
             if t >= newest:
                 newest = self.newest_of[key] = t
             horizon = newest - ts
+            complete = True  # does every referenced rule still have a time in the window?
             for times in win.values():
                 while times and times[0] < horizon:
                     times.popleft()
+                if not times:
+                    complete = False
             if t < horizon:
                 return
-            if self.kind == "temporal":
-                n = sum(1 for times in win.values() if times)
+            if kind == _TEMPORAL:
+                n = len(win) if complete else sum(1 for times in win.values() if times)
             else:
-                n = len(self.refs) if _in_order([win[r] for r in self.refs]) else 0
-        start = t - ts
+                n = len(self.refs) if complete and _in_order([win[r] for r in self.refs]) else 0
         if not self._holds(n):
             return
         alert = self.open.get(key)
@@ -217,9 +234,9 @@ class Correlation:
             if sink.on_alert is not None:  # the hot path of a long attack: no emit() frame
                 sink.on_alert(alert, False)
         else:
-            group = dict(zip(self.group_by, key if len(fields) > 1 else (key,)))
-            alert = Alert(self.info, group, first=max(start, _earliest(win, self.kind)), last=max(t, _latest(win, self.kind)),
-                          count=n if self.kind == "event_count" else _window_size(win, self.kind))
+            group = dict(zip(self.group_by, key if field is None else (key,)))
+            alert = Alert(self.info, group, first=max(t - ts, _earliest(win, kind)), last=max(t, _latest(win, kind)),
+                          count=n if kind == _EVENT_COUNT else _window_size(win, kind))
             alert.add_evidence(event)
             self.open[key] = alert
             sink.emit(alert)
@@ -300,20 +317,33 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def load_pipeline(pipeline: Path | None = DEFAULT_PIPELINE):
+    """The pySigma processing pipeline (field mapping) at `pipeline`, or None."""
+    from sigma.exceptions import SigmaPipelineParsingError
+    from sigma.processing.pipeline import ProcessingPipeline
+    if not pipeline:
+        return None
+    try:
+        doc = yaml.load(Path(pipeline).read_text(encoding="utf-8"), Loader=YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise SigmaPipelineParsingError(f"processing pipeline {pipeline} is not valid YAML: {exc}") from None
+    return ProcessingPipeline.from_dict(doc)
+
+
 def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFAULT_PIPELINE) -> RuleSet:
     """Read Sigma rule files (the bundled ones when `paths` is None); refuse bad ones by path."""
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaError
-    from sigma.processing.pipeline import ProcessingPipeline
 
-    proc = ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else None
+    proc = load_pipeline(pipeline)
     errors: list[tuple[str, str]] = []
     parsed: list[tuple[Any, str]] = []
     for path in rule_files([BUNDLED_RULES] if paths is None else paths):
         try:
             text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
+            collection = SigmaCollection.from_dicts(list(yaml.load_all(text, Loader=YAML_LOADER)),
+                                                    collect_errors=True, resolve_references=False)
         except (OSError, UnicodeDecodeError, SigmaError, ValueError) as exc:
             errors.append((str(path), _reason(exc)))
             continue
@@ -439,7 +469,7 @@ class Detector:
         self.aggregation = aggregation_seconds
         self.on_alert = on_alert
         self.alerts: list[Alert] = []
-        self._by_dataset: dict[str, tuple[list[BaseRule], dict[str, dict[str, list[BaseRule]]]]] = {}
+        self._by_dataset: dict[str, tuple[tuple[BaseRule, ...], tuple[tuple[str, dict[str, list[BaseRule]]], ...]]] = {}
         self._open: dict[tuple, Alert] = {}
 
     def emit(self, alert: Alert, new: bool = True) -> None:
@@ -463,19 +493,20 @@ class Detector:
                 fld, values = rule.index
                 for v in values:
                     indexed.setdefault(fld, {}).setdefault(v, []).append(rule)
-        plan = (always, indexed)
+        plan = (tuple(always), tuple(indexed.items()))
         self._by_dataset[dataset] = plan
         return plan
 
     def process(self, event: dict) -> None:
-        plan = self._by_dataset.get(event.get("event.dataset"))
+        dataset = event.get("event.dataset")
+        plan = self._by_dataset.get(dataset)
         if plan is None:
-            plan = self._plan(event.get("event.dataset"))
+            plan = self._plan(dataset)
         always, indexed = plan
         for rule in always:
             if rule.predicate(event):
                 self._matched(rule, event)
-        for fld, table in indexed.items():
+        for fld, table in indexed:
             v = event.get(fld)
             if v.__class__ is str:
                 candidates = table.get(v) or table.get(v.lower())

@@ -62,6 +62,15 @@ class FileTail:
             self.draining.seek(pos)
             self.drain_inode, self.drain_pos = inode, pos
 
+    def start_at_end(self) -> None:
+        """Nothing committed yet: follow from the file's current end, as `tail -f` does (for logs whose
+        lines carry no date). A file that does not exist yet is read from its start once it appears."""
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return
+        self._open(size)
+
     def _find_inode(self, inode: int | None) -> Path | None:
         if inode is None:
             return None

@@ -89,7 +89,15 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
            encoding: str = "auto", year: int | None = None, tz_offset: int = 0, store: Store | None = None,
            labels: Labels | None = None, progress=None) -> dict[str, Any]:
     decisions = DecisionEngine(allowlist, dry_run=True, actor="replay")
-    detector = Detector(rules, on_alert=decisions.on_alert_in_event_time)
+    blocked_until, decide = decisions.active, decisions.on_alert
+
+    def on_alert(alert: Alert, new: bool) -> None:
+        # Decide in event time. While an attack goes on, its address is usually blocked already:
+        # that test is done here, without two more calls per event.
+        if blocked_until.get(alert.group.get("source.ip"), 0) <= alert.last:
+            decide(alert, alert.last)
+
+    detector = Detector(rules, on_alert=on_alert)
 
     lines = parsed = 0
     unparsed: collections.Counter = collections.Counter()
@@ -111,9 +119,10 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
                     rejected.append((pos, event.reason, event.detail, raw))
                 continue
             parsed += 1
-            ip = event.get("source.ip")
-            if ip is not None:
-                sources_seen.add(ip)
+            if labels is not None:  # recall needs every source seen
+                ip = event.get("source.ip")
+                if ip is not None:
+                    sources_seen.add(ip)
             process(event)
             if store is not None:
                 events.append((pos, event))

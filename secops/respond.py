@@ -134,10 +134,6 @@ class DecisionEngine:
         return self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
                           now=now, rule=alert.rule.name, alert_id=alert.id)
 
-    def on_alert_in_event_time(self, alert, new: bool = True) -> Decision | None:
-        """For replays: decide as if it were the time of the alert's last event."""
-        return self.on_alert(alert, alert.last)
-
     def block(self, address: str, reason: str, now: float | None = None, ttl: float | None = None,
               actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
         """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
@@ -269,6 +265,46 @@ class NftablesEnforcer:
                         out[str(elem["elem"]["val"])] = elem["elem"].get("expires")
                     else:
                         out[str(elem)] = None
+        return out
+
+
+class EnforcerGroup:
+    """Several enforcement points acting as one, e.g. the boundary firewall of every center: a block
+    goes to all of them at once (in parallel, so interception latency does not grow with the number of
+    centers). If any fails, the batch raises after the others are done, and the decision engine keeps
+    it for the next batch; adding an element a set already holds is harmless in nftables."""
+
+    def __init__(self, members: list[Enforcer]):
+        from concurrent.futures import ThreadPoolExecutor
+        self.members = list(members)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.members)), thread_name_prefix="enforce")
+
+    def _each(self, call) -> list:
+        futures = [self._pool.submit(call, member) for member in self.members]
+        results, failures = [], []
+        for member, future in zip(self.members, futures):
+            try:
+                results.append(future.result())
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                failures.append(f"{getattr(member, 'netns', None) or member}: {exc}")
+        if failures:
+            raise RuntimeError("; ".join(failures))
+        return results
+
+    def block(self, items: list[tuple[str, float]]) -> None:
+        if items:
+            self._each(lambda member: member.block(items))
+
+    def unblock(self, addresses: list[str]) -> None:
+        self._each(lambda member: member.unblock(addresses))
+
+    def blocked(self) -> dict[str, float | None]:
+        """Blocked in any member → the most seconds left there (None if unknown)."""
+        out: dict[str, float | None] = {}
+        for member_blocked in self._each(lambda member: member.blocked()):
+            for address, left in member_blocked.items():
+                known = out.get(address)
+                out[address] = left if known is None or (left is not None and left > known) else known
         return out
 
 

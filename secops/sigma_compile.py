@@ -75,7 +75,7 @@ class _Compiler:
         if isinstance(node, ConditionAND):
             return "(" + " and ".join(self.node(a) for a in node.args) + ")" if node.args else "True"
         if isinstance(node, ConditionOR):
-            return "(" + " or ".join(self.node(a) for a in node.args) + ")" if node.args else "False"
+            return "(" + " or ".join(self.any_of(node.args)) + ")" if node.args else "False"
         if isinstance(node, ConditionNOT):
             return f"(not {self.node(node.args[0])})"
         if isinstance(node, ConditionFieldEqualsValueExpression):
@@ -83,6 +83,51 @@ class _Compiler:
         if isinstance(node, ConditionValueExpression):
             return "(" + " or ".join(self.keyword(f, node.value) for f in KEYWORD_FIELDS) + ")"
         raise UnsupportedRule(f"condition element {type(node).__name__} is not supported")
+
+    def any_of(self, args) -> list[str]:
+        """The alternatives of an OR. Plain string tests of one field and one kind (a Sigma value list:
+        `url.query|contains: [...]`) become one test that reads and lower-cases the field once."""
+        groups: dict[tuple, list[str]] = {}
+        out: list[Any] = []
+        for arg in args:
+            test = _string_test(arg)
+            if test is None:
+                out.append(self.node(arg))
+                continue
+            field, how, cased, text = test
+            if (field, how, cased) not in groups:
+                groups[(field, how, cased)] = []
+                out.append((field, how, cased))  # placeholder: the group sits where its first test was
+            groups[(field, how, cased)].append(text)
+        return [self.string_group(item, groups[item]) if isinstance(item, tuple) else item for item in out]
+
+    def string_group(self, key: tuple, texts: list[str]) -> str:
+        field, how, cased = key
+        if len(texts) == 1:
+            return self.string_test(field, how, cased, texts[0])
+        f = self.const(field)
+        low = "" if cased else ".lower()"
+        fallback = self.const(_generic_any([_generic(t, cased, how) for t in texts]))
+        if how == "eq":
+            test = f"v{low} in {self.const(frozenset(texts))}"
+        elif how == "start":
+            test = f"v{low}.startswith({self.const(tuple(texts))})"
+        elif how == "end":
+            test = f"v{low}.endswith({self.const(tuple(texts))})"
+        else:  # contains: the first test lower-cases once, the others reuse it
+            names = [self.const(t) for t in texts]
+            test = f"{names[0]} in (lv := v{low}) or " + " or ".join(f"{n} in lv" for n in names[1:])
+        return f"(({test}) if (v := g({f})).__class__ is str else v is not None and m(e, {f}, {fallback}))"
+
+    def string_test(self, field: str, how: str, cased: bool, text: str) -> str:
+        """One plain string test (text already lower-cased unless cased); non-strings fall back to m()."""
+        f = self.const(field)
+        c = self.const(text)
+        low = "" if cased else ".lower()"
+        test = {"eq": f"v{low} == {c}", "in": f"{c} in v{low}", "start": f"v{low}.startswith({c})",
+                "end": f"v{low}.endswith({c})"}[how]
+        return (f"({test} if (v := g({f})).__class__ is str else v is not None and "
+                f"m(e, {f}, {self.const(_generic(text, cased, how))}))")
 
     def keyword(self, field: str, value) -> str:
         if isinstance(value, SigmaString):
@@ -141,29 +186,47 @@ class _Compiler:
         raise UnsupportedRule(f"value type {type(value).__name__} (field {field!r}) is not supported")
 
     def string(self, field: str, parts: list, cased: bool) -> str:
+        simple = _simple_string(parts, cased)
+        if simple is not None:
+            return self.string_test(field, simple[0], cased, simple[1])
         f = self.const(field)
         star = SpecialChars.WILDCARD_MULTI
-        inner = parts[1:-1] if len(parts) >= 2 else []
-        norm = (lambda s: s) if cased else str.lower
-        low = "" if cased else ".lower()"
-        if all(isinstance(p, str) for p in parts):
-            text = norm("".join(parts))
-            c = self.const(text)
-            return f"(v{low} == {c} if (v := g({f})).__class__ is str else m(e, {f}, {self.const(_generic(text, cased, 'eq'))}))"
-        if len(parts) == 3 and parts[0] is star and parts[2] is star and isinstance(parts[1], str):
-            c = self.const(norm(parts[1]))
-            return f"({c} in v{low} if (v := g({f})).__class__ is str else m(e, {f}, {self.const(_generic(norm(parts[1]), cased, 'in'))}))"
-        if len(parts) == 2 and parts[1] is star and isinstance(parts[0], str):
-            c = self.const(norm(parts[0]))
-            return f"(v{low}.startswith({c}) if (v := g({f})).__class__ is str else m(e, {f}, {self.const(_generic(norm(parts[0]), cased, 'start'))}))"
-        if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):
-            c = self.const(norm(parts[1]))
-            return f"(v{low}.endswith({c}) if (v := g({f})).__class__ is str else m(e, {f}, {self.const(_generic(norm(parts[1]), cased, 'end'))}))"
-        del inner
         rx = "".join(".*" if p is star else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(p)
                      for p in parts)
         pattern = re.compile(rx, re.S if cased else re.S | re.I)
         return f"m(e, {f}, {self.const(lambda v: pattern.fullmatch(str(v)) is not None)})"
+
+
+def _simple_string(parts: list, cased: bool) -> tuple[str, str] | None:
+    """(how, text) when a Sigma string is an exact, prefix, suffix or contains test; else None."""
+    star = SpecialChars.WILDCARD_MULTI
+    norm = (lambda s: s) if cased else str.lower
+    if all(isinstance(p, str) for p in parts):
+        return "eq", norm("".join(parts))
+    if len(parts) == 3 and parts[0] is star and parts[2] is star and isinstance(parts[1], str):
+        return "in", norm(parts[1])
+    if len(parts) == 2 and parts[1] is star and isinstance(parts[0], str):
+        return "start", norm(parts[0])
+    if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):
+        return "end", norm(parts[1])
+    return None
+
+
+def _string_test(node) -> tuple[str, str, bool, str] | None:
+    """(field, how, cased, text) of a condition leaf that is one plain string test, else None."""
+    if not isinstance(node, ConditionFieldEqualsValueExpression) or not isinstance(node.value, SigmaString):
+        return None
+    try:
+        parts = _plain_parts(node.value)
+    except UnsupportedRule:
+        return None  # compiled (and refused) the usual way
+    cased = isinstance(node.value, SigmaCasedString)
+    simple = _simple_string(parts, cased)
+    return None if simple is None else (node.field, simple[0], cased, simple[1])
+
+
+def _generic_any(tests: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda v: any(t(v) for t in tests)
 
 
 def _generic(text: str, cased: bool, how: str) -> Callable[[Any], bool]:

@@ -2,9 +2,10 @@
 listener (and, on request, a real OpenSSH server whose log goes to a syslog receiver through
 `logger`), an attacker namespace and an ops namespace, each joined to it by a veth pair.
 
-Used by the root/slow tests and the interception latency benchmark until the lab's boundary firewall
-namespaces (whose names come from the stack outputs) take its place. `Testbed.close()` removes
-everything it created.
+Used by the root/slow tests and the interception latency benchmark that need no lab (the lab test,
+tests/secops/test_interception_lab.py, intercepts in the lab's own boundary firewalls);
+`Testbed.close()` removes everything it created. `ssh_password_attempts` and `ssh_banner` work
+between any two namespaces.
 """
 from __future__ import annotations
 
@@ -90,27 +91,13 @@ class Testbed:
 
     def ssh_login_attempts(self, from_ns: str, n: int, user: str = "root") -> None:
         """n password logins with a wrong password, one connection each, as a brute-forcer would."""
-        askpass = os.path.join(self._tmp, "askpass")
-        if not os.path.exists(askpass):
-            with open(askpass, "w") as f:
-                f.write("#!/bin/sh\necho not-the-password\n")
-            os.chmod(askpass, 0o755)
         server = self.fw_attacker_side if from_ns == self.attacker else self.fw_ops_side
-        env = {**os.environ, "SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"}
-        for _ in range(n):
-            subprocess.run(["ip", "netns", "exec", from_ns, "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
-                            "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password",
-                            "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
-                            "-o", "ConnectTimeout=2", f"{user}@{server}", "true"],
-                           stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=30)
+        ssh_password_attempts(from_ns, server, n, self._tmp, user)
 
     def connects(self, from_ns: str, timeout: float = 1.0, port: int | None = None) -> bool:
         """Can `from_ns` open a TCP connection to the listener (or `port`) and read an SSH banner?"""
         server = self.fw_attacker_side if from_ns == self.attacker else self.fw_ops_side
-        code = (f"import socket,sys\ntry:\n s=socket.create_connection(({server!r},{port or self.SERVER_PORT}),timeout={timeout})\n"
-                f" sys.exit(0 if s.recv(64).startswith(b'SSH-') else 1)\nexcept OSError:\n sys.exit(1)\n")
-        return subprocess.run(["ip", "netns", "exec", from_ns, sys.executable, "-c", code],
-                              capture_output=True, timeout=timeout + 10).returncode == 0
+        return ssh_banner(from_ns, server, port or self.SERVER_PORT, timeout)
 
     def close(self) -> None:
         if self.listener is not None:
@@ -129,6 +116,31 @@ class Testbed:
         for ns in reversed(self._created):
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
         self._created.clear()
+
+
+def ssh_password_attempts(from_ns: str, server: str, n: int, workdir: str, user: str = "root") -> None:
+    """From network namespace `from_ns`, n password logins to `server` with a wrong password, one
+    connection each, as a brute-forcer would (the real OpenSSH client; `workdir` holds its askpass)."""
+    askpass = os.path.join(workdir, "askpass")
+    if not os.path.exists(askpass):
+        with open(askpass, "w") as f:
+            f.write("#!/bin/sh\necho not-the-password\n")
+        os.chmod(askpass, 0o755)
+    env = {**os.environ, "SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"}
+    for _ in range(n):
+        subprocess.run(["ip", "netns", "exec", from_ns, "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password",
+                        "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
+                        "-o", "ConnectTimeout=2", f"{user}@{server}", "true"],
+                       stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=30)
+
+
+def ssh_banner(from_ns: str, server: str, port: int = 22, timeout: float = 1.0) -> bool:
+    """Can `from_ns` open a TCP connection to server:port and read an SSH banner?"""
+    code = (f"import socket,sys\ntry:\n s=socket.create_connection(({server!r},{port}),timeout={timeout})\n"
+            f" sys.exit(0 if s.recv(64).startswith(b'SSH-') else 1)\nexcept OSError:\n sys.exit(1)\n")
+    return subprocess.run(["ip", "netns", "exec", from_ns, sys.executable, "-c", code],
+                          capture_output=True, timeout=timeout + 10).returncode == 0
 
 
 def can_run() -> str | None:

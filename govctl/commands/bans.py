@@ -21,13 +21,18 @@ def _actor() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _engine(config: Optional[Path], dry_run: bool):
+_STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): act on every center's boundary firewall "
+                     "from its outputs; its management networks are never blocked.")
+
+
+def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
     from secops.config import ConfigError, build_allowlist, load_config
     from secops.daemon import make_enforcer
     from secops.respond import DecisionEngine
+    from secops.stack import with_stack
     from secops.store import Store
     try:
-        cfg = load_config(config)
+        cfg = with_stack(load_config(config), stack)
         allowlist = build_allowlist(cfg)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
@@ -86,16 +91,17 @@ def add(
     reason: str = typer.Option(..., "--reason", help="Why (recorded with your user name)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record the decision without touching nftables."),
     config: Optional[Path] = _CONFIG,
+    stack: Optional[str] = _STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Block an address by hand. Allowlisted (management/ops) addresses are refused.
 
-    Example: govctl bans add 203.0.113.9 --ttl 600 --reason 'manual: scanner'
+    Example: govctl bans add 203.0.113.9 --ttl 600 --reason 'manual: scanner' --stack lab
     """
     from govctl.ui import console, print_json
     if ttl <= 0:
         raise BadInput("--ttl must be a positive number of seconds")
-    engine, store = _engine(config, dry_run)
+    engine, store = _engine(config, dry_run, stack)
     try:
         try:
             decision = engine.block(address, reason, ttl=ttl)
@@ -117,14 +123,15 @@ def remove(
     reason: str = typer.Option("lifted by hand", "--reason", help="Why (recorded)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record without touching nftables."),
     config: Optional[Path] = _CONFIG,
+    stack: Optional[str] = _STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Lift a block now.
 
-    Example: govctl bans remove 203.0.113.9 --reason 'false positive, ticket 42'
+    Example: govctl bans remove 203.0.113.9 --reason 'false positive, ticket 42' --stack lab
     """
     from govctl.ui import console, print_json
-    engine, store = _engine(config, dry_run)
+    engine, store = _engine(config, dry_run, stack)
     try:
         try:
             decision = engine.unblock(address, reason)

@@ -15,10 +15,25 @@ app = typer.Typer(name="secops", help=(
 _CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
 
 
+_STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): enforce in every center's boundary "
+                     "firewall from its outputs, allowlist its management networks, tail its hosts' sshd logs.")
+
+
 def _config(path: Optional[Path]):
     from secops.config import ConfigError, load_config
     try:
         return load_config(path)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _enforcing_config(path: Optional[Path], stack: Optional[str]):
+    """The configuration of a command that enforces: with `--stack` (or the config's `stack:`), the
+    stack's firewalls, allowlist and host logs (secops/stack.py)."""
+    from secops.config import ConfigError
+    from secops.stack import with_stack
+    try:
+        return with_stack(_config(path), stack)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
 
@@ -190,16 +205,17 @@ def run(
     source: List[str] = typer.Option([], "--source", help="Extra input NAME=PATH to tail (repeatable); format auto-detected."),
     dry_run: Optional[bool] = typer.Option(None, "--dry-run/--enforce", help="Decide without enforcing (default: the config's response.dry_run)."),
     once: bool = typer.Option(False, "--once", help="Process what the inputs hold now, then exit."),
+    stack: Optional[str] = _STACK,
 ) -> None:
     """The streaming daemon: tail files and the syslog spool, detect, intercept, record incidents.
 
     Positions are committed with the events, so a restart (even after kill -9) resumes without losing
     or repeating a line. Stop with SIGTERM or Ctrl-C.
 
-    Example: govctl secops run --config state/secops/config.yaml --source auth=/var/log/auth.log
+    Example: govctl secops run --stack lab   (or --config FILE --source auth=/var/log/auth.log)
     """
     from secops.daemon import Runner, install_stop_handlers, stderr_log
-    cfg = _config(config)
+    cfg = _enforcing_config(config, stack)
     sources = list(cfg["sources"])
     for spec in source:
         name, sep, path = spec.partition("=")
@@ -214,6 +230,8 @@ def run(
     if runner.receivers:
         for proto, addr in runner.receivers.addresses:
             stderr_log(f"syslog {proto} on {addr[0]}:{addr[1]}")
+    for fw in (cfg["enforcer"].get("firewalls") or []) if engine.decisions.enforcer is not None else []:
+        stderr_log(f"enforcing in {fw['netns']}: {fw['family']} {fw['table']} sets {fw['set']}, {fw.get('set6')}")
     stderr_log(f"secops running: {len(runner.inputs)} inputs, store {cfg['store']}")
     try:
         runner.run(once=once, idle_sleep=cfg["batch"]["seconds"], max_lines=cfg["batch"]["lines"],
@@ -230,6 +248,7 @@ def ingest(
     encoding: str = typer.Option("auto", "--encoding", help="auto, utf-8, gbk or gb18030."),
     dry_run: Optional[bool] = typer.Option(None, "--dry-run/--enforce", help="Decide without enforcing."),
     config: Optional[Path] = _CONFIG,
+    stack: Optional[str] = _STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Read log lines from stdin through the engine into the store.
@@ -243,7 +262,7 @@ def ingest(
     from govctl.ui import console, print_json
     if fmt not in FORMATS or encoding not in ENCODINGS:
         raise BadInput(f"--format must be one of {', '.join(FORMATS)}; --encoding one of {', '.join(ENCODINGS)}")
-    cfg = _config(config)
+    cfg = _enforcing_config(config, stack)
     engine, store = _open_engine(cfg, dry_run, enforce=True, log=stderr_log)
     try:
         ingest_stream(engine, sys.stdin.buffer, name, fmt, encoding, cfg["batch"]["lines"])
