@@ -80,3 +80,44 @@ def test_es_status_of_a_node_that_never_ran(tmp_path):
     assert proc.returncode == 1 and "not running" in proc.stdout
     bad = run_govctl("es", "up", "--home", str(tmp_path / "none"), "--port", "80")
     assert bad.returncode == 2 and "--port 80 is out of range" in bad.stderr
+
+
+def test_cli_unreachable_cluster_exits_1_and_bad_section_exits_2(tmp_path):
+    from secops.es.node import free_port
+    cfg = tmp_path / "secops.yaml"
+    cfg.write_text(f"store: elasticsearch\nelasticsearch: {{url: 'http://127.0.0.1:{free_port()}'}}\n")
+    for args in (["incidents", "list"], ["bans", "list"], ["secops", "run", "--once", "--source", "a=/dev/null"]):
+        proc = run_govctl(*args, "--config", str(cfg))
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "cannot reach Elasticsearch" in _flat(proc.stderr) and "elasticsearch.url" in _flat(proc.stderr)
+    cfg.write_text("store: elasticsearch\n")
+    proc = run_govctl("incidents", "list", "--config", str(cfg))
+    assert proc.returncode == 2 and "an elasticsearch: section with at least url" in _flat(proc.stderr)
+    cfg.write_text("store: elasticsearch\nelasticsearch: {url: 'http://127.0.0.1:9', bulk: {max_in_flight: 0}}\n")
+    proc = run_govctl("incidents", "list", "--config", str(cfg))
+    assert proc.returncode == 2 and "elasticsearch.bulk.max_in_flight" in _flat(proc.stderr)
+
+
+def test_workers_need_the_cluster_store(tmp_path):
+    cfg = tmp_path / "secops.yaml"
+    cfg.write_text(f"store: {tmp_path / 's.db'}\nenforcer: {{kind: none}}\n")
+    proc = run_govctl("secops", "run", "--workers", "2", "--once", "--source", "a=/dev/null", "--config", str(cfg))
+    assert proc.returncode == 2 and "--workers needs `store: elasticsearch`" in _flat(proc.stderr)
+
+
+def test_store_sqlite_means_the_default_file_and_search_syntax():
+    from secops.stores import DEFAULT_SQLITE, parse_event_query, parse_time, sqlite_path
+    assert sqlite_path({"store": "sqlite"}) == DEFAULT_SQLITE and sqlite_path({"store": "elasticsearch"}) is None
+    assert parse_event_query('source.ip:2001:db8::/32 user.name:"li na"') == {"source.ip": "2001:db8::/32",
+                                                                               "user.name": "li na"}
+    for bad in ("source.ip", "no_colon_value:", "source.ip:300.1.1.1", '"unclosed'):
+        with pytest.raises(ValueError, match="example: source.ip:203.0.113.0/24"):
+            parse_event_query(bad)
+    assert parse_time("2026-11-01") == 1793491200.0 and parse_time("1793491200") == 1793491200.0
+    with pytest.raises(ValueError, match="--since 'yesterday' is not an ISO 8601 time"):
+        parse_time("yesterday", "--since")
+
+
+def _flat(text: str) -> str:
+    """Terminal output without rich's line wrapping."""
+    return " ".join(text.split())
