@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout": 30.0,
     "index_prefix": "govctl",
     "replicas": 0,
+    "events_index": {"refresh_interval": "5s", "durability": "request", "shards": 1},
     "spool": str(STATE / "secops" / "es-spool"),
     "bulk": {"max_in_flight": 2, "retry_seconds": 10.0, "backoff_initial": 0.1, "backoff_max": 5.0,
              "probe_seconds": 2.0},

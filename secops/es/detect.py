@@ -162,7 +162,7 @@ class ScheduledDetection:
     def run_once(self, now: float | None = None) -> dict[str, Any]:
         """Search every rule over [checkpoint − overlap, now); feed new matches; store touched alerts."""
         until = time.time() if now is None else now
-        self.store.wait_searchable()
+        self.store.refresh()  # everything acknowledged so far is searchable (also with refresh_interval -1)
         lookback = self.opts["overlap_seconds"]
         if self._fresh and self.checkpoint is not None:
             lookback += self.max_timespan  # after a restart: rebuild correlation windows

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
 import yaml
 
 from ..normalize import iso, to_document
@@ -43,7 +44,8 @@ def epoch(value: Any) -> float:
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored ECS document back as the flat event the normalizers produce (`@timestamp` in epoch seconds)."""
+    """A stored ECS document (nested, or with dotted keys as ingest writes them) back as the flat event the
+    normalizers produce (`@timestamp` in epoch seconds, `message` restored where ingest left it out)."""
     flat: dict[str, Any] = {}
 
     def walk(node: dict, prefix: str) -> None:
@@ -55,7 +57,29 @@ def from_document(doc: dict[str, Any]) -> dict[str, Any]:
                 flat[name] = value
     walk(doc, "")
     flat["@timestamp"] = epoch(flat["@timestamp"])
+    if flat.pop(MESSAGE_IS_ORIGINAL, False):
+        flat["message"] = flat.get("event.original")
     return flat
+
+
+MESSAGE_IS_ORIGINAL = "govctl.message_is_original"  # `message` was equal to event.original and left out
+_ADDED_FIELDS = ("event.ingested", "govctl.source", "govctl.position", MESSAGE_IS_ORIGINAL)
+_SHAPES_MAX = 4096
+
+
+def _dotted_keys_are_safe(keys) -> bool:
+    """Can an event with these keys (plus the fields ingest adds) be sent with dotted keys as they are?
+    Not if one key is the parent object of another (`event` and `event.dataset`, from a JSON-lines
+    source): Elasticsearch would refuse the document, so such an event is nested as to_document does."""
+    names = set(keys) | set(_ADDED_FIELDS)
+    return not any(name[:i] in names for name in names for i, c in enumerate(name) if c == ".")
+
+
+def _json_bytes(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc, default=str)
+    except TypeError:  # an integer beyond 64 bits from a JSON-lines source: the standard library writes it
+        return json.dumps(doc, ensure_ascii=False, default=str).encode()
 
 
 _INCIDENT_TIMES = ("created", "updated", "first", "last")
@@ -105,13 +129,18 @@ class Layout:
     def quarantine_index(self, received: float) -> str:
         return self._daily["quarantine"].format(prefix=self.prefix, day=_day(received))
 
-    def index_templates(self, replicas: int) -> dict[str, dict]:
+    def index_templates(self, replicas: int, events_index: dict | None = None) -> dict[str, dict]:
+        """Composable templates; `events_index` (refresh_interval, durability, shards) for the daily event indices."""
         out = {}
         for name, t in self.templates.items():
+            settings = {"number_of_shards": 1, "number_of_replicas": replicas, **t.get("settings", {})}
+            if name == "events" and events_index:
+                settings.update({"refresh_interval": events_index["refresh_interval"],
+                                 "translog.durability": events_index["durability"],
+                                 "number_of_shards": events_index["shards"]})
             body = {"index_patterns": [p.format(prefix=self.prefix) for p in t["index_patterns"]],
                     "priority": 200,
-                    "template": {"settings": {"number_of_shards": 1, "number_of_replicas": replicas,
-                                              **t.get("settings", {})},
+                    "template": {"settings": settings,
                                  "mappings": t["mappings"]},
                     "_meta": {"managed_by": "govctl", "file": "secops/es/templates.yaml"}}
             if t.get("aliases"):
@@ -133,6 +162,7 @@ class ElasticStore:
         self.cfg = settings(section)
         self.client = connect(self.cfg, check=check)
         self.layout = Layout(self.cfg["index_prefix"])
+        self._safe_shapes: dict[tuple, bool] = {}  # event key tuple → can be sent with dotted keys
         self.lock = threading.RLock()
         spool_dir = Path(self.cfg["spool"])
         self.positions_dir = spool_dir / "positions"
@@ -145,7 +175,7 @@ class ElasticStore:
     # ------------------------------------------------------------ set-up
     def apply_templates(self) -> list[str]:
         names = []
-        for name, body in self.layout.index_templates(self.cfg["replicas"]).items():
+        for name, body in self.layout.index_templates(self.cfg["replicas"], self.cfg["events_index"]).items():
             self.client.indices.put_index_template(name=name, **body)
             names.append(name)
         return names
@@ -193,20 +223,40 @@ class ElasticStore:
         return self.writer.counters.as_dict()
 
     def _operations(self, batch: Batch) -> list[tuple[str, str, bytes, bool]]:
-        """Bulk `create` operations for a batch; ids are (source, position), so a resend is a no-op."""
+        """Bulk `create` operations for a batch; ids are (source, position), so a resend is a no-op.
+
+        Documents keep the normalizer's dotted keys (Elasticsearch maps `source.ip` as the object path it
+        names) and are written with orjson: nesting and the standard json module took longer than
+        normalizing (bench/es_profile.py). `message` equal to event.original is sent once."""
         skey = source_key(batch.source)
-        ingested = iso(time.time())
+        ingested = int(time.time() * 1000)
         event_index = self.layout.event_index
-        dumps = json.dumps
+        safe_shapes = self._safe_shapes
         ops = []
         for pos, event in batch.events:
-            doc = to_document(event)
-            if not isinstance(doc.get("event"), dict):  # a JSON-lines source with a scalar `event`
-                doc["event"] = {} if doc.get("event") is None else {"value": doc["event"]}
-            doc["event"]["ingested"] = ingested
-            doc["govctl"] = {"source": batch.source, "position": pos}
+            shape = tuple(event)
+            safe = safe_shapes.get(shape)
+            if safe is None:
+                if len(safe_shapes) >= _SHAPES_MAX:  # JSON-lines sources can bring endless shapes
+                    safe_shapes.clear()
+                safe = safe_shapes[shape] = _dotted_keys_are_safe(shape)
+            if safe:
+                doc = dict(event)
+                doc["@timestamp"] = int(event["@timestamp"] * 1000)
+                if "message" in doc and doc["message"] == doc.get("event.original"):
+                    del doc["message"]
+                    doc[MESSAGE_IS_ORIGINAL] = True
+                doc["event.ingested"] = ingested
+                doc["govctl.source"] = batch.source
+                doc["govctl.position"] = pos
+            else:
+                doc = to_document(event)
+                if not isinstance(doc.get("event"), dict):  # a JSON-lines source with a scalar `event`
+                    doc["event"] = {} if doc.get("event") is None else {"value": doc["event"]}
+                doc["event"]["ingested"] = ingested
+                doc["govctl"] = {"source": batch.source, "position": pos}
             ops.append((event_index(event.get("event.dataset"), event["@timestamp"]), f"{skey}-{pos}",
-                        dumps(doc, ensure_ascii=False, default=str).encode(), True))
+                        _json_bytes(doc), True))
         for pos, reason, detail, raw in batch.rejected:
             ops.append(self._quarantine_op(batch, pos, reason, detail, raw))
         return ops
