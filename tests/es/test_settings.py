@@ -121,3 +121,35 @@ def test_store_sqlite_means_the_default_file_and_search_syntax():
 def _flat(text: str) -> str:
     """Terminal output without rich's line wrapping."""
     return " ".join(text.split())
+
+
+def test_bulk_documents_read_back_as_the_normalized_events(tmp_path):
+    """What ingest sends (dotted keys, epoch-millisecond times, `message` sent once) reads back as the
+    normalizer's event; an event whose keys would clash in Elasticsearch is nested instead."""
+    import json
+
+    from secops.es.bulk import Batch
+    from secops.es.store import ElasticStore, from_document
+    from secops.normalize import Normalizer
+    store = ElasticStore({"url": "http://127.0.0.1:9", "spool": str(tmp_path / "spool")}, check=False)
+    try:
+        n = Normalizer(year=2026)
+        lines = [b"Nov  1 00:00:01 web-1 sshd[1]: Failed password for root from 203.0.113.5 port 4444 ssh2",
+                 b'198.18.1.2 - - [01/Nov/2026:00:00:01 +0000] "GET /a?id=1%20union%20select HTTP/1.1" 200 12 "-" "sqlmap"',
+                 b'{"@timestamp": "2026-11-01T00:00:01Z", "event": "login", "user": {"name": "li"}, "n": 123456789012345678901234}']
+        events = [n.normalize(line) for line in lines]
+        assert events[2]["event"] == "login"  # a JSON-lines scalar beside event.dataset / event.original
+        ops = store._operations(Batch("t.log", list(enumerate(events)), [], None, None))
+        docs = [json.loads(doc) for _, _, doc, _ in ops]
+        assert "source.ip" in docs[0] and isinstance(docs[0]["@timestamp"], int)
+        assert "message" not in docs[1] and docs[1]["govctl.message_is_original"] is True
+        assert docs[2]["event"]["value"] == "login" and "event.dataset" not in docs[2]  # nested: no clash
+        for event, doc in zip(events, docs):
+            back = from_document(doc)
+            for added in ("event.ingested", "govctl.source", "govctl.position"):
+                back.pop(added)
+            if "event.value" in back:
+                back["event"] = back.pop("event.value")
+            assert back == event
+    finally:
+        store.close()
