@@ -1,8 +1,8 @@
 """HTTP API for incidents and bans (FastAPI), with bearer tokens and three roles.
 
 Roles and what they may do:
-  auditor   read incidents, bans and the decision trail; change nothing
-  ops       read incidents and bans; acknowledge incidents and add notes
+  auditor   read incidents, events, bans and the decision trail; change nothing
+  ops       read incidents, events and bans; acknowledge incidents and add notes
   security  everything: acknowledge, assign, contain, resolve, notes; add and lift bans; read the trail
 Tokens live in a YAML file as SHA-256 digests (`govctl incidents token add` prints a new token once).
 """
@@ -59,17 +59,18 @@ class Tokens:
         return None
 
 
-def create_app(store_path: str | Path, tokens_path: str | Path, decisions=None):
-    """The FastAPI application. `decisions` (a DecisionEngine) serves ban changes; without one they
-    are refused with 503."""
+def create_app(store, tokens_path: str | Path, decisions=None):
+    """The FastAPI application on `store` (either kind of secops/stores.py; a path opens that SQLite file).
+    `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503."""
     from fastapi import Depends, FastAPI, HTTPException, Request
     from pydantic import BaseModel, Field
 
     from .incidents import IncidentError, Incidents, NotFound
-    from .respond import active_bans, decision_trail
     from .store import Store
+    from .stores import parse_event_query, parse_time
 
-    store = Store(store_path)
+    if isinstance(store, (str, Path)):
+        store = Store(store)
     incidents = Incidents(store)
     tokens = Tokens(Path(tokens_path))
     app = FastAPI(title="govctl secops", version="1")
@@ -142,13 +143,26 @@ def create_app(store_path: str | Path, tokens_path: str | Path, decisions=None):
     def resolve(incident_id: int, body: Resolve, who=Depends(allowed("resolve"))):
         return guarded(incidents.resolve, incident_id, who[0], body.note, body.false_positive)
 
+    @app.get("/events")
+    def events(q: str = "", since: str | None = None, until: str | None = None, limit: int = 100,
+               who=Depends(allowed("read"))):
+        """Newest events matching `q` (`field:value …`, the syntax of `govctl incidents events`)."""
+        try:
+            filters = parse_event_query(q)
+            start, end = parse_time(since, "since"), parse_time(until, "until")
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not 1 <= limit <= 10000:
+            raise HTTPException(422, "limit must be between 1 and 10000")
+        return store.search_events(filters, start, end, limit)
+
     @app.get("/bans")
     def bans(who=Depends(allowed("read"))):
-        return active_bans(store)
+        return store.active_bans()
 
     @app.get("/decisions")
     def decisions_trail(limit: int = 200, who=Depends(allowed("audit"))):
-        return decision_trail(store, limit)
+        return store.decision_trail(limit)
 
     @app.post("/bans", status_code=201)
     def add_ban(body: Ban, who=Depends(allowed("ban"))):

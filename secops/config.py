@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,52 @@ class ConfigError(ValueError):
     pass
 
 
+class Invalid(ValueError):
+    """A document does not match its schema; `problems` are lines naming each setting and what it expects."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(schema_path: Path):
+    """A validator for a YAML JSON-schema file; `$ref`s to other files resolve relative to it
+    (the secops schema refers to secops/es/config.schema.yaml for its `elasticsearch:` section)."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    def retrieve(uri: str):
+        target = (schema_path.parent / uri).resolve()
+        return Resource.from_contents(yaml.safe_load(target.read_text(encoding="utf-8")), default_specification=DRAFT202012)
+
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, registry=Registry(retrieve=retrieve))
+
+
+def validate_and_merge(doc: dict[str, Any], schema_path: Path, defaults: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`doc` validated against the schema at `schema_path`, merged over a deep copy of `defaults` (nested
+    sections key by key). Raises Invalid with one line per problem: `prefix.path: message (expected: …)`."""
+    errors = sorted(_validator(Path(schema_path)).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        raise Invalid([f"  {prefix}{'.'.join(str(x) for x in e.path) or '(top)'}: {e.message}"
+                       + (f" (expected: {e.schema['description']})" if isinstance(e.schema, dict)
+                          and e.schema.get("description") else "") for e in errors])
+    return _merge(copy.deepcopy(defaults), doc)
+
+
+def _merge(base: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    for key, value in doc.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """The configuration at `path` (or the default file if it exists) over the defaults."""
-    import jsonschema
-
     cfg = copy.deepcopy(DEFAULTS)
     p = Path(path) if path else DEFAULT_CONFIG_PATH
     if path is None and not p.exists():
@@ -52,17 +95,12 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"cannot read secops config {p}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"secops config {p} is not valid YAML: {exc}") from None
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
-    if errors:
-        lines = [f"  {'.'.join(str(x) for x in e.path) or '(top)'}: {e.message}" for e in errors]
-        raise ConfigError(f"secops config {p} is invalid:\n" + "\n".join(lines))
-    for key, value in doc.items():
-        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    return cfg
+    if not isinstance(doc, dict):
+        raise ConfigError(f"secops config {p} must be a mapping of settings (example: `store: sqlite`)")
+    try:
+        return validate_and_merge(doc, SCHEMA, DEFAULTS)
+    except Invalid as exc:
+        raise ConfigError(f"secops config {p} is invalid:\n{exc}") from None
 
 
 def build_allowlist(cfg: dict[str, Any], extra: list[str] = ()):

@@ -18,8 +18,8 @@ from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
-from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
-from .store import Store
+from .respond import Enforcer, EnforcerGroup, NftablesEnforcer
+from .stores import decision_engine
 
 
 def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
@@ -37,7 +37,7 @@ def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
 
 
 class Engine:
-    def __init__(self, cfg: dict[str, Any], store: Store, enforcer: Enforcer | None = None,
+    def __init__(self, cfg: dict[str, Any], store, enforcer: Enforcer | None = None,  # store: either kind (stores.py)
                  dry_run: bool | None = None, log=None):
         from .incidents import IncidentGrouper
         self.cfg, self.store, self.log = cfg, store, log or (lambda msg: None)
@@ -45,9 +45,9 @@ class Engine:
         for path, reason in rules.errors:
             self.log(f"rule refused: {path}: {reason}")
         r = cfg["response"]
-        self.decisions = DecisionEngine(build_allowlist(cfg), store, enforcer, ttl=r["ttl"],
-                                        escalation=r["escalation"], max_ttl=r["max_ttl"],
-                                        dry_run=r["dry_run"] if dry_run is None else dry_run)
+        self.decisions = decision_engine(store, build_allowlist(cfg), enforcer, ttl=r["ttl"],
+                                         escalation=r["escalation"], max_ttl=r["max_ttl"],
+                                         dry_run=r["dry_run"] if dry_run is None else dry_run)
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)
         self.incidents = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
         self._touched: dict[int, Alert] = {}

@@ -53,10 +53,40 @@ CREATE TABLE IF NOT EXISTS incident_notes(
 
 # The columns an event row keeps beside its full ECS document (for indexed queries).
 _EVENT_COLUMNS = ("source.ip", "user.name", "host.hostname", "event.action", "event.outcome")
+_SEARCH_COLUMNS = {"source.ip": "source_ip", "user.name": "user_name", "host.hostname": "host",
+                   "event.action": "action", "event.outcome": "outcome", "event.dataset": "dataset"}
+_INCIDENT_FIELDS = ("entity_kind", "entity", "title", "severity", "state", "assignee", "created", "updated",
+                    "first", "last")
+_INCIDENT_COLUMNS = ", ".join(f"i.{c}" for c in ("id", *_INCIDENT_FIELDS)) + \
+    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id)"
+
+
+def _incident_record(row) -> dict:
+    """An incident as both stores return it: times in epoch seconds, `alerts` = how many."""
+    return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11]}
+
+
+def _as_text(value: Any) -> str:
+    """A search value as SQLite's CAST(… AS TEXT) shows the stored JSON value (true → 1)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
+def _in_network(address: str | None, network: str) -> bool:
+    import ipaddress
+    if not address:
+        return False
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
 
 
 class Store:
     """One SQLite database. Thread-safe through one lock (SQLite serialises writers anyway)."""
+
+    kind = "sqlite"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -65,6 +95,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self.db.create_function("govctl_in_network", 2, _in_network, deterministic=True)
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -136,6 +167,130 @@ class Store:
                 self.db.execute("UPDATE alerts SET last=?, count=?, evidence=? WHERE id=?",
                                 (alert.last, alert.count, row[-1], alert.id))
         return alert.id
+
+    def flush(self) -> None:
+        """Every committed batch is durable already (one transaction each); the same call as ElasticStore's."""
+
+    # ------------------------------------------------------------ events search
+    def search_events(self, filters: dict[str, Any] | None = None, since: float | None = None,
+                      until: float | None = None, limit: int = 100) -> list[dict]:
+        """Newest events first whose ECS fields equal the given values; an address field also takes a CIDR
+        range (see secops.stores.parse_event_query for the text syntax both stores share)."""
+        from .stores import ADDRESS_FIELDS
+        where, args = [], []
+        for name, value in (filters or {}).items():
+            column = _SEARCH_COLUMNS.get(name)
+            expr = column or "json_extract(doc, ?)"
+            expr_args = [] if column else ['$."' + name.replace('"', '') + '"']
+            if name in ADDRESS_FIELDS and "/" in str(value):
+                where.append(f"govctl_in_network({expr}, ?)")
+            else:
+                where.append(f"CAST({expr} AS TEXT) = ?")
+                value = _as_text(value)
+            args += [*expr_args, str(value)]
+        if since is not None:
+            where.append("ts >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("ts <= ?")
+            args.append(until)
+        sql = "SELECT doc FROM events" + (" WHERE " + " AND ".join(where) if where else "") + \
+            " ORDER BY ts DESC, id DESC LIMIT ?"
+        with self.lock:
+            rows = self.db.execute(sql, [*args, limit]).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # ------------------------------------------------------------ incidents (secops.incidents holds the logic)
+    def alert_incident(self, alert_id) -> int | None:
+        with self.lock:
+            row = self.db.execute("SELECT incident_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
+        return row[0] if row and row[0] else None
+
+    def open_incident(self, kind: str, entity: str, since: float, closed: tuple[str, ...]) -> dict | None:
+        """The entity's newest incident not in a `closed` state whose last alert is at or after `since`."""
+        with self.lock:
+            row = self.db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE entity_kind=? AND entity=?"
+                f" AND state NOT IN ({','.join('?' * len(closed))}) AND last >= ? ORDER BY last DESC LIMIT 1",
+                (kind, entity, *closed, since)).fetchone()
+        return _incident_record(row) if row else None
+
+    def create_incident(self, record: dict) -> int:
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO incidents(entity_kind, entity, title, severity, state, assignee, created, updated,"
+                " first, last) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(record[k] for k in _INCIDENT_FIELDS))
+        return cur.lastrowid
+
+    def update_incident(self, incident_id, changes: dict) -> None:
+        """Set the given fields (of entity_kind … last) of one incident."""
+        unknown = set(changes) - set(_INCIDENT_FIELDS)
+        if unknown:
+            raise ValueError(f"incidents have no field(s) {', '.join(sorted(unknown))}")
+        with self.lock:
+            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in changes)} WHERE id=?",
+                            (*changes.values(), incident_id))
+
+    def link_alert(self, alert_id, incident_id) -> None:
+        with self.lock:
+            self.db.execute("UPDATE alerts SET incident_id=? WHERE id=?", (incident_id, alert_id))
+
+    def incident(self, incident_id) -> dict | None:
+        with self.lock:
+            row = self.db.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE i.id=?",
+                                  (incident_id,)).fetchone()
+        return _incident_record(row) if row else None
+
+    def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
+        """Newest activity first; each record with its number of alerts."""
+        sql = f"SELECT {_INCIDENT_COLUMNS} FROM incidents i"
+        args: list[Any] = []
+        if state:
+            sql += " WHERE i.state=?"
+            args.append(state)
+        with self.lock:
+            rows = self.db.execute(sql + " ORDER BY i.last DESC, i.id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_incident_record(r) for r in rows]
+
+    def incident_alerts(self, incident_id) -> list[dict]:
+        """The incident's alerts, oldest first; `evidence` as flat events."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id, rule, title, level, tags, source_ip, user_name, host, first, last, count, evidence"
+                " FROM alerts WHERE incident_id=? ORDER BY first, id", (incident_id,)).fetchall()
+        return [{"id": a[0], "rule": a[1], "title": a[2], "level": a[3], "tags": json.loads(a[4] or "[]"),
+                 "source.ip": a[5], "user": a[6], "host": a[7], "first": a[8], "last": a[9], "count": a[10],
+                 "evidence": json.loads(a[11] or "[]")} for a in rows]
+
+    def incident_notes(self, incident_id) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT created, author, kind, text FROM incident_notes WHERE incident_id=?"
+                                   " ORDER BY id", (incident_id,)).fetchall()
+        return [{"created": r[0], "author": r[1], "kind": r[2], "text": r[3]} for r in rows]
+
+    def add_incident_note(self, incident_id, created: float, author: str, kind: str, text: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO incident_notes(incident_id, created, author, kind, text) VALUES (?,?,?,?,?)",
+                            (incident_id, created, author, kind, text))
+
+    # ------------------------------------------------------------ decisions (written by secops.respond)
+    def decisions_for_alerts(self, alert_ids: list) -> list[dict]:
+        """Decisions caused by these alerts, oldest first (as Decision.to_dict)."""
+        from .respond import _DECISION_COLUMNS, _decision
+        if not alert_ids:
+            return []
+        with self.lock:
+            rows = self.db.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE alert_id IN"
+                                   f" ({','.join('?' * len(alert_ids))}) ORDER BY id", list(alert_ids)).fetchall()
+        return [_decision(r) for r in rows]
+
+    def active_bans(self, now: float | None = None) -> list[dict]:
+        from .respond import active_bans
+        return active_bans(self, now)
+
+    def decision_trail(self, limit: int = 200) -> list[dict]:
+        from .respond import decision_trail
+        return decision_trail(self, limit)
 
     # ------------------------------------------------------------ retention
     def apply_retention(self, event_days: float, incident_days: float | None = None, now: float | None = None) -> dict:

@@ -1,17 +1,45 @@
-"""Which store SecOps writes to: `store: sqlite` (the embedded default), `store: elasticsearch` (with an
-`elasticsearch:` section: url, credentials, TLS/CA), or — as before — the path of a SQLite file."""
+"""Which store SecOps uses, and the interface both stores share.
+
+`store: sqlite` (the embedded default file), `store: elasticsearch` (with an `elasticsearch:` section:
+url, credentials, TLS/CA), or — as before — the path of a SQLite file.
+
+Both `secops.store.Store` (`kind` "sqlite") and `secops.es.store.ElasticStore` ("elasticsearch") offer the same methods, so ingest, the
+incidents service, `govctl incidents|bans` and the HTTP API run unchanged on either:
+
+- ingest: `commit_batch`, `position`, `flush`, `counts`, `quarantined`, `apply_retention`, `close`
+- events: `search_events(filters, since, until, limit)`; filters come from `parse_event_query`
+- alerts: `save_alert`
+- incidents: `alert_incident`, `open_incident`, `create_incident`, `update_incident`, `link_alert`,
+  `incident`, `incidents`, `incident_alerts`, `incident_notes`, `add_incident_note`
+- decisions: `decisions_for_alerts`, `active_bans`, `decision_trail` (written by `decision_engine`)
+
+Incident records have times in epoch seconds and `alerts` (how many); secops.incidents formats them.
+"""
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 from govctl.paths import STATE
 
 DEFAULT_SQLITE = STATE / "secops" / "secops.db"
+# ECS fields of type ip: a value with a prefix length matches the whole range on both stores
+ADDRESS_FIELDS = frozenset({"source.ip", "destination.ip", "client.ip", "server.ip", "host.ip"})
+_FIELD = re.compile(r"^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$")
 
 
 def store_kind(cfg: dict[str, Any]) -> str:
     return "elasticsearch" if cfg.get("store") == "elasticsearch" else "sqlite"
+
+
+def sqlite_path(cfg: dict[str, Any]) -> Path | None:
+    """The SQLite file of a `store: sqlite` / path config; None when the store is Elasticsearch."""
+    where = cfg.get("store")
+    if where == "elasticsearch":
+        return None
+    return DEFAULT_SQLITE if where in (None, "sqlite") else Path(where)
 
 
 def open_store(cfg: dict[str, Any], *, check: bool = True):
@@ -21,5 +49,57 @@ def open_store(cfg: dict[str, Any], *, check: bool = True):
         from .es.store import ElasticStore
         return ElasticStore(cfg.get("elasticsearch") or {}, check=check)
     from .store import Store
-    where = cfg.get("store")
-    return Store(DEFAULT_SQLITE if where in (None, "sqlite") else Path(where))
+    return Store(sqlite_path(cfg))
+
+
+def decision_engine(store, allowlist, enforcer=None, **options):
+    """The interception decision engine recording into `store` (either kind); options as DecisionEngine's."""
+    if store is not None and store.kind == "elasticsearch":
+        from .es.store import ElasticDecisionEngine
+        return ElasticDecisionEngine(allowlist, store, enforcer, **options)
+    from .respond import DecisionEngine
+    return DecisionEngine(allowlist, store, enforcer, **options)
+
+
+def parse_event_query(text: str | None) -> dict[str, str]:
+    """`field:value …` (ECS field names; quote values with spaces; an address field takes a CIDR range)
+    as the filters both stores' `search_events` take. Example:
+    `source.ip:203.0.113.0/24 event.outcome:failure user.name:"li na"`."""
+    filters: dict[str, str] = {}
+    try:
+        tokens = shlex.split(text or "")
+    except ValueError as exc:
+        raise ValueError(f"event query {text!r}: {exc} (example: source.ip:203.0.113.0/24 event.outcome:failure)") from None
+    for token in tokens:
+        name, sep, value = token.partition(":")
+        if not sep or not value or not _FIELD.match(name):
+            raise ValueError(f"event query term {token!r} must be FIELD:VALUE with an ECS field name "
+                             "(example: source.ip:203.0.113.0/24 event.outcome:failure)")
+        if name in ADDRESS_FIELDS:
+            import ipaddress
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"event query term {token!r}: {value!r} is not an address or CIDR range "
+                                 "(example: source.ip:203.0.113.0/24)") from None
+        filters[name] = value
+    return filters
+
+
+def parse_time(text: str | None, what: str = "time") -> float | None:
+    """An ISO 8601 time (`2026-11-01T00:00:00Z`, a date alone is midnight UTC) or epoch seconds, as epoch seconds."""
+    import datetime as dt
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not an ISO 8601 time or epoch seconds "
+                         "(example: 2026-11-01T08:00:00+08:00)") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()

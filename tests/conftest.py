@@ -1,9 +1,13 @@
 """Shared test helpers: run the real `govctl` entry point in a subprocess, isolated state."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,30 @@ def lab_monitoring(lab, tmp_path_factory):
     yield spec
     down = run_govctl("monitor", "down", timeout=300)
     assert down.returncode == 0, down.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- Elasticsearch (slow tier)
+# One real single-node Elasticsearch per test session, shared by tests/es and the store-parametrized
+# SecOps tests (defined here so both folders use the same node).
+@pytest.fixture(scope="session")
+def es_node():
+    """`govctl es up` on a temp folder (reachable by the unprivileged service user); `down` at the end."""
+    home = Path(tempfile.mkdtemp(prefix="govctl-es-test-"))
+    os.chmod(home, 0o755)
+    proc = run_govctl("es", "up", "--home", str(home), "--heap", "512", "--json", timeout=300)
+    assert proc.returncode == 0, f"govctl es up failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    info = json.loads(proc.stdout)
+    yield {"home": home, **info}
+    down = run_govctl("es", "down", "--home", str(home), "--json", timeout=120)
+    shutil.rmtree(home, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture
+def es_section(es_node, tmp_path) -> dict:
+    """Settings for one test: its own index prefix and spool, fast retries."""
+    section = dict(es_node["secops_config"]["elasticsearch"])
+    section.update(index_prefix=f"t{uuid.uuid4().hex[:10]}", spool=str(tmp_path / "spool"),
+                   bulk={"retry_seconds": 2.0, "probe_seconds": 0.5, "max_in_flight": 2},
+                   detection={"overlap_seconds": 30.0, "interval_seconds": 1.0})
+    return section

@@ -1,14 +1,15 @@
 """govctl bans: the interception decisions in force; add or lift a block by hand."""
 from __future__ import annotations
 
-import getpass
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from govctl.errors import BadInput, GovctlError
+
+from ._secops_store import actor as _actor
+from ._secops_store import load, load_enforcing, open_configured
 
 app = typer.Typer(name="bans", help=(
     "Blocked source addresses (nftables set with timeouts): list, add, remove. Every change is recorded.\n\n"
@@ -17,22 +18,17 @@ app = typer.Typer(name="bans", help=(
 _CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
 
 
-def _actor() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
-
-
 _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): act on every center's boundary firewall "
                      "from its outputs; its management networks are never blocked.")
 
 
 def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
-    from secops.config import ConfigError, build_allowlist, load_config
+    """The decision engine on the configured store (either kind), and the store; with a stack, its firewalls."""
+    from secops.config import ConfigError, build_allowlist
     from secops.daemon import make_enforcer
-    from secops.respond import DecisionEngine
-    from secops.stack import with_stack
-    from secops.store import Store
+    from secops.stores import decision_engine
+    cfg = load_enforcing(config, stack)
     try:
-        cfg = with_stack(load_config(config), stack)
         allowlist = build_allowlist(cfg)
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
@@ -42,10 +38,14 @@ def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
             enforcer = make_enforcer(cfg)
         except (RuntimeError, OSError) as exc:
             raise GovctlError(f"cannot reach the nftables set ({exc}); run as root or pass --dry-run") from None
-    store = Store(cfg["store"])
+    store = open_configured(cfg)
     r = cfg["response"]
-    return DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"], max_ttl=r["max_ttl"],
-                          dry_run=dry_run, actor=_actor()), store
+    try:
+        return decision_engine(store, allowlist, enforcer, ttl=r["ttl"], escalation=r["escalation"],
+                               max_ttl=r["max_ttl"], dry_run=dry_run, actor=_actor()), store
+    except BaseException:
+        store.close()
+        raise
 
 
 @app.command("list")
@@ -59,17 +59,10 @@ def list_bans(
 
     Example: govctl bans list --json
     """
-    from secops.config import ConfigError, load_config
-    from secops.respond import active_bans, decision_trail
-    from secops.store import Store
     from govctl.ui import console, print_json
+    store = open_configured(load(config))
     try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
-    store = Store(cfg["store"])
-    try:
-        rows = decision_trail(store, limit) if trail else active_bans(store)
+        rows = store.decision_trail(limit) if trail else store.active_bans()
     finally:
         store.close()
     if json_out:

@@ -1,14 +1,15 @@
 """govctl incidents: triage grouped alerts (list, show, ack, assign, resolve) and serve the HTTP API."""
 from __future__ import annotations
 
-import getpass
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from govctl.errors import BadInput, GovctlError
+
+from ._secops_store import actor as _actor
+from ._secops_store import load, open_configured
 
 app = typer.Typer(name="incidents", help=(
     "Security incidents: alerts grouped by source address, user or host and time.\n\n"
@@ -18,19 +19,10 @@ _CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default
 _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
-def _actor() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
-
-
 def _service(config: Optional[Path]):
-    from secops.config import ConfigError, load_config
     from secops.incidents import Incidents
-    from secops.store import Store
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
-    return Incidents(Store(cfg["store"])), cfg
+    cfg = load(config)
+    return Incidents(open_configured(cfg)), cfg
 
 
 def _do(config: Optional[Path], fn_name: str, *args, json_out: bool = False):
@@ -93,6 +85,45 @@ def list_incidents(
         table.add_row(str(r["id"]), r["severity"], r["state"], r["entity"]["value"], r["title"], str(r["alerts"]),
                       r["assignee"] or "", r["last"])
     console.print(table)
+
+
+@app.command()
+def events(
+    query: str = typer.Argument("", help="FIELD:VALUE terms (ECS fields; an address field takes a CIDR), e.g. "
+                                          "'source.ip:203.0.113.0/24 event.outcome:failure'."),
+    since: Optional[str] = typer.Option(None, "--since", help="From this time (ISO 8601 or epoch seconds)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Up to this time (ISO 8601 or epoch seconds)."),
+    limit: int = typer.Option(100, "--limit", help="At most this many events, newest first."),
+    config: Optional[Path] = _CONFIG,
+    json_out: bool = _JSON,
+) -> None:
+    """Search the stored events (either store, the same syntax as the API's GET /events).
+
+    Example: govctl incidents events 'source.ip:203.0.113.0/24 event.outcome:failure' --since 2026-11-01
+    """
+    from secops.normalize import iso
+    from secops.stores import parse_event_query, parse_time
+    from govctl.ui import console, print_json
+    try:
+        filters = parse_event_query(query)
+        start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if not 1 <= limit <= 10000:
+        raise BadInput("--limit must be between 1 and 10000")
+    store = open_configured(load(config))
+    try:
+        found = store.search_events(filters, start, end, limit)
+    finally:
+        store.close()
+    if json_out:
+        print_json(found)
+        return
+    for e in found:
+        console.print(f"{iso(e['@timestamp'])} {e.get('event.dataset', '-')} {e.get('source.ip') or '-'} "
+                      f"{e.get('user.name') or '-'} {e.get('event.original') or e.get('message', '')}",
+                      highlight=False, markup=False)
+    console.print(f"{len(found)} events", highlight=False)
 
 
 @app.command()
@@ -186,7 +217,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     from govctl.commands.bans import _engine
     decisions, store = _engine(config, dry_run)
     try:
-        app_ = create_app(store.path, STATE / "secops" / "api-tokens.yaml", decisions)
+        app_ = create_app(store, STATE / "secops" / "api-tokens.yaml", decisions)
         uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:
         store.close()

@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from govctl.errors import BadInput, GovctlError
+from ._secops_store import load_enforcing
 
 app = typer.Typer(name="secops", help=(
     "Security operations: ingest logs, normalize to ECS, detect with Sigma rules, intercept attackers.\n\n"
@@ -20,22 +21,8 @@ _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): enforce 
 
 
 def _config(path: Optional[Path]):
-    from secops.config import ConfigError, load_config
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
-
-
-def _enforcing_config(path: Optional[Path], stack: Optional[str]):
-    """The configuration of a command that enforces: with `--stack` (or the config's `stack:`), the
-    stack's firewalls, allowlist and host logs (secops/stack.py)."""
-    from secops.config import ConfigError
-    from secops.stack import with_stack
-    try:
-        return with_stack(_config(path), stack)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
+    from ._secops_store import load
+    return load(path)
 
 
 def _rules_and_allowlist(cfg, rules: list[Path], allow: list[str]):
@@ -162,12 +149,15 @@ def quarantine(
 
     Example: govctl secops quarantine --limit 10
     """
-    from secops.store import Store
+    from secops.stores import sqlite_path
     from govctl.ui import console, print_json
+
+    from ._secops_store import open_configured
     cfg = _config(config)
-    if not Path(cfg["store"]).exists():
-        raise GovctlError(f"no store at {cfg['store']} yet; run `govctl secops run` or `replay --store` first")
-    db = Store(cfg["store"])
+    db_file = sqlite_path(cfg)
+    if db_file is not None and not db_file.exists():
+        raise GovctlError(f"no store at {db_file} yet; run `govctl secops run` or `replay --store` first")
+    db = open_configured(cfg)
     try:
         data = {**db.counts(), "newest": db.quarantined(limit)}
     finally:
@@ -181,16 +171,23 @@ def quarantine(
                       highlight=False, markup=False)
 
 
+def _enforcer(cfg, dry_run: Optional[bool]):
+    from secops.daemon import make_enforcer
+    if dry_run if dry_run is not None else cfg["response"]["dry_run"]:
+        return None
+    try:
+        return make_enforcer(cfg)
+    except (RuntimeError, OSError) as exc:
+        raise GovctlError(f"cannot set up the nftables enforcer ({exc}); run as root, or use --dry-run") from None
+
+
 def _open_engine(cfg, dry_run: Optional[bool], enforce: bool, log):
-    from secops.daemon import Engine, make_enforcer
-    from secops.store import Store
-    enforcer = None
-    if enforce and not (dry_run if dry_run is not None else cfg["response"]["dry_run"]):
-        try:
-            enforcer = make_enforcer(cfg)
-        except (RuntimeError, OSError) as exc:
-            raise GovctlError(f"cannot set up the nftables enforcer ({exc}); run as root, or use --dry-run") from None
-    store = Store(cfg["store"])
+    """The streaming engine on the configured store (SQLite or Elasticsearch)."""
+    from secops.daemon import Engine
+
+    from ._secops_store import open_configured
+    enforcer = _enforcer(cfg, dry_run) if enforce else None
+    store = open_configured(cfg)
     try:
         store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
         return Engine(cfg, store, enforcer, dry_run=dry_run, log=log), store
@@ -206,16 +203,21 @@ def run(
     dry_run: Optional[bool] = typer.Option(None, "--dry-run/--enforce", help="Decide without enforcing (default: the config's response.dry_run)."),
     once: bool = typer.Option(False, "--once", help="Process what the inputs hold now, then exit."),
     stack: Optional[str] = _STACK,
+    workers: Optional[int] = typer.Option(None, "--workers", help="Ingest worker processes, each tailing a share of the sources (store: elasticsearch; default 1)."),
+    year: Optional[int] = typer.Option(None, "--year", help="Year for syslog dates without one (default: this year)."),
+    json_out: bool = typer.Option(False, "--json", help="With store: elasticsearch, print the final counts as JSON."),
 ) -> None:
     """The streaming daemon: tail files and the syslog spool, detect, intercept, record incidents.
 
     Positions are committed with the events, so a restart (even after kill -9) resumes without losing
-    or repeating a line. Stop with SIGTERM or Ctrl-C.
+    or repeating a line. Stop with SIGTERM or Ctrl-C. With `store: elasticsearch`, N ingest worker
+    processes bulk-write to the cluster and the Sigma rules run there as scheduled searches.
 
     Example: govctl secops run --stack lab   (or --config FILE --source auth=/var/log/auth.log)
     """
     from secops.daemon import Runner, install_stop_handlers, stderr_log
-    cfg = _enforcing_config(config, stack)
+    from secops.stores import store_kind
+    cfg = load_enforcing(config, stack)
     sources = list(cfg["sources"])
     for spec in source:
         name, sep, path = spec.partition("=")
@@ -224,6 +226,16 @@ def run(
         sources.append({"name": name, "path": path})
     if not sources and not (cfg["syslog"].get("udp") or cfg["syslog"].get("tcp")):
         raise BadInput("no inputs: add `sources:` or `syslog:` to the config, or pass --source NAME=PATH")
+    if workers is not None and workers < 1:
+        raise BadInput(f"--workers {workers}: give at least 1")
+    if store_kind(cfg) == "elasticsearch":
+        _run_on_cluster(cfg, sources, workers or 1, dry_run, once, year, json_out)
+        return
+    if workers not in (None, 1):
+        raise BadInput("--workers needs `store: elasticsearch` in the secops config: the SQLite store has one "
+                       "writer process (see docs/elasticsearch.md)")
+    if year is not None:
+        raise BadInput("--year is for `store: elasticsearch`; the embedded daemon dates lines as they arrive")
     engine, store = _open_engine(cfg, dry_run, enforce=True, log=stderr_log)
     stop = install_stop_handlers()
     runner = Runner(engine, sources, cfg["syslog"])
@@ -239,6 +251,84 @@ def run(
     finally:
         store.close()
     stderr_log(f"stopped: {engine.stats}")
+
+
+def _run_on_cluster(cfg, sources: list[dict], workers: int, dry_run: Optional[bool], once: bool,
+                    year: Optional[int], json_out: bool) -> None:
+    """`secops run` with store: elasticsearch: ingest workers + scheduled detection → decisions, incidents."""
+    from secops.config import ConfigError, build_allowlist, build_rules
+    from secops.daemon import install_stop_handlers, stderr_log
+    from secops.detect import DEFAULT_PIPELINE
+    from secops.es.bulk import StoreError, Unavailable
+    from secops.es.client import ClusterError
+    from secops.es.detect import ScheduledDetection
+    from secops.es.workers import run_workers
+    from secops.ingest import Spool, SyslogReceivers
+    from secops.incidents import IncidentGrouper
+    from secops.stores import decision_engine
+    from govctl.ui import print_json
+
+    from ._secops_store import open_configured
+    try:
+        ruleset, allowlist = build_rules(cfg), build_allowlist(cfg)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    _warn_refused(ruleset)
+    enforcer = _enforcer(cfg, dry_run)
+    store = open_configured(cfg)
+    syslog = cfg["syslog"]
+    receivers: list = []
+    if syslog.get("udp") or syslog.get("tcp"):
+        spool_path = Path(syslog["spool"]) / "syslog.spool"
+        spool_path.parent.mkdir(parents=True, exist_ok=True)
+        spool_path.touch()
+        sources = [*sources, {"name": "syslog", "path": str(spool_path), "format": "syslog",
+                              "encoding": syslog.get("encoding", "auto")}]
+
+    def start_receivers() -> None:  # after the fork: workers must not hold the listening sockets
+        spool = Spool(Path(syslog["spool"]) / "syslog.spool")
+        r = SyslogReceivers(spool, syslog.get("udp"), syslog.get("tcp"))
+        r.start()
+        receivers.append((r, spool))
+        for proto, addr in r.addresses:
+            stderr_log(f"syslog {proto} on {addr[0]}:{addr[1]}")
+
+    try:
+        store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
+        r = cfg["response"]
+        decisions = decision_engine(store, allowlist, enforcer, ttl=r["ttl"], escalation=r["escalation"],
+                                    max_ttl=r["max_ttl"], dry_run=r["dry_run"] if dry_run is None else dry_run)
+        grouper = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
+
+        def on_stored(alert) -> None:
+            decision = decisions.on_alert(alert)
+            if decision is not None and decision.action == "block":
+                stderr_log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
+                decisions.flush()
+            grouper.add(alert)
+
+        detection = ScheduledDetection(store, ruleset, aggregation_seconds=cfg["aggregation_seconds"],
+                                       pipeline=Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE,
+                                       on_stored=on_stored)
+        stop = install_stop_handlers()
+        stderr_log(f"secops running on Elasticsearch: {len(sources)} inputs, {workers} ingest worker(s)")
+        result = run_workers({**cfg, "sources": sources}, workers, once=once, year=year, stop=lambda: stop[0],
+                             detection=detection, log=stderr_log,
+                             on_started=start_receivers if syslog.get("udp") or syslog.get("tcp") else lambda: None)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    except (ClusterError, Unavailable, StoreError) as exc:
+        raise GovctlError(str(exc)) from None
+    finally:
+        for r_, spool in receivers:
+            r_.stop()
+            spool.close()
+        store.close()
+    result["blocks"] = sum(1 for d in decisions.decisions if d.action == "block")
+    if json_out:
+        print_json(result)
+    stderr_log(f"stopped: {result['events']} events, {result['quarantined']} quarantined, "
+               f"{result['detection']['alerts_stored']} alerts in the last search, {result['blocks']} blocks")
 
 
 @app.command()
@@ -262,7 +352,7 @@ def ingest(
     from govctl.ui import console, print_json
     if fmt not in FORMATS or encoding not in ENCODINGS:
         raise BadInput(f"--format must be one of {', '.join(FORMATS)}; --encoding one of {', '.join(ENCODINGS)}")
-    cfg = _enforcing_config(config, stack)
+    cfg = load_enforcing(config, stack)
     engine, store = _open_engine(cfg, dry_run, enforce=True, log=stderr_log)
     try:
         ingest_stream(engine, sys.stdin.buffer, name, fmt, encoding, cfg["batch"]["lines"])

@@ -245,6 +245,7 @@ def _incident_store(path: Path) -> dict:
 def collect_secops() -> dict:
     try:
         from secops.config import DEFAULT_CONFIG_PATH, load_config
+        from secops.stores import sqlite_path
     except ImportError as exc:
         return unavailable("secops", "secops", "SecOps 层未安装：附上日志审计与入侵检测平台的说明。",
                            "SecOps is not installed: attach the log audit and intrusion detection records", str(exc))
@@ -260,7 +261,8 @@ def collect_secops() -> dict:
     return ok("secops", "secops config, secops/rules, incident store",
               {"config_file": str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None,
                "config": public, "rules": _sigma_rules(rules_dir) if config.get("bundled_rules", True) else [],
-               "ecs_fields": ecs_fields, "store": _incident_store(Path(config["store"]))})
+               "ecs_fields": ecs_fields, "store": _incident_store(sqlite_path(config))
+               if sqlite_path(config) else {"exists": False, "path": "elasticsearch (not collected yet)"}})
 
 
 # ---------------------------------------------------------------- crypto (issue 8)

@@ -274,8 +274,7 @@ class BulkWriter:
         deadline = time.monotonic() + self.opts["retry_seconds"]
         attempt = 0
         while ops:
-            body = b"".join(b'{"create":{"_index":"%s","_id":"%s"}}\n%s\n' % (index.encode(), doc_id.encode(), doc)
-                            for index, doc_id, doc, _ in ops)
+            body = self.body(ops)
             try:
                 resp = self.client.bulk(operations=body, filter_path="errors,items.*.status,items.*.error")
             except Exception as exc:  # noqa: BLE001 - sorted below: retryable or not
@@ -312,11 +311,18 @@ class BulkWriter:
         with self._count_lock:
             self.counters.quarantined += len(batch.rejected)
 
+    @staticmethod
+    def body(ops: list[tuple[str, str, bytes, bool]]) -> bytes:
+        """The NDJSON body of a bulk request: a `create` line and the document per operation."""
+        return b"".join(b'{"create":{"_index":"%s","_id":"%s"}}\n%s\n' % (index.encode(), doc_id.encode(), doc)
+                        for index, doc_id, doc, _ in ops)
+
     def _rejected_to_quarantine(self, batch: Batch, op, error: dict):
         index, doc_id, doc, _ = op
-        event = json.loads(doc)
-        pos = (event.get("govctl") or {}).get("position", -1)
-        original = (event.get("event") or {}).get("original")
+        event = json.loads(doc)  # dotted keys as ingest writes them, or nested (see ElasticStore._operations)
+        pos = event.get("govctl.position", (event.get("govctl") or {}).get("position", -1))
+        original = event.get("event.original", (event.get("event") or {}).get("original")
+                             if isinstance(event.get("event"), dict) else None)
         raw = original.encode() if isinstance(original, str) else doc
         reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
         caused = error.get("caused_by") or {}

@@ -6,12 +6,10 @@ never appear in messages.
 """
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from govctl.paths import STATE
 
@@ -23,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout": 30.0,
     "index_prefix": "govctl",
     "replicas": 0,
+    "events_index": {"refresh_interval": "5s", "durability": "request", "shards": 1},
     "spool": str(STATE / "secops" / "es-spool"),
     "bulk": {"max_in_flight": 2, "retry_seconds": 10.0, "backoff_initial": 0.1, "backoff_max": 5.0,
              "probe_seconds": 2.0},
@@ -31,7 +30,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class ClusterError(RuntimeError):
-    """The cluster is unreachable, refused us, or is not a supported Elasticsearch."""
+    """The cluster is unreachable, refused us, or is not a supported Elasticsearch. `settings_wrong`:
+    the settings must change (credentials, CA, a URL of something else), as opposed to a cluster that is away."""
+
+    def __init__(self, message: str, settings_wrong: bool = False):
+        super().__init__(message)
+        self.settings_wrong = settings_wrong
 
 
 class SettingsError(ValueError):
@@ -40,24 +44,15 @@ class SettingsError(ValueError):
 
 def settings(section: dict[str, Any] | None) -> dict[str, Any]:
     """The `elasticsearch:` config section validated against config.schema.yaml, over the defaults."""
-    import jsonschema
+    from ..config import Invalid, validate_and_merge
 
     if not section:
         raise SettingsError("`store: elasticsearch` needs an `elasticsearch:` section with at least `url` "
                             "(example: url: http://127.0.0.1:9200)")
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(section), key=lambda e: list(e.path))
-    if errors:
-        raise SettingsError("invalid `elasticsearch:` settings:\n" + "\n".join(
-            f"  elasticsearch.{'.'.join(str(x) for x in e.path) or '(section)'}: {e.message}"
-            + (f" (expected: {e.schema['description']})" if e.schema.get("description") else "") for e in errors))
-    out = copy.deepcopy(DEFAULTS)
-    for key, value in section.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key].update(value)
-        else:
-            out[key] = value
-    return out
+    try:
+        return validate_and_merge(section, SCHEMA, DEFAULTS, prefix="elasticsearch.")
+    except Invalid as exc:
+        raise SettingsError(f"invalid `elasticsearch:` settings:\n{exc}") from None
 
 
 def _secret(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -113,19 +108,21 @@ def check_cluster(client, cfg: dict[str, Any]) -> str:
         who = f"user {cfg['username']!r}" if cfg.get("username") else "the API key" if cfg.get("api_key_env") \
             else "an anonymous request"
         raise ClusterError(f"Elasticsearch at {where} refused the credentials of {who} (HTTP 401): check "
-                           "elasticsearch.username and the password (password_env / password_file) or api_key_env"
-                           ) from None
+                           "elasticsearch.username and the password (password_env / password_file) or api_key_env",
+                           settings_wrong=True) from None
     except AuthorizationException:
         raise ClusterError(f"Elasticsearch at {where} accepted the credentials but denies this user cluster "
-                           "monitoring (HTTP 403): grant it the govctl role (see docs/elasticsearch.md)") from None
+                           "monitoring (HTTP 403): grant it the govctl role (see docs/elasticsearch.md)",
+                           settings_wrong=True) from None
     except SSLError as exc:
         raise ClusterError(f"TLS with Elasticsearch at {where} failed ({_short(exc)}): set elasticsearch.ca_certs "
-                           "to the CA that signed the cluster's certificate") from None
+                           "to the CA that signed the cluster's certificate", settings_wrong=True) from None
     except ConnectionError as exc:
         raise ClusterError(f"cannot reach Elasticsearch at {where} ({_short(exc)}): check elasticsearch.url, "
                            "or start a local node with `govctl es up`") from None
     except UnsupportedProductError:
-        raise ClusterError(f"{where} answers, but it is not Elasticsearch: check elasticsearch.url") from None
+        raise ClusterError(f"{where} answers, but it is not Elasticsearch: check elasticsearch.url",
+                           settings_wrong=True) from None
     except ApiError as exc:
         raise ClusterError(f"Elasticsearch at {where} answered HTTP {exc.meta.status} to a health check: "
                            f"{_short(exc)}") from None
@@ -135,7 +132,8 @@ def check_cluster(client, cfg: dict[str, Any]) -> str:
     major = int(versions[0].split(".")[0])
     if major != SUPPORTED_MAJOR:
         raise ClusterError(f"Elasticsearch at {where} is version {versions[0]}; govctl's client speaks "
-                           f"{SUPPORTED_MAJOR}.x (the client's major version must match the server's)")
+                           f"{SUPPORTED_MAJOR}.x (the client's major version must match the server's)",
+                           settings_wrong=True)
     return versions[0]
 
 

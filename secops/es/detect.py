@@ -121,8 +121,12 @@ class ScheduledDetection:
 
     def __init__(self, store: ElasticStore, ruleset: RuleSet, *, pipeline: Path | None = DEFAULT_PIPELINE,
                  name: str = "default", aggregation_seconds: float = DEFAULT_AGGREGATION_SECONDS,
-                 on_alert: Callable[[Alert, bool], None] | None = None):
+                 on_alert: Callable[[Alert, bool], None] | None = None,
+                 on_stored: Callable[[Alert], None] | None = None):
+        """`on_alert(alert, new)`: as the embedded Detector's, while a run feeds its windows; `on_stored(alert)`:
+        after the alert is saved (it has its id), e.g. to decide on a block and group it into an incident."""
         self.store = store
+        self._on_stored = on_stored
         self.name = name
         self.queries = compile_queries(ruleset, store, pipeline)
         self.opts = store.cfg["detection"]
@@ -158,7 +162,7 @@ class ScheduledDetection:
     def run_once(self, now: float | None = None) -> dict[str, Any]:
         """Search every rule over [checkpoint − overlap, now); feed new matches; store touched alerts."""
         until = time.time() if now is None else now
-        self.store.wait_searchable()
+        self.store.refresh()  # everything acknowledged so far is searchable (also with refresh_interval -1)
         lookback = self.opts["overlap_seconds"]
         if self._fresh and self.checkpoint is not None:
             lookback += self.max_timespan  # after a restart: rebuild correlation windows
@@ -198,6 +202,8 @@ class ScheduledDetection:
         for alert in self._touched.values():
             self.store.save_alert(alert)
             stored += 1
+            if self._on_stored is not None:
+                self._on_stored(alert)
         self._touched.clear()
         self.detector.alerts.clear()
         self.checkpoint = until

@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
 import yaml
 
 from ..normalize import iso, to_document
+from ..respond import Decision, DecisionEngine
 from .bulk import Batch, BulkWriter, Spool, source_key
 from .client import connect, settings
 
@@ -42,7 +44,8 @@ def epoch(value: Any) -> float:
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored ECS document back as the flat event the normalizers produce (`@timestamp` in epoch seconds)."""
+    """A stored ECS document (nested, or with dotted keys as ingest writes them) back as the flat event the
+    normalizers produce (`@timestamp` in epoch seconds, `message` restored where ingest left it out)."""
     flat: dict[str, Any] = {}
 
     def walk(node: dict, prefix: str) -> None:
@@ -54,7 +57,46 @@ def from_document(doc: dict[str, Any]) -> dict[str, Any]:
                 flat[name] = value
     walk(doc, "")
     flat["@timestamp"] = epoch(flat["@timestamp"])
+    if flat.pop(MESSAGE_IS_ORIGINAL, False):
+        flat["message"] = flat.get("event.original")
     return flat
+
+
+MESSAGE_IS_ORIGINAL = "govctl.message_is_original"  # `message` was equal to event.original and left out
+_ADDED_FIELDS = ("event.ingested", "govctl.source", "govctl.position", MESSAGE_IS_ORIGINAL)
+_SHAPES_MAX = 4096
+
+
+def _dotted_keys_are_safe(keys) -> bool:
+    """Can an event with these keys (plus the fields ingest adds) be sent with dotted keys as they are?
+    Not if one key is the parent object of another (`event` and `event.dataset`, from a JSON-lines
+    source): Elasticsearch would refuse the document, so such an event is nested as to_document does."""
+    names = set(keys) | set(_ADDED_FIELDS)
+    return not any(name[:i] in names for name in names for i, c in enumerate(name) if c == ".")
+
+
+def _json_bytes(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc, default=str)
+    except TypeError:  # an integer beyond 64 bits from a JSON-lines source: the standard library writes it
+        return json.dumps(doc, ensure_ascii=False, default=str).encode()
+
+
+_INCIDENT_TIMES = ("created", "updated", "first", "last")
+
+
+def _incident_doc(record: dict) -> dict:
+    """Incident fields for the index (times as ISO 8601)."""
+    return {k: (iso(v) if k in _INCIDENT_TIMES and v is not None else v) for k, v in record.items()}
+
+
+def _decision_dict(src: dict) -> dict:
+    """A stored decision as Decision.to_dict() gives it (the same shape as the SQLite store's)."""
+    return Decision(address=src["address"], action=src["action"], reason=src["reason"], actor=src["actor"],
+                    created=epoch(src["created"]), ttl=src.get("ttl"),
+                    until=epoch(src["until"]) if src.get("until") else None, rule=src.get("rule"),
+                    alert_id=src.get("alert_id"), enforced=bool(src.get("enforced")), offence=src.get("offence") or 0,
+                    id=src["sequence"]).to_dict()
 
 
 class Layout:
@@ -87,13 +129,18 @@ class Layout:
     def quarantine_index(self, received: float) -> str:
         return self._daily["quarantine"].format(prefix=self.prefix, day=_day(received))
 
-    def index_templates(self, replicas: int) -> dict[str, dict]:
+    def index_templates(self, replicas: int, events_index: dict | None = None) -> dict[str, dict]:
+        """Composable templates; `events_index` (refresh_interval, durability, shards) for the daily event indices."""
         out = {}
         for name, t in self.templates.items():
+            settings = {"number_of_shards": 1, "number_of_replicas": replicas, **t.get("settings", {})}
+            if name == "events" and events_index:
+                settings.update({"refresh_interval": events_index["refresh_interval"],
+                                 "translog.durability": events_index["durability"],
+                                 "number_of_shards": events_index["shards"]})
             body = {"index_patterns": [p.format(prefix=self.prefix) for p in t["index_patterns"]],
                     "priority": 200,
-                    "template": {"settings": {"number_of_shards": 1, "number_of_replicas": replicas,
-                                              **t.get("settings", {})},
+                    "template": {"settings": settings,
                                  "mappings": t["mappings"]},
                     "_meta": {"managed_by": "govctl", "file": "secops/es/templates.yaml"}}
             if t.get("aliases"):
@@ -103,7 +150,11 @@ class Layout:
 
 
 class ElasticStore:
-    """Events, quarantine, alerts (and the decision/incident indices) on an Elasticsearch cluster."""
+    """Events, quarantine, alerts, decisions and incidents on an Elasticsearch cluster (the interface of
+    secops/stores.py). Triage writes (incidents, notes, decisions, alert links) refresh their small index,
+    so the next command or API call sees them."""
+
+    kind = "elasticsearch"
 
     def __init__(self, section: dict[str, Any], *, check: bool = True, apply: bool = True,
                  log: Callable[[str], None] | None = None):
@@ -111,6 +162,7 @@ class ElasticStore:
         self.cfg = settings(section)
         self.client = connect(self.cfg, check=check)
         self.layout = Layout(self.cfg["index_prefix"])
+        self._safe_shapes: dict[tuple, bool] = {}  # event key tuple → can be sent with dotted keys
         self.lock = threading.RLock()
         spool_dir = Path(self.cfg["spool"])
         self.positions_dir = spool_dir / "positions"
@@ -123,7 +175,7 @@ class ElasticStore:
     # ------------------------------------------------------------ set-up
     def apply_templates(self) -> list[str]:
         names = []
-        for name, body in self.layout.index_templates(self.cfg["replicas"]).items():
+        for name, body in self.layout.index_templates(self.cfg["replicas"], self.cfg["events_index"]).items():
             self.client.indices.put_index_template(name=name, **body)
             names.append(name)
         return names
@@ -171,20 +223,40 @@ class ElasticStore:
         return self.writer.counters.as_dict()
 
     def _operations(self, batch: Batch) -> list[tuple[str, str, bytes, bool]]:
-        """Bulk `create` operations for a batch; ids are (source, position), so a resend is a no-op."""
+        """Bulk `create` operations for a batch; ids are (source, position), so a resend is a no-op.
+
+        Documents keep the normalizer's dotted keys (Elasticsearch maps `source.ip` as the object path it
+        names) and are written with orjson: nesting and the standard json module took longer than
+        normalizing (bench/es_profile.py). `message` equal to event.original is sent once."""
         skey = source_key(batch.source)
-        ingested = iso(time.time())
+        ingested = int(time.time() * 1000)
         event_index = self.layout.event_index
-        dumps = json.dumps
+        safe_shapes = self._safe_shapes
         ops = []
         for pos, event in batch.events:
-            doc = to_document(event)
-            if not isinstance(doc.get("event"), dict):  # a JSON-lines source with a scalar `event`
-                doc["event"] = {} if doc.get("event") is None else {"value": doc["event"]}
-            doc["event"]["ingested"] = ingested
-            doc["govctl"] = {"source": batch.source, "position": pos}
+            shape = tuple(event)
+            safe = safe_shapes.get(shape)
+            if safe is None:
+                if len(safe_shapes) >= _SHAPES_MAX:  # JSON-lines sources can bring endless shapes
+                    safe_shapes.clear()
+                safe = safe_shapes[shape] = _dotted_keys_are_safe(shape)
+            if safe:
+                doc = dict(event)
+                doc["@timestamp"] = int(event["@timestamp"] * 1000)
+                if "message" in doc and doc["message"] == doc.get("event.original"):
+                    del doc["message"]
+                    doc[MESSAGE_IS_ORIGINAL] = True
+                doc["event.ingested"] = ingested
+                doc["govctl.source"] = batch.source
+                doc["govctl.position"] = pos
+            else:
+                doc = to_document(event)
+                if not isinstance(doc.get("event"), dict):  # a JSON-lines source with a scalar `event`
+                    doc["event"] = {} if doc.get("event") is None else {"value": doc["event"]}
+                doc["event"]["ingested"] = ingested
+                doc["govctl"] = {"source": batch.source, "position": pos}
             ops.append((event_index(event.get("event.dataset"), event["@timestamp"]), f"{skey}-{pos}",
-                        dumps(doc, ensure_ascii=False, default=str).encode(), True))
+                        _json_bytes(doc), True))
         for pos, reason, detail, raw in batch.rejected:
             ops.append(self._quarantine_op(batch, pos, reason, detail, raw))
         return ops
@@ -280,13 +352,192 @@ class ElasticStore:
                "evidence": [to_document({k: v for k, v in e.items() if not k.startswith("_")})
                             for e in alert.evidence]}
         alert.id = self.alert_id(alert)
-        self.client.index(index=self.layout.alerts, id=alert.id, document=json.loads(json.dumps(doc, default=str)))
+        # a partial update: an alert saved again (it grew) keeps the incident it was linked to
+        self.client.update(index=self.layout.alerts, id=alert.id, doc=json.loads(json.dumps(doc, default=str)),
+                           doc_as_upsert=True)
         return alert.id
 
     def alerts(self, limit: int = 10000) -> list[dict]:
         resp = self.client.search(index=self.layout.alerts, size=limit, ignore_unavailable=True,
                                   allow_no_indices=True, sort=[{"first": "asc"}])
         return [{"id": h["_id"], **h["_source"]} for h in resp["hits"]["hits"]]
+
+    # ------------------------------------------------------------ incidents
+    def _search_all(self, index: str, query: dict, sort: list, size: int = 10000, **kwargs) -> list[dict]:
+        resp = self.client.search(index=index, query=query, sort=sort, size=size, ignore_unavailable=True,
+                                  allow_no_indices=True, **kwargs)
+        return resp["hits"]["hits"]
+
+    def alert_incident(self, alert_id) -> int | None:
+        from elasticsearch import NotFoundError
+        try:
+            doc = self.client.get(index=self.layout.alerts, id=str(alert_id), source_includes=["incident_id"])
+        except NotFoundError:
+            return None
+        value = doc["_source"].get("incident_id")
+        return int(value) if value else None
+
+    def open_incident(self, kind: str, entity: str, since: float, closed: tuple[str, ...]) -> dict | None:
+        hits = self._search_all(self.layout.incidents, {"bool": {
+            "filter": [{"term": {"entity_kind": kind}}, {"term": {"entity": entity}},
+                       {"range": {"last": {"gte": int(since * 1000), "format": "epoch_millis"}}}],
+            "must_not": [{"terms": {"state": list(closed)}}]}}, [{"last": "desc"}], size=1)
+        return self._incident_records(hits)[0] if hits else None
+
+    def create_incident(self, record: dict) -> int:
+        from elasticsearch import ConflictError
+        top = self._search_all(self.layout.incidents, {"match_all": {}}, [{"number": "desc"}], size=1)
+        number = top[0]["_source"]["number"] + 1 if top else 1
+        while True:  # another writer may take the number first: create fails, take the next
+            try:
+                self.client.create(index=self.layout.incidents, id=str(number), refresh=True,
+                                   document={"number": number, **_incident_doc(record), "notes": []})
+                return number
+            except ConflictError:
+                number += 1
+
+    def update_incident(self, incident_id, changes: dict) -> None:
+        self.client.update(index=self.layout.incidents, id=str(incident_id), doc=_incident_doc(changes), refresh=True)
+
+    def link_alert(self, alert_id, incident_id) -> None:
+        self.client.update(index=self.layout.alerts, id=str(alert_id), doc={"incident_id": str(incident_id)},
+                           refresh=True)
+
+    def incident(self, incident_id) -> dict | None:
+        from elasticsearch import NotFoundError
+        try:
+            doc = self.client.get(index=self.layout.incidents, id=str(incident_id))
+        except NotFoundError:
+            return None
+        return self._incident_records([doc])[0]
+
+    def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
+        query = {"term": {"state": state}} if state else {"match_all": {}}
+        return self._incident_records(self._search_all(self.layout.incidents, query,
+                                                       [{"last": "desc"}, {"number": "desc"}], size=limit))
+
+    def _incident_records(self, hits: list[dict]) -> list[dict]:
+        """Incident documents as records (epoch seconds) with their number of alerts."""
+        if not hits:
+            return []
+        ids = [str(h["_source"]["number"]) for h in hits]
+        resp = self.client.search(index=self.layout.alerts, size=0, ignore_unavailable=True, allow_no_indices=True,
+                                  query={"terms": {"incident_id": ids}},
+                                  aggs={"n": {"terms": {"field": "incident_id", "size": len(ids)}}})
+        counts = {b["key"]: b["doc_count"] for b in (resp.get("aggregations") or {}).get("n", {}).get("buckets", [])}
+        out = []
+        for h in hits:
+            src = h["_source"]
+            out.append({"id": src["number"], "entity_kind": src["entity_kind"], "entity": src["entity"],
+                        "title": src["title"], "severity": src["severity"], "state": src["state"],
+                        "assignee": src.get("assignee"), **{k: epoch(src[k]) for k in _INCIDENT_TIMES},
+                        "alerts": counts.get(str(src["number"]), 0)})
+        return out
+
+    def incident_alerts(self, incident_id) -> list[dict]:
+        hits = self._search_all(self.layout.alerts, {"term": {"incident_id": str(incident_id)}},
+                                [{"first": "asc"}])
+        out = []
+        for h in hits:
+            s = h["_source"]
+            out.append({"id": h["_id"], "rule": s["rule"], "title": s["title"], "level": s["level"],
+                        "tags": s.get("tags") or [], "source.ip": (s.get("source") or {}).get("ip"),
+                        "user": (s.get("user") or {}).get("name"), "host": (s.get("host") or {}).get("hostname"),
+                        "first": epoch(s["first"]), "last": epoch(s["last"]), "count": s["count"],
+                        "evidence": [from_document(e) for e in s.get("evidence") or []]})
+        return out
+
+    def incident_notes(self, incident_id) -> list[dict]:
+        from elasticsearch import NotFoundError
+        try:
+            doc = self.client.get(index=self.layout.incidents, id=str(incident_id), source_includes=["notes"])
+        except NotFoundError:
+            return []
+        return [{**n, "created": epoch(n["created"])} for n in doc["_source"].get("notes") or []]
+
+    def add_incident_note(self, incident_id, created: float, author: str, kind: str, text: str) -> None:
+        """Read-modify-write with optimistic concurrency: a note added meanwhile by someone else is kept."""
+        from elasticsearch import ConflictError
+        note = {"created": iso(created), "author": author, "kind": kind, "text": text}
+        for _ in range(20):
+            doc = self.client.get(index=self.layout.incidents, id=str(incident_id), source_includes=["notes"])
+            try:
+                self.client.update(index=self.layout.incidents, id=str(incident_id), refresh=True,
+                                   if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"],
+                                   doc={"notes": [*(doc["_source"].get("notes") or []), note]})
+                return
+            except ConflictError:
+                continue
+        raise RuntimeError(f"incident {incident_id} kept changing while a note was added; try again")
+
+    # ------------------------------------------------------------ decisions
+    def record_decision(self, decision) -> int:
+        """Store a secops.respond.Decision; its id is a nanosecond sequence that orders the trail."""
+        from elasticsearch import ConflictError
+        with self.lock:
+            sequence = self._last_sequence = max(time.time_ns(), getattr(self, "_last_sequence", 0) + 1)
+        doc = {"created": iso(decision.created), "address": decision.address, "action": decision.action,
+               "ttl": decision.ttl, "until": iso(decision.until) if decision.until else None,
+               "reason": decision.reason, "rule": decision.rule,
+               "alert_id": None if decision.alert_id is None else str(decision.alert_id), "actor": decision.actor,
+               "enforced": bool(decision.enforced), "offence": decision.offence, "sequence": sequence}
+        while True:
+            try:
+                self.client.create(index=self.layout.decisions, id=str(sequence), document=doc, refresh=True)
+                return sequence
+            except ConflictError:  # another writer in the same nanosecond
+                sequence += 1
+                doc["sequence"] = sequence
+
+    def block_counts(self) -> dict[str, int]:
+        """Blocks ever decided per address (escalation counts earlier offences)."""
+        counts: dict[str, int] = {}
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": 10000, "sources": [{"a": {"terms": {"field": "address"}}}]}
+            if after:
+                composite["after"] = after
+            resp = self.client.search(index=self.layout.decisions, size=0, ignore_unavailable=True,
+                                      allow_no_indices=True, query={"term": {"action": "block"}},
+                                      aggs={"c": {"composite": composite}})
+            agg = (resp.get("aggregations") or {}).get("c")
+            if not agg or not agg["buckets"]:
+                return counts
+            counts.update({b["key"]["a"]: b["doc_count"] for b in agg["buckets"]})
+            after = agg.get("after_key")
+            if after is None:
+                return counts
+
+    def _decisions(self, query: dict, sort: str, size: int = 10000) -> list[dict]:
+        hits = self._search_all(self.layout.decisions, query, [{"sequence": sort}], size=size)
+        return [_decision_dict(h["_source"]) for h in hits]
+
+    def decisions_for_alerts(self, alert_ids: list) -> list[dict]:
+        if not alert_ids:
+            return []
+        return self._decisions({"terms": {"alert_id": [str(a) for a in alert_ids]}}, "asc")
+
+    def decision_trail(self, limit: int = 200) -> list[dict]:
+        return self._decisions({"match_all": {}}, "desc", size=limit)
+
+    def active_bans(self, now: float | None = None) -> list[dict]:
+        """Blocks in force: the address's latest block/unblock is a block whose time has not run out."""
+        now = time.time() if now is None else now
+        blocks = self._decisions({"bool": {"filter": [
+            {"term": {"action": "block"}},
+            {"range": {"until": {"gt": int(now * 1000), "format": "epoch_millis"}}}]}}, "desc")
+        latest: dict[str, dict] = {}
+        for d in blocks:
+            latest.setdefault(d["address"], d)
+        if not latest:
+            return []
+        lifted = self._decisions({"bool": {"filter": [{"term": {"action": "unblock"}},
+                                                      {"terms": {"address": list(latest)}}]}}, "desc")
+        for d in lifted:
+            ban = latest.get(d["address"])
+            if ban is not None and d["id"] > ban["id"]:
+                del latest[d["address"]]
+        return sorted(latest.values(), key=lambda d: d["until"], reverse=True)
 
     # ------------------------------------------------------------ retention
     def apply_retention(self, event_days: float, incident_days: float | None = None, now: float | None = None) -> dict:
@@ -323,3 +574,24 @@ class ElasticStore:
             body = "".join(json.dumps({"delete": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" for h in hits)
             self.client.bulk(operations=body, refresh=True)
             total += len(hits)
+
+
+
+class ElasticDecisionEngine(DecisionEngine):
+    """secops.respond.DecisionEngine recording into an ElasticStore through the store interface.
+
+    DecisionEngine reads and writes the SQLite tables itself (secops/respond.py, issue 7's module);
+    only these two methods differ here. Once respond.py calls `store.record_decision` and
+    `store.block_counts`, this class can go."""
+
+    def _load(self) -> None:
+        self.offences.update(self.store.block_counts())
+        for ban in self.store.active_bans():
+            self.active[ban["address"]] = epoch(ban["until"])
+
+    def _record(self, decision):
+        self.decisions.append(decision)
+        if len(self.decisions) > 10000:
+            del self.decisions[:5000]
+        decision.id = self.store.record_decision(decision)
+        return decision

@@ -97,12 +97,15 @@ def _worker_main(es_section: dict, sources: list[dict], once: bool, max_lines: i
 
 def run_workers(cfg: dict[str, Any], workers: int, *, once: bool = False, max_lines: int = DEFAULT_MAX_LINES,
                 year: int | None = None, stop: Callable[[], bool] = lambda: False,
-                detection=None, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+                detection=None, log: Callable[[str], None] = lambda m: None,
+                on_started: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Ingest cfg["sources"] into cfg["elasticsearch"] with `workers` processes.
 
     `once`: read every source to its end, then return; otherwise run until `stop()` is true. With a
     `detection` (secops.es.detect.ScheduledDetection), the parent runs its scheduled searches meanwhile
-    and once more at the end. Returns totals, events per second and per-worker counts.
+    and once more at the end. `on_started` runs in the parent once the workers are forked (start threads
+    and listening sockets there, not before: a forked child must not inherit them). Returns totals, events
+    per second and per-worker counts.
     """
     from .client import ClusterError
     from .store import ElasticStore
@@ -119,7 +122,9 @@ def run_workers(cfg: dict[str, Any], workers: int, *, once: bool = False, max_li
     setup = ElasticStore(cfg["elasticsearch"], check=True)  # fails fast on URL/credentials; applies templates
     setup.close()
     workers = min(workers, len(sources))
-    ctx = mp.get_context("fork")  # workers start with the modules already imported; the parent holds no client
+    # fork: workers start with the modules already imported. The parent has no threads yet (its detection
+    # client has none; on_started starts listeners after the fork)
+    ctx = mp.get_context("fork")
     stop_event, results = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_worker_main, name=f"govctl-ingest-{i}",
                          args=(cfg["elasticsearch"], share(sources, workers, i), once, max_lines, year, stop_event,
@@ -129,6 +134,7 @@ def run_workers(cfg: dict[str, Any], workers: int, *, once: bool = False, max_li
         p.start()
     outcomes: list[tuple[str, Any]] = []
     try:
+        on_started()
         while len(outcomes) < workers:
             if stop():
                 stop_event.set()

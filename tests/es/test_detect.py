@@ -160,3 +160,42 @@ def test_daemon_mode_tails_new_lines_and_alerts_while_running(es_section, tmp_pa
     assert "error" not in outcome, outcome.get("error")
     assert fired, "no alert while the workers were running"
     assert outcome["result"]["events"] == 8 and outcome["result"]["workers"] == 2
+
+
+def test_unordered_temporal_correlation_is_evaluated_by_govctl_over_the_search_hits(es_section, tmp_path):
+    """This distribution has no ES|QL (docs/elasticsearch.md): every correlation type is govctl's own sliding
+    window over the rule searches' hits. The bundled rules cover event_count, value_count and
+    temporal_ordered (above); this user rule covers `temporal` (either order, within the timespan)."""
+    from secops.detect import BUNDLED_RULES
+    from secops.normalize import Normalizer
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "probe_and_login.yml").write_text("""
+title: Firewall drop and SSH failure from one source within a minute
+name: probe_and_login
+correlation:
+  type: temporal
+  rules: [firewall_drop, ssh_auth_failure]
+  group-by: [source.ip]
+  timespan: 1m
+level: high
+""")
+    rules = load_rules([BUNDLED_RULES, tmp_path / "rules"])
+    assert rules.errors == []
+    n = Normalizer(year=2026)
+    fw = ("Nov  1 00:20:{s:02d} fw-prod kernel: [1.0] govctl-drop: IN=eth0 OUT= SRC={ip} DST=10.11.1.10 "
+          "LEN=44 TOS=0x00 PREC=0x00 TTL=49 ID=1 PROTO=TCP SPT=5555 DPT=22 WINDOW=1024 RES=0x00 SYN URGP=0")
+    ssh = "Nov  1 00:{m:02d}:{s:02d} web-1 sshd[7]: Failed password for root from {ip} port 4242 ssh2"
+    lines = [ssh.format(m=20, s=0, ip="203.0.113.71"), fw.format(s=30, ip="203.0.113.71"),  # SSH first, 30 s
+             fw.format(s=0, ip="203.0.113.72"), ssh.format(m=22, s=0, ip="203.0.113.72")]   # 2 min apart
+    store = ElasticStore(es_section)
+    try:
+        store.commit_batch("temporal.log", [(i * 100, n.normalize(line.encode())) for i, line in enumerate(lines)], [])
+        store.flush()
+        store.refresh()
+        ScheduledDetection(store, rules).run_once()
+        store.refresh()
+        fired = {(a["rule"], a["source"]["ip"]) for a in store.alerts()}
+        assert ("probe_and_login", "203.0.113.71") in fired
+        assert ("probe_and_login", "203.0.113.72") not in fired
+    finally:
+        store.close()

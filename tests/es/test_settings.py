@@ -80,3 +80,76 @@ def test_es_status_of_a_node_that_never_ran(tmp_path):
     assert proc.returncode == 1 and "not running" in proc.stdout
     bad = run_govctl("es", "up", "--home", str(tmp_path / "none"), "--port", "80")
     assert bad.returncode == 2 and "--port 80 is out of range" in bad.stderr
+
+
+def test_cli_unreachable_cluster_exits_1_and_bad_section_exits_2(tmp_path):
+    from secops.es.node import free_port
+    cfg = tmp_path / "secops.yaml"
+    cfg.write_text(f"store: elasticsearch\nelasticsearch: {{url: 'http://127.0.0.1:{free_port()}'}}\n")
+    for args in (["incidents", "list"], ["bans", "list"], ["secops", "run", "--once", "--source", "a=/dev/null"]):
+        proc = run_govctl(*args, "--config", str(cfg))
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "cannot reach Elasticsearch" in _flat(proc.stderr) and "elasticsearch.url" in _flat(proc.stderr)
+    cfg.write_text("store: elasticsearch\n")
+    proc = run_govctl("incidents", "list", "--config", str(cfg))
+    assert proc.returncode == 2 and "an elasticsearch: section with at least url" in _flat(proc.stderr)
+    cfg.write_text("store: elasticsearch\nelasticsearch: {url: 'http://127.0.0.1:9', bulk: {max_in_flight: 0}}\n")
+    proc = run_govctl("incidents", "list", "--config", str(cfg))
+    assert proc.returncode == 2 and "elasticsearch.bulk.max_in_flight" in _flat(proc.stderr)
+
+
+def test_workers_need_the_cluster_store(tmp_path):
+    cfg = tmp_path / "secops.yaml"
+    cfg.write_text(f"store: {tmp_path / 's.db'}\nenforcer: {{kind: none}}\n")
+    proc = run_govctl("secops", "run", "--workers", "2", "--once", "--source", "a=/dev/null", "--config", str(cfg))
+    assert proc.returncode == 2 and "--workers needs `store: elasticsearch`" in _flat(proc.stderr)
+
+
+def test_store_sqlite_means_the_default_file_and_search_syntax():
+    from secops.stores import DEFAULT_SQLITE, parse_event_query, parse_time, sqlite_path
+    assert sqlite_path({"store": "sqlite"}) == DEFAULT_SQLITE and sqlite_path({"store": "elasticsearch"}) is None
+    assert parse_event_query('source.ip:2001:db8::/32 user.name:"li na"') == {"source.ip": "2001:db8::/32",
+                                                                               "user.name": "li na"}
+    for bad in ("source.ip", "no_colon_value:", "source.ip:300.1.1.1", '"unclosed'):
+        with pytest.raises(ValueError, match="example: source.ip:203.0.113.0/24"):
+            parse_event_query(bad)
+    assert parse_time("2026-11-01") == 1793491200.0 and parse_time("1793491200") == 1793491200.0
+    with pytest.raises(ValueError, match="--since 'yesterday' is not an ISO 8601 time"):
+        parse_time("yesterday", "--since")
+
+
+def _flat(text: str) -> str:
+    """Terminal output without rich's line wrapping."""
+    return " ".join(text.split())
+
+
+def test_bulk_documents_read_back_as_the_normalized_events(tmp_path):
+    """What ingest sends (dotted keys, epoch-millisecond times, `message` sent once) reads back as the
+    normalizer's event; an event whose keys would clash in Elasticsearch is nested instead."""
+    import json
+
+    from secops.es.bulk import Batch
+    from secops.es.store import ElasticStore, from_document
+    from secops.normalize import Normalizer
+    store = ElasticStore({"url": "http://127.0.0.1:9", "spool": str(tmp_path / "spool")}, check=False)
+    try:
+        n = Normalizer(year=2026)
+        lines = [b"Nov  1 00:00:01 web-1 sshd[1]: Failed password for root from 203.0.113.5 port 4444 ssh2",
+                 b'198.18.1.2 - - [01/Nov/2026:00:00:01 +0000] "GET /a?id=1%20union%20select HTTP/1.1" 200 12 "-" "sqlmap"',
+                 b'{"@timestamp": "2026-11-01T00:00:01Z", "event": "login", "user": {"name": "li"}, "n": 123456789012345678901234}']
+        events = [n.normalize(line) for line in lines]
+        assert events[2]["event"] == "login"  # a JSON-lines scalar beside event.dataset / event.original
+        ops = store._operations(Batch("t.log", list(enumerate(events)), [], None, None))
+        docs = [json.loads(doc) for _, _, doc, _ in ops]
+        assert "source.ip" in docs[0] and isinstance(docs[0]["@timestamp"], int)
+        assert "message" not in docs[1] and docs[1]["govctl.message_is_original"] is True
+        assert docs[2]["event"]["value"] == "login" and "event.dataset" not in docs[2]  # nested: no clash
+        for event, doc in zip(events, docs):
+            back = from_document(doc)
+            for added in ("event.ingested", "govctl.source", "govctl.position"):
+                back.pop(added)
+            if "event.value" in back:
+                back["event"] = back.pop("event.value")
+            assert back == event
+    finally:
+        store.close()

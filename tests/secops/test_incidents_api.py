@@ -1,5 +1,6 @@
-"""Incidents: grouping by entity and time, states, assignee, notes, evidence; the HTTP API with
-token auth and three roles, through TestClient against the real app and a real store."""
+"""Incidents: grouping by entity and time, states, assignee, notes, evidence; event search; the HTTP API
+with token auth and three roles, through TestClient against the real app — on both stores: SQLite (fast
+tier) and a real Elasticsearch node (slow tier), with the same assertions."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from secops.api import Tokens, create_app
 from secops.config import load_config
 from secops.daemon import Engine, ingest_stream
 from secops.incidents import IncidentError, Incidents
-from secops.store import Store
+from secops.stores import decision_engine, open_store
 
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 
@@ -23,19 +24,22 @@ def _lines(ip: str, start_min: int, n: int = 6) -> bytes:
                     .encode() for i in range(n))
 
 
-@pytest.fixture()
-def populated(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.slow)])
+def populated(request, tmp_path):
+    """The same attack lines through the streaming engine into a SQLite file or a real Elasticsearch node."""
     cfgfile = tmp_path / "secops.yaml"
-    cfgfile.write_text(json.dumps({"store": str(tmp_path / "s.db"), "enforcer": {"kind": "none"},
-                                   "incidents": {"window_seconds": 600}}))
+    where = {"store": str(tmp_path / "s.db")} if request.param == "sqlite" else \
+        {"store": "elasticsearch", "elasticsearch": request.getfixturevalue("es_section")}
+    cfgfile.write_text(json.dumps({**where, "enforcer": {"kind": "none"}, "incidents": {"window_seconds": 600}}))
     cfg = load_config(cfgfile)
-    store = Store(cfg["store"])
+    store = open_store(cfg)
     engine = Engine(cfg, store, dry_run=True)
     import io
     # 203.0.113.5 attacks twice 5 minutes apart (one incident), again 50 minutes later (a new one);
     # 203.0.113.6 is another entity.
     data = _lines("203.0.113.5", 0) + _lines("203.0.113.5", 5) + _lines("203.0.113.6", 6) + _lines("203.0.113.5", 55)
     ingest_stream(engine, io.BytesIO(data), "test", "auto", "auto", 1000)
+    store.flush()  # Elasticsearch: every bulk acknowledged
     yield cfgfile, store
     store.close()
 
@@ -95,9 +99,9 @@ def _client(populated, tmp_path):
     cfgfile, store = populated
     tokens = Tokens(tmp_path / "tokens.yaml")
     keys = {role: tokens.add(f"{role}-user", role) for role in ("ops", "security", "auditor")}
-    from secops.respond import Allowlist, DecisionEngine
-    decisions = DecisionEngine(Allowlist(["10.20.0.0/16"]), store, enforcer=None, dry_run=True)
-    app = create_app(store.path, tmp_path / "tokens.yaml", decisions)
+    from secops.respond import Allowlist
+    decisions = decision_engine(store, Allowlist(["10.20.0.0/16"]), None, dry_run=True)
+    app = create_app(store, tmp_path / "tokens.yaml", decisions)
     return TestClient(app), keys
 
 
@@ -135,6 +139,43 @@ def test_api_roles(populated, tmp_path):
     assert "203.0.113.77" not in [b["address"] for b in client.get("/bans", headers=h["auditor"]).json()]
     trail = client.get("/decisions", headers=h["auditor"]).json()
     assert [d["action"] for d in trail[:2]] == ["unblock", "block"]
+
+
+def _refresh(store) -> None:
+    if store.kind == "elasticsearch":
+        store.refresh()  # events become searchable at the index's refresh interval
+
+
+def test_event_search_same_syntax_on_cli_and_api(populated, tmp_path):
+    cfgfile, store = populated
+    _refresh(store)
+    from typer.testing import CliRunner
+
+    from govctl.cli import app
+    runner = CliRunner()
+    cli = runner.invoke(app, ["incidents", "events", "source.ip:203.0.113.0/24 user.name:root", "--limit", "50",
+                              "--config", str(cfgfile), "--json"])
+    assert cli.exit_code == 0, cli.output
+    found = json.loads(cli.stdout)
+    assert len(found) == 24  # four bursts of six failed logins, newest first
+    assert [e["@timestamp"] for e in found] == sorted((e["@timestamp"] for e in found), reverse=True)
+    assert {e["source.ip"] for e in found} == {"203.0.113.5", "203.0.113.6"}
+    one = runner.invoke(app, ["incidents", "events", "source.ip:203.0.113.6 event.outcome:failure", "--config",
+                              str(cfgfile), "--json"])
+    assert len(json.loads(one.stdout)) == 6 and all("203.0.113.6" in e["event.original"] for e in json.loads(one.stdout))
+    assert json.loads(runner.invoke(app, ["incidents", "events", "user.name:nobody", "--config", str(cfgfile),
+                                          "--json"]).stdout) == []
+    bad = runner.invoke(app, ["incidents", "events", "source.ip:not-an-ip", "--config", str(cfgfile)])
+    assert bad.exit_code == 2 and "not-an-ip" in bad.output and "CIDR" in bad.output
+    client, keys = _client(populated, tmp_path)
+    h = {"Authorization": f"Bearer {keys['auditor']}"}
+    api = client.get("/events", params={"q": "source.ip:203.0.113.0/24 user.name:root", "limit": 50}, headers=h)
+    assert api.status_code == 200 and api.json() == found
+    first_six = sorted(e["@timestamp"] for e in found)[5]
+    early = client.get("/events", params={"q": "source.ip:203.0.113.5", "until": str(first_six)}, headers=h).json()
+    assert len(early) == 6
+    assert client.get("/events", params={"q": "bogus"}, headers=h).status_code == 422
+    assert client.get("/events", params={"q": "source.ip:203.0.113.5"}).status_code == 401
 
 
 def test_tokens_are_stored_as_digests(tmp_path):
