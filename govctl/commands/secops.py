@@ -186,9 +186,9 @@ def _open_engine(cfg, dry_run: Optional[bool], enforce: bool, log):
     from secops.daemon import Engine
 
     from ._secops_store import open_configured
-    enforcer = _enforcer(cfg, dry_run) if enforce else None
-    store = open_configured(cfg)
+    store = open_configured(cfg)  # first: a store that cannot be used must fail before a firewall is touched
     try:
+        enforcer = _enforcer(cfg, dry_run) if enforce else None
         store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
         return Engine(cfg, store, enforcer, dry_run=dry_run, log=log), store
     except Exception:
@@ -274,8 +274,12 @@ def _run_on_cluster(cfg, sources: list[dict], workers: int, dry_run: Optional[bo
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
     _warn_refused(ruleset)
-    enforcer = _enforcer(cfg, dry_run)
-    store = open_configured(cfg)
+    store = open_configured(cfg)  # first: a store that cannot be used must fail before a firewall is touched
+    try:
+        enforcer = _enforcer(cfg, dry_run)
+    except BaseException:
+        store.close()
+        raise
     syslog = cfg["syslog"]
     receivers: list = []
     if syslog.get("udp") or syslog.get("tcp"):
