@@ -6,7 +6,6 @@ snapshot  copies every listed file (owner, mode and times kept) into ROOT/RUN_ID
 arm       starts a detached watchdog: unless `disarm` runs within `timeout` seconds (Ansible got a
           fresh SSH session and sudo after the changes), it restores the snapshot and restarts sshd;
 disarm    tells the watchdog the access path still works;
-changes   lists the files the run has changed so far (reads only);
 finalize  keeps only the files the run really changed (drops the whole snapshot if none);
 restore   puts back the newest backup not yet restored (deleting files the run created).
 """
@@ -24,7 +23,7 @@ DOCUMENTATION = r"""
 module: govctl_backup
 short_description: Snapshot, finalize and restore the files changed by govctl harden
 options:
-  state: {required: true, type: str, choices: [snapshot, arm, disarm, changes, finalize, restore]}
+  state: {required: true, type: str, choices: [snapshot, arm, disarm, finalize, restore]}
   root: {default: /var/backups/govctl-harden, type: str}
   run_id: {type: str}
   paths: {type: list, elements: str, default: []}
@@ -162,7 +161,7 @@ def arm(run_dir, run_id, timeout, restart):
 def main():
     module = AnsibleModule(
         argument_spec={"state": {"type": "str", "required": True,
-                                 "choices": ["snapshot", "arm", "disarm", "changes", "finalize", "restore"]},
+                                 "choices": ["snapshot", "arm", "disarm", "finalize", "restore"]},
                        "root": {"type": "str", "default": "/var/backups/govctl-harden"},
                        "run_id": {"type": "str"},
                        "paths": {"type": "list", "elements": "str", "default": []},
@@ -187,8 +186,6 @@ def main():
         with open(os.path.join(TOKENS, p["run_id"] + ".ok"), "w") as f:
             f.write("ok\n")
         module.exit_json(changed=False)
-    if state == "changes":
-        module.exit_json(changed=False, changed_files=sorted(changed_files(run_dir, read_manifest(run_dir))))
     if state == "finalize":
         manifest = read_manifest(run_dir)
         changed = changed_files(run_dir, manifest)
