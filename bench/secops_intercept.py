@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from secops.testbed import Testbed, can_run, wait_for  # noqa: E402
+from secops.testbed import ElementMonitor, Testbed, can_run, wait_for  # noqa: E402
 
 GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 TTL = 120  # seconds: the bench's blocks leave the firewalls soon after (and are lifted at the end)
@@ -42,29 +42,6 @@ def line(ip: str, i: int) -> str:
 
 def attacker_address(n: int) -> str:
     return f"192.0.2.{n % 250 + 1}" if n < 250 else f"198.18.0.{n % 250 + 1}"
-
-
-class Monitor:
-    """`nft monitor new elements` in one namespace: when each address first appeared in a set."""
-
-    def __init__(self, ns: str, set_names: tuple[str, ...]):
-        self.seen: dict[str, float] = {}
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "monitor", "new", "elements"],
-                                     stdout=subprocess.PIPE, text=True)
-        self.set_names = set_names
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _watch(self) -> None:
-        for out in self.proc.stdout:
-            now = time.monotonic()
-            if any(f" {s} " in out for s in self.set_names) and "{" in out:
-                for ip in out.split("{", 1)[1].split("}")[0].replace(",", " ").split():
-                    if ip.count(".") == 3:
-                        self.seen.setdefault(ip, now)
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(5)
 
 
 def main() -> None:
@@ -104,7 +81,7 @@ def main() -> None:
         threading.Thread(target=lambda: [started.append(x) for x in daemon.stderr], daemon=True).start()
         if wait_for(lambda: any("secops running" in x for x in started), 60) is None:
             raise SystemExit("the daemon did not start:\n" + "".join(started))
-        monitors = [Monitor(ns, sets) for ns, sets in watch]
+        monitors = [ElementMonitor(ns, sets) for ns, sets in watch]
         time.sleep(1)
         latencies, first_center = [], []
         rnd = random.Random(5)

@@ -179,3 +179,28 @@ def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
         return True
     except OSError:
         return False
+
+
+class ElementMonitor:
+    """`nft monitor new elements` in one namespace: when each address first appeared in one of the sets
+    (monotonic time), for the interception bench and the lab test."""
+
+    def __init__(self, ns: str, set_names: tuple[str, ...]):
+        import threading
+        self.seen: dict[str, float] = {}
+        self.set_names = set_names
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "monitor", "new", "elements"],
+                                     stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        for out in self.proc.stdout:
+            now = time.monotonic()
+            if any(f" {name} " in out for name in self.set_names) and "{" in out:
+                for element in out.split("{", 1)[1].split("}")[0].replace(",", " ").split():
+                    if element.count(".") == 3 or ":" in element:
+                        self.seen.setdefault(element, now)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)

@@ -28,7 +28,7 @@ from infra.topology import load_topology
 from secops.respond import NftablesEnforcer
 from secops.stack import LAB_SSHD_LOG, targets_from_outputs
 from secops.store import Store
-from secops.testbed import ssh_banner, ssh_password_attempts, wait_for
+from secops.testbed import ElementMonitor, ssh_banner, ssh_password_attempts, wait_for
 from tests.conftest import GOVCTL, needs_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -151,26 +151,6 @@ class _LineWatch:
         self._thread.join(5)
 
 
-class _ElementWatch:
-    """When `nft monitor` in a firewall namespace reported the address added to a set."""
-
-    def __init__(self, ns: str, address: str):
-        self.at: float | None = None
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "monitor", "new", "elements"],
-                                     stdout=subprocess.PIPE, text=True)
-        self._address = address
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        for line in self.proc.stdout:
-            if self.at is None and re.search(rf"[{{ ,]{re.escape(self._address)}[ ,}}]", line):
-                self.at = time.monotonic()
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(5)
-
-
 def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
         tmp_path, lab, exposed_sshd, attacker):
     host, atk = exposed_sshd, attacker
@@ -184,7 +164,7 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
     cfg = tmp_path / "secops.yaml"
     cfg.write_text(json.dumps({"store": str(tmp_path / "s.db"), "response": {"ttl": 3, "escalation": 4},
                                "batch": {"lines": 500, "seconds": 0.02}}))
-    home_fw = lab["centers"][host["center"]]["firewall"]["namespace"]
+    home_fw = lab["centers"][host["center"]]["firewall"]
     sshd_log = Path(host["folder"]) / LAB_SSHD_LOG
     daemon = _Daemon(cfg)
     lines = elements = None
@@ -193,13 +173,13 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
         assert sum("enforcing in" in l for l in daemon.lines) == len(lab["centers"]), daemon.lines
 
         ssh_password_attempts(ops_ns, host["ipv4"], 6, str(tmp_path), user="root")  # ops does the same
-        lines, elements = _LineWatch(sshd_log, atk["address"]), _ElementWatch(home_fw, atk["address"])
+        lines, elements = _LineWatch(sshd_log, atk["address"]), ElementMonitor(home_fw["namespace"], tuple(home_fw["sets"].values()))
         tries = _attack_until_blocked(atk, host, sets, tmp_path)
         assert tries == 5, f"blocked after {tries} failed logins; the rule says 5\n" + "\n".join(daemon.lines)
         # in the boundary firewall of every center, not only the attacked one
         assert all(atk["address"] in s.blocked() for s in sets.values())
-        assert len(lines.times) == 5 and elements.at is not None
-        latency = elements.at - lines.times[-1]
+        assert len(lines.times) == 5 and atk["address"] in elements.seen
+        latency = elements.seen[atk["address"]] - lines.times[-1]
         assert 0 <= latency <= GOAL_SECONDS, f"{latency * 1000:.0f} ms from the fifth failed login to the block"
         assert not ssh_banner(atk["namespace"], host["ipv4"]), "a blocked attacker still reaches sshd"
         assert ssh_banner(ops_ns, host["ipv4"])
