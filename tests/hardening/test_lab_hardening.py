@@ -86,8 +86,9 @@ def test_2_audit_fails_the_expected_items_and_reports_the_unreachable_host(lab):
     assert verdicts["IP-NETWORK-STACK"] in (NON_COMPLIANT, PARTIAL)
     assert verdicts["IA-NO-CLEARTEXT-REMOTE"] == COMPLIANT
     assert verdicts["IP-LISTENING-PORTS"] == COMPLIANT
-    # the tools are in the lab's image, their configuration is not: installed yet not met
-    assert verdicts["IP-FILE-INTEGRITY"] == PARTIAL
+    # the tools are in the lab's image, their configuration is not: installed yet not met (AIDE's
+    # folders, which its package alone does not create, exist only after an earlier harden)
+    assert verdicts["IP-FILE-INTEGRITY"] in (NON_COMPLIANT, PARTIAL)
     assert "cannot access '/var/lib/aide/govctl-aide.db'" in items(report)["IP-FILE-INTEGRITY"]["observed"]
     assert verdicts["MC-ROOTKIT-SCAN"] == PARTIAL
     assert verdicts["AU-AUDIT-DAEMON"] == NOT_APPLICABLE  # the kernel refuses audit in the lab's PID namespaces
