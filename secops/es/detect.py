@@ -1,7 +1,10 @@
 """Detection on Elasticsearch: the same Sigma rules, run as scheduled searches.
 
-Each base rule becomes one Query DSL search (secops/es/query.py) restricted to the datasets its
-log source covers. A run reads what was *ingested* since the last run, minus an overlap
+Each base rule becomes one search restricted to the datasets its log source covers: the Lucene
+query of pysigma-backend-elasticsearch (`LuceneBackend`, with govctl's ECS processing pipeline) in a
+`query_string` query, or, for the rules Elasticsearch cannot express exactly (secops/es/query.py
+decides; of the bundled rules only `web_webshell`, for its `re`), govctl's own Query DSL superset whose
+hits the rule's compiled predicate confirms. A run reads what was *ingested* since the last run, minus an overlap
 (`overlap_seconds`: bulks that were slow or not yet refreshed), so events that arrive late in event
 time are still seen; events already evaluated in the previous run's overlap are skipped by id.
 
@@ -24,9 +27,11 @@ from typing import Any, Callable
 
 from ..detect import DEFAULT_AGGREGATION_SECONDS, DEFAULT_PIPELINE, Alert, Detector, RuleSet
 from ..normalize import LOGSOURCES, iso
-from .query import MATCH_NONE, Converter, field_types
+from .query import MATCH_NONE, Converter
 from .store import ElasticStore, epoch, from_document
 
+BACKEND = "pysigma-backend-elasticsearch"
+GOVCTL = "govctl"
 MATCHED = "_govctl_matched"  # per event: names of the base rules Elasticsearch matched
 CANDIDATES_MAX = 10000  # more candidate groups than this: fetch every hit instead
 SHARD_GROUPS_MAX = 200_000  # groups per shard counted exactly by the candidate aggregation
@@ -37,6 +42,7 @@ class RuleQuery:
     name: str
     query: dict  # Query DSL (datasets included)
     exact: bool  # False: hits are confirmed by the rule's compiled predicate
+    engine: str  # BACKEND (the backend's Lucene query) or GOVCTL (secops/es/query.py)
     predicate: Callable[[dict], bool]
     candidates: tuple[str, int, float] | None = None  # (group field, min events, longest timespan), see below
 
@@ -60,16 +66,15 @@ def candidate_filter(rule) -> tuple[str, int, float] | None:
     return fields.pop(), max(1, min(needs)), max(spans)
 
 
-def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> dict[str, list]:
-    """Parsed condition trees of the loaded base rules (after the processing pipeline), by rule name.
-    secops.detect keeps only compiled predicates, so the files the rules came from are parsed again."""
+def parsed_rules(ruleset: RuleSet) -> dict[str, Any]:
+    """The loaded base rules as pySigma parsed them (before any processing pipeline), by rule name.
+    secops.detect keeps only compiled predicates, so the files the rules came from are parsed again
+    (without resolving correlation references, which would mark the referenced rules as not output)."""
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
-    from sigma.processing.pipeline import ProcessingPipeline
 
-    proc = ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else None
-    wanted = {r.info.name: r for r in ruleset.base}
-    trees: dict[str, list] = {}
+    wanted = {r.info.name for r in ruleset.base}
+    rules: dict[str, Any] = {}
     for path in sorted({r.info.path for r in ruleset.base}):
         collection = SigmaCollection.from_yaml(Path(path).read_text(encoding="utf-8"), collect_errors=True,
                                                resolve_references=False)
@@ -77,12 +82,39 @@ def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> di
             if isinstance(rule, SigmaCorrelationRule):
                 continue
             name = rule.name or (str(rule.id) if rule.id else Path(path).stem)
-            if name not in wanted or name in trees:
-                continue
-            if proc is not None:
-                rule = proc.apply(rule)
-            trees[name] = [c.parsed for c in rule.detection.parsed_condition]
+            if name in wanted and name not in rules:
+                rules[name] = rule
+    return rules
+
+
+def _pipeline(pipeline: Path | None):
+    from sigma.processing.pipeline import ProcessingPipeline
+    return ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else ProcessingPipeline()
+
+
+def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> dict[str, list]:
+    """Parsed condition trees of the loaded base rules (after the processing pipeline), by rule name."""
+    proc = _pipeline(pipeline)
+    trees: dict[str, list] = {}
+    for name, rule in parsed_rules(ruleset).items():
+        rule = proc.apply(copy.deepcopy(rule))  # apply() changes the rule in place
+        trees[name] = [c.parsed for c in rule.detection.parsed_condition]
     return trees
+
+
+def lucene_query(backend, rule) -> dict:
+    """The backend's Query DSL for one rule (its `dsl_lucene` format: a query_string per condition, ORed).
+    `lenient`: a value of the wrong type for a field (a word compared with a numeric field) matches
+    nothing, as in Sigma, instead of failing the whole search."""
+    parts = []
+    for dsl in backend.convert_rule(copy.deepcopy(rule), "dsl_lucene"):
+        query = copy.deepcopy(dsl["query"])
+        for clause in query["bool"]["must"]:
+            clause["query_string"]["lenient"] = True
+        parts.append(query)
+    if not parts:
+        raise ValueError(f"pysigma-backend-elasticsearch produced no query for rule {rule.name!r}")
+    return parts[0] if len(parts) == 1 else {"bool": {"should": parts, "minimum_should_match": 1}}
 
 
 def datasets_for(logsource: dict[str, str]) -> list[str]:
@@ -92,17 +124,27 @@ def datasets_for(logsource: dict[str, str]) -> list[str]:
 
 
 def compile_queries(ruleset: RuleSet, store: ElasticStore, pipeline: Path | None = DEFAULT_PIPELINE) -> list[RuleQuery]:
-    converter = Converter(field_types(store.layout.templates["events"]["mappings"]))
+    """One search per base rule: the backend's Lucene query where govctl's converter finds the rule exactly
+    expressible, govctl's own (superset) query otherwise."""
+    from sigma.backends.elasticsearch import LuceneBackend
+
+    converter = Converter.for_mappings(store.layout.templates["events"]["mappings"])
+    backend = LuceneBackend(_pipeline(pipeline))
+    rules = parsed_rules(ruleset)
     trees = rule_trees(ruleset, pipeline)
     out = []
     for rule in ruleset.base:
-        query, exact = converter.convert(trees[rule.info.name])
+        name = rule.info.name
+        query, exact = converter.convert(trees[name])
+        engine = GOVCTL
+        if exact:
+            query, engine = lucene_query(backend, rules[name]), BACKEND
         datasets = datasets_for(rule.logsource)
         if not datasets:
             query = MATCH_NONE
         else:
             query = {"bool": {"filter": [query, {"terms": {"event.dataset": datasets}}]}}
-        out.append(RuleQuery(rule.info.name, query, exact, rule.predicate, candidate_filter(rule)))
+        out.append(RuleQuery(name, query, exact, engine, rule.predicate, candidate_filter(rule)))
     return out
 
 

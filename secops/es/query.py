@@ -1,18 +1,17 @@
 """Sigma detections (pySigma's parsed condition trees, after the ECS processing pipeline) → Elasticsearch
 Query DSL, with the same semantics as the embedded evaluator (secops/sigma_compile.py).
 
-Why not pysigma-backend-elasticsearch: no release of it accepts pySigma 2.x (its newest, 2.1.1,
-requires pysigma<2.0.0, and govctl pins pysigma==2.0.1), and its Lucene output differs from Sigma's
-semantics on govctl's keyword fields: wildcard terms are case-sensitive there, and `re` values keep
-Python/PCRE syntax such as `(?i)`, which Lucene's regular expressions do not have. Query DSL built
-here is exact where Elasticsearch can be: strings are `term`/`wildcard` queries with
-`case_insensitive`, CIDR ranges are `term` queries on `ip` fields, comparisons are `range` queries.
+The scheduled searches (secops/es/detect.py) run the Lucene queries of pysigma-backend-elasticsearch
+for every rule this converter calls exact, and this converter's own query for the others. Its
+`exact` verdict is therefore the single judgement of "Elasticsearch can express this rule": strings
+on keyword fields (lowercase-normalized in the events template, so Sigma's case-insensitive matching
+holds for the backend's query_string too), CIDR ranges on `ip` fields, comparisons on numeric fields.
 
 Where Elasticsearch cannot express a leaf exactly (a regular expression, a field reference, a bare
-keyword, a number compared with a keyword field), the leaf becomes a superset (`exists`, or all
-events for a bare keyword) and the rule is marked inexact: its hits are confirmed by the rule's own
-compiled predicate. Under NOT a superset would turn into a subset, so a NOT over an inexact part
-matches everything instead.
+keyword, a number compared with a keyword field, a `|cased` string on a normalized field), the leaf
+becomes a superset (`exists`, or all events for a bare keyword) and the rule is marked inexact: its
+hits are confirmed by the rule's own compiled predicate. Under NOT a superset would turn into a
+subset, so a NOT over an inexact part matches everything instead.
 """
 from __future__ import annotations
 
@@ -33,10 +32,27 @@ NUMERIC = frozenset({"long", "integer", "short", "byte", "double", "float"})
 
 
 class Converter:
-    """Converts condition trees given the index's field types (unknown fields are dynamic keywords)."""
+    """Converts condition trees given the index's field types (unknown fields are dynamic keywords).
+    `normalized`: keyword fields with the lowercase normalizer; `dynamic_normalized`: whether unknown
+    (dynamically mapped) string fields get it too."""
 
-    def __init__(self, field_types: dict[str, str]):
+    def __init__(self, field_types: dict[str, str], normalized: frozenset[str] = frozenset(),
+                 dynamic_normalized: bool = False):
         self.types = field_types
+        self.normalized = normalized
+        self.dynamic_normalized = dynamic_normalized
+
+    @classmethod
+    def for_mappings(cls, mappings: dict[str, Any]) -> "Converter":
+        """The converter for an index template's `mappings` (templates.yaml's events template)."""
+        props = mappings.get("properties", {})
+        normalized = frozenset(f for f, spec in props.items() if spec.get("type") == "keyword" and spec.get("normalizer"))
+        dynamic = any(spec.get("mapping", {}).get("normalizer") for t in mappings.get("dynamic_templates", [])
+                      for spec in t.values() if spec.get("match_mapping_type") == "string")
+        return cls(field_types(mappings), normalized, dynamic)
+
+    def is_normalized(self, field: str) -> bool:
+        return field in self.normalized if field in self.types else self.dynamic_normalized
 
     def type_of(self, field: str) -> str:
         return self.types.get(field, "keyword")
@@ -112,12 +128,14 @@ class Converter:
         cased = isinstance(value, SigmaCasedString)
         plain = all(isinstance(p, str) for p in parts)
         if kind == "keyword":
+            # a normalized field only answers case-insensitively: a |cased match is confirmed in Python
+            exact = not (cased and self.is_normalized(field))
             if plain:
                 text = "".join(parts)
-                return {"term": {field: {"value": text, "case_insensitive": not cased}}}, True
+                return {"term": {field: {"value": text, "case_insensitive": not cased}}}, exact
             pattern = "".join("*" if p is SpecialChars.WILDCARD_MULTI else "?" if p is SpecialChars.WILDCARD_SINGLE
                               else _escape_wildcard(p) for p in parts)
-            return {"wildcard": {field: {"value": pattern, "case_insensitive": not cased}}}, True
+            return {"wildcard": {field: {"value": pattern, "case_insensitive": not cased}}}, exact
         if plain:
             text = "".join(parts)
             if kind == "ip":

@@ -27,6 +27,7 @@ from ..normalize import iso, to_document
 from ..respond import Decision, DecisionEngine
 from .bulk import Batch, BulkWriter, Spool, source_key
 from .client import connect, settings
+from .query import Converter
 
 TEMPLATES = Path(__file__).parent / "templates.yaml"
 MIN_SECURITY_RETENTION_DAYS = 180  # as secops.store: 等保 2.0 asks six months of security logs
@@ -41,6 +42,11 @@ def epoch(value: Any) -> float:
     if isinstance(value, (int, float)):
         return value / 1000.0
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _equal_as_given(value: Any, wanted: str) -> bool:
+    """An event's value (or one of its values) is `wanted`, case included."""
+    return any(str(v) == wanted for v in value) if isinstance(value, list) else str(value) == wanted
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +168,7 @@ class ElasticStore:
         self.cfg = settings(section)
         self.client = connect(self.cfg, check=check)
         self.layout = Layout(self.cfg["index_prefix"])
+        self._event_fields = Converter.for_mappings(self.layout.templates["events"]["mappings"])  # types, normalizers
         self._safe_shapes: dict[tuple, bool] = {}  # event key tuple → can be sent with dotted keys
         self.lock = threading.RLock()
         spool_dir = Path(self.cfg["spool"])
@@ -323,8 +330,11 @@ class ElasticStore:
     def search_events(self, filters: dict[str, Any] | None = None, since: float | None = None,
                       until: float | None = None, limit: int = 100) -> list[dict]:
         """Newest events first whose ECS fields equal the given values (an address field also takes a CIDR
-        range, e.g. {"source.ip": "203.0.113.0/24", "event.outcome": "failure"}), as flat events."""
-        clauses: list[dict] = [{"term": {f: v}} for f, v in (filters or {}).items()]
+        range, e.g. {"source.ip": "203.0.113.0/24", "event.outcome": "failure"}), as flat events.
+        Keyword fields are lowercase-normalized for Sigma (templates.yaml), so their terms match any case;
+        the hits are kept only where the value is equal as given, as the SQLite store compares."""
+        filters = filters or {}
+        clauses: list[dict] = [{"term": {f: v}} for f, v in filters.items()]
         if since is not None or until is not None:
             rng: dict[str, Any] = {"format": "epoch_millis"}
             if since is not None:
@@ -332,10 +342,27 @@ class ElasticStore:
             if until is not None:
                 rng["lte"] = int(until * 1000)
             clauses.append({"range": {"@timestamp": rng}})
-        resp = self.client.search(index=self.layout.events, size=limit, ignore_unavailable=True,
-                                  allow_no_indices=True, query={"bool": {"filter": clauses}},
-                                  sort=[{"@timestamp": "desc"}])
-        return [from_document(h["_source"]) for h in resp["hits"]["hits"]]
+        exact = {f: str(v) for f, v in filters.items() if isinstance(v, str) and self._normalized(f)}
+        out: list[dict] = []
+        sort = [{"@timestamp": "desc"}, {"govctl.source": "asc"}, {"govctl.position": "asc"}]
+        after = None
+        while len(out) < limit:
+            kwargs: dict[str, Any] = {"search_after": after} if after else {}
+            resp = self.client.search(index=self.layout.events, size=limit, ignore_unavailable=True,
+                                      allow_no_indices=True, query={"bool": {"filter": clauses}}, sort=sort, **kwargs)
+            hits = resp["hits"]["hits"]
+            for hit in hits:
+                event = from_document(hit["_source"])
+                if all(_equal_as_given(event.get(f), v) for f, v in exact.items()):
+                    out.append(event)
+            if len(hits) < limit or not exact:
+                break
+            after = hits[-1]["sort"]
+        return out[:limit]
+
+    def _normalized(self, field: str) -> bool:
+        fields = self._event_fields
+        return fields.type_of(field) == "keyword" and fields.is_normalized(field)
 
     # ------------------------------------------------------------ alerts
     @staticmethod

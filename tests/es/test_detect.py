@@ -199,3 +199,49 @@ level: high
         assert ("probe_and_login", "203.0.113.72") not in fired
     finally:
         store.close()
+
+
+def test_backend_queries_match_any_case_and_cased_rules_are_confirmed(es_section, tmp_path):
+    """The backend's Lucene queries (query_string, no case flag) find `UNION SELECT` and `SQLMap` because the
+    events' keyword fields are lowercase-normalized; a user rule with `|cased` cannot be answered by a
+    normalized field, so it runs govctl's query and its hits are confirmed by the compiled predicate."""
+    from secops.detect import BUNDLED_RULES
+    from secops.es.detect import BACKEND, GOVCTL
+    from secops.normalize import Normalizer
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "cased.yml").write_text("""
+title: SQLMap spelled as its release banner
+name: cased_sqlmap_agent
+logsource: {category: webserver}
+detection:
+  selection: {user_agent.original|cased|contains: 'SQLMap/'}
+  condition: selection
+level: low
+""")
+    rules = load_rules([BUNDLED_RULES, tmp_path / "rules"])
+    assert rules.errors == []
+    line = '{ip} - - [01/Nov/2026:00:20:0{s} +0000] "GET {path} HTTP/1.1" 200 153 "-" "{agent}"'
+    lines = [line.format(ip="198.51.100.7", s=1, path="/item.php?id=1%20UNION%20SELECT%20passwd", agent="SQLMap/1.7"),
+             line.format(ip="198.51.100.8", s=2, path="/item.php?id=1", agent="sqlmap/1.7"),
+             line.format(ip="198.51.100.9", s=3, path="/item.php?id=2", agent="Mozilla/5.0")]
+    n = Normalizer(year=2026)
+    store = ElasticStore(es_section)
+    try:
+        store.commit_batch("access.log", [(i * 100, n.normalize(x.encode())) for i, x in enumerate(lines)], [])
+        store.flush()
+        detection = ScheduledDetection(store, rules)
+        engines = {q.name: (q.engine, q.exact) for q in detection.queries}
+        assert engines["web_sql_injection"] == (BACKEND, True)
+        assert engines["cased_sqlmap_agent"] == (GOVCTL, False)
+        detection.run_once()
+        store.refresh()
+        fired = {(a["rule"], a["source"]["ip"]) for a in store.alerts()}
+        assert ("web_sql_injection", "198.51.100.7") in fired  # upper-case keywords in the query string
+        assert {("web_scanner_user_agent", "198.51.100.7"), ("web_scanner_user_agent", "198.51.100.8")} <= fired
+        assert ("cased_sqlmap_agent", "198.51.100.7") in fired
+        assert ("cased_sqlmap_agent", "198.51.100.8") not in fired  # the normalized field matched it; Python did not
+        assert not {f for f in fired if f[1] == "198.51.100.9"}
+        # triage search stays exact, as on SQLite, although the normalized field matches any case
+        assert [e["source.ip"] for e in store.search_events({"user_agent.original": "sqlmap/1.7"})] == ["198.51.100.8"]
+    finally:
+        store.close()

@@ -1,12 +1,14 @@
 """Fast tier: settings validation, store selection, Sigma → Query DSL for the bundled rules."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from secops.detect import load_rules
 from secops.es.client import SettingsError, connect, settings
-from secops.es.detect import compile_queries, datasets_for, rule_trees
-from secops.es.query import Converter, field_types
+from secops.es.detect import GOVCTL, compile_queries, datasets_for, rule_trees
+from secops.es.query import Converter
 from secops.es.store import Layout
 from secops.store import Store
 from secops.stores import open_store, store_kind
@@ -42,7 +44,7 @@ def test_store_selection(tmp_path):
 def test_bundled_rules_convert_and_only_regex_rules_need_confirmation():
     rules = load_rules()
     layout = Layout("govctl")
-    converter = Converter(field_types(layout.templates["events"]["mappings"]))
+    converter = Converter.for_mappings(layout.templates["events"]["mappings"])
     trees = rule_trees(rules)
     assert set(trees) == {r.info.name for r in rules.base}
     inexact = {name for name, t in trees.items() if not converter.convert(t)[1]}
@@ -51,6 +53,11 @@ def test_bundled_rules_convert_and_only_regex_rules_need_confirmation():
     terms = str(ssh)
     assert "'case_insensitive': True" in terms and "ssh_invalid_user" in terms
     assert datasets_for({"product": "linux", "service": "sshd"}) == ["sshd"]
+    # the searches run: the backend's Lucene query for every exact rule, govctl's own for the rest
+    queries = {q.name: q for q in compile_queries(rules, SimpleNamespace(layout=layout))}
+    assert {n for n, q in queries.items() if q.engine == GOVCTL} == {"web_webshell"}
+    lucene = str(queries["web_sql_injection"].query)
+    assert "'query_string'" in lucene and "url.query:(*union\\\\ select*" in lucene
     assert datasets_for({"category": "webserver"}) == ["nginx.access"]
 
 
@@ -66,7 +73,7 @@ detection:
   quoted_port: {source.port: '22'}
   condition: net and port and not addr and quoted_port
 """).rules[0]
-    converter = Converter(field_types(Layout("govctl").templates["events"]["mappings"]))
+    converter = Converter.for_mappings(Layout("govctl").templates["events"]["mappings"])
     query, exact = converter.convert([c.parsed for c in rule.detection.parsed_condition])
     assert exact
     text = str(query)
