@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import typer
+
 from govctl.errors import BadInput, GovctlError
+
+# The --config option of the secops, incidents and bans commands.
+CONFIG_OPTION = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
 
 
 def load(config: Optional[Path]) -> dict[str, Any]:

@@ -8,14 +8,14 @@ import typer
 
 from govctl.errors import BadInput, GovctlError
 
+from ._secops_store import CONFIG_OPTION, load, load_enforcing, open_configured
 from ._secops_store import actor as _actor
-from ._secops_store import load, load_enforcing, open_configured
 
 app = typer.Typer(name="bans", help=(
     "Blocked source addresses (nftables set with timeouts): list, add, remove. Every change is recorded.\n\n"
     "Example: govctl bans add 203.0.113.9 --ttl 3600 --reason 'manual: phishing source'"), no_args_is_help=True)
 
-_CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
+_CONFIG = CONFIG_OPTION
 
 
 _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): act on every center's boundary firewall "

@@ -8,14 +8,14 @@ import typer
 
 from govctl.errors import BadInput, GovctlError
 
+from ._secops_store import CONFIG_OPTION, load, open_configured
 from ._secops_store import actor as _actor
-from ._secops_store import load, open_configured
 
 app = typer.Typer(name="incidents", help=(
     "Security incidents: alerts grouped by source address, user or host and time.\n\n"
     "Example: govctl incidents list --state new"), no_args_is_help=True)
 
-_CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
+_CONFIG = CONFIG_OPTION
 _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 

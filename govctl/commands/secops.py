@@ -7,13 +7,13 @@ from typing import List, Optional
 import typer
 
 from govctl.errors import BadInput, GovctlError
-from ._secops_store import load_enforcing
+from ._secops_store import CONFIG_OPTION, load_enforcing
 
 app = typer.Typer(name="secops", help=(
     "Security operations: ingest logs, normalize to ECS, detect with Sigma rules, intercept attackers.\n\n"
     "Example: govctl secops replay /var/log/auth.log --allow 10.20.0.0/16 --json"), no_args_is_help=True)
 
-_CONFIG = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
+_CONFIG = CONFIG_OPTION
 
 
 _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): enforce in every center's boundary "
