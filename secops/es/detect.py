@@ -271,9 +271,8 @@ class ScheduledDetection:
         wide = dict(ingested)
         if "gte" in wide:
             wide["gte"] = int(wide["gte"] - span * 1000)
-        resp = self.store.client.search(
-            index=self.store.layout.events, size=0, ignore_unavailable=True, allow_no_indices=True,
-            query={"bool": {"filter": [rq.query, {"range": {"event.ingested": wide}}]}},
+        resp = self.store.search_event_index(
+            size=0, query={"bool": {"filter": [rq.query, {"range": {"event.ingested": wide}}]}},
             # shard_size: a shard that returns all its groups makes the counts exact (error bound 0)
             aggs={"k": {"terms": {"field": field, "min_doc_count": min_count, "size": CANDIDATES_MAX,
                                   "shard_size": SHARD_GROUPS_MAX}}})
@@ -299,14 +298,13 @@ class ScheduledDetection:
 
     def _search(self, query: dict, ingested: dict):
         """All hits of a rule in the ingest window, paged with search_after on a unique sort."""
-        client, size = self.store.client, self.opts["page_size"]
+        size = self.opts["page_size"]
         body_query = {"bool": {"filter": [query, {"range": {"event.ingested": ingested}}]}}
         sort = [{"event.ingested": "asc"}, {"govctl.source": "asc"}, {"govctl.position": "asc"}]
         after = None
         while True:
             kwargs: dict[str, Any] = {"search_after": after} if after else {}
-            resp = client.search(index=self.store.layout.events, query=body_query, sort=sort, size=size,
-                                 ignore_unavailable=True, allow_no_indices=True, track_total_hits=False, **kwargs)
+            resp = self.store.search_event_index(query=body_query, sort=sort, size=size, track_total_hits=False, **kwargs)
             hits = resp["hits"]["hits"]
             yield from hits
             if len(hits) < size:

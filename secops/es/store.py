@@ -305,6 +305,20 @@ class ElasticStore:
         self.client.cluster.health(index=f"{self.layout.prefix}-*", wait_for_status="yellow",
                                    timeout=timeout)
 
+    def search_event_index(self, attempts: int = 5, **kwargs) -> dict:
+        """A search of the events alias that outlasts a daily index being created meanwhile: its shard
+        is briefly unassigned (503 `no_shard_available_action_exception`), so wait for it and ask again."""
+        from elasticsearch import ApiError
+        for attempt in range(attempts):
+            try:
+                return self.client.search(index=self.layout.events, ignore_unavailable=True,
+                                          allow_no_indices=True, **kwargs)
+            except ApiError as exc:
+                if exc.meta.status != 503 or "no_shard_available" not in str(exc) or attempt == attempts - 1:
+                    raise
+                self.wait_searchable()
+        raise AssertionError("unreachable")
+
     def refresh(self) -> None:
         self.wait_searchable()
         self.client.indices.refresh(index=f"{self.layout.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
@@ -348,8 +362,7 @@ class ElasticStore:
         after = None
         while len(out) < limit:
             kwargs: dict[str, Any] = {"search_after": after} if after else {}
-            resp = self.client.search(index=self.layout.events, size=limit, ignore_unavailable=True,
-                                      allow_no_indices=True, query={"bool": {"filter": clauses}}, sort=sort, **kwargs)
+            resp = self.search_event_index(size=limit, query={"bool": {"filter": clauses}}, sort=sort, **kwargs)
             hits = resp["hits"]["hits"]
             for hit in hits:
                 event = from_document(hit["_source"])
