@@ -305,18 +305,20 @@ class ElasticStore:
         self.client.cluster.health(index=f"{self.layout.prefix}-*", wait_for_status="yellow",
                                    timeout=timeout)
 
-    def search_event_index(self, attempts: int = 5, **kwargs) -> dict:
+    def search_event_index(self, attempts: int = 8, **kwargs) -> dict:
         """A search of the events alias that outlasts a daily index being created meanwhile: its shard
-        is briefly unassigned (503 `no_shard_available_action_exception`), so wait for it and ask again."""
+        is briefly unassigned (503 `no_shard_available_action_exception`, seen even right after the
+        health call reported the primaries active), so wait for it, back off and ask again."""
         from elasticsearch import ApiError
         for attempt in range(attempts):
             try:
                 return self.client.search(index=self.layout.events, ignore_unavailable=True,
                                           allow_no_indices=True, **kwargs)
             except ApiError as exc:
-                if exc.meta.status != 503 or "no_shard_available" not in str(exc) or attempt == attempts - 1:
+                if exc.meta.status != 503 or "no_shard_available" not in json.dumps(exc.body) or attempt == attempts - 1:
                     raise
                 self.wait_searchable()
+                time.sleep(0.1 * 2 ** attempt)  # 0.1 … 6.4 s, 12.7 s in all
         raise AssertionError("unreachable")
 
     def refresh(self) -> None:
