@@ -18,8 +18,7 @@ from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
-from .respond import Enforcer, EnforcerGroup, NftablesEnforcer
-from .stores import decision_engine
+from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
 
 
 def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
@@ -45,7 +44,7 @@ class Engine:
         for path, reason in rules.errors:
             self.log(f"rule refused: {path}: {reason}")
         r = cfg["response"]
-        self.decisions = decision_engine(store, build_allowlist(cfg), enforcer, ttl=r["ttl"],
+        self.decisions = DecisionEngine(build_allowlist(cfg), store, enforcer, ttl=r["ttl"],
                                          escalation=r["escalation"], max_ttl=r["max_ttl"],
                                          dry_run=r["dry_run"] if dry_run is None else dry_run)
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)

@@ -110,11 +110,9 @@ class DecisionEngine:
             self._load()
 
     def _load(self) -> None:
-        with self.store.lock:
-            for address, n in self.store.db.execute(
-                    "SELECT address, count(*) FROM decisions WHERE action='block' GROUP BY address"):
-                self.offences[address] = n
-        for ban in active_bans(self.store):
+        """Earlier offences and the blocks still in force, from the store (either kind)."""
+        self.offences.update(self.store.block_counts())
+        for ban in self.store.active_bans():
             self.active[ban["address"]] = _epoch(ban["until"])
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
@@ -180,14 +178,7 @@ class DecisionEngine:
         if len(self.decisions) > 10000:
             del self.decisions[:5000]
         if self.store is not None:
-            with self.store.lock:
-                cur = self.store.db.execute(
-                    "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
-                    " enforced, offence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (decision.created, decision.address, decision.action, decision.ttl, decision.until,
-                     decision.reason, decision.rule, decision.alert_id, decision.actor, int(decision.enforced),
-                     decision.offence))
-                decision.id = cur.lastrowid
+            decision.id = self.store.record_decision(decision)
         return decision
 
     def blocked_addresses(self) -> list[str]:

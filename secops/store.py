@@ -284,6 +284,23 @@ class Store:
                                    f" ({','.join('?' * len(alert_ids))}) ORDER BY id", list(alert_ids)).fetchall()
         return [_decision(r) for r in rows]
 
+    def record_decision(self, decision) -> int:
+        """Store a secops.respond.Decision; returns its id."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
+                " enforced, offence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (decision.created, decision.address, decision.action, decision.ttl, decision.until,
+                 decision.reason, decision.rule, decision.alert_id, decision.actor, int(decision.enforced),
+                 decision.offence))
+            return cur.lastrowid
+
+    def block_counts(self) -> dict[str, int]:
+        """Blocks ever decided per address (escalation counts earlier offences)."""
+        with self.lock:
+            return dict(self.db.execute(
+                "SELECT address, count(*) FROM decisions WHERE action='block' GROUP BY address"))
+
     def active_bans(self, now: float | None = None) -> list[dict]:
         from .respond import active_bans
         return active_bans(self, now)

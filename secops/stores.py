@@ -11,7 +11,8 @@ incidents service, `govctl incidents|bans` and the HTTP API run unchanged on eit
 - alerts: `save_alert`
 - incidents: `alert_incident`, `open_incident`, `create_incident`, `update_incident`, `link_alert`,
   `incident`, `incidents`, `incident_alerts`, `incident_notes`, `add_incident_note`
-- decisions: `decisions_for_alerts`, `active_bans`, `decision_trail` (written by `decision_engine`)
+- decisions: `record_decision`, `block_counts`, `decisions_for_alerts`, `active_bans`, `decision_trail`
+  (secops.respond.DecisionEngine records and reloads its decisions through these)
 
 Incident records have times in epoch seconds and `alerts` (how many); secops.incidents formats them.
 """
@@ -50,15 +51,6 @@ def open_store(cfg: dict[str, Any], *, check: bool = True):
         return ElasticStore(cfg.get("elasticsearch") or {}, check=check)
     from .store import Store
     return Store(sqlite_path(cfg))
-
-
-def decision_engine(store, allowlist, enforcer=None, **options):
-    """The interception decision engine recording into `store` (either kind); options as DecisionEngine's."""
-    if store is not None and store.kind == "elasticsearch":
-        from .es.store import ElasticDecisionEngine
-        return ElasticDecisionEngine(allowlist, store, enforcer, **options)
-    from .respond import DecisionEngine
-    return DecisionEngine(allowlist, store, enforcer, **options)
 
 
 def parse_event_query(text: str | None) -> dict[str, str]:

@@ -26,7 +26,7 @@ def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
     """The decision engine on the configured store (either kind), and the store; with a stack, its firewalls."""
     from secops.config import ConfigError, build_allowlist
     from secops.daemon import make_enforcer
-    from secops.stores import decision_engine
+    from secops.respond import DecisionEngine
     cfg = load_enforcing(config, stack)
     try:
         allowlist = build_allowlist(cfg)
@@ -41,7 +41,7 @@ def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
     store = open_configured(cfg)
     r = cfg["response"]
     try:
-        return decision_engine(store, allowlist, enforcer, ttl=r["ttl"], escalation=r["escalation"],
+        return DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"],
                                max_ttl=r["max_ttl"], dry_run=dry_run, actor=_actor()), store
     except BaseException:
         store.close()

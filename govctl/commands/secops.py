@@ -265,7 +265,7 @@ def _run_on_cluster(cfg, sources: list[dict], workers: int, dry_run: Optional[bo
     from secops.es.workers import run_workers
     from secops.ingest import Spool, SyslogReceivers
     from secops.incidents import IncidentGrouper
-    from secops.stores import decision_engine
+    from secops.respond import DecisionEngine
     from govctl.ui import print_json
 
     from ._secops_store import open_configured
@@ -300,7 +300,7 @@ def _run_on_cluster(cfg, sources: list[dict], workers: int, dry_run: Optional[bo
     try:
         store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
         r = cfg["response"]
-        decisions = decision_engine(store, allowlist, enforcer, ttl=r["ttl"], escalation=r["escalation"],
+        decisions = DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"],
                                     max_ttl=r["max_ttl"], dry_run=r["dry_run"] if dry_run is None else dry_run)
         grouper = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
 

@@ -24,7 +24,7 @@ import orjson
 import yaml
 
 from ..normalize import iso, to_document
-from ..respond import Decision, DecisionEngine
+from ..respond import Decision
 from .bulk import Batch, BulkWriter, Spool, source_key
 from .client import connect, settings
 from .query import Converter
@@ -616,24 +616,3 @@ class ElasticStore:
             body = "".join(json.dumps({"delete": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" for h in hits)
             self.client.bulk(operations=body, refresh=True)
             total += len(hits)
-
-
-
-class ElasticDecisionEngine(DecisionEngine):
-    """secops.respond.DecisionEngine recording into an ElasticStore through the store interface.
-
-    DecisionEngine reads and writes the SQLite tables itself (secops/respond.py, issue 7's module);
-    only these two methods differ here. Once respond.py calls `store.record_decision` and
-    `store.block_counts`, this class can go."""
-
-    def _load(self) -> None:
-        self.offences.update(self.store.block_counts())
-        for ban in self.store.active_bans():
-            self.active[ban["address"]] = epoch(ban["until"])
-
-    def _record(self, decision):
-        self.decisions.append(decision)
-        if len(self.decisions) > 10000:
-            del self.decisions[:5000]
-        decision.id = self.store.record_decision(decision)
-        return decision

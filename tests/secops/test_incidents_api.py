@@ -14,7 +14,7 @@ from secops.api import Tokens, create_app
 from secops.config import load_config
 from secops.daemon import Engine, ingest_stream
 from secops.incidents import IncidentError, Incidents
-from secops.stores import decision_engine, open_store
+from secops.stores import open_store
 
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 
@@ -99,8 +99,8 @@ def _client(populated, tmp_path):
     cfgfile, store = populated
     tokens = Tokens(tmp_path / "tokens.yaml")
     keys = {role: tokens.add(f"{role}-user", role) for role in ("ops", "security", "auditor")}
-    from secops.respond import Allowlist
-    decisions = decision_engine(store, Allowlist(["10.20.0.0/16"]), None, dry_run=True)
+    from secops.respond import Allowlist, DecisionEngine
+    decisions = DecisionEngine(Allowlist(["10.20.0.0/16"]), store, None, dry_run=True)
     app = create_app(store, tmp_path / "tokens.yaml", decisions)
     return TestClient(app), keys
 
