@@ -3,7 +3,7 @@ the CLI prints their message; callers of the Python API catch them like any exce
 Messages never carry key material or plaintext."""
 from __future__ import annotations
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 
 __all__ = ["BadInput", "CryptoError", "IntegrityError", "UnsupportedError"]
 
