@@ -136,11 +136,13 @@ def test_rds_standby_in_same_city_zone_and_remote_copy(graph):
 def test_backups_audit_bastion_and_keys(graph):
     g = graph("alicloud")
     buckets = {r["region"]: r["inputs"] for r in g.of("oss/bucket:Bucket")}
+    assert set(buckets) == {"cn-hangzhou", "cn-shanghai"}
     assert all(b["serverSideEncryptionRule"]["sseAlgorithm"] == "SM4" for b in buckets.values())
     repl = g.named("cn-hangzhou-cn-shanghai-backup-replication")["inputs"]
     assert repl["bucket"] == buckets["cn-hangzhou"]["bucket"]
     assert repl["destination"] == {"bucket": buckets["cn-shanghai"]["bucket"], "location": "oss-cn-shanghai"}
     instances = g.of("ecs/instance:Instance")
+    assert len(instances) == sum(1 for h in g.topology.hosts if "database" not in h.roles)  # databases are RDS
     plans = {p["inputs"]["instanceId"]: p["inputs"] for p in g.of("hbr/ecsBackupPlan:EcsBackupPlan")}
     assert set(plans) == {g.id(i) for i in instances}
     clients = {c["inputs"]["instanceId"] for c in g.of("hbr/ecsBackupClient:EcsBackupClient")}
@@ -181,7 +183,8 @@ def test_ipv6_off_leaves_no_ipv6_anywhere(graph):
     assert not g.of("vpc/ipv6Gateway:Ipv6Gateway")
     assert not any("ipv6CidrIp" in r["inputs"] for r in g.of("ecs/securityGroupRule:SecurityGroupRule"))
     assert {l["inputs"]["addressFamily"] for l in g.of("ecs/ecsPrefixList:EcsPrefixList")} == {"IPv4"}
-    assert all(not s["inputs"].get("enableIpv6") for s in g.of("vpc/switch:Switch"))
+    switches = g.of("vpc/switch:Switch")
+    assert switches and all(not s["inputs"].get("enableIpv6") for s in switches)
     assert {a["inputs"]["addressIpVersion"] for a in g.of("alb/loadBalancer:LoadBalancer")} == {"IPv4"}
     assert not any("ipv6AddressCount" in i["inputs"] for i in g.of("ecs/instance:Instance"))
 

@@ -112,9 +112,13 @@ def test_forged_manifest_fails_and_foreign_key_is_refused(sealed, tmp_path):
     (copy / "evidence.manifest.json").write_text(json.dumps(manifest))
     proc = run_govctl("comply", "verify", str(copy), "--json", env=sealed[1])
     assert proc.returncode == 1 and json.loads(proc.stdout)["signature_valid"] is False
-    other = "04" + "11" * 64
-    proc = run_govctl("comply", "verify", str(sealed[0]), "--pubkey", other, env=sealed[1])
-    assert proc.returncode != 0
+    from crypto.sm2 import SM2PrivateKey
+    foreign = SM2PrivateKey.generate().public_key().to_bytes().hex()  # a real key, not the signer's
+    proc = run_govctl("comply", "verify", str(sealed[0]), "--pubkey", foreign, "--json", env=sealed[1])
+    assert proc.returncode == 1 and json.loads(proc.stdout)["signature_valid"] is False
+    off_curve = "04" + "11" * 64
+    proc = run_govctl("comply", "verify", str(sealed[0]), "--pubkey", off_curve, env=sealed[1])
+    assert proc.returncode == 2 and "not a point on the SM2 curve" in proc.stderr
 
 
 def test_pack_refuses_a_non_empty_directory(tmp_path):
