@@ -124,3 +124,17 @@ def test_outside_infra_only_the_outputs_command_asks_the_engine_for_raw_outputs(
     callers = subprocess.run(["grep", "-rln", "--include=*.py", r"\.outputs(", "govctl", "secops", "monitors",
                               "drills", "policies", "crypto", "core"], capture_output=True, text=True, cwd=CHECKOUT)
     assert callers.stdout.split() == ["govctl/commands/infra.py"]
+
+
+@pytest.mark.parametrize("command", [
+    ("drill", "run", "samecity-switchover", "--dry-run"),
+    ("monitor", "up", "--stack", "lab"),
+    ("audit", "--stack", "lab"),
+])
+def test_every_consumer_command_says_the_same_thing_when_the_lab_is_not_deployed(command, isolated_state):
+    from tests.conftest import run_govctl
+
+    proc = run_govctl(*command, env=isolated_state, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "stack 'lab' is not deployed (it has no outputs): run `govctl lab up`" in proc.stderr
+    assert "Traceback" not in proc.stderr
