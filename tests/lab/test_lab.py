@@ -7,7 +7,7 @@ import time
 import pytest
 
 from infra.lab import system
-from infra.lab.providers import host_pid
+from infra.lab.hostops import host_pid
 from infra.lab.status import http_get, ssh
 from infra.outputs import StackOutputs
 from tests.conftest import run_govctl

@@ -9,7 +9,7 @@ import pytest
 from drills.lab import LabTarget
 from infra.outputs import StackOutputs
 from infra.lab import system
-from infra.lab.providers import host_pid
+from infra.lab.hostops import host_pid
 from monitors import prom_api
 from monitors.stack import Layout, alertmanager_address, prometheus_address
 
