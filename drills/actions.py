@@ -77,7 +77,7 @@ def single_primary(ctx) -> str:
 @action("standby_path", center="center", peer="center", link="link")
 def standby_path(ctx, center: str, peer: str, link: str) -> str:
     """Traffic from a center to a peer's database now takes the given (standby) link."""
-    route = ctx.target.route_to(center, ctx.target.db_host(peer)["ipv4"])
+    route = ctx.target.route_to(center, ctx.target.db_host(peer).ipv4)
     device = ctx.target.link_device(link, center)
     if f"dev {device}" not in route:
         raise DrillError(f"traffic from {center} to {peer} does not use link {link}: {route}")

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
 
 from .actions import check_step
+
+if TYPE_CHECKING:
+    from infra.outputs import StackOutputs
 
 PLANS_DIR = Path(__file__).with_name("plans")
 SCHEMA = Path(__file__).with_name("plan.schema.yaml")
@@ -73,6 +76,6 @@ def find_plan(scenario: str) -> Path:
     return candidate
 
 
-def stack_names(outputs: dict) -> dict[str, set[str]]:
-    return {"center": set(outputs["centers"]), "link": set(outputs.get("links", {})),
-            "site": {c["site"] for c in outputs["centers"].values()}}
+def stack_names(outputs: StackOutputs) -> dict[str, set[str]]:
+    return {"center": set(outputs.centers), "link": set(outputs.links),
+            "site": {c.site for c in outputs.centers.values() if c.site}}

@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from govctl.paths import STATE
 from infra.lab import system
-from infra.lab.providers import host_pid
+from infra.lab.hostops import host_pid
+from infra.outputs import StackOutputs
 
 from .actions import ACTIONS
 from .lab import DrillError, LabTarget, wait_until
@@ -186,7 +187,7 @@ class Backups:
         self.latest: dict | None = None
 
     def take(self, center: str) -> str:
-        pid = host_pid(self.target.db_host(center)["folder"])
+        pid = host_pid(self.target.db_host(center).folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"gov-{center}-{time.strftime('%Y%m%dT%H%M%S')}.dump"
         # pg_dump's custom format is binary: take it through base64 to keep the pipe text-safe.
@@ -199,7 +200,7 @@ class Backups:
     def restore_and_compare(self, primary: str) -> str:
         if self.latest is None:
             raise DrillError("no backup was taken in this drill")
-        pid = host_pid(self.target.db_host(primary)["folder"])
+        pid = host_pid(self.target.db_host(primary).folder)
         scratch = "gov_restore_check"
         self.target.sql(primary, f"DROP DATABASE IF EXISTS {scratch}", db="postgres")
         self.target.sql(primary, f"CREATE DATABASE {scratch}", db="postgres")
@@ -261,9 +262,9 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
     original = target.original_primary
     notes = []
     for center in target.centers():
-        system.sh("ip", "-n", target.outputs["centers"][center]["namespace"], "link", "set",
+        system.sh("ip", "-n", target.outputs.centers[center].namespace, "link", "set",
                   "uplink", "up")
-    for name in target.outputs["links"]:
+    for name in target.outputs.links:
         target.set_link(name, up=True)
     target.restore_routes()
     primaries = target.primaries()
@@ -283,10 +284,10 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
         notes.append(target.rejoin(original, keep))
         notes.append(target.fence(keep))
         notes.append(target.promote(original))
-    sync = [s["center"] for s in target.outputs["databases"]["standbys"] if s["mode"] == "synchronous"]
+    sync = [s.center for s in target.outputs.databases.standbys if s.mode == "synchronous"]
     notes.append(target.set_sync(original, sync))
-    for standby in target.outputs["databases"]["standbys"]:
-        center = standby["center"]
+    for standby in target.outputs.databases.standbys:
+        center = standby.center
         if target.streaming_from(original, center):
             continue
         try:  # a running standby usually follows the new timeline; re-clone when it cannot
@@ -300,7 +301,7 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
     return "; ".join(notes) + "; the lab is back in its topology's layout and healthy"
 
 
-def run_drill(plan: Plan, outputs: dict, dry_run: bool = False,
+def run_drill(plan: Plan, outputs: StackOutputs, dry_run: bool = False,
               on_step: Callable[[Step], None] = lambda s: None) -> dict[str, Any]:
     """Run a plan against the lab; returns the result document the report is made from."""
     target = LabTarget(outputs)
@@ -333,8 +334,7 @@ def run_drill(plan: Plan, outputs: dict, dry_run: bool = False,
             step.ended = time.time()
             on_step(step)
 
-    service = outputs["service"]
-    client = next(o["namespace"] for o in outputs["outside"].values() if o["kind"] == "internet")
+    client = outputs.internet_namespace()
     phase_reached = "preflight"
     try:
         for spec in plan.steps.get("preflight", []):
@@ -345,7 +345,7 @@ def run_drill(plan: Plan, outputs: dict, dry_run: bool = False,
                       touched=False)
         return result
 
-    ctx.ledger = Ledger(client, f"{service['url']}ledger")
+    ctx.ledger = Ledger(client, f"{outputs.service.url}ledger")
     ctx.detection.silence(30, f"govctl drill {plan.id} {run_id}")
     rolled_back = False
     try:

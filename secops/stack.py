@@ -13,6 +13,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from infra.outputs import StackOutputs, read_stack_outputs
+
 from .config import ConfigError
 
 # govctl-init writes a lab host's service output to /var/log/govctl/NAME.log; the host's overlay keeps
@@ -21,32 +23,29 @@ from .config import ConfigError
 LAB_SSHD_LOG = "upper/var/log/govctl/sshd.log"
 
 
-def targets_from_outputs(outputs: dict[str, Any], stack: str) -> dict[str, Any]:
+def targets_from_outputs(outputs: StackOutputs, stack: str) -> dict[str, Any]:
     """Firewalls, allowlist ranges and log sources from a stack's outputs; ConfigError if it has none."""
     firewalls = []
-    for center, spec in sorted((outputs.get("centers") or {}).items()):
-        fw = spec.get("firewall") or {}
-        sets = fw.get("sets") or {}
-        missing = [k for k in ("namespace", "family", "table") if not fw.get(k)] + \
-                  [f"sets.{k}" for k in ("ipv4", "ipv6") if not sets.get(k)]
-        if missing:
-            raise ConfigError(f"stack {stack}: centers.{center}.firewall lacks {', '.join(missing)} in its "
-                              "outputs; re-run `govctl lab up` so the outputs are current")
-        firewalls.append({"center": center, "netns": fw["namespace"], "family": fw["family"],
-                          "table": fw["table"], "set": sets["ipv4"], "set6": sets["ipv6"]})
+    for center, spec in sorted(outputs.centers.items()):
+        fw = spec.firewall
+        if fw is None:
+            raise ConfigError(f"stack {stack}: centers.{center} exports no firewall in its outputs; "
+                              "re-run `govctl lab up` so the outputs are current")
+        firewalls.append({"center": center, "netns": fw.namespace, "family": fw.family,
+                          "table": fw.table, "set": fw.set_v4, "set6": fw.set_v6})
     if not firewalls:
         raise ConfigError(f"stack {stack} has no firewalls in its outputs (centers.*.firewall): is it up? "
                           f"(`govctl lab up`; `govctl infra outputs --stack {stack}` shows them)")
-    allowlist = list(outputs.get("allowlist") or [])
-    ops = (outputs.get("ssh") or {}).get("ops_address")
-    if ops:
+    allowlist = list(outputs.allowlist)
+    if outputs.ssh:
+        ops = outputs.ssh.ops_address
         allowlist.append(f"{ops}/{128 if ':' in ops else 32}")
     sources = []
-    if outputs.get("backend") == "lab":
-        for host in outputs.get("hosts") or []:
-            if host.get("folder"):
-                sources.append({"name": f"sshd.{host['fqdn']}", "path": str(Path(host["folder"]) / LAB_SSHD_LOG),
-                                "format": "sshd", "host": host["name"]})
+    if outputs.backend == "lab":
+        for host in outputs.hosts:
+            if host.folder:
+                sources.append({"name": f"sshd.{host.fqdn}", "path": str(Path(host.folder) / LAB_SSHD_LOG),
+                                "format": "sshd", "host": host.name})
     return {"firewalls": firewalls, "allowlist": allowlist, "sources": sources}
 
 
@@ -57,13 +56,12 @@ def with_stack(cfg: dict[str, Any], stack: str | None = None) -> dict[str, Any]:
     name = stack or cfg.get("stack")
     if not name:
         return cfg
-    from govctl.engine import Engine
+    from govctl.engine import StackDefinition
 
-    engine = Engine(name)
-    targets = targets_from_outputs(engine.outputs(), name)
+    targets = targets_from_outputs(read_stack_outputs(name), name)
     out = copy.deepcopy(cfg)
     out["stack"] = name
-    out["topology"] = str(engine.definition.topology)
+    out["topology"] = str(StackDefinition.load(name).topology)
     out["allowlist"] = [*cfg["allowlist"], *targets["allowlist"]]
     # the stack owns its tables, sets and drop rules: fill its sets, create nothing
     out["enforcer"] = {**cfg["enforcer"], "firewalls": targets["firewalls"], "manage": False}

@@ -19,15 +19,6 @@ app = typer.Typer(
 )
 
 
-def _outputs(stack: str) -> dict:
-    from ..engine import Engine
-
-    outputs = Engine(stack).outputs()
-    if not outputs:
-        raise GovctlError(f"stack {stack!r} has no outputs: deploy it first (`govctl lab up`)")
-    return outputs
-
-
 def _load(scenario: str, names=None):
     from drills.plans import PlanError, find_plan, load_plan
 
@@ -92,6 +83,7 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
     from drills.plans import stack_names
     from drills.report import finish, metrics, write_reports
     from drills.runner import DRILL_DIR, run_drill
+    from infra.outputs import read_stack_outputs
 
     if stack != "lab":
         if not allow_non_lab:
@@ -102,7 +94,7 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
             raise BadInput("confirmation did not match; nothing was touched")
     if os.geteuid() != 0 and not dry_run:
         raise GovctlError("drills on the lab need root; nothing was touched")
-    outputs = _outputs(stack)
+    outputs = read_stack_outputs(stack)
     plan = _load(scenario, stack_names(outputs))
 
     def progress(step):
@@ -151,11 +143,12 @@ def restore(stack: str = typer.Option("lab", "--stack", help="Stack to restore (
     from drills.lab import DrillError, LabTarget
     from drills.runner import restore_layout
     from infra.lab.system import LabCommandError
+    from infra.outputs import read_stack_outputs
 
     if os.geteuid() != 0:
         raise GovctlError("restoring the lab needs root")
     try:
-        console.print(restore_layout(LabTarget(_outputs(stack), stack)), highlight=False)
+        console.print(restore_layout(LabTarget(read_stack_outputs(stack), stack)), highlight=False)
     except (DrillError, LabCommandError) as exc:
         raise GovctlError(f"restore stopped: {exc}\nfix that, then run `govctl drill restore` "
                           "again (it is safe to repeat)") from None

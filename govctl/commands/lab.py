@@ -61,6 +61,7 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
     _require_root()
     from infra.lab.rootfs import ensure_base
     from infra.lab.status import lab_status
+    from infra.outputs import read_stack_outputs
 
     from ..engine import Engine
 
@@ -68,7 +69,7 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
     ensure_base(log=lambda m: err_console.print(f"[dim]lab:[/] {m}", highlight=False))
     engine = Engine(STACK)
     engine.up(["--skip-preview"], quiet=json_output)
-    status = lab_status(engine.outputs())
+    status = lab_status(read_stack_outputs(STACK))
     status["seconds"] = round(time.monotonic() - started, 1)
     status["resource_changes"] = engine.last_update().get("resourceChanges", {})
     if json_output:
@@ -88,13 +89,9 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the sta
     """
     _require_root()
     from infra.lab.status import lab_status
+    from infra.outputs import read_stack_outputs
 
-    from ..engine import Engine
-
-    outputs = Engine(STACK).outputs()
-    if not outputs:
-        raise GovctlError("the lab is not up (no stack outputs): run `govctl lab up`")
-    result = lab_status(outputs)
+    result = lab_status(read_stack_outputs(STACK))
     if json_output:
         print_json(result)
     else:

@@ -55,15 +55,14 @@ def up(
     if stack_name and targets:
         raise BadInput("give either --targets FILE or --stack NAME, not both")
     if stack_name:
-        from govctl.engine import Engine
+        from infra.outputs import read_stack_outputs
         from monitors.lab import targets_from_stack_outputs
         from monitors.targets import targets_from_dict
 
-        outputs = Engine(stack_name).outputs()
-        monitor_access = (outputs.get("databases") or {}).get("monitor") or {}
-        db_user = db_user or monitor_access.get("user", "postgres")
-        db_passfile = db_passfile or (Path(monitor_access["passfile"])
-                                      if monitor_access.get("passfile") else None)
+        outputs = read_stack_outputs(stack_name)
+        monitor_access = outputs.databases.monitor if outputs.databases else None
+        db_user = db_user or (monitor_access.user if monitor_access else "postgres")
+        db_passfile = db_passfile or (Path(monitor_access.passfile) if monitor_access else None)
         data = targets_from_stack_outputs(outputs, db_user=db_user,
                                           passfile=str(db_passfile) if db_passfile else None)
         if not db_passfile:

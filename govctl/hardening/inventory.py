@@ -8,15 +8,16 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from infra.outputs import Host, StackOutputs, read_stack_outputs
+
 from ..errors import BadInput, GovctlError
 
 
-def load_outputs(stack: str) -> dict:
-    from ..engine import Engine
-
-    outputs = Engine(stack).outputs()
-    if not outputs.get("hosts"):
-        raise GovctlError(f"stack {stack} has no `hosts` output; bring it up first (e.g. `govctl lab up`)")
+def load_outputs(stack: str) -> StackOutputs:
+    outputs = read_stack_outputs(stack)
+    if not outputs.hosts:
+        raise GovctlError(f"stack {stack} exports no `hosts` list (backend {outputs.backend}): "
+                          "the inventory is built from the lab-shaped outputs (docs/stack-outputs.md)")
     return outputs
 
 
@@ -24,43 +25,42 @@ def _group(prefix: str, value: str) -> str:
     return f"{prefix}_{re.sub(r'[^A-Za-z0-9_]', '_', value)}"
 
 
-def log_server_for(host: dict, hosts: list[dict]) -> str:
+def log_server_for(host: Host, hosts: tuple[Host, ...]) -> str:
     """Where a host forwards its logs: the bastion of its own center (another center's for a bastion)."""
-    bastions = [h for h in hosts if "bastion" in h.get("roles", [])]
-    same = [b for b in bastions if b["center"] == host["center"] and b["fqdn"] != host["fqdn"]]
-    other = [b for b in bastions if b["fqdn"] != host["fqdn"]]
+    bastions = [h for h in hosts if "bastion" in h.roles]
+    same = [b for b in bastions if b.center == host.center and b.fqdn != host.fqdn]
+    other = [b for b in bastions if b.fqdn != host.fqdn]
     chosen = (same or other or [host])[0]
-    return chosen["fqdn"]
+    return chosen.fqdn
 
 
-def build_inventory(outputs: dict) -> dict:
+def build_inventory(outputs: StackOutputs) -> dict:
     """An ansible-runner inventory (dict form) from the stack outputs."""
-    ssh = outputs.get("ssh") or {}
-    missing = [k for k in ("user", "private_key", "config") if not ssh.get(k)]
-    if missing:
-        raise GovctlError(f"the stack's `ssh` output lacks {missing}; re-run `govctl lab up`")
-    hosts = outputs["hosts"]
+    ssh = outputs.ssh
+    if ssh is None:
+        raise GovctlError("the stack exports no `ssh` output (how to reach its hosts); re-run `govctl lab up`")
+    hosts = outputs.hosts
     all_hosts: dict[str, dict] = {}
     groups: dict[str, dict] = {}
     for host in hosts:
-        fqdn = host["fqdn"]
+        fqdn = host.fqdn
         all_hosts[fqdn] = {
-            "ansible_user": ssh["user"],
-            "ansible_ssh_private_key_file": ssh["private_key"],
-            "ansible_ssh_common_args": f"-F {ssh['config']}",
+            "ansible_user": ssh.user,
+            "ansible_ssh_private_key_file": ssh.private_key,
+            "ansible_ssh_common_args": f"-F {ssh.config}",
             "ansible_python_interpreter": "/usr/bin/python3",
             # the admin account's home may not be writable by it (the lab's is not)
-            "ansible_remote_tmp": f"/tmp/.ansible-{ssh['user']}",
-            "govctl_center": host["center"],
-            "govctl_zone": host["zone"],
-            "govctl_zone_kind": host["zone_kind"],
-            "govctl_roles": list(host.get("roles", [])),
-            "govctl_ipv4": host.get("ipv4"),
+            "ansible_remote_tmp": f"/tmp/.ansible-{ssh.user}",
+            "govctl_center": host.center,
+            "govctl_zone": host.zone,
+            "govctl_zone_kind": host.zone_kind,
+            "govctl_roles": list(host.roles),
+            "govctl_ipv4": host.ipv4,
             "govctl_log_server": log_server_for(host, hosts),
         }
-        names = [_group("center", host["center"]), _group("zone", host["zone"]),
-                 _group("zone_kind", host["zone_kind"])]
-        names += [_group("role", r) for r in host.get("roles", [])]
+        names = [_group("center", host.center), _group("zone", host.zone),
+                 _group("zone_kind", host.zone_kind)]
+        names += [_group("role", r) for r in host.roles]
         for name in names:
             groups.setdefault(name, {"hosts": {}})["hosts"][fqdn] = {}
     return {"all": {"hosts": all_hosts, "children": dict(sorted(groups.items()))}}

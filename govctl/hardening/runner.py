@@ -8,13 +8,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import GovctlError
 from ..paths import ROOT, STATE
 from . import catalog as catalog_mod
 from .inventory import build_inventory, hosts_matching
 from .verdict import TaskResult, host_fails, item_of, judge
+
+if TYPE_CHECKING:
+    from infra.outputs import StackOutputs
 
 PLAYBOOKS = ROOT / "playbooks"
 RUNS = STATE / "harden" / "runs"
@@ -160,7 +163,7 @@ def run_playbook(playbook: str, inventory: dict, extravars: dict, limit: str | N
 
 
 def baseline(mode: str, level: int, limit: str | None, check: bool, stack: str = "lab",
-             forks: int = DEFAULT_FORKS, outputs: dict | None = None, extravars: dict | None = None,
+             forks: int = DEFAULT_FORKS, outputs: StackOutputs | None = None, extravars: dict | None = None,
              on_progress=None) -> dict:
     """Audit (mode=audit, always check mode) or harden the hosts; returns the report."""
     from .inventory import load_outputs
@@ -214,7 +217,7 @@ def baseline(mode: str, level: int, limit: str | None, check: bool, stack: str =
     }
 
 
-def rollback(host: str, stack: str = "lab", outputs: dict | None = None, on_progress=None) -> dict:
+def rollback(host: str, stack: str = "lab", outputs: StackOutputs | None = None, on_progress=None) -> dict:
     """Restore the last backup on one host (`govctl harden --rollback HOST`)."""
     from ..errors import BadInput
     from .inventory import load_outputs

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +15,9 @@ from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, Reso
                             UpdateResult)
 
 from . import system
+from .hostops import FILES, PG_BIN, PG_DATA, boot_host, host_pid, init_pid, stop_host, write_in_host
 from .plan import FW_TABLE
 
-FILES = Path(__file__).with_name("files")
-PG_BIN = "/usr/lib/postgresql/15/bin"
-PG_DATA = "/var/lib/postgresql/15/main"
 POSTGRES_SERVICE = {"command": [f"{PG_BIN}/postgres", "-D", PG_DATA], "user": "postgres",
                     "runtime_dirs": ["/var/run/postgresql"]}
 
@@ -187,8 +183,8 @@ class _HostProvider(_LabProvider):
 
     def apply(self, p):
         if self.present(p):
-            _install_host_tools(_init_pid(p))  # a running host gets the current tools
-            return {"init_pid": _init_pid(p)}
+            _install_host_tools(init_pid(p["folder"]))  # a running host gets the current tools
+            return {"init_pid": init_pid(p["folder"])}
         if not (Path(p["folder"]) / "upper").is_dir():
             self.remove(p)
             _provision_disk(p)
@@ -196,7 +192,7 @@ class _HostProvider(_LabProvider):
         return {"init_pid": boot_host(p["folder"], p["ns"], p["hostname"], p["base"])}
 
     def present(self, p):
-        pid = _init_pid(p)
+        pid = init_pid(p["folder"])
         return pid is not None and system.pid_alive(pid, "govctl-init")
 
     def remove(self, p):
@@ -253,72 +249,12 @@ def _provision_disk(p) -> None:
     os.chmod(upper / "home/ops/.ssh", 0o700)
 
 
-def boot_host(folder: str, ns: str, hostname: str, base: str) -> int:
-    """Start a host on its existing disk; returns its PID 1 (as seen from the machine)."""
-    folder_path = Path(folder)
-    log = open(folder_path / "init.log", "ab")
-    launcher = subprocess.Popen(
-        ["ip", "netns", "exec", ns, "unshare", "--fork", "--pid", "--mount", "--uts", "--ipc",
-         "--propagation", "private", "sh", str(FILES / "hostinit.sh"), base,
-         str(folder_path / "upper"), str(folder_path / "work"), str(folder_path / "root"), hostname],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    log.close()
-    inner = system.wait_for(lambda: _inner_init(launcher.pid), 20, f"{hostname} in {ns} to boot")
-    (folder_path / "init.pid").write_text(f"{inner}\n")
-    system.wait_for(lambda: system.host_exec(inner, "test", "-s", "/run/govctl/sshd.pid",
-                                             check=False).returncode == 0, 30, f"sshd in {ns}")
-    return inner
-
-
-def stop_host(folder: str, hard: bool = False) -> None:
-    """Stop a host: SIGTERM lets its services stop cleanly; hard (SIGKILL) is a power cut."""
-    pid = _init_pid({"folder": folder})
-    if not pid or not system.pid_alive(pid, "govctl-init"):
-        return
-    if not hard:
-        os.kill(pid, signal.SIGTERM)
-        try:
-            system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 15, f"{folder} to stop")
-            return
-        except system.LabCommandError:
-            pass
-    os.kill(pid, signal.SIGKILL)
-    system.wait_for(lambda: not system.pid_alive(pid, "govctl-init"), 5, f"{folder} to die")
-
-
 def _passwd_entry(base: Path, user: str) -> tuple[int, int]:
     for line in (base / "etc/passwd").read_text().splitlines():
         fields = line.split(":")
         if fields[0] == user:
             return int(fields[2]), int(fields[3])
     raise system.LabCommandError(f"user {user} missing from the base root filesystem {base}")
-
-
-def _init_pid(p) -> int | None:
-    try:
-        return int((Path(p["folder"]) / "init.pid").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _inner_init(launcher_pid: int) -> int | None:
-    """The host's PID 1 as seen from here: the child of `unshare`, once it runs govctl-init."""
-    # ip netns exec → (exec) unshare → fork → sh hostinit.sh → (exec) chroot → (exec) govctl-init
-    child = system.child_pid(launcher_pid)
-    return child if child and system.pid_alive(child, "govctl-init") else None
-
-
-def host_pid(folder: str) -> int:
-    pid = _init_pid({"folder": folder})
-    if pid is None or not system.pid_alive(pid, "govctl-init"):
-        raise system.LabCommandError(f"lab host at {folder} is not running")
-    return pid
-
-
-def write_in_host(pid: int, path: str, text: str, mode: int = 0o644, owner: str = "root") -> None:
-    """Write a file inside a running lab host (its root filesystem), creating parent folders."""
-    system.host_exec(pid, "install", "-D", "-m", oct(mode)[2:], "-o", owner, "/dev/stdin", path,
-                     input=text)
 
 
 def _set_service(pid: int, name: str, spec: dict) -> None:

@@ -3,18 +3,21 @@ and lag on the primary, and which center serves the service address."""
 from __future__ import annotations
 
 import json
+import dataclasses
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from infra.outputs import StackOutputs
+
 from . import system
-from .providers import host_pid
+from .hostops import host_pid
 
 
-def ssh(outputs: dict, fqdn: str, *cmd: str, timeout: float = 15) -> subprocess.CompletedProcess:
+def ssh(outputs: StackOutputs, fqdn: str, *cmd: str, timeout: float = 15) -> subprocess.CompletedProcess:
     """Run a command on a lab host over SSH, exactly as a user would (`ssh web-1.prod …`)."""
-    return subprocess.run(["ssh", "-F", outputs["ssh"]["config"], "-o", "BatchMode=yes",
+    return subprocess.run(["ssh", "-F", outputs.ssh.config, "-o", "BatchMode=yes",
                            "-o", "ConnectTimeout=5", fqdn, *cmd],
                           capture_output=True, text=True, timeout=timeout)
 
@@ -35,9 +38,8 @@ def http_get(ns: str, url: str, timeout: float = 3) -> tuple[int, dict]:
         return 0, {"error": proc.stderr.strip()}
 
 
-def replication(outputs: dict) -> list[dict[str, Any]]:
-    primary = outputs["databases"]["primary"]
-    folder = next(h["folder"] for h in outputs["hosts"] if h["fqdn"] == primary["host"])
+def replication(outputs: StackOutputs) -> list[dict[str, Any]]:
+    folder = outputs.host(outputs.databases.primary.host).folder
     sql = ("SELECT application_name, state, sync_state, "
            "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
            "coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication")
@@ -51,36 +53,38 @@ def replication(outputs: dict) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["standby"])
 
 
-def lab_status(outputs: dict) -> dict[str, Any]:
+def lab_status(outputs: StackOutputs) -> dict[str, Any]:
     def check(host):
         try:
-            proc = ssh(outputs, host["fqdn"], "hostname")
-            ok = proc.returncode == 0 and proc.stdout.strip() == host["name"]
+            proc = ssh(outputs, host.fqdn, "hostname")
+            ok = proc.returncode == 0 and proc.stdout.strip() == host.name
             detail = proc.stdout.strip() if ok else (proc.stderr.strip() or proc.stdout.strip())
         except subprocess.TimeoutExpired:
             ok, detail = False, "ssh timed out"
-        return {"fqdn": host["fqdn"], "address": host["ipv4"], "ssh": ok, "detail": detail}
+        return {"fqdn": host.fqdn, "address": host.ipv4, "ssh": ok, "detail": detail}
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        hosts = list(pool.map(check, outputs["hosts"]))
+        hosts = list(pool.map(check, outputs.hosts))
     try:
         standbys = replication(outputs)
         repl_error = None
     except (system.LabCommandError, subprocess.TimeoutExpired) as exc:
         standbys, repl_error = [], str(exc)
-    service = outputs.get("service")
+    service = None
     served_by = None
-    if service:
+    if outputs.service:
         # Citizens reach the service from the internet.
-        client = next(o["namespace"] for o in outputs["outside"].values() if o["kind"] == "internet")
-        code, body = http_get(client, service["url"])
+        client = outputs.internet_namespace()
+        code, body = http_get(client, outputs.service.url)
         served_by = body.get("center") if code == 200 else None
-        service = {**service, "client_namespace": client}
-    expected = {s["application_name"]: s["mode"] for s in outputs["databases"]["standbys"]}
+        service = {**dataclasses.asdict(outputs.service), "client_namespace": client}
+    primary = outputs.databases.primary
+    expected = {s.application_name: s.mode for s in outputs.databases.standbys}
     healthy = (all(h["ssh"] for h in hosts) and repl_error is None
                and {r["standby"] for r in standbys if r["state"] == "streaming"} == set(expected)
                and (service is None or served_by == service["active_center"]))
     return {"healthy": healthy, "hosts": hosts,
-            "replication": {"primary": outputs["databases"]["primary"], "standbys": standbys,
+            "replication": {"primary": {"center": primary.center, "host": primary.host,
+                                        "address": primary.address}, "standbys": standbys,
                             "error": repl_error},
             "service": {**(service or {}), "served_by": served_by}}

@@ -20,6 +20,7 @@ from typing import Callable
 import yaml
 
 from govctl import paths
+from infra.outputs import StackOutputs, read_stack_outputs
 
 LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills")
 GOVCTL = str(Path(sys.executable).with_name("govctl"))
@@ -52,24 +53,22 @@ def _govctl_json(*args: str, timeout: int = COMMAND_TIMEOUT) -> tuple[dict | Non
 
 
 # ---------------------------------------------------------------- stack outputs + CrossGuard pack
-def stack_outputs(stack: str) -> dict:
-    from govctl.engine import Engine
-
-    return Engine(stack).outputs()
+def stack_outputs(stack: str) -> StackOutputs:
+    return read_stack_outputs(stack)
 
 
-def pack_results(outputs: dict) -> dict:
+def pack_results(outputs: StackOutputs) -> dict:
     """Run the CrossGuard pack's checks over the stack's facts. A backend that exports
     `policy_facts` is judged on them; otherwise (the lab today) on the topology the outputs name,
     with no audit declaration (the pack then reports that the stack declares no audit trail)."""
     from policies.djcp_pack import checks as pack
 
-    facts = outputs.get("policy_facts")
+    facts = outputs.policy_facts
     source = "stack outputs policy_facts"
     if not isinstance(facts, dict):
         from infra.topology import load_topology
 
-        path = paths.ROOT / "infra" / "topologies" / f"{outputs.get('topology')}.yaml"
+        path = paths.ROOT / "infra" / "topologies" / f"{outputs.topology}.yaml"
         if not path.exists():
             return {"error": f"no policy_facts and no topology file {path}",
                     "prompt": {"zh": "栈未导出 policy_facts，也找不到其拓扑文件：附上策略包在部署预览中的结果。",
@@ -88,7 +87,7 @@ def pack_results(outputs: dict) -> dict:
 def collect_stack(stack: str) -> dict:
     try:
         outputs = stack_outputs(stack)
-    except Exception as exc:  # the engine's errors vary by backend; all mean "no outputs"
+    except Exception as exc:  # not deployed, unknown, or of the wrong shape: all mean "no outputs"
         return unavailable("stack", f"govctl infra outputs --stack {stack}",
                            f"无法读取栈 {stack} 的输出：先部署（govctl lab up / govctl infra up），或附上网络拓扑与安全域划分文档。",
                            f"cannot read the outputs of stack {stack}: deploy it, or attach the network design", str(exc))
@@ -98,20 +97,20 @@ def collect_stack(stack: str) -> dict:
         pack = {"error": f"{type(exc).__name__}: {exc}", "prompt": {
             "zh": f"CrossGuard 策略包无法运行（{type(exc).__name__}）：附上策略包在部署预览中的结果。",
             "en": "the CrossGuard pack could not run: attach its preview result"}}
-    return ok("stack", f"govctl infra outputs --stack {stack}", {"outputs": outputs, "pack": pack})
+    return ok("stack", f"govctl infra outputs --stack {stack}", {"outputs": outputs.to_dict(), "pack": pack})
 
 
-def collect_firewall(outputs: dict | None) -> dict:
+def collect_firewall(outputs: StackOutputs | None) -> dict:
     source = "nft -j list table (in each center's namespace)"
     if not outputs:
         return unavailable("firewall", source, "没有栈输出，无法定位边界防火墙。", "no stack outputs: the firewalls cannot be found")
     centers = {}
-    for name, center in sorted(outputs["centers"].items()):
-        fw = center.get("firewall") or {}
-        if not fw:
+    for name, center in sorted(outputs.centers.items()):
+        fw = center.firewall
+        if fw is None:
             centers[name] = {"error": "the stack declares no firewall for this center"}
             continue
-        command = ["ip", "netns", "exec", fw["namespace"], "nft", "-j", "list", "table", fw["family"], fw["table"]]
+        command = ["ip", "netns", "exec", fw.namespace, "nft", "-j", "list", "table", fw.family, fw.table]
         run = subprocess.run(command, capture_output=True, text=True, timeout=60)
         if run.returncode != 0:
             centers[name] = {"error": (run.stderr.strip() or f"exit {run.returncode}")[-500:], "command": " ".join(command)}
@@ -139,12 +138,12 @@ def _installed_packages(root: Path) -> set[str]:
     return installed
 
 
-def collect_platform(outputs: dict | None) -> dict:
+def collect_platform(outputs: StackOutputs | None) -> dict:
     """The lab's platform is this machine: its root of trust (TPM/TCM device, UEFI Secure Boot) and,
     per host, the anti-malware packages installed in the host's root filesystem (read through the
     host's PID 1). Other backends' platforms are the cloud's: a person attaches that evidence."""
     source = "/sys/class/tpm, /sys/firmware/efi, each host's /var/lib/dpkg/status"
-    if not outputs or outputs.get("backend") != "lab":
+    if not outputs or outputs.backend != "lab":
         return unavailable("platform", source,
                            "平台（宿主机、虚拟化层）证据由云服务商提供：附上 TPM/TCM 可信度量报告与主机防恶意代码部署记录。",
                            "the platform is the cloud provider's: attach its TPM/TCM measurement reports and anti-malware records")
@@ -155,14 +154,17 @@ def collect_platform(outputs: dict | None) -> dict:
         var = next(Path("/sys/firmware/efi/efivars").glob("SecureBoot-*"), None)
         secure_boot = bool(var and var.read_bytes()[-1:] == b"\x01")
     hosts = {}
-    for host in outputs.get("hosts", []):
+    for host in outputs.hosts:
+        if not host.folder:
+            hosts[host.fqdn] = {"error": "the stack exports no folder (init.pid) for this host"}
+            continue
         try:
-            pid = (Path(host["folder"]) / "init.pid").read_text().strip()
+            pid = (Path(host.folder) / "init.pid").read_text().strip()
             packages = _installed_packages(Path(f"/proc/{pid}/root"))
-            hosts[host["fqdn"]] = {"packages": len(packages),
-                                   "anti_malware": sorted(packages & set(ANTI_MALWARE_PACKAGES))}
-        except (OSError, KeyError, ValueError) as exc:
-            hosts[host.get("fqdn", "?")] = {"error": f"{type(exc).__name__}: {exc}"}
+            hosts[host.fqdn] = {"packages": len(packages),
+                                "anti_malware": sorted(packages & set(ANTI_MALWARE_PACKAGES))}
+        except (OSError, ValueError) as exc:
+            hosts[host.fqdn] = {"error": f"{type(exc).__name__}: {exc}"}
     return ok("platform", source, {"tpm_devices": tpm, "uefi": efi, "secure_boot": secure_boot, "hosts": hosts})
 
 
@@ -339,7 +341,8 @@ def collect(stack: str, host_audit: Path | None = None, host_limit: str | None =
     layers = {}
     progress("stack")
     layers["stack"] = collect_stack(stack)
-    outputs = layers["stack"].get("data", {}).get("outputs")
+    exported = layers["stack"].get("data", {}).get("outputs")
+    outputs = StackOutputs.from_dict(exported) if exported else None
     for name, collector in (("firewall", lambda: collect_firewall(outputs)),
                             ("platform", lambda: collect_platform(outputs)),
                             ("hosts", lambda: collect_hosts(stack, host_audit, host_limit, level)),

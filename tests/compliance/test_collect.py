@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from infra.outputs import StackOutputs
 from policies.compliance import collect
 
 from .conftest import write_json
@@ -100,8 +101,10 @@ def test_hosts_collector_reads_a_saved_audit(tmp_path):
 
 
 def test_firewall_collector_unreachable_namespace_is_unavailable():
-    outputs = {"centers": {"x": {"firewall": {"namespace": "gl-no-such-ns", "family": "inet", "table": "govctl"}}}}
-    doc = collect.collect_firewall(outputs)
+    outputs = {"centers": {"x": {"role": "production", "firewall": {
+        "namespace": "gl-no-such-ns", "family": "inet", "table": "govctl",
+        "sets": {"ipv4": "blocked_v4", "ipv6": "blocked_v6"}}}}}
+    doc = collect.collect_firewall(StackOutputs.from_dict(outputs))
     assert doc["status"] == "unavailable" and "附上防火墙策略导出" in doc["prompt"]["zh"]
     assert collect.collect_firewall(None)["status"] == "unavailable"
 
@@ -111,7 +114,8 @@ def test_pack_results_use_exported_policy_facts():
     from infra.topology import load_topology
 
     topo = load_topology(ROOT / "tests" / "policies" / "topologies" / "broken-lab.yaml").to_dict()
-    results = collect.pack_results({"policy_facts": {"topology": topo, "audit": {"enabled": True, "retention_days": 30}}})
+    results = collect.pack_results(StackOutputs.from_dict(
+        {"policy_facts": {"topology": topo, "audit": {"enabled": True, "retention_days": 30}}}))
     assert results["source"] == "stack outputs policy_facts"
     failed = {k for k, v in results["results"].items() if not v["passed"]}
     assert {"djcp-redundant-inter-center-links", "djcp-audit-trail-retention"} <= failed
@@ -137,7 +141,7 @@ def test_stack_collector_survives_a_broken_pack(monkeypatch):
     def broken(outputs):
         raise ImportError("policies.djcp_pack is not installed")
 
-    monkeypatch.setattr(collect, "stack_outputs", lambda stack: {"centers": {}, "topology": "lab"})
+    monkeypatch.setattr(collect, "stack_outputs", lambda stack: StackOutputs.from_dict({"centers": {}, "topology": "lab"}))
     monkeypatch.setattr(collect, "pack_results", broken)
     doc = collect.collect_stack("lab")
     assert doc["status"] == "ok" and "ImportError" in doc["data"]["pack"]["error"]
@@ -155,7 +159,9 @@ def test_unknown_stack_is_unavailable_with_a_prompt():
 
 
 def test_platform_evidence_is_the_lab_only():
-    doc = collect.collect_platform({"backend": "alicloud", "hosts": []})
+    doc = collect.collect_platform(StackOutputs.from_dict({"backend": "alicloud", "hosts": []}))
     assert doc["status"] == "unavailable" and "云服务商" in doc["prompt"]["zh"]
-    doc = collect.collect_platform({"backend": "lab", "hosts": [{"fqdn": "x.prod", "folder": "/nonexistent"}]})
+    doc = collect.collect_platform(StackOutputs.from_dict({"backend": "lab", "hosts": [{
+        "name": "x", "fqdn": "x.prod", "center": "prod", "zone": "dmz", "zone_kind": "internet_dmz",
+        "roles": [], "ipv4": "10.11.1.10", "folder": "/nonexistent"}]}))
     assert doc["status"] == "ok" and "error" in doc["data"]["hosts"]["x.prod"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from drills.lab import LabTarget
+from infra.outputs import StackOutputs
 from tests.conftest import run_govctl
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -20,7 +21,7 @@ def drill(*args: str) -> tuple[int, dict]:
 
 
 def assert_original_layout(lab: dict) -> None:
-    target = LabTarget(lab)
+    target = LabTarget(StackOutputs.from_dict(lab))
     assert target.primaries() == ["prod"]
     assert target.service_center() == "prod"
     streaming = {r["standby"]: r["sync_state"] for r in target.replication("prod")

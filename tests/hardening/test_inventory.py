@@ -8,6 +8,7 @@ import pytest
 from govctl.errors import BadInput, GovctlError
 from govctl.hardening.inventory import build_inventory, hosts_matching
 from govctl.paths import ROOT
+from infra.outputs import StackOutputs
 
 
 def outputs() -> dict:
@@ -17,11 +18,12 @@ def outputs() -> dict:
                                         ("bastion-1", "mgmt", "security_management", ["bastion", "monitor"])):
             hosts.append({"name": name, "fqdn": f"{name}.{center}", "center": center, "zone": zone,
                           "zone_kind": kind, "roles": roles, "ipv4": f"10.{n}.0.1"})
-    return {"hosts": hosts, "ssh": {"user": "ops", "private_key": "/k/id", "config": "/k/config"}}
+    return {"hosts": hosts, "ssh": {"user": "ops", "private_key": "/k/id", "config": "/k/config",
+                                    "proxy_namespace": "gl-ops", "ops_address": "10.11.4.200"}}
 
 
 def test_hosts_groups_and_connection_come_from_the_outputs():
-    inv = build_inventory(outputs())
+    inv = build_inventory(StackOutputs.from_dict(outputs()))
     web = inv["all"]["hosts"]["web-1.prod"]
     assert web["ansible_user"] == "ops"
     assert web["ansible_ssh_common_args"] == "-F /k/config"
@@ -40,7 +42,7 @@ def test_missing_ssh_output_is_an_error():
     bad = outputs()
     bad["ssh"].pop("config")
     with pytest.raises(GovctlError, match="config"):
-        build_inventory(bad)
+        build_inventory(StackOutputs.from_dict(bad))
 
 
 @pytest.mark.parametrize("pattern, hosts", [
@@ -52,12 +54,12 @@ def test_missing_ssh_output_is_an_error():
     ("~^bastion", ["bastion-1.prod", "bastion-1.samecity"]),
 ])
 def test_limit_patterns(pattern, hosts):
-    assert hosts_matching(build_inventory(outputs()), pattern) == hosts
+    assert hosts_matching(build_inventory(StackOutputs.from_dict(outputs())), pattern) == hosts
 
 
 def test_a_limit_matching_nothing_names_the_groups():
     with pytest.raises(BadInput, match="center_prod"):
-        hosts_matching(build_inventory(outputs()), "nosuchhost")
+        hosts_matching(build_inventory(StackOutputs.from_dict(outputs())), "nosuchhost")
 
 
 @pytest.mark.parametrize("playbook", ["baseline.yml", "rollback.yml"])

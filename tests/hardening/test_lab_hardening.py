@@ -16,6 +16,7 @@ from govctl.hardening import report as rep
 from govctl.hardening.runner import baseline
 from govctl.hardening.verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
 from infra.lab.rootfs import base_path
+from infra.outputs import StackOutputs
 from tests.conftest import run_govctl
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -76,7 +77,7 @@ def test_1_start_from_the_pristine_host(lab):
 def test_2_audit_fails_the_expected_items_and_reports_the_unreachable_host(lab):
     ghost = dict(next(h for h in lab["hosts"] if h["fqdn"] == HOST), fqdn="ghost.remote", name="ghost")
     outputs = {**lab, "hosts": lab["hosts"] + [ghost]}
-    report = baseline("audit", 3, f"{HOST},ghost.remote", check=True, outputs=outputs)
+    report = baseline("audit", 3, f"{HOST},ghost.remote", check=True, outputs=StackOutputs.from_dict(outputs))
     assert report["unreachable"] == ["ghost.remote"]
     assert report["hosts"][HOST]["status"] == "ok"
     verdicts = {k: v["verdict"] for k, v in items(report).items()}
@@ -103,7 +104,7 @@ def test_2_audit_fails_the_expected_items_and_reports_the_unreachable_host(lab):
 
 
 def test_3_a_setting_that_would_shut_out_the_admin_is_refused_with_nothing_changed(lab):
-    report = baseline("harden", 3, HOST, check=False, outputs=lab,
+    report = baseline("harden", 3, HOST, check=False, outputs=StackOutputs.from_dict(lab),
                       extravars={"govctl_item_params": {"IA-REMOTE-ADMIN-SSH": {"allow_users": ["auditor"]}}})
     host = report["hosts"][HOST]
     assert host["status"] == "refused"
@@ -190,7 +191,7 @@ def test_9_rpm_family_branches_run_in_check_mode(lab):
     Kylin's variables stand for the RPM family: RedHat.yml and openEuler.yml hold the same settings
     (tests/hardening/test_inventory.py checks the files agree)."""
     family = "Kylin"
-    report = baseline("harden", 3, HOST, check=True, outputs=lab, extravars={"govctl_os_override": family})
+    report = baseline("harden", 3, HOST, check=True, outputs=StackOutputs.from_dict(lab), extravars={"govctl_os_override": family})
     host = report["hosts"][HOST]
     assert host["status"] == "ok", host["message"]
     commands = " ".join(e["command"] for i in host["items"] for e in i["evidence"])

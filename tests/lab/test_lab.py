@@ -7,8 +7,9 @@ import time
 import pytest
 
 from infra.lab import system
-from infra.lab.providers import host_pid
+from infra.lab.hostops import host_pid
 from infra.lab.status import http_get, ssh
+from infra.outputs import StackOutputs
 from tests.conftest import run_govctl
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -26,13 +27,13 @@ def _sql(lab, fqdn, query):
 
 def test_every_host_answers_ssh_with_its_own_hostname_and_root_filesystem(lab):
     for host in lab["hosts"]:
-        proc = ssh(lab, host["fqdn"], "hostname; findmnt -n -o FSTYPE /; cat /etc/hostname")
+        proc = ssh(StackOutputs.from_dict(lab), host["fqdn"], "hostname; findmnt -n -o FSTYPE /; cat /etc/hostname")
         assert proc.returncode == 0, (host["fqdn"], proc.stderr)
         assert proc.stdout.split() == [host["name"], "overlay", host["name"]]
     marker = f"/tmp/own-rootfs-{time.time_ns()}"
-    assert ssh(lab, "web-1.prod", "touch", marker).returncode == 0
-    assert ssh(lab, "web-1.prod", "test", "-e", marker).returncode == 0
-    assert ssh(lab, "web-1.samecity", "test", "-e", marker).returncode == 1
+    assert ssh(StackOutputs.from_dict(lab), "web-1.prod", "touch", marker).returncode == 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.prod", "test", "-e", marker).returncode == 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.samecity", "test", "-e", marker).returncode == 1
 
 
 def test_write_is_on_sync_standby_at_commit_and_on_async_shortly_after(lab):
@@ -53,11 +54,11 @@ def test_write_is_on_sync_standby_at_commit_and_on_async_shortly_after(lab):
 def test_firewall_lets_dmz_reach_the_database_and_refuses_dmz_to_management(lab):
     db = _host(lab, "db-1.prod")["ipv4"]
     bastion = _host(lab, "bastion-1.prod")["ipv4"]
-    assert ssh(lab, "web-1.prod", "nc", "-z", "-w", "2", db, "5432").returncode == 0
-    assert ssh(lab, "web-1.prod", "nc", "-z", "-w", "2", bastion, "22").returncode != 0
-    assert ssh(lab, "web-1.prod", "nc", "-z", "-w", "2", db, "22").returncode != 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.prod", "nc", "-z", "-w", "2", db, "5432").returncode == 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.prod", "nc", "-z", "-w", "2", bastion, "22").returncode != 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.prod", "nc", "-z", "-w", "2", db, "22").returncode != 0
     # Across centers on the backbone: the remote DMZ may reach the production database too.
-    assert ssh(lab, "web-1.remote", "nc", "-z", "-w", "2", db, "5432").returncode == 0
+    assert ssh(StackOutputs.from_dict(lab), "web-1.remote", "nc", "-z", "-w", "2", db, "5432").returncode == 0
 
 
 def test_service_address_serves_the_production_web_service(lab):
@@ -95,4 +96,4 @@ def test_refresh_notices_manual_removals_and_up_restores_them(lab):
     assert status["healthy"] is True
     assert system.nft_table_exists(fw_ns, "govctl")
     assert system.ns_exists(extranet)
-    assert ssh(lab, "web-1.remote", "hostname").stdout.strip() == "web-1"
+    assert ssh(StackOutputs.from_dict(lab), "web-1.remote", "hostname").stdout.strip() == "web-1"

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from drills.lab import LabTarget
+from infra.outputs import StackOutputs
 from infra.lab import system
-from infra.lab.providers import host_pid
+from infra.lab.hostops import host_pid
 from monitors import prom_api
 from monitors.stack import Layout, alertmanager_address, prometheus_address
 
@@ -55,13 +56,13 @@ def test_stopping_the_production_web_service_pages_and_restoring_resolves(lab, l
     _wait(lambda: _value('max(slo:sli_error:instant{center="prod"})') == 0, 60,
           "the prod SLI to recover")
     _wait(lambda: not _pages("prod"), 240, "the prod page to resolve")
-    assert LabTarget(lab).service_center() == "prod"
+    assert LabTarget(StackOutputs.from_dict(lab)).service_center() == "prod"
 
 
 def test_replication_exporter_sees_the_async_standby_fall_behind_and_recover(lab, lab_monitoring):
     lag = 'max(govctl_pg_replication_lag_seconds{standby="remote"})'
     _wait(lambda: (_value(lag) is not None and _value(lag) < 5), 120, "a small remote lag")
-    target = LabTarget(lab)
+    target = LabTarget(StackOutputs.from_dict(lab))
     target.sql("remote", "SELECT pg_wal_replay_pause()", db="postgres")
     try:
         _wait(lambda: (_value(lag) or 0) > 8, 90, "the remote lag to rise")

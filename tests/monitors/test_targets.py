@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from govctl.errors import BadInput
+from infra.outputs import StackOutputs
 from monitors.lab import targets_from_stack_outputs
 from monitors.slo import load_slo_spec
 from monitors.specfile import SpecError
@@ -29,7 +30,8 @@ LAB_OUTPUTS = {
     "vantage_points": {"internet": "gl-internet", "egov-net": "gl-egov-net",
                        "prod": "gl-prod-bastion-1", "samecity": "gl-samecity-bastion-1",
                        "remote": "gl-remote-bastion-1"},
-    "hosts": [{"fqdn": "db-1.prod", "namespace": "gl-prod-db-1"}],
+    "hosts": [{"name": "db-1", "fqdn": "db-1.prod", "center": "prod", "zone": "core", "zone_kind": "core_business",
+               "roles": ["database"], "ipv4": "10.11.3.10", "namespace": "gl-prod-db-1"}],
     "outside": {"internet": {"kind": "internet", "namespace": "gl-internet", "address": "203.0.113.10"},
                 "egov-net": {"kind": "egov_extranet", "namespace": "gl-egov-net",
                              "address": "198.51.100.10"}},
@@ -37,7 +39,7 @@ LAB_OUTPUTS = {
 
 
 def test_lab_outputs_become_targets_and_valid_prometheus_and_alertmanager_config(tmp_path: Path):
-    targets = targets_from_dict(targets_from_stack_outputs(LAB_OUTPUTS, passfile="/root/.pgpass"))
+    targets = targets_from_dict(targets_from_stack_outputs(StackOutputs.from_dict(LAB_OUTPUTS), passfile="/root/.pgpass"))
     spec = load_slo_spec()
     processes = write_configuration(Layout(tmp_path), targets, spec)
     names = [p.name for p in processes]
@@ -78,7 +80,7 @@ def test_lab_outputs_become_targets_and_valid_prometheus_and_alertmanager_config
 
 
 def test_probe_timeout_is_kept_below_the_interval():
-    targets = targets_from_dict(targets_from_stack_outputs(LAB_OUTPUTS))
+    targets = targets_from_dict(targets_from_stack_outputs(StackOutputs.from_dict(LAB_OUTPUTS)))
     spec = load_slo_spec()
     cfg = probe_configs(targets, spec)["internet"]
     assert cfg["interval"] == "5s" and cfg["timeout"] == "4s"  # 5s default, capped at 0.8 × interval
@@ -86,7 +88,7 @@ def test_probe_timeout_is_kept_below_the_interval():
 
 def test_too_few_vantage_points_for_the_quorum_is_bad_input(tmp_path: Path):
     outputs = {**LAB_OUTPUTS, "vantage_points": {"internet": "gl-internet"}}
-    targets = targets_from_dict(targets_from_stack_outputs(outputs))
+    targets = targets_from_dict(targets_from_stack_outputs(StackOutputs.from_dict(outputs)))
     with pytest.raises(BadInput) as err:
         write_configuration(Layout(tmp_path), targets, load_slo_spec())
     assert "needs a quorum of" in str(err.value) and "has 1" in str(err.value)

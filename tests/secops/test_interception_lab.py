@@ -26,6 +26,7 @@ from govctl.engine import StackDefinition
 from infra.lab.plan import NS_PREFIX, ifname
 from infra.topology import load_topology
 from secops.respond import NftablesEnforcer
+from infra.outputs import StackOutputs
 from secops.stack import LAB_SSHD_LOG, targets_from_outputs
 from secops.store import Store
 from secops.testbed import ElementMonitor, ssh_banner, ssh_password_attempts, wait_for
@@ -155,7 +156,7 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
         tmp_path, lab, exposed_sshd, attacker):
     host, atk = exposed_sshd, attacker
     ops_ns, ops_address = lab["ssh"]["proxy_namespace"], lab["ssh"]["ops_address"]
-    firewalls = targets_from_outputs(lab, "lab")["firewalls"]
+    firewalls = targets_from_outputs(StackOutputs.from_dict(lab), "lab")["firewalls"]
     sets = {fw["center"]: NftablesEnforcer(table=fw["table"], set_name=fw["set"], family=fw["family"],
                                            netns=fw["netns"], set6=fw["set6"]) for fw in firewalls}
     assert all(atk["address"] not in s.blocked() for s in sets.values()), "leftover block from an earlier run"

@@ -13,24 +13,27 @@ from secops.daemon import make_enforcer
 from secops.ingest import FileTail
 from secops.normalize import Normalizer
 from secops.respond import EnforcerGroup
+from infra.outputs import StackOutputs, StackOutputsError
 from secops.stack import targets_from_outputs
 
 # The shape `govctl infra outputs --stack lab` prints (docs/stack-outputs.md), cut to what SecOps reads.
 OUTPUTS = {
     "backend": "lab",
-    "ssh": {"ops_address": "10.11.4.200"},
+    "ssh": {"user": "ops", "private_key": "/k/id", "config": "/k/config", "proxy_namespace": "gl-ops",
+            "ops_address": "10.11.4.200"},
     "allowlist": ["10.11.4.0/24", "10.12.4.0/24"],
     "centers": {
-        c: {"firewall": {"namespace": f"gl-{c}", "family": "inet", "table": "govctl",
+        c: {"role": "production" if c == "prod" else "samecity_dr", "firewall": {"namespace": f"gl-{c}", "family": "inet", "table": "govctl",
                          "sets": {"ipv4": "blocked_v4", "ipv6": "blocked_v6"}}}
         for c in ("prod", "samecity")
     },
-    "hosts": [{"name": "web-1", "fqdn": "web-1.prod", "folder": "/srv/lab/hosts/web-1.prod"}],
+    "hosts": [{"name": "web-1", "fqdn": "web-1.prod", "center": "prod", "zone": "dmz", "zone_kind": "internet_dmz",
+               "roles": ["web"], "ipv4": "10.11.1.10", "folder": "/srv/lab/hosts/web-1.prod"}],
 }
 
 
 def test_every_center_firewall_becomes_one_enforcer_with_the_stack_names():
-    targets = targets_from_outputs(OUTPUTS, "lab")
+    targets = targets_from_outputs(StackOutputs.from_dict(OUTPUTS), "lab")
     assert [(f["center"], f["netns"], f["table"], f["set"], f["set6"]) for f in targets["firewalls"]] == [
         ("prod", "gl-prod", "govctl", "blocked_v4", "blocked_v6"),
         ("samecity", "gl-samecity", "govctl", "blocked_v4", "blocked_v6")]
@@ -47,11 +50,11 @@ def test_every_center_firewall_becomes_one_enforcer_with_the_stack_names():
 
 def test_a_stack_without_firewalls_is_refused_with_what_to_do():
     with pytest.raises(ConfigError, match="govctl lab up"):
-        targets_from_outputs({}, "lab")
+        targets_from_outputs(StackOutputs.from_dict({}), "lab")
     broken = json.loads(json.dumps(OUTPUTS))
     del broken["centers"]["prod"]["firewall"]["sets"]["ipv6"]
-    with pytest.raises(ConfigError, match=r"centers.prod.firewall lacks sets.ipv6"):
-        targets_from_outputs(broken, "lab")
+    with pytest.raises(StackOutputsError, match=r"centers.prod.firewall lacks sets.ipv6"):
+        targets_from_outputs(StackOutputs.from_dict(broken), "lab")
 
 
 def test_config_accepts_stack_and_undated_sshd_sources(tmp_path):
