@@ -29,13 +29,16 @@ class Bound:
 
     def check_number(self, value: float, what: str) -> float:
         """`value` if finite and within the bound, else ValueError naming `what` and the range."""
-        if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
+        finite = isinstance(value, int) or math.isfinite(value)  # an int of any size compares exactly
+        if not finite or not self.minimum <= value <= self.maximum:
             raise ValueError(f"{what} {value!r} is out of range: {self.description}".lstrip())
         return value
 
     def check_text(self, value: str, what: str) -> str:
         """`value` if its length is within the bound (blank counts as empty), else ValueError naming `what`."""
-        if len(value.strip()) < (self.min_length or 0) or len(value) > self.max_length:
+        if len(value.strip()) < (self.min_length or 0):
+            raise ValueError(f"{what} is blank: {self.description}".lstrip())
+        if len(value) > self.max_length:
             raise ValueError(f"{what} has {len(value)} characters: {self.description}".lstrip())
         return value
 

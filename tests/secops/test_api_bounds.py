@@ -65,7 +65,7 @@ def test_a_ban_stored_before_the_bound_reads_as_never(api):
 
 
 @pytest.mark.parametrize("path", ["/incidents/99999999999999999999999", "/incidents/9223372036854775808",
-                                  "/incidents/0", "/incidents/-1"])
+                                  "/incidents/" + "9" * 5000, "/incidents/0", "/incidents/-1"])
 def test_incident_ids_out_of_range_are_422(api, path):
     client, _, h, _ = api
     for method, url in (("GET", path), ("POST", path + "/ack"), ("POST", path + "/contain")):
@@ -134,7 +134,7 @@ def test_text_limits_are_422_and_not_stored(api):
     long_note = client.post(f"/incidents/{iid}/notes", headers=h["ops"], json={"text": "n" * (NOTE.max_length + 1)})
     assert long_note.status_code == 422 and long_note.json()["detail"][0]["loc"] == ["body", "text"]
     blank = client.post(f"/incidents/{iid}/notes", headers=h["ops"], json={"text": "   "})
-    assert blank.status_code == 422 and "note" in blank.json()["detail"]
+    assert blank.status_code == 422 and blank.json()["detail"].startswith("note is blank")
     assert client.post(f"/incidents/{iid}/assign", headers=h["security"], json={"assignee": "a" * 201}).status_code == 422
     assert client.post(f"/incidents/{iid}/resolve", headers=h["security"],
                        json={"note": "r" * (NOTE.max_length + 1)}).status_code == 422
@@ -170,7 +170,7 @@ def test_cli_ttl_within_bounds_blocks(api):
 
 @pytest.mark.parametrize("args", [["bans", "list", "--trail", "--limit", "-1"], ["incidents", "list", "--limit", "0"],
                                   ["incidents", "events", "--limit", "10001"],
-                                  ["incidents", "show", "99999999999999999999999"],
+                                  ["incidents", "show", "99999999999999999999999"], ["incidents", "show", "9" * 400],
                                   ["incidents", "ack", "0"],
                                   ["incidents", "note", "1", "n" * (NOTE.max_length + 1)],
                                   ["incidents", "assign", "1", "a" * 201],
