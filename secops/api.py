@@ -144,6 +144,82 @@ def error_responses() -> dict:
     }
 
 
+def answer_models() -> dict:
+    """The successful answers' shapes, declared in the OpenAPI document (documentation: the endpoints
+    return the domain's dicts as they are; the fuzz test checks that they conform)."""
+    from typing import Any, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from .incidents import SEVERITY, STATES
+
+    class Entity(BaseModel):
+        kind: str
+        value: str
+
+    class Incident(BaseModel):
+        id: int
+        entity: Entity
+        title: str
+        severity: Literal[SEVERITY]
+        state: Literal[STATES]
+        assignee: str | None
+        created: str
+        updated: str
+        first: str
+        last: str
+        alerts: int = Field(description="how many alerts")
+
+    class Decision(BaseModel):
+        id: int | None
+        address: str
+        action: Literal["block", "unblock", "allowlisted"]
+        reason: str
+        actor: str
+        created: str
+        ttl: float | None = Field(description="seconds; null for a block stored before TTLs were bounded")
+        until: str | None = Field(description="null: no end (an unblock, or a block stored before TTLs were bounded)")
+        rule: str | None
+        alert_id: int | str | None
+        enforced: bool
+        offence: int
+
+    class IncidentAlert(BaseModel):
+        model_config = ConfigDict(extra="allow")  # source.ip, user, host
+        id: int | str
+        rule: str
+        title: str | None
+        level: str | None
+        tags: list[str]
+        first: str
+        last: str
+        count: int
+        evidence: list[str]
+
+    class IncidentNote(BaseModel):
+        time: str
+        author: str
+        kind: str
+        text: str
+
+    class IncidentDecision(BaseModel):
+        id: int | None
+        address: str
+        action: str
+        until: str | None
+        reason: str
+        actor: str
+        time: str
+
+    class IncidentDetail(Incident):
+        alerts: list[IncidentAlert]
+        notes: list[IncidentNote]
+        decisions: list[IncidentDecision]
+
+    return {"incidents": list[Incident], "incident": IncidentDetail, "decision": Decision,
+            "decisions": list[Decision], "events": list[dict[str, Any]]}
+
+
 def create_app(store, tokens_path: str | Path, decisions=None):
     """The FastAPI application on `store` (either kind of secops/stores.py; a path opens that SQLite file).
     `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503."""
@@ -164,6 +240,11 @@ def create_app(store, tokens_path: str | Path, decisions=None):
         store = Store(store)
     incidents = Incidents(store)
     tokens = Tokens(Path(tokens_path))
+    answers = answer_models()
+
+    def answer(name: str, status: int = 200) -> dict:
+        return {status: {"model": answers[name]}}
+
     app = FastAPI(title="govctl secops", version="1", responses=error_responses())
     app.add_middleware(BodyLimit, limit=REQUEST_BODY.maximum)
 
@@ -223,36 +304,36 @@ def create_app(store, tokens_path: str | Path, decisions=None):
                            description=BAN_TTL.description)
         reason: str = bounded_text(REASON)
 
-    @app.get("/incidents")
+    @app.get("/incidents", responses=answer("incidents"))
     def list_incidents(state: Literal[STATES] | None = None, limit: int = limit_param(100),
                        who=Depends(allowed("read"))):
         return guarded(incidents.list, state, limit)
 
-    @app.get("/incidents/{incident_id}")
+    @app.get("/incidents/{incident_id}", responses=answer("incident"))
     def show_incident(incident_id: IncidentId, who=Depends(allowed("read"))):
         return guarded(incidents.show, incident_id)
 
-    @app.post("/incidents/{incident_id}/ack")
+    @app.post("/incidents/{incident_id}/ack", responses=answer("incident"))
     def ack(incident_id: IncidentId, who=Depends(allowed("ack"))):
         return guarded(incidents.ack, incident_id, who[0])
 
-    @app.post("/incidents/{incident_id}/notes")
+    @app.post("/incidents/{incident_id}/notes", responses=answer("incident"))
     def note(incident_id: IncidentId, body: Note, who=Depends(allowed("note"))):
         return guarded(incidents.note, incident_id, who[0], body.text)
 
-    @app.post("/incidents/{incident_id}/assign")
+    @app.post("/incidents/{incident_id}/assign", responses=answer("incident"))
     def assign(incident_id: IncidentId, body: Assign, who=Depends(allowed("assign"))):
         return guarded(incidents.assign, incident_id, body.assignee, who[0])
 
-    @app.post("/incidents/{incident_id}/contain")
+    @app.post("/incidents/{incident_id}/contain", responses=answer("incident"))
     def contain(incident_id: IncidentId, who=Depends(allowed("contain"))):
         return guarded(incidents.contain, incident_id, who[0])
 
-    @app.post("/incidents/{incident_id}/resolve")
+    @app.post("/incidents/{incident_id}/resolve", responses=answer("incident"))
     def resolve(incident_id: IncidentId, body: Resolve, who=Depends(allowed("resolve"))):
         return guarded(incidents.resolve, incident_id, who[0], body.note, body.false_positive)
 
-    @app.get("/events")
+    @app.get("/events", responses=answer("events"))
     def events(q: str = Query("", max_length=EVENT_QUERY.max_length, description=EVENT_QUERY.description),
                since: TimeText = None, until: TimeText = None, limit: int = limit_param(100),
                who=Depends(allowed("read"))):
@@ -264,15 +345,15 @@ def create_app(store, tokens_path: str | Path, decisions=None):
             raise HTTPException(422, str(exc)) from None
         return store.search_events(filters, start, end, limit)
 
-    @app.get("/bans")
+    @app.get("/bans", responses=answer("decisions"))
     def bans(who=Depends(allowed("read"))):
         return store.active_bans()
 
-    @app.get("/decisions")
+    @app.get("/decisions", responses=answer("decisions"))
     def decisions_trail(limit: int = limit_param(200), who=Depends(allowed("audit"))):
         return store.decision_trail(limit)
 
-    @app.post("/bans", status_code=201)
+    @app.post("/bans", status_code=201, responses=answer("decision", 201))
     def add_ban(body: Ban, who=Depends(allowed("ban"))):
         if decisions is None:
             raise HTTPException(503, "this API server runs without an enforcer; bans are read-only")
@@ -283,7 +364,7 @@ def create_app(store, tokens_path: str | Path, decisions=None):
         finally:
             decisions.flush()
 
-    @app.delete("/bans/{address}")
+    @app.delete("/bans/{address}", responses=answer("decision"))
     def lift_ban(address: str, reason: str = Query("lifted by hand", min_length=REASON.min_length,
                                                    max_length=REASON.max_length, description=REASON.description),
                  who=Depends(allowed("ban"))):
