@@ -5,10 +5,14 @@ Roles and what they may do:
   ops       read incidents, events and bans; acknowledge incidents and add notes
   security  everything: acknowledge, assign, contain, resolve, notes; add and lift bans; read the trail
 Tokens live in a YAML file as SHA-256 digests (`govctl incidents token add` prints a new token once).
+
+Every input is bounded by secops/schemas/limits.yaml (through secops/limits.py): ids, list limits, text
+lengths, ban TTLs (finite, 1 s to 365 days) and the request body (413 above it, before it is parsed).
 """
 
 import hashlib
 import hmac
+import math
 import secrets
 from pathlib import Path
 from typing import Any
@@ -59,13 +63,176 @@ class Tokens:
         return None
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is answered 413 before the app reads it — at once
+    when its Content-Length says so, else as soon as the bytes received pass the limit (chunked bodies are
+    buffered up to the limit). Starlette and uvicorn bound headers but not bodies, hence this."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay():
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        from starlette.responses import JSONResponse
+        await JSONResponse({"detail": f"request body over {self.limit} bytes; send less (a note or reason is"
+                                      " bounded, see the OpenAPI document)"}, status_code=413)(scope, receive, send)
+
+
+def json_safe(value):
+    """`value` with every non-finite float as its text ("inf", "nan"): JSON has no such numbers, and a 422
+    echoes the refused input."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def error_responses() -> dict:
+    """The error answers any endpoint may give, as the OpenAPI document declares them."""
+    from pydantic import BaseModel, Field
+
+    class Problem(BaseModel):
+        """An error answer: what went wrong and what to do."""
+        detail: str
+
+    class FieldProblem(BaseModel):
+        loc: list[str | int] = Field(description="where: body, query or path, then the field's name")
+        msg: str
+        type: str
+
+    class InvalidRequest(BaseModel):
+        """The fields out of bounds (a list), or one sentence when the input parsed but cannot be acted on
+        (an allowlisted address, a blank note)."""
+        detail: str | list[FieldProblem]
+
+    return {
+        400: {"model": Problem, "description": "the body is not JSON text in UTF-8"},
+        401: {"model": Problem, "description": "missing or unknown bearer token"},
+        403: {"model": Problem, "description": "the token's role may not do this"},
+        404: {"model": Problem, "description": "no such incident"},
+        409: {"model": Problem, "description": "the incident's state does not allow this"},
+        413: {"model": Problem, "description": "request body over the limit"},
+        422: {"model": InvalidRequest, "description": "an input out of its bounds or not usable"},
+        503: {"model": Problem, "description": "bans are read-only on a server without an enforcer"},
+    }
+
+
+def answer_models() -> dict:
+    """The successful answers' shapes, declared in the OpenAPI document (documentation: the endpoints
+    return the domain's dicts as they are; the fuzz test checks that they conform)."""
+    from typing import Any, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from .incidents import SEVERITY, STATES
+
+    class Entity(BaseModel):
+        kind: str
+        value: str
+
+    class Incident(BaseModel):
+        id: int
+        entity: Entity
+        title: str
+        severity: Literal[SEVERITY]
+        state: Literal[STATES]
+        assignee: str | None
+        created: str
+        updated: str
+        first: str
+        last: str
+        alerts: int = Field(description="how many alerts")
+
+    class Decision(BaseModel):
+        id: int | None
+        address: str
+        action: Literal["block", "unblock", "allowlisted"]
+        reason: str
+        actor: str
+        created: str
+        ttl: float | None = Field(description="seconds; null for a block stored before TTLs were bounded")
+        until: str | None = Field(description="null: no end (an unblock, or a block stored before TTLs were bounded)")
+        rule: str | None
+        alert_id: int | str | None
+        enforced: bool
+        offence: int
+
+    class IncidentAlert(BaseModel):
+        model_config = ConfigDict(extra="allow")  # source.ip, user, host
+        id: int | str
+        rule: str
+        title: str | None
+        level: str | None
+        tags: list[str]
+        first: str
+        last: str
+        count: int
+        evidence: list[str]
+
+    class IncidentNote(BaseModel):
+        time: str
+        author: str
+        kind: str
+        text: str
+
+    class IncidentDecision(BaseModel):
+        id: int | None
+        address: str
+        action: str
+        until: str | None
+        reason: str
+        actor: str
+        time: str
+
+    class IncidentDetail(Incident):
+        alerts: list[IncidentAlert]
+        notes: list[IncidentNote]
+        decisions: list[IncidentDecision]
+
+    return {"incidents": list[Incident], "incident": IncidentDetail, "decision": Decision,
+            "decisions": list[Decision], "events": list[dict[str, Any]]}
+
+
 def create_app(store, tokens_path: str | Path, decisions=None):
     """The FastAPI application on `store` (either kind of secops/stores.py; a path opens that SQLite file).
     `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503."""
-    from fastapi import Depends, FastAPI, HTTPException, Request
+    from typing import Annotated, Literal
+
+    from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
-    from .incidents import IncidentError, Incidents, NotFound
+    from .incidents import STATES, IncidentError, Incidents, InvalidInput, NotFound
+    from .limits import ASSIGNEE, BAN_TTL, EVENT_QUERY, LIST_LIMIT, NOTE, REASON, RECORD_ID, REQUEST_BODY, TIME_TEXT
     from .store import Store
     from .stores import parse_event_query, parse_time
 
@@ -73,7 +240,26 @@ def create_app(store, tokens_path: str | Path, decisions=None):
         store = Store(store)
     incidents = Incidents(store)
     tokens = Tokens(Path(tokens_path))
-    app = FastAPI(title="govctl secops", version="1")
+    answers = answer_models()
+
+    def answer(name: str, status: int = 200) -> dict:
+        return {status: {"model": answers[name]}}
+
+    app = FastAPI(title="govctl secops", version="1", responses=error_responses())
+    app.add_middleware(BodyLimit, limit=REQUEST_BODY.maximum)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    def bounded_text(bound):
+        return Field(min_length=bound.min_length, max_length=bound.max_length, description=bound.description)
+
+    def limit_param(default: int):
+        return Query(default, ge=LIST_LIMIT.minimum, le=LIST_LIMIT.maximum, description=LIST_LIMIT.description)
+
+    IncidentId = Annotated[int, PathParam(ge=RECORD_ID.minimum, le=RECORD_ID.maximum, description=RECORD_ID.description)]
+    TimeText = Annotated[str | None, Query(max_length=TIME_TEXT.max_length, description=TIME_TEXT.description)]
 
     def caller(request: Request) -> tuple[str, str]:
         header = request.headers.get("authorization", "")
@@ -97,54 +283,59 @@ def create_app(store, tokens_path: str | Path, decisions=None):
             return fn(*args)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        except InvalidInput as exc:
+            raise HTTPException(422, str(exc)) from None
         except IncidentError as exc:
             raise HTTPException(409, str(exc)) from None
 
     class Note(BaseModel):
-        text: str = Field(min_length=1)
+        text: str = bounded_text(NOTE)
 
     class Assign(BaseModel):
-        assignee: str = Field(min_length=1)
+        assignee: str = bounded_text(ASSIGNEE)
 
     class Resolve(BaseModel):
-        note: str | None = None
+        note: str | None = Field(None, max_length=NOTE.max_length, description=NOTE.description)
         false_positive: bool = False
 
     class Ban(BaseModel):
         address: str
-        ttl: float = Field(gt=0, default=3600)
-        reason: str = Field(min_length=1)
+        ttl: float = Field(3600, ge=BAN_TTL.minimum, le=BAN_TTL.maximum, allow_inf_nan=False,
+                           description=BAN_TTL.description)
+        reason: str = bounded_text(REASON)
 
-    @app.get("/incidents")
-    def list_incidents(state: str | None = None, limit: int = 100, who=Depends(allowed("read"))):
+    @app.get("/incidents", responses=answer("incidents"))
+    def list_incidents(state: Literal[STATES] | None = None, limit: int = limit_param(100),
+                       who=Depends(allowed("read"))):
         return guarded(incidents.list, state, limit)
 
-    @app.get("/incidents/{incident_id}")
-    def show_incident(incident_id: int, who=Depends(allowed("read"))):
+    @app.get("/incidents/{incident_id}", responses=answer("incident"))
+    def show_incident(incident_id: IncidentId, who=Depends(allowed("read"))):
         return guarded(incidents.show, incident_id)
 
-    @app.post("/incidents/{incident_id}/ack")
-    def ack(incident_id: int, who=Depends(allowed("ack"))):
+    @app.post("/incidents/{incident_id}/ack", responses=answer("incident"))
+    def ack(incident_id: IncidentId, who=Depends(allowed("ack"))):
         return guarded(incidents.ack, incident_id, who[0])
 
-    @app.post("/incidents/{incident_id}/notes")
-    def note(incident_id: int, body: Note, who=Depends(allowed("note"))):
+    @app.post("/incidents/{incident_id}/notes", responses=answer("incident"))
+    def note(incident_id: IncidentId, body: Note, who=Depends(allowed("note"))):
         return guarded(incidents.note, incident_id, who[0], body.text)
 
-    @app.post("/incidents/{incident_id}/assign")
-    def assign(incident_id: int, body: Assign, who=Depends(allowed("assign"))):
+    @app.post("/incidents/{incident_id}/assign", responses=answer("incident"))
+    def assign(incident_id: IncidentId, body: Assign, who=Depends(allowed("assign"))):
         return guarded(incidents.assign, incident_id, body.assignee, who[0])
 
-    @app.post("/incidents/{incident_id}/contain")
-    def contain(incident_id: int, who=Depends(allowed("contain"))):
+    @app.post("/incidents/{incident_id}/contain", responses=answer("incident"))
+    def contain(incident_id: IncidentId, who=Depends(allowed("contain"))):
         return guarded(incidents.contain, incident_id, who[0])
 
-    @app.post("/incidents/{incident_id}/resolve")
-    def resolve(incident_id: int, body: Resolve, who=Depends(allowed("resolve"))):
+    @app.post("/incidents/{incident_id}/resolve", responses=answer("incident"))
+    def resolve(incident_id: IncidentId, body: Resolve, who=Depends(allowed("resolve"))):
         return guarded(incidents.resolve, incident_id, who[0], body.note, body.false_positive)
 
-    @app.get("/events")
-    def events(q: str = "", since: str | None = None, until: str | None = None, limit: int = 100,
+    @app.get("/events", responses=answer("events"))
+    def events(q: str = Query("", max_length=EVENT_QUERY.max_length, description=EVENT_QUERY.description),
+               since: TimeText = None, until: TimeText = None, limit: int = limit_param(100),
                who=Depends(allowed("read"))):
         """Newest events matching `q` (`field:value …`, the syntax of `govctl incidents events`)."""
         try:
@@ -152,19 +343,17 @@ def create_app(store, tokens_path: str | Path, decisions=None):
             start, end = parse_time(since, "since"), parse_time(until, "until")
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        if not 1 <= limit <= 10000:
-            raise HTTPException(422, "limit must be between 1 and 10000")
         return store.search_events(filters, start, end, limit)
 
-    @app.get("/bans")
+    @app.get("/bans", responses=answer("decisions"))
     def bans(who=Depends(allowed("read"))):
         return store.active_bans()
 
-    @app.get("/decisions")
-    def decisions_trail(limit: int = 200, who=Depends(allowed("audit"))):
+    @app.get("/decisions", responses=answer("decisions"))
+    def decisions_trail(limit: int = limit_param(200), who=Depends(allowed("audit"))):
         return store.decision_trail(limit)
 
-    @app.post("/bans", status_code=201)
+    @app.post("/bans", status_code=201, responses=answer("decision", 201))
     def add_ban(body: Ban, who=Depends(allowed("ban"))):
         if decisions is None:
             raise HTTPException(503, "this API server runs without an enforcer; bans are read-only")
@@ -175,8 +364,10 @@ def create_app(store, tokens_path: str | Path, decisions=None):
         finally:
             decisions.flush()
 
-    @app.delete("/bans/{address}")
-    def lift_ban(address: str, reason: str = "lifted by hand", who=Depends(allowed("ban"))):
+    @app.delete("/bans/{address}", responses=answer("decision"))
+    def lift_ban(address: str, reason: str = Query("lifted by hand", min_length=REASON.min_length,
+                                                   max_length=REASON.max_length, description=REASON.description),
+                 who=Depends(allowed("ban"))):
         if decisions is None:
             raise HTTPException(503, "this API server runs without an enforcer; bans are read-only")
         try:

@@ -50,7 +50,8 @@ class Invalid(ValueError):
 @functools.lru_cache(maxsize=None)
 def _validator(schema_path: Path):
     """A validator for a YAML JSON-schema file; `$ref`s to other files resolve relative to it
-    (the secops schema refers to secops/es/config.schema.yaml for its `elasticsearch:` section)."""
+    (the secops schema refers to secops/es/config.schema.yaml for its `elasticsearch:` section and to
+    schemas/limits.yaml for its bounds). A `number` is finite: .inf and .nan are refused."""
     import jsonschema
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
@@ -60,7 +61,19 @@ def _validator(schema_path: Path):
         return Resource.from_contents(yaml.safe_load(target.read_text(encoding="utf-8")), default_specification=DRAFT202012)
 
     schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, registry=Registry(retrieve=retrieve))
+    return _finite_validator_class()(schema, registry=Registry(retrieve=retrieve))
+
+
+def _finite_number(checker, instance) -> bool:
+    """JSON has no infinity or NaN, but YAML does (.inf, .nan); a setting is never either."""
+    import math
+    return checker.is_type(instance, "integer") or (isinstance(instance, float) and math.isfinite(instance))
+
+
+def _finite_validator_class():
+    import jsonschema
+    base = jsonschema.Draft202012Validator
+    return jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("number", _finite_number))
 
 
 def validate_and_merge(doc: dict[str, Any], schema_path: Path, defaults: dict[str, Any], prefix: str = "") -> dict[str, Any]:

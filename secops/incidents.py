@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from .limits import ASSIGNEE, LIST_LIMIT, NOTE, RECORD_ID
 from .normalize import iso
 
 STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
@@ -28,6 +29,17 @@ class IncidentError(ValueError):
 
 class NotFound(IncidentError):
     pass
+
+
+class InvalidInput(IncidentError):
+    """An argument outside its bound (secops/schemas/limits.yaml); the message names it and the bound."""
+
+
+def _bounded_text(bound, value: str, what: str) -> str:
+    try:
+        return bound.check_text(value, what)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _entity(alert) -> tuple[str, str] | None:
@@ -89,11 +101,15 @@ class Incidents:
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict]:
         if state is not None and state not in STATES:
-            raise IncidentError(f"state {state!r} is not one of {', '.join(STATES)}")
+            raise InvalidInput(f"state {state!r} is not one of {', '.join(STATES)}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not LIST_LIMIT.minimum <= limit <= LIST_LIMIT.maximum:
+            raise InvalidInput(f"limit {limit!r} is out of range: {LIST_LIMIT.description}")
         return [_incident(r) for r in self.store.incidents(state, limit)]
 
     def show(self, incident_id) -> dict:
-        record = self.store.incident(incident_id)
+        # an id no store can hold names no incident (SQLite would overflow on it)
+        in_range = isinstance(incident_id, int) and RECORD_ID.minimum <= incident_id <= RECORD_ID.maximum
+        record = self.store.incident(incident_id) if in_range else None
         if record is None:
             raise NotFound(f"incident {incident_id} does not exist; see `govctl incidents list`")
         alerts = self.store.incident_alerts(incident_id)
@@ -108,6 +124,8 @@ class Incidents:
         return out
 
     def _transition(self, incident_id, target: str, actor: str, note: str | None) -> dict:
+        if note:  # an empty note is no note
+            _bounded_text(NOTE, note, "note")
         with self.store.lock:
             current = self.show(incident_id)
             if target not in TRANSITIONS[current["state"]]:
@@ -129,8 +147,7 @@ class Incidents:
         return self._transition(incident_id, "false-positive" if false_positive else "resolved", actor, note)
 
     def assign(self, incident_id, assignee: str, actor: str) -> dict:
-        if not assignee.strip():
-            raise IncidentError("assignee must not be empty")
+        _bounded_text(ASSIGNEE, assignee, "assignee")
         self.show(incident_id)
         now = time.time()
         with self.store.lock:
@@ -139,8 +156,7 @@ class Incidents:
         return self.show(incident_id)
 
     def note(self, incident_id, author: str, text: str) -> dict:
-        if not text.strip():
-            raise IncidentError("a note needs text")
+        _bounded_text(NOTE, text, "note")
         self.show(incident_id)
         self.store.add_incident_note(incident_id, time.time(), author, "note", text)
         return self.show(incident_id)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import subprocess
 import time
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
+from .limits import BAN_TTL
 from .store import Store
 
 DEFAULT_TTL = 600.0
@@ -38,11 +40,28 @@ class Decision:
     id: int | None = None
 
     def to_dict(self) -> dict:
+        """As JSON shows it. A row stored before TTLs were bounded (ttl 1e308 or inf) reads as ttl and
+        until null: a block without an end date (the trail renders it "never")."""
         from .normalize import iso
         return {"id": self.id, "address": self.address, "action": self.action, "reason": self.reason,
-                "actor": self.actor, "created": iso(self.created), "ttl": self.ttl,
-                "until": iso(self.until) if self.until else None, "rule": self.rule,
+                "actor": self.actor, "created": iso(self.created), "ttl": _finite_or_none(self.ttl),
+                "until": _stamp_or_none(self.until), "rule": self.rule,
                 "alert_id": self.alert_id, "enforced": self.enforced, "offence": self.offence}
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _stamp_or_none(epoch: float | None) -> str | None:
+    """The ISO time of `epoch`, or None when there is none or no calendar date holds it (year > 9999)."""
+    from .normalize import iso
+    if not epoch:
+        return None
+    try:
+        return iso(epoch)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 class Enforcer(Protocol):
@@ -113,7 +132,7 @@ class DecisionEngine:
         """Earlier offences and the blocks still in force, from the store (either kind)."""
         self.offences.update(self.store.block_counts())
         for ban in self.store.active_bans():
-            self.active[ban["address"]] = _epoch(ban["until"])
+            self.active[ban["address"]] = _epoch(ban["until"]) if ban["until"] else math.inf
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
@@ -143,6 +162,7 @@ class DecisionEngine:
         offence = self.offences.get(address, 0)
         if ttl is None:
             ttl = min(self.ttl * self.escalation ** offence, self.max_ttl)
+        BAN_TTL.check_number(ttl, "ttl")  # an endless or NaN ban would poison the trail and the kernel's timeout
         self.offences[address] = offence + 1
         self.active[address] = now + ttl
         decision = Decision(address, "block", reason, actor or self.actor, now, ttl=ttl, until=now + ttl,

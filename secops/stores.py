@@ -84,14 +84,17 @@ def parse_time(text: str | None, what: str = "time") -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
-        pass
+        epoch = None
     try:
+        if epoch is not None:
+            dt.datetime.fromtimestamp(epoch, dt.timezone.utc)  # refuses inf, nan and years past 9999
+            return epoch
         stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not an ISO 8601 time or epoch seconds "
-                         "(example: 2026-11-01T08:00:00+08:00)") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return stamp.timestamp()
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        return stamp.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"{what} {text!r} is not an ISO 8601 time or epoch seconds between the years 1 and"
+                         " 9999 (example: 2026-11-01T08:00:00+08:00)") from None

@@ -14,6 +14,19 @@ from govctl.errors import BadInput, GovctlError
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")
 
 
+def within(bound):
+    """A Typer callback holding an option to a bound of secops/schemas/limits.yaml: out of it, exit 2 with a
+    message naming the option and the bound (Click's own ranges let NaN through and name only one end)."""
+    def check(value):
+        if value is None:
+            return value
+        try:
+            return bound.check(value)  # Click's message names the option
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return check
+
+
 def load(config: Optional[Path]) -> dict[str, Any]:
     from secops.config import ConfigError, load_config
     try:

@@ -7,8 +7,9 @@ from typing import Optional
 import typer
 
 from govctl.errors import BadInput, GovctlError
+from secops.limits import BAN_TTL, LIST_LIMIT, REASON
 
-from ._secops_store import CONFIG_OPTION, load, load_enforcing, open_configured
+from ._secops_store import CONFIG_OPTION, load, load_enforcing, open_configured, within
 from ._secops_store import actor as _actor
 
 app = typer.Typer(name="bans", help=(
@@ -52,7 +53,8 @@ def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
 def list_bans(
     config: Optional[Path] = _CONFIG,
     trail: bool = typer.Option(False, "--trail", help="Show every decision (blocks, lifts, allowlisted skips)."),
-    limit: int = typer.Option(200, "--limit", help="How many decisions with --trail."),
+    limit: int = typer.Option(200, "--limit", callback=within(LIST_LIMIT),
+                              help="How many decisions with --trail (1 to 10000)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Blocks in force (who decided, why, until when), or with --trail the whole decision record.
@@ -72,7 +74,8 @@ def list_bans(
     table = Table("address", "action", "until", "enforced", "actor", "reason",
                   title="decisions" if trail else "bans in force")
     for r in rows:
-        table.add_row(r["address"], r["action"], r["until"] or "", "yes" if r["enforced"] else "no (dry run)",
+        until = r["until"] or ("never" if r["action"] == "block" else "")  # a block stored before TTLs were bounded
+        table.add_row(r["address"], r["action"], until, "yes" if r["enforced"] else "no (dry run)",
                       r["actor"], r["reason"])
     console.print(table)
 
@@ -80,8 +83,10 @@ def list_bans(
 @app.command()
 def add(
     address: str = typer.Argument(..., help="IPv4 or IPv6 address to block."),
-    ttl: float = typer.Option(3600, "--ttl", help="Seconds until the kernel lifts the block by itself."),
-    reason: str = typer.Option(..., "--reason", help="Why (recorded with your user name)."),
+    ttl: float = typer.Option(3600, "--ttl", callback=within(BAN_TTL),
+                              help="Seconds until the kernel lifts the block by itself (1 to 31536000 = 365 days)."),
+    reason: str = typer.Option(..., "--reason", callback=within(REASON),
+                               help="Why (recorded with your user name; up to 1000 characters)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record the decision without touching nftables."),
     config: Optional[Path] = _CONFIG,
     stack: Optional[str] = _STACK,
@@ -92,8 +97,6 @@ def add(
     Example: govctl bans add 203.0.113.9 --ttl 600 --reason 'manual: scanner' --stack lab
     """
     from govctl.ui import console, print_json
-    if ttl <= 0:
-        raise BadInput("--ttl must be a positive number of seconds")
     engine, store = _engine(config, dry_run, stack)
     try:
         try:
@@ -113,7 +116,8 @@ def add(
 @app.command()
 def remove(
     address: str = typer.Argument(..., help="Address to unblock."),
-    reason: str = typer.Option("lifted by hand", "--reason", help="Why (recorded)."),
+    reason: str = typer.Option("lifted by hand", "--reason", callback=within(REASON),
+                               help="Why (recorded; up to 1000 characters)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Record without touching nftables."),
     config: Optional[Path] = _CONFIG,
     stack: Optional[str] = _STACK,

@@ -7,8 +7,9 @@ from typing import Optional
 import typer
 
 from govctl.errors import BadInput, GovctlError
+from secops.limits import LIST_LIMIT, RECORD_ID
 
-from ._secops_store import CONFIG_OPTION, load, open_configured
+from ._secops_store import CONFIG_OPTION, load, open_configured, within
 from ._secops_store import actor as _actor
 
 app = typer.Typer(name="incidents", help=(
@@ -17,6 +18,12 @@ app = typer.Typer(name="incidents", help=(
 
 _CONFIG = CONFIG_OPTION
 _JSON = typer.Option(False, "--json", help="Print JSON.")
+_ID = typer.Argument(..., callback=within(RECORD_ID), help="Incident number.")
+
+
+def _limit(default: int, what: str):
+    return typer.Option(default, "--limit", callback=within(LIST_LIMIT),
+                        help=f"At most this many {what} (1 to 10000).")
 
 
 def _service(config: Optional[Path]):
@@ -26,12 +33,12 @@ def _service(config: Optional[Path]):
 
 
 def _do(config: Optional[Path], fn_name: str, *args, json_out: bool = False):
-    from secops.incidents import IncidentError, NotFound
+    from secops.incidents import IncidentError, InvalidInput, NotFound
     from govctl.ui import print_json
     service, _ = _service(config)
     try:
         result = getattr(service, fn_name)(*args)
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:
         raise BadInput(str(exc)) from None
     except IncidentError as exc:
         raise GovctlError(str(exc)) from None
@@ -59,7 +66,7 @@ def _print_incident(i: dict) -> None:
 @app.command("list")
 def list_incidents(
     state: Optional[str] = typer.Option(None, "--state", help="new, acknowledged, contained, resolved or false-positive."),
-    limit: int = typer.Option(100, "--limit"),
+    limit: int = _limit(100, "incidents, newest activity first"),
     config: Optional[Path] = _CONFIG,
     json_out: bool = _JSON,
 ) -> None:
@@ -93,7 +100,7 @@ def events(
                                           "'source.ip:203.0.113.0/24 event.outcome:failure'."),
     since: Optional[str] = typer.Option(None, "--since", help="From this time (ISO 8601 or epoch seconds)."),
     until: Optional[str] = typer.Option(None, "--until", help="Up to this time (ISO 8601 or epoch seconds)."),
-    limit: int = typer.Option(100, "--limit", help="At most this many events, newest first."),
+    limit: int = _limit(100, "events, newest first"),
     config: Optional[Path] = _CONFIG,
     json_out: bool = _JSON,
 ) -> None:
@@ -109,8 +116,6 @@ def events(
         start, end = parse_time(since, "--since"), parse_time(until, "--until")
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    if not 1 <= limit <= 10000:
-        raise BadInput("--limit must be between 1 and 10000")
     store = open_configured(load(config))
     try:
         found = store.search_events(filters, start, end, limit)
@@ -127,7 +132,7 @@ def events(
 
 
 @app.command()
-def show(incident_id: int = typer.Argument(..., help="Incident number."), config: Optional[Path] = _CONFIG,
+def show(incident_id: int = _ID, config: Optional[Path] = _CONFIG,
          json_out: bool = _JSON) -> None:
     """One incident with its alerts, evidence lines, decisions and notes.
 
@@ -137,7 +142,7 @@ def show(incident_id: int = typer.Argument(..., help="Incident number."), config
 
 
 @app.command()
-def ack(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+def ack(incident_id: int = _ID, note: Optional[str] = typer.Option(None, "--note"),
         config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
     """Acknowledge: someone is looking at it.
 
@@ -147,7 +152,7 @@ def ack(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Opti
 
 
 @app.command()
-def assign(incident_id: int = typer.Argument(...), assignee: str = typer.Argument(..., help="Who handles it."),
+def assign(incident_id: int = _ID, assignee: str = typer.Argument(..., help="Who handles it."),
            config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
     """Assign to a person.
 
@@ -157,7 +162,7 @@ def assign(incident_id: int = typer.Argument(...), assignee: str = typer.Argumen
 
 
 @app.command()
-def contain(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+def contain(incident_id: int = _ID, note: Optional[str] = typer.Option(None, "--note"),
             config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
     """Mark as contained (the attacker is blocked or the account locked).
 
@@ -167,7 +172,7 @@ def contain(incident_id: int = typer.Argument(...), note: Optional[str] = typer.
 
 
 @app.command()
-def resolve(incident_id: int = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note"),
+def resolve(incident_id: int = _ID, note: Optional[str] = typer.Option(None, "--note"),
             false_positive: bool = typer.Option(False, "--false-positive", help="Close as a false positive."),
             config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
     """Close the incident (resolved, or false-positive).
@@ -178,7 +183,7 @@ def resolve(incident_id: int = typer.Argument(...), note: Optional[str] = typer.
 
 
 @app.command()
-def note(incident_id: int = typer.Argument(...), text: str = typer.Argument(..., help="The note."),
+def note(incident_id: int = _ID, text: str = typer.Argument(..., help="The note."),
          config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
     """Add a note to the incident's record.
 
