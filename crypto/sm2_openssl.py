@@ -3,7 +3,8 @@ than the pure-Python default. govctl computes Z_A and e = SM3(Z_A || M) itself a
 and verifies e; encryption goes through OpenSSL's SM2 EVP_PKEY_encrypt (GM/T 0009 DER).
 Keys enter OpenSSL as DER (SEC1 ECPrivateKey / SubjectPublicKeyInfo on the SM2 curve).
 
-Select it with `sm2_backend: openssl` in the crypto configuration."""
+Select it with `sm2_backend: openssl` in the crypto configuration (sm2.BACKENDS names it; this
+module uses the curve and encodings of sm2_curve and never imports the wrapper)."""
 from __future__ import annotations
 
 import ctypes
@@ -12,8 +13,9 @@ import secrets
 
 from . import der
 from .errors import CryptoError, IntegrityError, UnsupportedError
-from .primitives import digest
-from .sm2 import EC_PUBLIC_KEY_OID, N, SM2_CURVE_OID, Point, SM2PublicKey, decode_ciphertext
+from .sm2_curve import (N, SM2_CURVE_OID, Point, be32, decode_ciphertext, decode_signature, encode_ciphertext,
+                        encode_signature, parse_point, point_bytes, public_key_der, public_key_point_bytes,
+                        signed_digest)
 
 _c = ctypes
 _P = _c.c_void_p
@@ -50,10 +52,6 @@ def _load():
     return lib
 
 
-def _be32(n: int) -> bytes:
-    return n.to_bytes(32, "big")
-
-
 class OpenSSLBackend:
     name = "openssl"
 
@@ -71,13 +69,13 @@ class OpenSSLBackend:
 
     def _private(self, d: int, public: Point | None = None):
         """SEC1 ECPrivateKey; without the public key OpenSSL computes it (a point multiplication)."""
-        fields = [der.integer(1), der.octet_string(_be32(d)), der.tlv(0xA0, der.oid(SM2_CURVE_OID))]
+        fields = [der.integer(1), der.octet_string(be32(d)), der.tlv(0xA0, der.oid(SM2_CURVE_OID))]
         if public:
-            fields.append(der.tlv(0xA1, der.bit_string(b"\x04" + _be32(public[0]) + _be32(public[1]))))
+            fields.append(der.tlv(0xA1, der.bit_string(point_bytes(public))))
         return self._decode("d2i_AutoPrivateKey", der.sequence(*fields))
 
     def _public(self, point: Point):
-        return self._decode("d2i_PUBKEY", SM2PublicKey(point).to_der())
+        return self._decode("d2i_PUBKEY", public_key_der(point))
 
     def _run(self, key, init: str, op: str, data: bytes, out_len: int | None = None) -> bytes:
         ctx = self._lib.EVP_PKEY_CTX_new(key, None)
@@ -96,10 +94,6 @@ class OpenSSLBackend:
             self._lib.EVP_PKEY_CTX_free(ctx)
             self._lib.EVP_PKEY_free(key)
 
-    @staticmethod
-    def _e(public: Point, uid: bytes, message: bytes) -> bytes:
-        return digest("sm3", SM2PublicKey(public).za(uid) + message)
-
     # -- SM2Backend -------------------------------------------------------------------------
     def generate_private(self) -> int:
         return 1 + secrets.randbelow(N - 2)  # uniform in [1, n-2]
@@ -115,27 +109,21 @@ class OpenSSLBackend:
             self._lib.CRYPTO_free(out, None, 0)
         finally:
             self._lib.EVP_PKEY_free(key)
-        algorithm, bits = der.read_sequence(spki, [der.SEQUENCE, der.BIT_STRING], "public key")
-        if algorithm != der.oid(EC_PUBLIC_KEY_OID) + der.oid(SM2_CURVE_OID):
-            raise CryptoError("OpenSSL exported a public key that is not on the SM2 curve")
-        return int.from_bytes(bits[2:34], "big"), int.from_bytes(bits[34:66], "big")
+        what = "the public key OpenSSL exported"
+        return parse_point(public_key_point_bytes(spki, what, CryptoError), what, CryptoError)
 
     def sign(self, d, public, uid, message):
-        from .sm2 import decode_signature
-
         signature = self._run(self._private(d, public), "EVP_PKEY_sign_init", "EVP_PKEY_sign",
-                              self._e(public, uid, message))
+                              signed_digest(public, uid, message))
         return decode_signature(signature)
 
     def verify(self, public, uid, message, r, s):
-        from .sm2 import encode_signature
-
         key = self._public(public)
         ctx = self._lib.EVP_PKEY_CTX_new(key, None)
         try:
             if self._lib.EVP_PKEY_verify_init(ctx) != 1:
                 raise CryptoError("OpenSSL EVP_PKEY_verify_init failed")
-            signature, e = encode_signature(r, s), self._e(public, uid, message)
+            signature, e = encode_signature(r, s), signed_digest(public, uid, message)
             valid = self._lib.EVP_PKEY_verify(ctx, signature, len(signature), e, len(e)) == 1
             self._lib.ERR_clear_error()
             return valid
@@ -149,9 +137,9 @@ class OpenSSLBackend:
         return c1, c3, c2
 
     def decrypt(self, d, c1, c3, c2):
-        ciphertext = der.sequence(der.integer(c1[0]), der.integer(c1[1]), der.octet_string(c3), der.octet_string(c2))
         try:
-            return self._run(self._private(d), "EVP_PKEY_decrypt_init", "EVP_PKEY_decrypt", ciphertext)
+            return self._run(self._private(d), "EVP_PKEY_decrypt_init", "EVP_PKEY_decrypt",
+                             encode_ciphertext(c1, c3, c2))
         except IntegrityError:
             raise IntegrityError("SM2 ciphertext failed its integrity check (C3): wrong private "
                                  "key, or the ciphertext was altered") from None

@@ -1,5 +1,5 @@
 """Automated checks: each turns one layer's raw evidence into a verdict with the facts that decided
-it. The catalogs name these checks; `catalog.validate` refuses a name that is not here.
+it. The catalogs name these checks; the engine refuses a catalog naming one that is not here.
 
 A check reads only the evidence documents (collect.py writes them; tests use saved ones), so the
 same code judges the running lab and the fixtures. A layer that is missing or not collected raises
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
+from .catalog import host_catalog
 
 DJCP_RETENTION_DAYS = 180        # 网络安全法 art. 21: network logs kept at least six months
 DRILL_MAX_AGE_DAYS = 365         # a DR drill at least once a year
@@ -434,8 +435,6 @@ def host_verdicts(audit: dict) -> dict[str, dict[str, dict]]:
 
 
 def host_outcome(ev: Evidence, ids: tuple[str, ...]) -> Outcome:
-    from .catalog import host_catalog
-
     catalog = host_catalog()
     if catalog is None:
         raise Missing("主机加固目录（playbooks/catalog/host-controls.yaml）尚未安装。",

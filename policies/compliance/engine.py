@@ -7,6 +7,10 @@ examined, manual prompts still open) and its waiver:
   (不符合 when nothing passed, 部分符合 when something did), open manual checks notwithstanding;
   without failures, an open manual check (or a layer whose evidence is missing) leaves it
   需人工核查 with the prompt saying what to attach; when all evidence passed: 符合.
+
+The engine also says which check names a catalog may use (the ones it can run): it refuses a
+catalog naming any other before evaluating it, and `validate_catalog` adds that to the catalog's
+own validation.
 """
 from __future__ import annotations
 
@@ -15,8 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, VERDICT_EN
 from .assessment import Assessment, waiver_active
-from .catalog import Catalog, Check, Item, automation
+from .catalog import Catalog, CatalogError, Check, Item, automation, parse_check, validate as validate_document
 from .checks import CHECKS, Evidence, Missing, Outcome, combine, host_outcome, pack_outcome, secops_rules_outcome
+
+# The checks that take the catalog's parameter (ids, a clause); `manual` is a person's; every other
+# name is a function of checks.CHECKS.
+PARAMETERISED_CHECKS = {"host": host_outcome, "pack": pack_outcome, "secops_rules": secops_rules_outcome}
 
 # Weights of the estimate: an item's importance (等保) or obligation (密评).
 WEIGHTS = {"关键": 3, "重要": 2, "一般": 1, None: 1, "应": 3, "宜": 2, "可": 1}
@@ -72,15 +80,29 @@ class ItemResult:
         }
 
 
+def runnable(kind: str) -> bool:
+    return kind == "manual" or kind in PARAMETERISED_CHECKS or kind in CHECKS
+
+
+def _unrunnable(item_id: str, checks) -> list[str]:
+    return [f"{item_id}: check {c.kind!r} has no implementation in checks.py" for c in checks if not runnable(c.kind)]
+
+
+def unrunnable_checks(document: dict) -> list[str]:
+    """The checks of a (schema-valid) catalog document that the engine cannot run, one problem each."""
+    return [p for item in document["items"] for p in _unrunnable(item["id"], map(parse_check, item["checks"]))]
+
+
+def validate_catalog(document: dict, source: str) -> None:
+    """The catalog's validation (catalog.validate) and the engine's: one CatalogError naming every problem."""
+    validate_document(document, source, unrunnable_checks)
+
+
 def run_check(check: Check, evidence: Evidence) -> CheckResult:
     """One automated check; missing evidence becomes 需人工核查 with the prompt."""
     try:
-        if check.kind == "host":
-            outcome = host_outcome(evidence, check.param)
-        elif check.kind == "pack":
-            outcome = pack_outcome(evidence, check.param)
-        elif check.kind == "secops_rules":
-            outcome = secops_rules_outcome(evidence, check.param)
+        if check.kind in PARAMETERISED_CHECKS:
+            outcome = PARAMETERISED_CHECKS[check.kind](evidence, check.param)
         else:
             outcome = CHECKS[check.kind](evidence)
     except Missing as missing:
@@ -154,6 +176,9 @@ def estimate(results: list[ItemResult]) -> dict:
 
 def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today: dt.date | None = None) -> dict:
     """The whole assessment as one JSON-ready document (what every report format renders)."""
+    problems = [p for i in catalog.items for p in _unrunnable(i.id, i.checks)]
+    if problems:
+        raise CatalogError(f"{catalog.source or catalog.key}: " + "; ".join(problems))
     items = [evaluate_item(i, catalog, evidence, assessment, today) for i in catalog.items]
     counts = {v: sum(r.verdict == v for r in items) for v in VERDICT_EN}
     per_area = []

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
 
 from govctl.paths import ROOT
-from policies.compliance import catalog
+from policies.compliance import catalog, engine
 from policies.compliance.catalog import CatalogError
 
 
@@ -79,8 +80,26 @@ def test_unimplemented_check_and_duplicate_id_are_refused():
     doc["items"][0]["checks"] = ["stack.nonexistent"]
     doc["items"][1]["id"] = doc["items"][2]["id"]
     with pytest.raises(CatalogError) as err:
-        catalog.validate(doc, "test")
+        engine.validate_catalog(doc, "test")  # check names are the engine's to validate
     assert "stack.nonexistent" in str(err.value) and "appears twice" in str(err.value)
+
+
+def test_every_check_the_shipped_catalogs_name_can_run():
+    for standard in ("djcp", "mlps-crypto"):
+        assert engine.unrunnable_checks(catalog.load_document(standard)) == [], standard
+
+
+def test_report_refuses_a_catalog_naming_an_unimplemented_check(layers):
+    """What `govctl comply report` does: load the catalog, evaluate it; the error names the file."""
+    from policies.compliance.assessment import Assessment
+    from policies.compliance.checks import Evidence
+
+    loaded = catalog.load("djcp", 3)
+    broken = dataclasses.replace(loaded.items[0], checks=(catalog.Check("stack.nonexistent"),))
+    with pytest.raises(CatalogError) as err:
+        engine.evaluate(dataclasses.replace(loaded, items=(broken,) + loaded.items[1:]), Evidence(layers, 3), Assessment())
+    assert str(err.value) == (f"{ROOT / 'policies' / 'catalogs' / 'djcp.yaml'}: "
+                              f"{broken.id}: check 'stack.nonexistent' has no implementation in checks.py")
 
 
 def test_unknown_pack_rule_and_schema_error_are_refused():
