@@ -5,7 +5,9 @@ the RFC 6962 layout over the suite's hash (SM3 for 国密). Checkpoints sign the
 root) with a signing key from the keystore (SM2 for 国密). The offline verifier recomputes the tree
 from the entries and checks every checkpoint, so an edit, deletion, insertion or reordering of
 an entry covered by a checkpoint, or a truncation below the last checkpoint, is found. Entries
-appended after the last checkpoint are reported as not yet covered.
+appended after the last checkpoint are reported as not yet covered. Every checkpoint is also
+recorded by a witness outside the log's folder (crypto.witness), so cutting the tail together
+with its checkpoints, or replacing the whole folder by an older copy, is found too.
 
 Python API for other parts of govctl:
 
@@ -46,9 +48,13 @@ def default_dir() -> Path:
 
 
 def default_witness(log_dir: Path) -> FileWitness:
-    """The log's witness file in the keystore's folder (state/crypto/audit-witness/), outside
-    the log's own folder."""
-    return FileWitness.for_log(default_keystore_path().parent / "audit-witness", log_dir)
+    """The log's witness file, outside the log's own folder: in `audit_witness_dir` of the crypto
+    configuration (e.g. another host's mount), else in the keystore's folder."""
+    folder = load_settings().audit_witness_dir or default_keystore_path().parent / "audit-witness"
+    if Path(folder).resolve().is_relative_to(Path(log_dir).resolve()):
+        raise BadInput(f"the audit witness folder {folder} is inside the log's folder {log_dir}, where a "
+                       "rollback of the log would take it along; set audit_witness_dir elsewhere")
+    return FileWitness.for_log(folder, log_dir)
 
 
 def _resolve_witness(witness: "Witness | None | str", log_dir: Path) -> Witness | None:
@@ -359,11 +365,13 @@ def verify_log(directory: Path | None = None, trusted: list | None = None,
                 report.fail(f"entries {last_good + 1}..{size} do not match the checkpoint signed at "
                             f"{checkpoint['time']}: an entry among them was edited, deleted, inserted "
                             "or reordered")
+        in_log = {checkpoint["root"] for checkpoint in by_size.get(size, [])}
         for record in witnessed_by_size.get(size, []):
-            if root != record["root"]:
+            if root != record["root"] and record["root"] not in in_log:  # else reported just above
                 report.fail(f"the log's first {size} entries do not match what {witness.description} "
-                            f"recorded ({describe_head(record)}, checkpoint signed at {record['time']}): "
-                            "witnessed entries were rewritten (the log was rolled back and grown again)")
+                            f"recorded ({describe_head(record)}, checkpoint signed at {record['time']}), and "
+                            "the log no longer has that checkpoint: witnessed entries were replaced (the "
+                            "log was rolled back and grown again)")
 
     check_at(0)
     # A missing entries file with witness records is a log rolled back to nothing.

@@ -89,6 +89,9 @@ def verify(
     witness: Optional[Path] = typer.Option(
         None, "--witness", help="The log's witness file (default: its file in state/crypto/audit-witness/); "
                                 "give it when verifying a moved or copied log."),
+    no_witness: bool = typer.Option(False, "--no-witness",
+                                    help="Do not compare with a witness (a cut tail or an older copy of the log "
+                                         "then goes unnoticed); for a copy of a log that came without its witness."),
     json_out: bool = JSON,
 ) -> None:
     """Verify the whole log offline (or one proof), and compare it with its witness, which records
@@ -102,6 +105,8 @@ def verify(
     from crypto.witness import FileWitness
     from govctl.ui import console, err_console, print_json
 
+    if witness and no_witness:
+        raise BadInput("give --witness FILE or --no-witness, not both")
     trusted = _trusted(pubkey, alg)
     if proof is not None:
         try:
@@ -115,7 +120,7 @@ def verify(
             console.print(("proof valid: " if valid else "[bold red]proof INVALID:[/] ") + why)
         raise typer.Exit(0 if valid else 1)
     with err_console.status("recomputing the Merkle tree…"):
-        report = audit.verify_log(log_dir, trusted, FileWitness(witness) if witness else "default")
+        report = audit.verify_log(log_dir, trusted, None if no_witness else FileWitness(witness) if witness else "default")
     if json_out:
         print_json({"ok": report.ok, "entries": report.entries, "checkpoints": report.checkpoints,
                     "verified_size": report.verified_size, "unverified_tail": report.unverified_tail,
@@ -127,7 +132,10 @@ def verify(
         if report.ok:
             console.print(f"audit log intact: {report.entries} entries, {report.checkpoints} signed "
                           f"checkpoints, {report.verified_size} entries covered")
-        if report.witnessed_size is None:
+        if report.witness is None:
+            console.print("note: not compared with a witness (--no-witness): a cut tail or an older copy "
+                          "of the whole log would go unnoticed", highlight=False)
+        elif report.witnessed_size is None:
             console.print(f"note: no witness record yet ({report.witness}): a new log, or one whose "
                           "checkpoints were signed before witnessing; the next checkpoint records one",
                           highlight=False)

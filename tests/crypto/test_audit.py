@@ -335,3 +335,44 @@ def test_a_moved_log_is_verified_with_its_witness_given(cli_log, tmp_path):
     code, output = govctl("auditlog", "verify", "--log-dir", str(tmp_path / "copy"), "--pubkey", pubkey,
                           "--witness", str(witness_file(cli_log)))
     assert code == 0 and "audit log intact: 4 entries" in output
+
+
+@pytest.mark.root
+def test_an_append_only_witness_keeps_recording_and_cannot_be_cut_back(cli_log):
+    """The stronger set-up on one host: root makes the witness file append-only (chattr +a), so
+    the app user, who owns the log, can add records but not cut, rewrite, replace or delete them."""
+    import os
+    import subprocess
+
+    from tests.conftest import needs_root
+
+    needs_root()
+    path = witness_file(cli_log)
+    subprocess.run(["chattr", "+a", str(path)], check=True)
+    try:
+        assert govctl("auditlog", "append", "--action", "harden.run")[0] == 0
+        assert json.loads(path.read_text().splitlines()[-1])["checkpoint"]["tree_size"] == 5
+        (path.parent / "older").write_text(path.read_text().splitlines()[0] + "\n")
+        for cut_back in (lambda: path.write_text(""), path.unlink,
+                         lambda: os.replace(path.parent / "older", path)):
+            with pytest.raises(PermissionError):
+                cut_back()
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+    drop_last_entry_and_checkpoint(cli_log)
+    code, report = verify_json()
+    assert code == 1 and any(p.startswith("the audit log was rolled back") and "saw size 5" in p
+                             for p in report["problems"])
+
+
+def test_the_witness_folder_is_configurable_and_must_be_outside_the_log(state, tmp_path):
+    config = state / "crypto" / "config.yaml"
+    config.write_text(config.read_text() + f"audit_witness_dir: {tmp_path / 'other-host'}\n")
+    assert govctl("auditlog", "append", "--action", "deploy.up")[0] == 0
+    recorded = list((tmp_path / "other-host").glob("*.jsonl"))
+    assert len(recorded) == 1 and json.loads(recorded[0].read_text())["checkpoint"]["tree_size"] == 2
+    code, report = verify_json()
+    assert code == 0 and report["witness"] == f"witness file {recorded[0]}" and report["witnessed_size"] == 2
+    config.write_text(config.read_text().replace(str(tmp_path / "other-host"), "audit/witness"))
+    code, output = govctl("auditlog", "checkpoint")
+    assert code == 2 and "is inside the log's folder" in output and "set audit_witness_dir elsewhere" in output
