@@ -107,6 +107,9 @@ def verify(
 
     if witness and no_witness:
         raise BadInput("give --witness FILE or --no-witness, not both")
+    if witness and not witness.is_file():
+        raise BadInput(f"--witness {witness}: no such file; give the witness file that came with the log "
+                       "(state/crypto/audit-witness/*.jsonl on its host)")
     trusted = _trusted(pubkey, alg)
     if proof is not None:
         try:

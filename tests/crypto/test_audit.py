@@ -376,3 +376,15 @@ def test_the_witness_folder_is_configurable_and_must_be_outside_the_log(state, t
     config.write_text(config.read_text().replace(str(tmp_path / "other-host"), "audit/witness"))
     code, output = govctl("auditlog", "checkpoint")
     assert code == 2 and "is inside the log's folder" in output and "set audit_witness_dir elsewhere" in output
+
+
+def test_a_garbled_witness_or_a_wrong_witness_path_is_reported(cli_log, tmp_path):
+    path = witness_file(cli_log)
+    path.write_text(path.read_text() + "{not json\n")
+    code, report = verify_json()
+    assert code == 1 and f"witness file {path}: line 4 is not a witness record (altered or garbled); keep the " \
+        "file as evidence" in report["problems"]
+    code, output = govctl("auditlog", "checkpoint")  # nothing is signed over a damaged witness
+    assert code == 1 and "line 4 is not a witness record" in output
+    code, output = govctl("auditlog", "verify", "--witness", str(tmp_path / "typo.jsonl"))
+    assert code == 2 and f"--witness {tmp_path / 'typo.jsonl'}: no such file" in output
