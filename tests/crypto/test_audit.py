@@ -388,3 +388,7 @@ def test_a_garbled_witness_or_a_wrong_witness_path_is_reported(cli_log, tmp_path
     assert code == 1 and "line 4 is not a witness record" in output
     code, output = govctl("auditlog", "verify", "--witness", str(tmp_path / "typo.jsonl"))
     assert code == 2 and f"--witness {tmp_path / 'typo.jsonl'}: no such file" in output
+    path.rename(tmp_path / "damaged-witness.jsonl")  # the documented recovery: keep it aside,
+    assert govctl("auditlog", "checkpoint")[0] == 0      # and the next checkpoint starts a new one
+    code, report = verify_json()
+    assert code == 0 and (report["witness_records"], report["witnessed_size"]) == (1, report["entries"])
