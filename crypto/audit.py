@@ -417,7 +417,7 @@ def _compare_with_witness(report: Report, witness: Witness, witnessed: list[dict
     if not marked:
         return
     latest_marked = max(marked, key=lambda c: c["tree_size"])
-    moved = ("; if the log was moved or copied, give its witness file with --witness")
+    moved = "; if the log was moved or copied, give its witness file with --witness"
     if not witnessed:
         report.fail(f"{witness.description} has no record, but the checkpoint signed at "
                     f"{latest_marked['time']} (size {latest_marked['tree_size']}) was recorded by "

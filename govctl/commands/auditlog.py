@@ -123,7 +123,8 @@ def verify(
             console.print(("proof valid: " if valid else "[bold red]proof INVALID:[/] ") + why)
         raise typer.Exit(0 if valid else 1)
     with err_console.status("recomputing the Merkle tree…"):
-        report = audit.verify_log(log_dir, trusted, None if no_witness else FileWitness(witness) if witness else "default")
+        chosen = None if no_witness else FileWitness(witness) if witness else "default"
+        report = audit.verify_log(log_dir, trusted, chosen)
     if json_out:
         print_json({"ok": report.ok, "entries": report.entries, "checkpoints": report.checkpoints,
                     "verified_size": report.verified_size, "unverified_tail": report.unverified_tail,
@@ -138,7 +139,7 @@ def verify(
         if report.witness is None:
             console.print("note: not compared with a witness (--no-witness): a cut tail or an older copy "
                           "of the whole log would go unnoticed", highlight=False)
-        elif report.witnessed_size is None:
+        elif report.witnessed_size is None and report.ok:
             console.print(f"note: no witness record yet ({report.witness}): a new log, or one whose "
                           "checkpoints were signed before witnessing; the next checkpoint records one",
                           highlight=False)
