@@ -39,13 +39,11 @@ class Witness(Protocol):
     def record(self, checkpoint: dict) -> None:
         """Keep a signed checkpoint; RollbackError when its tree is smaller than the latest one."""
 
+    def latest(self) -> dict | None:
+        """The last checkpoint recorded, or None."""
+
     def records(self) -> list[dict]:
         """Every checkpoint recorded, oldest first (empty when the witness has none)."""
-
-
-def latest(witness: Witness) -> dict | None:
-    records = witness.records()
-    return records[-1] if records else None
 
 
 def describe_head(checkpoint: dict) -> str:
@@ -70,28 +68,43 @@ class FileWitness:
         name = hashlib.sha256(resolved.encode()).hexdigest()[:24]  # a file name, not a security hash
         return cls(Path(folder) / f"{name}.jsonl")
 
+    def _parse(self, line: bytes, where: str) -> dict:
+        try:
+            return json.loads(line)["checkpoint"]
+        except (ValueError, KeyError, TypeError):
+            raise IntegrityError(f"{self.description}: {where} is not a witness record "
+                                 "(altered or garbled); keep the file as evidence") from None
+
     def records(self) -> list[dict]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                records.append(record["checkpoint"])
-            except (ValueError, KeyError, TypeError):
-                raise IntegrityError(f"{self.description}: line {number} is not a witness record "
-                                     "(altered or garbled); keep the file as evidence") from None
-        return records
+        return [self._parse(line, f"line {number}") for number, line in enumerate(data.split(b"\n"), 1)
+                if line.strip()]
+
+    def latest(self) -> dict | None:
+        """The last record, read from the file's end: a checkpoint costs the same however many
+        the witness holds."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as stream:
+            end = stream.seek(0, os.SEEK_END)
+            tail, start = b"", end
+            while start > 0 and tail.rstrip(b"\n").count(b"\n") == 0:
+                start = max(0, start - 65536)
+                stream.seek(start)
+                tail = stream.read(end - start)
+        lines = [line for line in tail.split(b"\n") if line.strip()]
+        return self._parse(lines[-1], "its last line") if lines else None
 
     def record(self, checkpoint: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            last = latest(self)
+            last = self.latest()
             if last is not None:
                 if checkpoint["tree_size"] < last["tree_size"]:
                     raise RollbackError(

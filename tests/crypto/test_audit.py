@@ -385,7 +385,7 @@ def test_a_garbled_witness_or_a_wrong_witness_path_is_reported(cli_log, tmp_path
     assert code == 1 and f"witness file {path}: line 4 is not a witness record (altered or garbled); keep the " \
         "file as evidence" in report["problems"]
     code, output = govctl("auditlog", "checkpoint")  # nothing is signed over a damaged witness
-    assert code == 1 and "line 4 is not a witness record" in output
+    assert code == 1 and "its last line is not a witness record" in output
     code, output = govctl("auditlog", "verify", "--witness", str(tmp_path / "typo.jsonl"))
     assert code == 2 and f"--witness {tmp_path / 'typo.jsonl'}: no such file" in output
     path.rename(tmp_path / "damaged-witness.jsonl")  # the documented recovery: keep it aside,
