@@ -5,7 +5,9 @@ the RFC 6962 layout over the suite's hash (SM3 for 国密). Checkpoints sign the
 root) with a signing key from the keystore (SM2 for 国密). The offline verifier recomputes the tree
 from the entries and checks every checkpoint, so an edit, deletion, insertion or reordering of
 an entry covered by a checkpoint, or a truncation below the last checkpoint, is found. Entries
-appended after the last checkpoint are reported as not yet covered.
+appended after the last checkpoint are reported as not yet covered. Every checkpoint is also
+recorded by a witness outside the log's folder (crypto.witness), so cutting the tail together
+with its checkpoints, or replacing the whole folder by an older copy, is found too.
 
 Python API for other parts of govctl:
 
@@ -27,6 +29,8 @@ from pathlib import Path
 from . import merkle, signing
 from .errors import BadInput, IntegrityError
 from .keystore import Keystore
+from .keystore import default_path as default_keystore_path
+from .witness import FileWitness, Witness, describe_head
 from .signing import canonical_json, document_signature_valid, sign_document
 from .suite import load_settings, state_dir
 
@@ -43,6 +47,20 @@ def default_dir() -> Path:
     return state_dir() / "audit"
 
 
+def default_witness(log_dir: Path) -> FileWitness:
+    """The log's witness file, outside the log's own folder: in `audit_witness_dir` of the crypto
+    configuration (e.g. another host's mount), else in the keystore's folder."""
+    folder = load_settings().audit_witness_dir or default_keystore_path().parent / "audit-witness"
+    if Path(folder).resolve().is_relative_to(Path(log_dir).resolve()):
+        raise BadInput(f"the audit witness folder {folder} is inside the log's folder {log_dir}, where a "
+                       "rollback of the log would take it along; set audit_witness_dir elsewhere")
+    return FileWitness.for_log(folder, log_dir)
+
+
+def _resolve_witness(witness: "Witness | None | str", log_dir: Path) -> Witness | None:
+    return default_witness(log_dir) if witness == "default" else witness
+
+
 class AuditLog:
     """One log directory. Appends hold a file lock, so several processes can append at once.
 
@@ -54,9 +72,12 @@ class AuditLog:
     HEAD_EVERY = 4096
     _open_logs: dict[Path, "AuditLog"] = {}
 
-    def __init__(self, directory: Path, hash_alg: str | None = None):
+    def __init__(self, directory: Path, hash_alg: str | None = None, witness: Witness | None | str = "default"):
+        """`witness` records every checkpoint outside the log's folder ("default": a file in the
+        keystore's folder; None: no witness, for tests and benchmarks of the log alone)."""
         self.dir = Path(directory)
         self._hash_alg = hash_alg
+        self._witness = witness
         self._pid = None          # handles are per process (flock does not exclude a forked twin)
         self._frontier: merkle.Frontier | None = None
         self._bytes = -1          # byte length of entries.jsonl that self._frontier covers
@@ -171,14 +192,28 @@ class AuditLog:
         with self._locked():
             return self._frontier.root()
 
+    @property
+    def witness(self) -> Witness | None:
+        if self._witness == "default":
+            self._witness = default_witness(self.dir)
+        return self._witness
+
     def checkpoint(self, keystore: Keystore | None = None, key: str = AUDIT_KEY) -> dict:
-        """Sign the current tree head with `key` (created on first use) and store the checkpoint."""
+        """Sign the current tree head with `key` (created on first use), have the witness record
+        it (it refuses a tree smaller than one it saw: RollbackError), then store it in the log.
+        The witness records first, so a crash in between leaves it ahead of the log, never behind."""
         keystore = keystore or Keystore.open()
         keystore.ensure_key(key, "signing")
+        witness = self.witness
         with self._locked():
             body = {"log": LOG_NAME, "hash": self.hash_alg, "tree_size": self._frontier.size,
                     "root": self._frontier.root().hex(), "time": _now()}
+            if witness is not None:
+                body["witnessed_by"] = witness.description  # signed: the fact there is a witness
             checkpoint = sign_document(keystore, key, body, record_use=False)
+            if witness is not None:
+                os.fsync(self._entries.fileno())  # what the witness sees must survive a power cut
+                witness.record(checkpoint)
             with open(self.path(CHECKPOINTS), "ab") as out:
                 out.write(canonical_json(checkpoint) + b"\n")
             self._write_head()
@@ -251,6 +286,9 @@ class Report:
     verified_size: int = 0   # entries matched by a signed checkpoint
     signed_size: int = 0     # the largest tree size a valid checkpoint signs
     problems: list[str] = field(default_factory=list)
+    witness: str | None = None          # the witness the log was compared with (None: no witness)
+    witness_records: int = 0            # its records that verify under the trusted keys
+    witnessed_size: int | None = None   # the largest tree it recorded (None: no record yet)
 
     def fail(self, problem: str) -> None:
         self.ok = False
@@ -262,14 +300,41 @@ class Report:
         return max(self.entries - self.signed_size, 0)
 
 
-def verify_log(directory: Path | None = None, trusted: list | None = None) -> Report:
-    """Recompute the tree from the entries and check every checkpoint against `trusted` keys."""
-    log = AuditLog(Path(directory or default_dir()))
-    if not log.path(ENTRIES).exists():
-        raise BadInput(f"there is no audit log in {log.dir} (no {ENTRIES}); check --log-dir")
+def _witnessed(witness: Witness, trusted: list, report: Report, signed: list[dict]) -> list[dict]:
+    """The witness's records that verify under the trusted keys, oldest first. A record equal to
+    a checkpoint of the log whose signature verified is not checked twice (SM2 verification is
+    most of `verify`'s time)."""
+    known = {canonical_json(checkpoint) for checkpoint in signed}
+    try:
+        records = witness.records()
+    except IntegrityError as exc:
+        report.fail(str(exc))
+        return []
+    valid: list[dict] = []
+    for number, record in enumerate(records, 1):
+        if canonical_json(record) not in known and not document_signature_valid(record, trusted):
+            report.fail(f"{witness.description}: record #{number} does not verify under the trusted "
+                        "key(s): forged or altered")
+            continue
+        if valid and record["tree_size"] < valid[-1]["tree_size"]:
+            report.fail(f"{witness.description}: record #{number} has tree size {record['tree_size']}, "
+                        f"smaller than an earlier record ({valid[-1]['tree_size']}): records were reordered")
+        valid.append(record)
+    report.witness_records = len(valid)
+    report.witnessed_size = max((r["tree_size"] for r in valid), default=None)
+    return valid
+
+
+def verify_log(directory: Path | None = None, trusted: list | None = None,
+               witness: Witness | None | str = "default") -> Report:
+    """Recompute the tree from the entries, check every checkpoint against `trusted` keys, and
+    compare the log with what its witness recorded ("default": the log's witness file in the
+    keystore's folder; None: skip), so a cut tail or an older copy of the whole log is found."""
+    log = AuditLog(Path(directory or default_dir()), witness=None)
+    witness = _resolve_witness(witness, log.dir)
     if not trusted:
         raise BadInput("give the public key(s) that sign checkpoints (--pubkey), or unlock the keystore")
-    report = Report()
+    report = Report(witness=witness.description if witness else None)
     signed = []
     for number, checkpoint in enumerate(log.checkpoints(), 1):
         if not document_signature_valid(checkpoint, trusted):
@@ -281,24 +346,40 @@ def verify_log(directory: Path | None = None, trusted: list | None = None) -> Re
                         f"earlier one ({signed[-1]['tree_size']}): checkpoints were reordered")
         signed.append(checkpoint)
     report.checkpoints = len(signed)
-    hash_alg = signed[0]["hash"] if signed else (log._read_head() or {}).get("hash", "sm3")
+    witnessed = _witnessed(witness, trusted, report, signed) if witness else []
+    if not log.path(ENTRIES).exists() and not witnessed:
+        raise BadInput(f"there is no audit log in {log.dir} (no {ENTRIES}); check --log-dir")
+    hash_alg = (signed or witnessed or [log._read_head() or {}])[0].get("hash", "sm3")
     by_size: dict[int, list[dict]] = {}
     for checkpoint in signed:
         by_size.setdefault(checkpoint["tree_size"], []).append(checkpoint)
+    witnessed_by_size: dict[int, list[dict]] = {}
+    for record in witnessed:
+        witnessed_by_size.setdefault(record["tree_size"], []).append(record)
     frontier, last_good, first_bad_index = merkle.Frontier(hash_alg), 0, None
 
     def check_at(size: int) -> None:
         nonlocal last_good
+        root = frontier.root().hex() if size in by_size or size in witnessed_by_size else None
         for checkpoint in by_size.get(size, []):
-            if frontier.root().hex() == checkpoint["root"]:
+            if root == checkpoint["root"]:
                 last_good = max(last_good, size)
             else:
                 report.fail(f"entries {last_good + 1}..{size} do not match the checkpoint signed at "
                             f"{checkpoint['time']}: an entry among them was edited, deleted, inserted "
                             "or reordered")
+        in_log = {checkpoint["root"] for checkpoint in by_size.get(size, [])}
+        for record in witnessed_by_size.get(size, []):
+            if root != record["root"] and record["root"] not in in_log:  # else reported just above
+                report.fail(f"the log's first {size} entries do not match what {witness.description} "
+                            f"recorded ({describe_head(record)}, checkpoint signed at {record['time']}), and "
+                            "the log no longer has that checkpoint: witnessed entries were replaced (the "
+                            "log was rolled back and grown again)")
 
     check_at(0)
-    with open(log.path(ENTRIES), "rb") as entries:
+    # A missing entries file with witness records is a log rolled back to nothing.
+    source = open(log.path(ENTRIES), "rb") if log.path(ENTRIES).exists() else contextlib.nullcontext([])
+    with source as entries:
         for index, line in enumerate(entries):
             data = line.rstrip(b"\n")
             try:
@@ -319,7 +400,32 @@ def verify_log(directory: Path | None = None, trusted: list | None = None) -> Re
                     f"truncated (entries {report.entries + 1}..{top} are missing)")
     if report.entries and not signed:
         report.fail("no valid signed checkpoint: nothing in the log can be verified")
+    if witness is not None:
+        _compare_with_witness(report, witness, witnessed, signed)
     return report
+
+
+def _compare_with_witness(report: Report, witness: Witness, witnessed: list[dict], signed: list[dict]) -> None:
+    """Rollback of the log (the witness saw more), and loss of the witness itself (a checkpoint
+    says it was recorded there, but the witness has no record that large)."""
+    if witnessed and report.entries < report.witnessed_size:
+        top = max(witnessed, key=lambda r: r["tree_size"])
+        report.fail(f"the audit log was rolled back: {witness.description} saw {describe_head(top)} "
+                    f"(checkpoint signed at {top['time']}), the log has {report.entries} entries "
+                    f"(entries {report.entries + 1}..{top['tree_size']} are missing)")
+    marked = [c for c in signed if c.get("witnessed_by")]
+    if not marked:
+        return
+    latest_marked = max(marked, key=lambda c: c["tree_size"])
+    moved = "; if the log was moved or copied, give its witness file with --witness"
+    if not witnessed:
+        report.fail(f"{witness.description} has no record, but the checkpoint signed at "
+                    f"{latest_marked['time']} (size {latest_marked['tree_size']}) was recorded by "
+                    f"{latest_marked['witnessed_by']}: the witness was deleted or replaced{moved}")
+    elif latest_marked["tree_size"] > report.witnessed_size:
+        report.fail(f"{witness.description} was rolled back: its largest record is size "
+                    f"{report.witnessed_size}, but the checkpoint signed at {latest_marked['time']} "
+                    f"(size {latest_marked['tree_size']}) was recorded by {latest_marked['witnessed_by']}{moved}")
 
 
 def verify_proof(proof: dict, trusted: list) -> tuple[bool, str]:
@@ -369,8 +475,9 @@ def checkpoint(keystore: Keystore | None = None, directory: Path | None = None) 
     return AuditLog.at(directory).checkpoint(keystore)
 
 
-def verify(directory: Path | None = None, trusted: list | None = None) -> Report:
+def verify(directory: Path | None = None, trusted: list | None = None,
+           witness: Witness | None | str = "default") -> Report:
     """Verify the log; without `trusted`, the keystore's `audit` public keys are trusted."""
     if trusted is None:
         trusted = list(Keystore.open().public_keys(AUDIT_KEY).values())
-    return verify_log(directory, trusted)
+    return verify_log(directory, trusted, witness)

@@ -8,6 +8,8 @@ or state/crypto/config.yaml:
     sm2_id: "1234567812345678"   # default SM2 distinguishing ID
     sm2_backend: gmalg           # gmalg (pure Python, default) | openssl (system libcrypto 3)
     kdf_iterations: 600000       # PBKDF2 rounds for a passphrase root key
+    audit_witness_dir: /mnt/witness   # where the audit log's witness records checkpoints
+                                      # (default state/crypto/audit-witness; relative: under state/)
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ CONFIG_SCHEMA = {
         "sm2_id": {"type": "string", "minLength": 1, "maxLength": 8191},
         "sm2_backend": {"enum": ["gmalg", "openssl"]},
         "kdf_iterations": {"type": "integer", "minimum": 100_000},
+        "audit_witness_dir": {"type": "string", "minLength": 1},
     },
 }
 
@@ -52,6 +55,7 @@ class Settings:
     suite: Suite
     sm2_id: bytes
     kdf_iterations: int
+    audit_witness_dir: Path | None = None  # None: state/crypto/audit-witness
 
 
 def state_dir() -> Path:
@@ -82,8 +86,10 @@ def load_settings(path: Path | None = None) -> Settings:
     suite = SUITES[data.get("suite", "gm")]
     sm2.use_backend(data.get("sm2_backend", "gmalg"))
     check_suite(suite.name, data.get("sm2_backend", "gmalg"))
+    witness_dir = data.get("audit_witness_dir")
     return Settings(suite, data.get("sm2_id", "1234567812345678").encode(),
-                    data.get("kdf_iterations", DEFAULT_KDF_ITERATIONS))
+                    data.get("kdf_iterations", DEFAULT_KDF_ITERATIONS),
+                    state_dir() / Path(witness_dir).expanduser() if witness_dir else None)
 
 
 @functools.cache

@@ -86,16 +86,30 @@ def verify(
     pubkey: Optional[list[str]] = PUBKEY,
     alg: str = ALG,
     proof: Optional[Path] = typer.Option(None, "--proof", help="Verify this proof file instead of the log."),
+    witness: Optional[Path] = typer.Option(
+        None, "--witness", help="The log's witness file (default: its file in state/crypto/audit-witness/); "
+                                "give it when verifying a moved or copied log."),
+    no_witness: bool = typer.Option(False, "--no-witness",
+                                    help="Do not compare with a witness (a cut tail or an older copy of the log "
+                                         "then goes unnoticed); for a copy of a log that came without its witness."),
     json_out: bool = JSON,
 ) -> None:
-    """Verify the whole log offline (or one proof). Exit 0 intact, 1 tampered.
+    """Verify the whole log offline (or one proof), and compare it with its witness, which records
+    every checkpoint outside the log's folder, so a cut tail or an older copy is found.
+    Exit 0 intact, 1 tampered or rolled back.
 
-    Example: govctl auditlog verify --pubkey 04ab…   (works on a copy of the log, no keystore)
+    Example: govctl auditlog verify --pubkey 04ab… --log-dir copy/audit --witness copy/witness.jsonl
     """
     from crypto import audit
     from crypto.errors import BadInput
+    from crypto.witness import FileWitness
     from govctl.ui import console, err_console, print_json
 
+    if witness and no_witness:
+        raise BadInput("give --witness FILE or --no-witness, not both")
+    if witness and not witness.is_file():
+        raise BadInput(f"--witness {witness}: no such file; give the witness file that came with the log "
+                       "(state/crypto/audit-witness/*.jsonl on its host)")
     trusted = _trusted(pubkey, alg)
     if proof is not None:
         try:
@@ -109,17 +123,29 @@ def verify(
             console.print(("proof valid: " if valid else "[bold red]proof INVALID:[/] ") + why)
         raise typer.Exit(0 if valid else 1)
     with err_console.status("recomputing the Merkle tree…"):
-        report = audit.verify_log(log_dir, trusted)
+        chosen = None if no_witness else FileWitness(witness) if witness else "default"
+        report = audit.verify_log(log_dir, trusted, chosen)
     if json_out:
         print_json({"ok": report.ok, "entries": report.entries, "checkpoints": report.checkpoints,
                     "verified_size": report.verified_size, "unverified_tail": report.unverified_tail,
-                    "problems": report.problems})
+                    "witness": report.witness, "witness_records": report.witness_records,
+                    "witnessed_size": report.witnessed_size, "problems": report.problems})
     else:
         for problem in report.problems:
             console.print(f"[bold red]TAMPERED:[/] {problem}", highlight=False)
         if report.ok:
             console.print(f"audit log intact: {report.entries} entries, {report.checkpoints} signed "
                           f"checkpoints, {report.verified_size} entries covered")
+        if report.witness is None:
+            console.print("note: not compared with a witness (--no-witness): a cut tail or an older copy "
+                          "of the whole log would go unnoticed", highlight=False)
+        elif report.witnessed_size is None and report.ok:
+            console.print(f"note: no witness record yet ({report.witness}): a new log, or one whose "
+                          "checkpoints were signed before witnessing; the next checkpoint records one",
+                          highlight=False)
+        elif report.ok:
+            console.print(f"witness: {report.witness} saw up to size {report.witnessed_size} "
+                          f"({report.witness_records} records), consistent with the log", highlight=False)
         if report.unverified_tail:
             console.print(f"note: the last {report.unverified_tail} entries are not yet covered by a "
                           "signed checkpoint (run `govctl auditlog checkpoint`)")

@@ -188,3 +188,207 @@ def test_a_hundred_thousand_entries_one_edit_found_and_proofs_stay_small(state, 
     assert report.problems == ["entries 60001..100000 do not match the checkpoint signed at "
                                f"{log.checkpoints()[1]['time']}: an entry among them was edited, deleted, "
                                "inserted or reordered"]
+
+
+# -- rollback of the whole log, found through its witness ---------------------------------------
+def govctl(*args: str) -> tuple[int, str]:
+    """`govctl ARGS` in-process, as a fresh process would run it (no cached open log)."""
+    from typer.testing import CliRunner
+
+    from govctl.cli import app
+
+    AuditLog._open_logs.clear()
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "2000"})  # Rich wraps at 80 otherwise
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+def verify_json() -> tuple[int, dict]:
+    code, output = govctl("auditlog", "verify", "--json")
+    return code, json.loads(output)
+
+
+@pytest.fixture
+def cli_log(state):
+    """The default log after three `govctl auditlog append` (each signs a checkpoint, which its
+    witness records). The keystore's first use logs `key.generate` first, so 4 entries."""
+    for i in range(3):
+        assert govctl("auditlog", "append", "--action", "deploy.up", "--details", json.dumps({"run": i}))[0] == 0
+    log = AuditLog(state / "audit")
+    assert log.size() == 4 and [c["tree_size"] for c in log.checkpoints()] == [2, 3, 4]
+    return log
+
+
+def witness_file(log) -> "Path":
+    return audit.default_witness(log.dir).path
+
+
+def drop_last_entry_and_checkpoint(log) -> None:
+    write(log, lines(log)[:-1])
+    checkpoints = log.path("checkpoints.jsonl")
+    checkpoints.write_text("".join(line + "\n" for line in checkpoints.read_text().splitlines()[:-1]))
+
+
+def test_an_intact_log_verifies_against_its_witness(cli_log):
+    code, output = govctl("auditlog", "verify")
+    assert code == 0 and "audit log intact: 4 entries, 3 signed checkpoints" in output
+    assert f"witness: witness file {witness_file(cli_log)} saw up to size 4 (3 records)" in output
+    report = verify_json()[1]
+    assert (report["ok"], report["witnessed_size"], report["witness_records"]) == (True, 4, 3)
+    assert witness_file(cli_log).parent == cli_log.dir.parent / "crypto" / "audit-witness"
+
+
+@pytest.mark.parametrize("also", [[], ["leaves.bin cut"], ["head.json removed"], ["leaves.bin cut", "head.json removed"]])
+def test_cutting_the_last_entry_and_its_checkpoint_is_found(cli_log, also):
+    root = cli_log.checkpoints()[-1]["root"]
+    drop_last_entry_and_checkpoint(cli_log)
+    if "leaves.bin cut" in also:
+        with open(cli_log.path("leaves.bin"), "r+b") as leaves:
+            leaves.truncate(3 * 32)
+    if "head.json removed" in also:
+        cli_log.path("head.json").unlink()
+    code, report = verify_json()
+    assert code == 1 and not report["ok"]
+    assert report["problems"] == [
+        f"the audit log was rolled back: witness file {witness_file(cli_log)} saw size 4 with root {root[:16]}… "
+        f"(checkpoint signed at {json.loads(witness_file(cli_log).read_text().splitlines()[-1])['checkpoint']['time']}), "
+        "the log has 3 entries (entries 4..4 are missing)"]
+    code, output = govctl("auditlog", "verify")
+    assert code == 1 and "TAMPERED: the audit log was rolled back" in output and "audit log intact" not in output
+
+
+def test_an_older_copy_of_the_whole_log_folder_is_found(cli_log, tmp_path):
+    import shutil
+
+    shutil.copytree(cli_log.dir, tmp_path / "old-copy")
+    for i in range(2):
+        assert govctl("auditlog", "append", "--action", "ban.add", "--details", json.dumps({"n": i}))[0] == 0
+    shutil.rmtree(cli_log.dir)
+    shutil.copytree(tmp_path / "old-copy", cli_log.dir)
+    code, report = verify_json()
+    assert code == 1 and report["entries"] == 4 and report["witnessed_size"] == 6
+    assert any(p.startswith(f"the audit log was rolled back: witness file {witness_file(cli_log)} saw size 6 with root ")
+               and p.endswith("the log has 4 entries (entries 5..6 are missing)") for p in report["problems"])
+    shutil.rmtree(cli_log.dir)  # and the log deleted outright is a rollback to nothing, not "no log"
+    code, report = verify_json()
+    assert code == 1 and report["entries"] == 0
+    assert any("the log has 0 entries (entries 1..6 are missing)" in p for p in report["problems"])
+
+
+def test_a_new_log_without_a_witness_record_passes_and_says_so(state, keystore):
+    log = AuditLog(state / "audit", witness=None)  # as a log checkpointed before witnessing
+    log.append("alice", "deploy.up")
+    log.checkpoint(keystore)
+    code, output = govctl("auditlog", "verify")
+    assert code == 0 and "audit log intact" in output
+    assert "note: no witness record yet" in output and "the next checkpoint records one" in output
+    assert govctl("auditlog", "checkpoint")[0] == 0
+    code, report = verify_json()
+    assert code == 0 and report["witnessed_size"] == report["entries"] and report["witness_records"] == 1
+
+
+def test_a_deleted_witness_is_reported_once_checkpoints_were_witnessed(cli_log):
+    witness_file(cli_log).unlink()
+    code, report = verify_json()
+    assert code == 1 and report["witnessed_size"] is None
+    assert any(p.startswith(f"witness file {witness_file(cli_log)} has no record, but the checkpoint signed at ")
+               and "(size 4) was recorded by witness file" in p and "the witness was deleted or replaced" in p
+               for p in report["problems"])
+
+
+def test_a_witness_cut_back_or_forged_is_reported(cli_log):
+    path = witness_file(cli_log)
+    records = path.read_text().splitlines()
+    path.write_text(records[0] + "\n")
+    code, report = verify_json()
+    assert code == 1 and any(f"witness file {path} was rolled back: its largest record is size 2, but the "
+                             "checkpoint signed at" in p and "(size 4)" in p for p in report["problems"])
+    forged = json.loads(records[-1])
+    forged["checkpoint"]["tree_size"] = 3  # claim a smaller tree, to cover a cut
+    path.write_text("\n".join(records[:-1] + [json.dumps(forged)]) + "\n")
+    code, report = verify_json()
+    assert code == 1 and f"witness file {path}: record #3 does not verify under the trusted key(s): forged or altered" \
+        in report["problems"]
+
+
+def test_a_rolled_back_log_gets_no_new_checkpoint_and_regrowing_it_is_found(cli_log):
+    drop_last_entry_and_checkpoint(cli_log)
+    cli_log.path("head.json").unlink()  # else appending stops at the truncation already
+    code, output = govctl("auditlog", "append", "--action", "cover.up")  # back to size 4, another root
+    assert code == 1 and "the audit log was rewritten" in output and "refusing to sign a checkpoint" in output
+    assert govctl("auditlog", "append", "--action", "cover.up", "--no-checkpoint")[0] == 0
+    code, output = govctl("auditlog", "checkpoint")  # size 5: larger than the witness saw, so signed...
+    assert code == 0
+    code, report = verify_json()  # ...but its first 4 entries are not the ones the witness saw
+    assert code == 1 and any(p.startswith(f"the log's first 4 entries do not match what witness file "
+                                          f"{witness_file(cli_log)} recorded (size 4 with root ")
+                             for p in report["problems"])
+
+
+def test_a_moved_log_is_verified_with_its_witness_given(cli_log, tmp_path):
+    import shutil
+
+    shutil.copytree(cli_log.dir, tmp_path / "copy")
+    pubkey = cli_log.checkpoints()[-1]["signature"]["public_key"]
+    code, output = govctl("auditlog", "verify", "--log-dir", str(tmp_path / "copy"), "--pubkey", pubkey)
+    assert code == 1 and "has no record" in output and "give its witness file with --witness" in output
+    code, output = govctl("auditlog", "verify", "--log-dir", str(tmp_path / "copy"), "--pubkey", pubkey,
+                          "--witness", str(witness_file(cli_log)))
+    assert code == 0 and "audit log intact: 4 entries" in output
+
+
+@pytest.mark.root
+def test_an_append_only_witness_keeps_recording_and_cannot_be_cut_back(cli_log):
+    """The stronger set-up on one host: root makes the witness file append-only (chattr +a), so
+    the app user, who owns the log, can add records but not cut, rewrite, replace or delete them."""
+    import os
+    import subprocess
+
+    from tests.conftest import needs_root
+
+    needs_root()
+    path = witness_file(cli_log)
+    subprocess.run(["chattr", "+a", str(path)], check=True)
+    try:
+        assert govctl("auditlog", "append", "--action", "harden.run")[0] == 0
+        assert json.loads(path.read_text().splitlines()[-1])["checkpoint"]["tree_size"] == 5
+        (path.parent / "older").write_text(path.read_text().splitlines()[0] + "\n")
+        for cut_back in (lambda: path.write_text(""), path.unlink,
+                         lambda: os.replace(path.parent / "older", path)):
+            with pytest.raises(PermissionError):
+                cut_back()
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+    drop_last_entry_and_checkpoint(cli_log)
+    code, report = verify_json()
+    assert code == 1 and any(p.startswith("the audit log was rolled back") and "saw size 5" in p
+                             for p in report["problems"])
+
+
+def test_the_witness_folder_is_configurable_and_must_be_outside_the_log(state, tmp_path):
+    config = state / "crypto" / "config.yaml"
+    config.write_text(config.read_text() + f"audit_witness_dir: {tmp_path / 'other-host'}\n")
+    assert govctl("auditlog", "append", "--action", "deploy.up")[0] == 0
+    recorded = list((tmp_path / "other-host").glob("*.jsonl"))
+    assert len(recorded) == 1 and json.loads(recorded[0].read_text())["checkpoint"]["tree_size"] == 2
+    code, report = verify_json()
+    assert code == 0 and report["witness"] == f"witness file {recorded[0]}" and report["witnessed_size"] == 2
+    config.write_text(config.read_text().replace(str(tmp_path / "other-host"), "audit/witness"))
+    code, output = govctl("auditlog", "checkpoint")
+    assert code == 2 and "is inside the log's folder" in output and "set audit_witness_dir elsewhere" in output
+
+
+def test_a_garbled_witness_or_a_wrong_witness_path_is_reported(cli_log, tmp_path):
+    path = witness_file(cli_log)
+    path.write_text(path.read_text() + "{not json\n")
+    code, report = verify_json()
+    assert code == 1 and f"witness file {path}: line 4 is not a witness record (altered or garbled); keep the " \
+        "file as evidence" in report["problems"]
+    code, output = govctl("auditlog", "checkpoint")  # nothing is signed over a damaged witness
+    assert code == 1 and "its last line is not a witness record" in output
+    code, output = govctl("auditlog", "verify", "--witness", str(tmp_path / "typo.jsonl"))
+    assert code == 2 and f"--witness {tmp_path / 'typo.jsonl'}: no such file" in output
+    path.rename(tmp_path / "damaged-witness.jsonl")  # the documented recovery: keep it aside,
+    assert govctl("auditlog", "checkpoint")[0] == 0      # and the next checkpoint starts a new one
+    code, report = verify_json()
+    assert code == 0 and (report["witness_records"], report["witnessed_size"]) == (1, report["entries"])

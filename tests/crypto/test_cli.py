@@ -120,13 +120,21 @@ def test_auditlog_append_prove_and_offline_verify(state, tmp_path):
     pubkey = ok("crypto", "keys", "export", "audit").strip()
     assert "audit log intact" in ok("auditlog", "verify")
     ok("auditlog", "prove", "--index", "1", "-o", str(tmp_path / "p.json"))
-    # An auditor with a copy of the log and the public key only: no keystore, no passphrase.
+    # An auditor with a copy of the log, its witness and the public key only: no keystore, no passphrase.
     copy = tmp_path / "copy"
     shutil.copytree(state / "audit", copy)
-    offline = {"GOVCTL_CRYPTO_PASSPHRASE": "", "GOVCTL_STATE": str(tmp_path / "empty")}
+    [witness] = (state / "crypto" / "audit-witness").glob("*.jsonl")
+    shutil.copy(witness, tmp_path / "witness.jsonl")
+    offline = {"GOVCTL_CRYPTO_PASSPHRASE": "", "GOVCTL_STATE": str(tmp_path / "empty"), "COLUMNS": "500"}
     assert "proof valid" in ok("auditlog", "verify", "--proof", str(tmp_path / "p.json"), "--pubkey", pubkey,
                                env=offline)
-    assert "audit log intact" in ok("auditlog", "verify", "--log-dir", str(copy), "--pubkey", pubkey, env=offline)
+    intact = ok("auditlog", "verify", "--log-dir", str(copy), "--pubkey", pubkey,
+                "--witness", str(tmp_path / "witness.jsonl"), env=offline)
+    assert "audit log intact" in intact and "saw up to size 5 (4 records), consistent with the log" in intact
+    without = run_govctl("auditlog", "verify", "--log-dir", str(copy), "--pubkey", pubkey, env=offline)
+    assert without.returncode == 1 and b"has no record" in without.stdout  # its witness was not brought
+    unchecked = ok("auditlog", "verify", "--log-dir", str(copy), "--pubkey", pubkey, "--no-witness", env=offline)
+    assert "audit log intact" in unchecked and "note: not compared with a witness (--no-witness)" in unchecked
     lines = (copy / "entries.jsonl").read_text().splitlines()
     (copy / "entries.jsonl").write_text("\n".join(lines[:1] + lines[2:]) + "\n")
     tampered = run_govctl("auditlog", "verify", "--log-dir", str(copy), "--pubkey", pubkey, env=offline)
