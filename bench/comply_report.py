@@ -73,9 +73,9 @@ def main() -> None:
         from govctl import paths
 
         paths.STATE = state
-        from crypto.keystore import Keystore
+        from crypto.audit import open_keystore
 
-        keystore = Keystore.open()
+        keystore = open_keystore()
         runs, verify_runs = [], []
         for n in range(args.runs):
             out = Path(tmp) / f"pack{n}"

@@ -202,7 +202,7 @@ class AuditLog:
         """Sign the current tree head with `key` (created on first use), have the witness record
         it (it refuses a tree smaller than one it saw: RollbackError), then store it in the log.
         The witness records first, so a crash in between leaves it ahead of the log, never behind."""
-        keystore = keystore or Keystore.open()
+        keystore = keystore or open_keystore()
         keystore.ensure_key(key, "signing")
         witness = self.witness
         with self._locked():
@@ -465,6 +465,11 @@ def trusted_keys_from_hex(values: list[str], alg: str) -> list:
 
 
 # -- the small API other parts of govctl call ---------------------------------------------------
+def open_keystore(path: Path | None = None, root=None, settings=None) -> Keystore:
+    """The keystore with its lifecycle events appended to the audit log (the usual way to open it)."""
+    return Keystore.open(path, root, settings, events=append)
+
+
 def append(actor: str, action: str, details: dict | None = None, directory: Path | None = None) -> dict:
     """Record a platform action (deployment, hardening run, ban, incident change, key event)."""
     return AuditLog.at(directory).append(actor, action, details)
@@ -479,5 +484,5 @@ def verify(directory: Path | None = None, trusted: list | None = None,
            witness: Witness | None | str = "default") -> Report:
     """Verify the log; without `trusted`, the keystore's `audit` public keys are trusted."""
     if trusted is None:
-        trusted = list(Keystore.open().public_keys(AUDIT_KEY).values())
+        trusted = list(Keystore.open(events=None).public_keys(AUDIT_KEY).values())  # reads public keys only
     return verify_log(directory, trusted, witness)

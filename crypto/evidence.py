@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import primitives
 from .errors import BadInput
+from .audit import open_keystore
 from .keystore import Keystore
 from .signing import document_signature_valid, sign_document
 
@@ -46,7 +47,7 @@ def pack(directory: Path, keystore: Keystore | None = None, key: str = EVIDENCE_
     """Hash every file under `directory`, sign the manifest with `key` (created on first use) and
     write it to `directory/evidence.manifest.json`. Returns the manifest."""
     directory = Path(directory)
-    keystore = keystore or Keystore.open()
+    keystore = keystore or open_keystore()
     keystore.ensure_key(key, "signing")
     alg = keystore.settings.suite.hash
     paths = _files(directory)
@@ -90,7 +91,7 @@ def verify(directory: Path, trusted: list | None = None, keystore: Keystore | No
     except (ValueError, KeyError, TypeError):
         raise BadInput(f"{directory / MANIFEST} is not a govctl evidence manifest") from None
     if trusted is None:
-        trusted = list((keystore or Keystore.open()).public_keys(key).values())
+        trusted = list((keystore or Keystore.open(events=None)).public_keys(key).values())
     report = Report(signer={k: sig.get(k) for k in ("alg", "key", "version", "public_key")})
     report.signature_valid = document_signature_valid(manifest | {"signature": sig}, trusted)
     present = {p.relative_to(directory).as_posix(): p for p in _files(directory)}

@@ -234,14 +234,11 @@ class Keystore:
 
     @classmethod
     def open(cls, path: Path | None = None, root: RootKey | None = None,
-             settings: Settings | None = None, events: EventSink | None | str = "audit") -> "Keystore":
-        """Open (or on first use create) a keystore. `events="audit"` appends lifecycle events to
-        the default audit log; pass a callable to send them elsewhere, or None to drop them."""
+             settings: Settings | None = None, *, events: EventSink | None) -> "Keystore":
+        """Open (or on first use create) a keystore. `events` receives its lifecycle events (key
+        created, rotated, retired): `crypto.audit.open_keystore()` passes the audit log's appender;
+        None drops them. It has no default, so no caller loses the audit trail by omission."""
         settings = settings or load_settings()
-        if events == "audit":
-            from . import audit
-
-            events = audit.append
         store = cls(path or default_path(), root or root_from_environment(settings), settings, events)
         with store._locked():
             store._load()

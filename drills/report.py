@@ -105,10 +105,10 @@ def sign(result: dict) -> dict:
     """SM2-sign the report with the keystore's drill-reports key when the keystore can be unlocked
     (GOVCTL_CRYPTO_* in the environment); otherwise say why it is unsigned."""
     try:
-        from crypto.keystore import Keystore
+        from crypto.audit import open_keystore
         from crypto.signing import sign_document
 
-        keystore = Keystore.open()
+        keystore = open_keystore()
         keystore.ensure_key(REPORT_KEY, "signing")
         return sign_document(keystore, REPORT_KEY, result)
     except Exception as exc:  # noqa: BLE001 - an unsigned report is still a report

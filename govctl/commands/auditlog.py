@@ -30,7 +30,7 @@ def _trusted(pubkeys: Optional[list[str]], alg: str) -> list:
 
     if pubkeys:
         return audit.trusted_keys_from_hex(pubkeys, alg)
-    return list(Keystore.open().public_keys(audit.AUDIT_KEY).values())
+    return list(Keystore.open(events=None).public_keys(audit.AUDIT_KEY).values())
 
 
 @app.command("append")
@@ -49,7 +49,6 @@ def append(
     """
     from crypto import audit
     from crypto.errors import BadInput
-    from crypto.keystore import Keystore
     from crypto.cliutil import show
     from crypto.keystore import actor as current_actor
 
@@ -59,7 +58,7 @@ def append(
         raise BadInput(f"--details is not JSON ({exc}); give a JSON object") from None
     if not isinstance(parsed, dict):
         raise BadInput("--details must be a JSON object, e.g. '{\"host\": \"web-1\"}'")
-    keystore = Keystore.open() if checkpoint else None  # unlock first: fail before appending
+    keystore = audit.open_keystore() if checkpoint else None  # unlock first: fail before appending
     log = audit.AuditLog.at(log_dir)
     entry = log.append(actor or current_actor(), action, parsed)
     signed = log.checkpoint(keystore) if keystore else None

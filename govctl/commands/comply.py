@@ -144,13 +144,14 @@ def pack(
     Example: govctl comply pack --out out/assessment-2026 && govctl comply verify out/assessment-2026
     """
     from crypto import audit
-    from crypto.keystore import Keystore, actor
+    from crypto.audit import open_keystore
+    from crypto.keystore import actor
     from govctl.ui import console, print_json
     from policies.compliance import pack as packs
 
     for s in standard:
         _check_standard(s)
-    keystore = Keystore.open()  # unlock first: a locked keystore fails before the slow collection
+    keystore = open_keystore()  # unlock first: a locked keystore fails before the slow collection
     layers = _layers(stack, evidence, host_audit, level)
     documents, inputs = _assess(list(dict.fromkeys(standard)), level, layers, assessment_file)
     manifest = packs.write(out, documents, layers, inputs, keystore, key)

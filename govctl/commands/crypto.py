@@ -29,9 +29,9 @@ SOURCE = typer.Argument("-", metavar="FILE|-", help="Input file, or - for standa
 
 
 def _keystore():
-    from crypto.keystore import Keystore
+    from crypto.audit import open_keystore
 
-    return Keystore.open()
+    return open_keystore()
 
 
 def _checkpoint(keystore) -> None:

@@ -30,9 +30,10 @@ def pack(
     """
     from crypto import audit, evidence
     from crypto.cliutil import show
-    from crypto.keystore import Keystore, actor
+    from crypto.audit import open_keystore
+    from crypto.keystore import actor
 
-    keystore = Keystore.open()
+    keystore = open_keystore()
     manifest = evidence.pack(directory, keystore, key, description)
     audit.append(actor(), "evidence.pack", {"directory": str(directory), "files": len(manifest["files"]),
                                             "signature": manifest["signature"]["value"]})

@@ -14,9 +14,9 @@ from .conftest import write_json
 
 def test_crypto_collector_reads_keystore_lifecycle_and_verifies_the_audit_log(crypto_state):
     from crypto import audit
-    from crypto.keystore import Keystore
+    from crypto.audit import open_keystore
 
-    ks = Keystore.open()
+    ks = open_keystore()
     ks.create_key("backups")
     ks.rotate("backups")
     audit.checkpoint(ks)
@@ -40,9 +40,9 @@ def test_crypto_collector_reads_keystore_lifecycle_and_verifies_the_audit_log(cr
 def test_crypto_collector_without_keystore_or_locked(crypto_state, monkeypatch):
     data = collect.collect_crypto()["data"]
     assert "no keystore" in data["keystore"]["error"] and "govctl crypto keys create" in data["keystore"]["prompt"]["zh"]
-    from crypto.keystore import Keystore
+    from crypto.audit import open_keystore
 
-    Keystore.open().create_key("k")
+    open_keystore().create_key("k")
     monkeypatch.delenv("GOVCTL_CRYPTO_PASSPHRASE")
     data = collect.collect_crypto()["data"]
     assert "GOVCTL_CRYPTO_PASSPHRASE_FILE" in data["keystore"]["prompt"]["zh"]

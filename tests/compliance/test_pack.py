@@ -131,7 +131,7 @@ def test_pack_refuses_a_non_empty_directory(tmp_path):
 
 
 def test_sealed_in_process_and_tamper_is_named(crypto_state, tmp_path):
-    from crypto.keystore import Keystore
+    from crypto.audit import open_keystore
     from policies.compliance.assessment import Assessment
 
     from .conftest import evaluate
@@ -139,7 +139,7 @@ def test_sealed_in_process_and_tamper_is_named(crypto_state, tmp_path):
     layers = fixture_layers()
     reports = [evaluate("djcp", layers), evaluate("mlps-crypto", layers)]
     out = tmp_path / "pack"
-    manifest = packs.write(out, reports, layers, Assessment(), Keystore.open(), formats=("json", "csv"))
+    manifest = packs.write(out, reports, layers, Assessment(), open_keystore(), formats=("json", "csv"))
     assert {f["path"] for f in manifest["files"]} >= {"report-djcp-L3.json", "report-mlps-crypto-L3.csv",
                                                      "evidence/firewall.json"}
     assert packs.verify(out).files == len(manifest["files"])

@@ -38,9 +38,9 @@ def state(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def keystore(state):
-    from crypto.keystore import Keystore
+    from crypto.audit import open_keystore
 
-    return Keystore.open()
+    return open_keystore()
 
 
 def run_govctl(*args: str, input: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -110,46 +110,46 @@ def test_keystore_file_is_sealed_and_integrity_protected(keystore, state):
     document["generation"] += 5  # an edit of the header
     path.write_text(json.dumps(document))
     with pytest.raises(IntegrityError, match="failed authentication"):
-        Keystore.open()
+        Keystore.open(events=None)
     document["generation"] -= 5
     sealed = bytearray(base64.b64decode(document["body"]["sealed"]))
     sealed[3] ^= 1
     path.write_text(json.dumps(document | {"body": document["body"] | {"sealed": base64.b64encode(sealed).decode()}}))
     with pytest.raises(IntegrityError):
-        Keystore.open()
+        Keystore.open(events=None)
 
 
 def test_wrong_passphrase_and_locked_keystore(keystore, monkeypatch):
     monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE", "hunter2-not-it")
     with pytest.raises(IntegrityError, match="wrong passphrase") as error:
-        Keystore.open()
+        Keystore.open(events=None)
     assert "hunter2" not in str(error.value) and PASSPHRASE not in str(error.value)
     monkeypatch.delenv("GOVCTL_CRYPTO_PASSPHRASE")
     with pytest.raises(BadInput, match="GOVCTL_CRYPTO_PASSPHRASE_FILE"):
-        Keystore.open()
+        Keystore.open(events=None)
 
 
 def test_passphrase_file_and_key_file_roots(state, tmp_path, monkeypatch):
     monkeypatch.delenv("GOVCTL_CRYPTO_PASSPHRASE")
     (tmp_path / "pass").write_text(PASSPHRASE + "\n")
     monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE_FILE", str(tmp_path / "pass"))
-    Keystore.open().create_key("k")
-    assert Keystore.open().describe("k")["latest_version"] == 1
+    Keystore.open(events=None).create_key("k")
+    assert Keystore.open(events=None).describe("k")["latest_version"] == 1
 
     other = tmp_path / "other.json"
     root_file = tmp_path / "root.key"
     with pytest.raises(BadInput, match="head -c 32 /dev/urandom"):
         KeyFileRoot(root_file)
     root_file.write_bytes(os.urandom(32))
-    store = Keystore.open(other, KeyFileRoot(root_file))
+    store = Keystore.open(other, KeyFileRoot(root_file), events=None)
     store.create_key("k2")
     ciphertext = store.encrypt("k2", b"x")
-    assert Keystore.open(other, KeyFileRoot(root_file)).decrypt("k2", ciphertext) == b"x"
+    assert Keystore.open(other, KeyFileRoot(root_file), events=None).decrypt("k2", ciphertext) == b"x"
     root_file.write_bytes(os.urandom(32))
     with pytest.raises(IntegrityError, match="wrong file"):
-        Keystore.open(other, KeyFileRoot(root_file))
+        Keystore.open(other, KeyFileRoot(root_file), events=None)
     with pytest.raises(BadInput, match="passphrase root key, but a keyfile"):
-        Keystore.open(state / "crypto" / "keystore.json", KeyFileRoot(root_file))
+        Keystore.open(state / "crypto" / "keystore.json", KeyFileRoot(root_file), events=None)
 
 
 def test_data_keys_for_envelope_encryption(keystore):
@@ -173,7 +173,7 @@ def test_bad_names_and_unknown_keys(keystore):
 
 def test_international_suite(state):
     (state / "crypto" / "config.yaml").write_text("suite: intl\nkdf_iterations: 100000\n")
-    store = Keystore.open(state / "crypto" / "intl.json")
+    store = Keystore.open(state / "crypto" / "intl.json", events=None)
     store.create_key("data")
     store.create_key("signer", "signing")
     ciphertext = store.encrypt("data", b"x", CONTEXT)
@@ -188,7 +188,7 @@ def test_openssl_sm2_backend_selected_by_configuration(state):
     from crypto import sm2
 
     (state / "crypto" / "config.yaml").write_text("sm2_backend: openssl\nkdf_iterations: 100000\n")
-    store = Keystore.open()
+    store = Keystore.open(events=None)
     assert sm2.default_backend().name == "openssl"
     store.create_key("fast-signer", "signing")
     signature, _ = store.sign("fast-signer", b"m")
@@ -199,7 +199,7 @@ def test_openssl_sm2_backend_selected_by_configuration(state):
 def test_bad_configuration_is_named(state):
     (state / "crypto" / "config.yaml").write_text("suite: rot13\n")
     with pytest.raises(BadInput, match="config.yaml: 'rot13' is not one of"):
-        Keystore.open()
+        Keystore.open(events=None)
 
 
 def test_missing_sm2_backend_is_reported_at_start_up(state):
@@ -216,6 +216,6 @@ def test_missing_sm2_backend_is_reported_at_start_up(state):
 
 def test_a_second_process_sees_rotations(keystore):
     keystore.create_key("shared")
-    other = Keystore.open()  # another holder of the same file
+    other = Keystore.open(events=None)  # another holder of the same file
     keystore.rotate("shared")
     assert parse_ciphertext(other.encrypt("shared", b"x"))[2] == 2
