@@ -7,6 +7,11 @@ group-by key a window of the events in [t − timespan, t] — sliding, so an at
 fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
 a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
 more than a whole window late.
+
+Trusted pairs (govctl's custom attributes, schemas/rule-trust.schema.yaml): a base rule with
+`earns_trust: {pair, window}` makes the values of `pair` in each event it matches trusted for `window`
+after that event; a correlation with `trust: {earned_by, counts}` counts only the events whose pair
+is (`trusted`) or is not (`untrusted`) trusted at the event's time. docs/secops.md says why.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ BUNDLED_RULES = Path(__file__).parent / "rules"
 DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
 EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
+TRUST_SCHEMA = Path(__file__).parent / "schemas" / "rule-trust.schema.yaml"
 # libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
 # rule loading is most of a replay's start-up).
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,6 +67,49 @@ class BaseRule:
     index: tuple[str, frozenset[str]] | None
     generates: bool = True
     downstream: list["Correlation"] = field(default_factory=list)
+    earns_trust: "TrustedPairs | None" = None  # each match makes its pair trusted
+
+
+class TrustedPairs:
+    """The pairs (e.g. account, source address) a base rule matched within the last `window` seconds:
+    the newest match time per pair, forgotten once older than the window (memory stays bounded by the
+    pairs seen in one window)."""
+
+    def __init__(self, rule: str, pair: tuple[str, ...], window: float):
+        self.rule, self.pair, self.window = rule, pair, float(window)
+        self.last: dict[tuple, float] = {}
+        self.newest = float("-inf")
+        self._since_prune = 0
+
+    def _key(self, event: dict) -> tuple | None:
+        key = tuple(event.get(f) for f in self.pair)
+        if None in key or any(v.__class__ is list for v in key):
+            return None  # a pair is only as trusted as all of its values
+        return key
+
+    def earn(self, event: dict) -> None:
+        key = self._key(event)
+        if key is None:
+            return
+        t = event["@timestamp"]
+        if t > self.last.get(key, float("-inf")):
+            self.last[key] = t
+        if t > self.newest:
+            self.newest = t
+        self._since_prune += 1
+        if self._since_prune >= 4096:
+            self._since_prune = 0
+            horizon = self.newest - self.window
+            self.last = {k: v for k, v in self.last.items() if v >= horizon}
+
+    def trusted(self, event: dict) -> bool:
+        """Did the pair of `event` match the earning rule at most `window` seconds before it? (Only the
+        newest match is kept: a late event older than it is not trusted, the cautious answer.)"""
+        key = self._key(event)
+        if key is None:
+            return False
+        last = self.last.get(key)
+        return last is not None and 0 <= event["@timestamp"] - last <= self.window
 
 
 @dataclass
@@ -120,6 +169,8 @@ class Correlation:
         self.open: dict[tuple, Alert] = {}
         self.newest = float("-inf")
         self._since_prune = 0
+        self.trust: TrustedPairs | None = None  # set with `counts_trusted` from the rule's `trust:`
+        self.counts_trusted = False
 
         self._holds = _THRESHOLD_TESTS[op](count)
 
@@ -143,6 +194,8 @@ class Correlation:
     def feed(self, ref: str, event: dict, sink: "Detector") -> None:
         # The hot path of every correlation: attributes read once into locals, no tuple per event
         # for the usual single group-by field, one branch per kind.
+        if self.trust is not None and self.trust.trusted(event) is not self.counts_trusted:
+            return
         field = self._one_field
         if field is not None:  # every referenced rule groups by the same one field: the value is the key
             key = event.get(field)
@@ -382,7 +435,10 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
                 rule = proc.apply(rule)
             info = _info(rule, path)
             trees = [c.parsed for c in rule.detection.parsed_condition]
-            base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees))
+            earns = _trust_attributes(rule).get("earns_trust")
+            base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees),
+                                       earns_trust=None if earns is None else TrustedPairs(
+                                           info.name, tuple(earns["pair"]), _seconds(earns["window"])))
         except (UnsupportedRule, SigmaError, ValueError, TypeError) as exc:
             errors.append((path, f"rule {rule.title!r}: {_reason(exc)}"))
 
@@ -398,6 +454,7 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
             progress = True
             try:
                 corr = _correlation(rule, path, names)
+                _attach_trust(corr, _trust_attributes(rule).get("trust"), base)
             except (UnsupportedRule, ValueError) as exc:
                 errors.append((path, f"correlation {rule.title!r}: {_reason(exc)}"))
                 continue
@@ -415,6 +472,46 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
         if name in base:
             base[name].generates = False
     return RuleSet(list(base.values()), list(correlations.values()), errors)
+
+
+def _trust_validator():
+    import jsonschema
+    global _TRUST_VALIDATOR
+    if _TRUST_VALIDATOR is None:
+        _TRUST_VALIDATOR = jsonschema.Draft202012Validator(
+            yaml.load(TRUST_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER))
+    return _TRUST_VALIDATOR
+
+
+_TRUST_VALIDATOR = None
+
+
+def _trust_attributes(rule) -> dict[str, Any]:
+    """The rule's `earns_trust` / `trust` attributes, checked against schemas/rule-trust.schema.yaml."""
+    custom = getattr(rule, "custom_attributes", None) or {}
+    doc = {k: custom[k] for k in ("earns_trust", "trust") if k in custom}
+    if not doc:
+        return doc
+    for error in sorted(_trust_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(x) for x in error.path) or "(rule)"
+        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+        raise UnsupportedRule(f"{where}: {error.message}" + (f" (expected: {hint})" if hint else ""))
+    return doc
+
+
+def _seconds(timespan: str) -> float:
+    from sigma.correlations import SigmaCorrelationTimespan
+    return float(SigmaCorrelationTimespan(timespan).seconds)
+
+
+def _attach_trust(corr: "Correlation", trust: dict[str, Any] | None, base: dict[str, BaseRule]) -> None:
+    if trust is None:
+        return
+    earner = base.get(trust["earned_by"])
+    if earner is None or earner.earns_trust is None:
+        raise UnsupportedRule(f"trust.earned_by: {trust['earned_by']!r} is not a loaded base rule with "
+                              "earns_trust (example: earned_by: ssh_login_success)")
+    corr.trust, corr.counts_trusted = earner.earns_trust, trust["counts"] == "trusted"
 
 
 def _ref_name(reference: str, by_ref: dict) -> str:
@@ -521,6 +618,8 @@ class Detector:
                         self._matched(rule, event)
 
     def _matched(self, rule: BaseRule, event: dict) -> None:
+        if rule.earns_trust is not None:
+            rule.earns_trust.earn(event)
         if rule.downstream:
             name = rule.info.name
             for corr in rule.downstream:
