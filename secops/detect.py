@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import collections
 import copy
+import operator
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
 EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
 TRUST_SCHEMA = Path(__file__).parent / "schemas" / "rule-trust.schema.yaml"
+_NEVER = float("-inf")
 # libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
 # rule loading is most of a replay's start-up).
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -68,47 +70,47 @@ class BaseRule:
     generates: bool = True
     downstream: list["Correlation"] = field(default_factory=list)
     earns_trust: "TrustedPairs | None" = None  # each match makes its pair trusted
+    # when some downstream correlations count only trusted or only untrusted pairs (_trust_routes)
+    routes: "tuple[TrustedPairs | None, tuple[Correlation, ...], tuple[Correlation, ...]] | None" = None
 
 
 class TrustedPairs:
     """The pairs (e.g. account, source address) a base rule matched within the last `window` seconds:
-    the newest match time per pair, forgotten once older than the window (memory stays bounded by the
-    pairs seen in one window)."""
+    the newest match time per pair. Memory stays bounded by the pairs of about one window: whenever the
+    table has doubled, pairs older than the window are forgotten."""
 
     def __init__(self, rule: str, pair: tuple[str, ...], window: float):
         self.rule, self.pair, self.window = rule, pair, float(window)
-        self.last: dict[tuple, float] = {}
-        self.newest = float("-inf")
-        self._since_prune = 0
-
-    def _key(self, event: dict) -> tuple | None:
-        key = tuple(event.get(f) for f in self.pair)
-        if None in key or any(v.__class__ is list for v in key):
-            return None  # a pair is only as trusted as all of its values
-        return key
+        self.last: dict[Any, float] = {}
+        self._key = operator.itemgetter(*pair)  # in C: a tuple of the values (the value, for one field)
+        self._several = len(pair) > 1
+        self._prune_at = 4096
 
     def earn(self, event: dict) -> None:
-        key = self._key(event)
-        if key is None:
+        try:
+            key = self._key(event)
+            if key is None or self._several and None in key:
+                return
+            t = event["@timestamp"]
+            last = self.last
+            if t > last.get(key, _NEVER):
+                last[key] = t
+                if len(last) > self._prune_at:
+                    self._forget_before(t - self.window)
+        except (KeyError, TypeError):  # a value missing, or an ECS array among them: no pair to trust
             return
-        t = event["@timestamp"]
-        if t > self.last.get(key, float("-inf")):
-            self.last[key] = t
-        if t > self.newest:
-            self.newest = t
-        self._since_prune += 1
-        if self._since_prune >= 4096:
-            self._since_prune = 0
-            horizon = self.newest - self.window
-            self.last = {k: v for k, v in self.last.items() if v >= horizon}
+
+    def _forget_before(self, horizon: float) -> None:
+        self.last = {k: v for k, v in self.last.items() if v >= horizon}
+        self._prune_at = max(4096, 2 * len(self.last))
 
     def trusted(self, event: dict) -> bool:
         """Did the pair of `event` match the earning rule at most `window` seconds before it? (Only the
         newest match is kept: a late event older than it is not trusted, the cautious answer.)"""
-        key = self._key(event)
-        if key is None:
+        try:
+            last = self.last.get(self._key(event))
+        except (KeyError, TypeError):
             return False
-        last = self.last.get(key)
         return last is not None and 0 <= event["@timestamp"] - last <= self.window
 
 
@@ -194,8 +196,6 @@ class Correlation:
     def feed(self, ref: str, event: dict, sink: "Detector") -> None:
         # The hot path of every correlation: attributes read once into locals, no tuple per event
         # for the usual single group-by field, one branch per kind.
-        if self.trust is not None and self.trust.trusted(event) is not self.counts_trusted:
-            return
         field = self._one_field
         if field is not None:  # every referenced rule groups by the same one field: the value is the key
             key = event.get(field)
@@ -294,7 +294,12 @@ class Correlation:
             self.open[key] = alert
             sink.emit(alert)
         for corr in self.downstream:
-            corr.feed(self.info.name, event, sink)
+            if corr.trust is None or corr.admits(event):
+                corr.feed(self.info.name, event, sink)
+
+    def admits(self, event: dict) -> bool:
+        """Does this correlation count the event, given its `trust:` (counts trusted or untrusted pairs)?"""
+        return self.trust is None or self.trust.trusted(event) is self.counts_trusted
 
     def _prune(self) -> None:
         """Drop windows and open alerts nothing can extend any more: memory stays bounded."""
@@ -471,6 +476,8 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     for name in referenced_no_generate:
         if name in base:
             base[name].generates = False
+    for rule in base.values():
+        rule.routes = _trust_routes(rule.downstream)
     return RuleSet(list(base.values()), list(correlations.values()), errors)
 
 
@@ -502,6 +509,20 @@ def _trust_attributes(rule) -> dict[str, Any]:
 def _seconds(timespan: str) -> float:
     from sigma.correlations import SigmaCorrelationTimespan
     return float(SigmaCorrelationTimespan(timespan).seconds)
+
+
+def _trust_routes(downstream: list["Correlation"]):
+    """A base rule's downstream split by the trust of an event's pair, so that the usual case (one
+    TrustedPairs) looks each event up once: (pairs, correlations for a trusted event, for an untrusted
+    one); with several TrustedPairs, (None, …): each correlation asks. None: no correlation asks."""
+    pairs = {id(c.trust): c.trust for c in downstream if c.trust is not None}
+    if not pairs:
+        return None
+    if len(pairs) > 1:
+        return None, (), ()
+    (only,) = pairs.values()
+    return (only, tuple(c for c in downstream if c.trust is None or c.counts_trusted),
+            tuple(c for c in downstream if c.trust is None or not c.counts_trusted))
 
 
 def _attach_trust(corr: "Correlation", trust: dict[str, Any] | None, base: dict[str, BaseRule]) -> None:
@@ -622,7 +643,14 @@ class Detector:
             rule.earns_trust.earn(event)
         if rule.downstream:
             name = rule.info.name
-            for corr in rule.downstream:
+            routes = rule.routes
+            if routes is None:
+                targets = rule.downstream
+            elif routes[0] is None:  # correlations trusting different rules: each asks for itself
+                targets = [c for c in rule.downstream if c.admits(event)]
+            else:
+                targets = routes[1] if routes[0].trusted(event) else routes[2]
+            for corr in targets:
                 corr.feed(name, event, self)
         if not rule.generates:
             return
