@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import collections
 import copy
+import functools
 import operator
 import sys
 from dataclasses import dataclass, field
@@ -481,16 +482,10 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     return RuleSet(list(base.values()), list(correlations.values()), errors)
 
 
+@functools.lru_cache(maxsize=1)
 def _trust_validator():
     import jsonschema
-    global _TRUST_VALIDATOR
-    if _TRUST_VALIDATOR is None:
-        _TRUST_VALIDATOR = jsonschema.Draft202012Validator(
-            yaml.load(TRUST_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER))
-    return _TRUST_VALIDATOR
-
-
-_TRUST_VALIDATOR = None
+    return jsonschema.Draft202012Validator(yaml.load(TRUST_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER))
 
 
 def _trust_attributes(rule) -> dict[str, Any]:
