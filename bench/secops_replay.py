@@ -2,13 +2,20 @@
 """Replay throughput of `govctl secops replay` against fail2ban-regex and CrowdSec, side by side.
 
 usage: .venv/bin/python bench/secops_replay.py [--lines 200000] [--out results.json]
+       [--baseline COMMIT [--rounds N]] [--peers all|fail2ban] [--no-extras]
+
+Before/after of govctl itself, in one run (docs/benchmarks.md): `--baseline 3f488f8 --rounds 3 --peers
+fail2ban --no-extras` replays the same corpus with that commit's code (`git archive` of the whole tree
+into the work folder, run with PYTHONPATH pointed at it) and with this checkout's, alternately N times
+next to fail2ban-regex, and reports the medians, each run's CPU seconds and the ratios.
 
 1. Writes the shared sshd corpus (../shared/bench/gen_auth_corpus.py) and runs the peers on it
    (../shared/bench/peers.sh). CrowdSec's alerted addresses are read from its own logs, which a thin
    wrapper around its binary copies aside (peers.sh deletes its work folder).
 2. Replays the same file with govctl (one single-threaded process: it never uses more than one
    core), wall clock of the whole command (start-up included, as for the peers) and its CPU time,
-   with and without writing the SQLite store. On a shared, loaded machine CPU seconds compare the
+   with and without writing the SQLite store. Every govctl run imports the code of the tree it measures
+   (PYTHONPATH), never what the virtualenv's editable install points to, and reads an empty config. On a shared, loaded machine CPU seconds compare the
    engines' work per core better than wall time (CrowdSec spreads over both cores).
 3. Replays a mixed corpus (auth + nginx + firewall) with all bundled rules.
 Prints one JSON document and a Markdown table for docs/benchmarks.md.
@@ -30,8 +37,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GOVCTL_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
-GOVCTL = ROOT / ".venv" / "bin" / "govctl"
+# the peers' scripts sit in shared/bench next to the checkout (or next to the folder of worktrees)
+SHARED = Path(os.environ.get("GOVCTL_SHARED_BENCH") or next(
+    (d / "shared" / "bench" for d in (ROOT.parent, ROOT.parent.parent) if (d / "shared" / "bench").is_dir()),
+    ROOT.parent / "shared" / "bench"))
 OPS = ipaddress.ip_network("10.20.0.0/16")
 
 # CrowdSec 1.4.6's replay sometimes finishes its work and then never exits (seen here under load:
@@ -123,19 +132,32 @@ def fail2ban_cpu(log: Path, lines: int) -> dict:
     return {"cpu_seconds": round(used, 3), "lines_per_cpu_second": round(lines / used)}
 
 
-def govctl_replay(files: list[Path], extra: list[str], tree: Path | None = None) -> tuple[float, float, dict]:
-    """(wall seconds, CPU seconds, JSON output) of one `govctl secops replay` run; with `tree`, the
-    code of that checkout (e.g. an earlier commit's, for a before/after in the same run)."""
-    args = ["secops", "replay", *map(str, files), "--allow", str(OPS), "--year", "2026", "--json", *extra]
-    env = None
-    if tree is None:
-        cmd = [str(GOVCTL), *args]
-    else:
-        cmd = [sys.executable, "-c", "from govctl.cli import main; main()", *args]
-        env = {**os.environ, "PYTHONPATH": str(tree), "GOVCTL_ROOT": str(tree)}
+def fail2ban_run(log: Path, lines: int) -> dict:
+    """Wall and CPU seconds of the fail2ban-regex command peers.sh runs (for --peers fail2ban)."""
+    if not shutil.which("fail2ban-regex"):
+        raise SystemExit("fail2ban-regex is missing: run ../shared/bench/peers.sh once (it installs fail2ban)")
     cpu = _child_cpu()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree or ROOT)
+    out = subprocess.run(["fail2ban-regex", str(log), "/etc/fail2ban/filter.d/sshd.conf"], check=True,
+                         capture_output=True, text=True).stdout
+    wall, used = time.perf_counter() - start, _child_cpu() - cpu
+    summary = next((line for line in out.splitlines() if line.startswith("Lines:")), "")
+    return {"seconds": round(wall, 3), "lines_per_second": round(lines / wall), "summary": summary.strip(),
+            "cpu_seconds": round(used, 3), "lines_per_cpu_second": round(lines / used)}
+
+
+def govctl_replay(files: list[Path], extra: list[str], tree: Path = ROOT,
+                  config: Path | None = None) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, JSON output) of one `govctl secops replay` run with the code of the
+    checkout `tree` (this one, or an earlier commit's for a before/after in the same run)."""
+    args = ["secops", "replay", *map(str, files), "--allow", str(OPS), "--year", "2026", "--json", *extra]
+    if config is not None:
+        args += ["--config", str(config)]
+    cmd = [sys.executable, "-c", "from govctl.cli import main; main()", *args]
+    env = {**os.environ, "PYTHONPATH": str(tree), "GOVCTL_ROOT": str(tree)}
+    cpu = _child_cpu()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"govctl replay failed: {proc.stderr}")
@@ -172,6 +194,19 @@ def mixed_corpus(path: Path, lines: int, seed: int = 7) -> None:
                         "WINDOW=1024 RES=0x00 SYN URGP=0\n")
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _summary(runs: list[tuple[float, float, dict]], lines: int) -> dict:
+    """Medians over the rounds, and each round's CPU seconds."""
+    wall, cpu = _median([r[0] for r in runs]), _median([r[1] for r in runs])
+    return {"wall_seconds": round(wall, 3), "lines_per_second_wall": round(lines / wall),
+            "cpu_seconds": round(cpu, 3), "lines_per_cpu_second": round(lines / cpu),
+            "cpu_seconds_per_round": [round(r[1], 3) for r in runs],
+            "lines_per_second_engine": _median([r[2]["lines_per_second"] for r in runs])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=200_000)
@@ -179,65 +214,105 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work folder (corpora, CrowdSec capture)")
     ap.add_argument("--baseline", metavar="COMMIT", help="also replay with this earlier commit's code (same corpus, "
                     "same run): a before/after of govctl itself")
+    ap.add_argument("--rounds", type=int, default=1, help="replay (baseline and) this checkout alternately this "
+                    "many times, next to fail2ban-regex with --peers fail2ban; medians are reported")
+    ap.add_argument("--peers", choices=["all", "fail2ban"], default="all", help="all: fail2ban-regex and CrowdSec "
+                    "through peers.sh; fail2ban: fail2ban-regex only, once per round")
+    ap.add_argument("--no-extras", action="store_true", help="skip the replays with the store and of the mixed corpus")
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="secops-bench-"))
     try:
         log = work / "auth.log"
         truth = json.loads(subprocess.run([sys.executable, str(SHARED / "gen_auth_corpus.py"), str(log), "--lines",
                                            str(a.lines)], check=True, capture_output=True, text=True).stdout)
-        peers = run_peers(log, work)
-        wall, cpu, ours = govctl_replay([log], [])
-        baseline = None
+        config = work / "secops.yaml"
+        config.write_text("{}\n")  # the defaults, whatever state/secops/config.yaml a checkout has
+        tree = None
         if a.baseline:
             tree = work / "baseline"
             tree.mkdir()
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", a.baseline, "govctl", "secops", "infra"],
-                                     check=True, capture_output=True).stdout
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", a.baseline], check=True,
+                                     capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-            b_wall, b_cpu, b_out = govctl_replay([log], [], tree)
-            baseline = {"commit": a.baseline, "wall_seconds": round(b_wall, 3), "cpu_seconds": round(b_cpu, 3),
-                        "lines_per_second_wall": round(a.lines / b_wall), "lines_per_cpu_second": round(a.lines / b_cpu),
-                        "lines_per_second_engine": b_out["lines_per_second"],
+        peers = run_peers(log, work) if a.peers == "all" else {}
+        f2b_runs, base_runs, our_runs = [], [], []
+        for _ in range(a.rounds):  # alternate, so the load of a shared machine falls on each alike
+            if a.peers == "fail2ban":
+                f2b_runs.append(fail2ban_run(log, a.lines))
+            if tree is not None:
+                base_runs.append(govctl_replay([log], [], tree, config))
+            our_runs.append(govctl_replay([log], [], ROOT, config))
+        if f2b_runs:
+            best = sorted(f2b_runs, key=lambda r: r["cpu_seconds"])[len(f2b_runs) // 2]
+            peers["fail2ban_regex"] = {**best, "cpu_seconds_per_round": [r["cpu_seconds"] for r in f2b_runs]}
+        ours = our_runs[-1][2]
+        g = _summary(our_runs, a.lines)
+        baseline = None
+        if base_runs:
+            b = _summary(base_runs, a.lines)
+            b_out = base_runs[-1][2]
+            baseline = {"commit": a.baseline, **b,
                         "same_alerts": b_out["alerts"] == ours["alerts"] and b_out["blocked"] == ours["blocked"]}
-        wall_store, cpu_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")])
+        sources = set(re.findall(r" from (\S+) port", log.read_text()))
+        attackers = {s for s in sources if ipaddress.ip_address(s) not in OPS}
         ours_sources = sorted({x["source.ip"] for x in ours["alerts"] if x["source.ip"]})
-        cs_sources = set(peers["crowdsec"]["sources"])
-        mixed = work / "mixed.log"
-        mixed_corpus(mixed, a.lines // 2)
-        mixed_wall, mixed_cpu, mixed_out = govctl_replay([log, mixed], [])
+        cs_sources = set(peers["crowdsec"]["sources"]) if "crowdsec" in peers else set()
         result = {
             "corpus": {"lines": a.lines, **truth},
             "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
             "load_average_at_start": os.getloadavg(),
+            "rounds": a.rounds,
             **peers,
-            "govctl": {"wall_seconds": round(wall, 3), "lines_per_second_wall": round(a.lines / wall),
-                       "cpu_seconds": round(cpu, 3), "lines_per_cpu_second": round(a.lines / cpu),
-                       "engine_seconds": ours["seconds"], "lines_per_second_engine": ours["lines_per_second"],
-                       "alerts": len(ours["alerts"]), "sources_alerted": len(ours_sources),
+            "govctl": {**g, "alerts": len(ours["alerts"]), "sources_alerted": len(ours_sources),
                        "blocked": len(ours["blocked"]),
+                       "attacker_sources_missed": sorted(attackers - set(ours_sources)),
                        "ops_addresses_alerted": sorted(s for s in ours_sources if ipaddress.ip_address(s) in OPS),
                        "ops_addresses_blocked": sorted(s for s in ours["blocked"] if ipaddress.ip_address(s) in OPS),
-                       "crowdsec_sources_missed": sorted(cs_sources - set(ours_sources)),
-                       "crowdsec_sources_caught": len(cs_sources & set(ours_sources))},
+                       **({"crowdsec_sources_missed": sorted(cs_sources - set(ours_sources)),
+                           "crowdsec_sources_caught": len(cs_sources & set(ours_sources))} if cs_sources else {})},
             "govctl_baseline": baseline,
-            "govctl_with_store": {"wall_seconds": round(wall_store, 3), "lines_per_second_wall": round(a.lines / wall_store),
-                                  "cpu_seconds": round(cpu_store, 3), "lines_per_cpu_second": round(a.lines / cpu_store),
-                                  "lines_per_second_engine": ours_store["lines_per_second"]},
-            "mixed": {"lines": mixed_out["lines"], "wall_seconds": round(mixed_wall, 3),
-                      "cpu_seconds": round(mixed_cpu, 3), "lines_per_cpu_second": round(mixed_out["lines"] / mixed_cpu),
-                      "lines_per_second_wall": round(mixed_out["lines"] / mixed_wall),
-                      "lines_per_second_engine": mixed_out["lines_per_second"], "unparsed": mixed_out["unparsed"],
-                      "alerts_by_rule": _count(mixed_out["alerts"]), "blocked": len(mixed_out["blocked"])},
         }
-        g, f, c = result["govctl"], result["fail2ban_regex"], result["crowdsec"]
-        result["ratios_wall"] = {"vs_fail2ban_regex": round(g["lines_per_second_wall"] / f["lines_per_second"], 2),
-                                 "vs_crowdsec": round(g["lines_per_second_wall"] / c["lines_per_second"], 2)}
-        result["ratios_cpu"] = {"vs_fail2ban_regex": round(g["lines_per_cpu_second"] / f["lines_per_cpu_second"], 2),
-                                "vs_crowdsec": round(g["lines_per_cpu_second"] / c["lines_per_cpu_second"], 2)}
+        if baseline:
+            result["govctl_vs_baseline"] = {
+                "cpu_seconds_ratio": round(g["cpu_seconds"] / baseline["cpu_seconds"], 3),
+                "throughput_change_percent_cpu": round((baseline["cpu_seconds"] / g["cpu_seconds"] - 1) * 100, 1),
+                "throughput_change_percent_wall": round((baseline["wall_seconds"] / g["wall_seconds"] - 1) * 100, 1)}
+        if not a.no_extras:
+            wall_store, cpu_store, ours_store = govctl_replay([log], ["--store", str(work / "bench.db")], ROOT, config)
+            mixed = work / "mixed.log"
+            mixed_corpus(mixed, a.lines // 2)
+            mixed_wall, mixed_cpu, mixed_out = govctl_replay([log, mixed], [], ROOT, config)
+            result["govctl_with_store"] = {
+                "wall_seconds": round(wall_store, 3), "lines_per_second_wall": round(a.lines / wall_store),
+                "cpu_seconds": round(cpu_store, 3), "lines_per_cpu_second": round(a.lines / cpu_store),
+                "lines_per_second_engine": ours_store["lines_per_second"]}
+            result["mixed"] = {
+                "lines": mixed_out["lines"], "wall_seconds": round(mixed_wall, 3),
+                "cpu_seconds": round(mixed_cpu, 3), "lines_per_cpu_second": round(mixed_out["lines"] / mixed_cpu),
+                "lines_per_second_wall": round(mixed_out["lines"] / mixed_wall),
+                "lines_per_second_engine": mixed_out["lines_per_second"], "unparsed": mixed_out["unparsed"],
+                "alerts_by_rule": _count(mixed_out["alerts"]), "blocked": len(mixed_out["blocked"])}
+        for name, runs in (("govctl", g), ("govctl_baseline", baseline)):
+            if not runs:
+                continue
+            ratios = {}
+            if "fail2ban_regex" in peers:
+                f = peers["fail2ban_regex"]
+                ratios["wall_vs_fail2ban_regex"] = round(runs["lines_per_second_wall"] / f["lines_per_second"], 2)
+                ratios["cpu_vs_fail2ban_regex"] = round(runs["lines_per_cpu_second"] / f["lines_per_cpu_second"], 2)
+            if "crowdsec" in peers:
+                c = peers["crowdsec"]
+                ratios["wall_vs_crowdsec"] = round(runs["lines_per_second_wall"] / c["lines_per_second"], 2)
+                ratios["cpu_vs_crowdsec"] = round(runs["lines_per_cpu_second"] / c["lines_per_cpu_second"], 2)
+            result[f"ratios_{name}"] = ratios
         text = json.dumps(result, indent=2, ensure_ascii=False)
         print(text)
         if a.out:
             a.out.write_text(text + "\n")
+        if result["govctl"]["attacker_sources_missed"] or result["govctl"]["ops_addresses_alerted"]:
+            raise SystemExit("precision/recall regression: an attacker missed or an ops address alerted (see above)")
     finally:
         if a.keep:
             print(f"kept {work}", file=sys.stderr)

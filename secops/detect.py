@@ -7,12 +7,19 @@ group-by key a window of the events in [t − timespan, t] — sliding, so an at
 fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
 a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
 more than a whole window late.
+
+Trusted pairs (govctl's custom attributes, schemas/rule-trust.schema.yaml): a base rule with
+`earns_trust: {pair, window}` makes the values of `pair` in each event it matches trusted for `window`
+after that event; a correlation with `trust: {earned_by, counts}` counts only the events whose pair
+is (`trusted`) or is not (`untrusted`) trusted at the event's time. docs/secops.md says why.
 """
 from __future__ import annotations
 
 import bisect
 import collections
 import copy
+import functools
+import operator
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +34,8 @@ BUNDLED_RULES = Path(__file__).parent / "rules"
 DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
 EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
+TRUST_SCHEMA = Path(__file__).parent / "schemas" / "rule-trust.schema.yaml"
+_NEVER = float("-inf")
 # libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
 # rule loading is most of a replay's start-up).
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,6 +70,49 @@ class BaseRule:
     index: tuple[str, frozenset[str]] | None
     generates: bool = True
     downstream: list["Correlation"] = field(default_factory=list)
+    earns_trust: "TrustedPairs | None" = None  # each match makes its pair trusted
+    # when some downstream correlations count only trusted or only untrusted pairs (_trust_routes)
+    routes: "tuple[TrustedPairs | None, tuple[Correlation, ...], tuple[Correlation, ...]] | None" = None
+
+
+class TrustedPairs:
+    """The pairs (e.g. account, source address) a base rule matched within the last `window` seconds:
+    the newest match time per pair. Memory stays bounded by the pairs of about one window: whenever the
+    table has doubled, pairs older than the window are forgotten."""
+
+    def __init__(self, rule: str, pair: tuple[str, ...], window: float):
+        self.rule, self.pair, self.window = rule, pair, float(window)
+        self.last: dict[Any, float] = {}
+        self._key = operator.itemgetter(*pair)  # in C: a tuple of the values (the value, for one field)
+        self._several = len(pair) > 1
+        self._prune_at = 4096
+
+    def earn(self, event: dict) -> None:
+        try:
+            key = self._key(event)
+            if key is None or self._several and None in key:
+                return
+            t = event["@timestamp"]
+            last = self.last
+            if t > last.get(key, _NEVER):
+                last[key] = t
+                if len(last) > self._prune_at:
+                    self._forget_before(t - self.window)
+        except (KeyError, TypeError):  # a value missing, or an ECS array among them: no pair to trust
+            return
+
+    def _forget_before(self, horizon: float) -> None:
+        self.last = {k: v for k, v in self.last.items() if v >= horizon}
+        self._prune_at = max(4096, 2 * len(self.last))
+
+    def trusted(self, event: dict) -> bool:
+        """Did the pair of `event` match the earning rule at most `window` seconds before it? (Only the
+        newest match is kept: a late event older than it is not trusted, the cautious answer.)"""
+        try:
+            last = self.last.get(self._key(event))
+        except (KeyError, TypeError):
+            return False
+        return last is not None and 0 <= event["@timestamp"] - last <= self.window
 
 
 @dataclass
@@ -120,6 +172,8 @@ class Correlation:
         self.open: dict[tuple, Alert] = {}
         self.newest = float("-inf")
         self._since_prune = 0
+        self.trust: TrustedPairs | None = None  # set with `counts_trusted` from the rule's `trust:`
+        self.counts_trusted = False
 
         self._holds = _THRESHOLD_TESTS[op](count)
 
@@ -241,7 +295,12 @@ class Correlation:
             self.open[key] = alert
             sink.emit(alert)
         for corr in self.downstream:
-            corr.feed(self.info.name, event, sink)
+            if corr.trust is None or corr.admits(event):
+                corr.feed(self.info.name, event, sink)
+
+    def admits(self, event: dict) -> bool:
+        """Does this correlation count the event, given its `trust:` (counts trusted or untrusted pairs)?"""
+        return self.trust is None or self.trust.trusted(event) is self.counts_trusted
 
     def _prune(self) -> None:
         """Drop windows and open alerts nothing can extend any more: memory stays bounded."""
@@ -382,7 +441,10 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
                 rule = proc.apply(rule)
             info = _info(rule, path)
             trees = [c.parsed for c in rule.detection.parsed_condition]
-            base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees))
+            earns = _trust_attributes(rule).get("earns_trust")
+            base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees),
+                                       earns_trust=None if earns is None else TrustedPairs(
+                                           info.name, tuple(earns["pair"]), _seconds(earns["window"])))
         except (UnsupportedRule, SigmaError, ValueError, TypeError) as exc:
             errors.append((path, f"rule {rule.title!r}: {_reason(exc)}"))
 
@@ -398,6 +460,7 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
             progress = True
             try:
                 corr = _correlation(rule, path, names)
+                _attach_trust(corr, _trust_attributes(rule).get("trust"), base)
             except (UnsupportedRule, ValueError) as exc:
                 errors.append((path, f"correlation {rule.title!r}: {_reason(exc)}"))
                 continue
@@ -414,7 +477,57 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     for name in referenced_no_generate:
         if name in base:
             base[name].generates = False
+    for rule in base.values():
+        rule.routes = _trust_routes(rule.downstream)
     return RuleSet(list(base.values()), list(correlations.values()), errors)
+
+
+@functools.lru_cache(maxsize=1)
+def _trust_validator():
+    import jsonschema
+    return jsonschema.Draft202012Validator(yaml.load(TRUST_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER))
+
+
+def _trust_attributes(rule) -> dict[str, Any]:
+    """The rule's `earns_trust` / `trust` attributes, checked against schemas/rule-trust.schema.yaml."""
+    custom = getattr(rule, "custom_attributes", None) or {}
+    doc = {k: custom[k] for k in ("earns_trust", "trust") if k in custom}
+    if not doc:
+        return doc
+    for error in sorted(_trust_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(x) for x in error.path) or "(rule)"
+        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+        raise UnsupportedRule(f"{where}: {error.message}" + (f" (expected: {hint})" if hint else ""))
+    return doc
+
+
+def _seconds(timespan: str) -> float:
+    from sigma.correlations import SigmaCorrelationTimespan
+    return float(SigmaCorrelationTimespan(timespan).seconds)
+
+
+def _trust_routes(downstream: list["Correlation"]):
+    """A base rule's downstream split by the trust of an event's pair, so that the usual case (one
+    TrustedPairs) looks each event up once: (pairs, correlations for a trusted event, for an untrusted
+    one); with several TrustedPairs, (None, …): each correlation asks. None: no correlation asks."""
+    pairs = {id(c.trust): c.trust for c in downstream if c.trust is not None}
+    if not pairs:
+        return None
+    if len(pairs) > 1:
+        return None, (), ()
+    (only,) = pairs.values()
+    return (only, tuple(c for c in downstream if c.trust is None or c.counts_trusted),
+            tuple(c for c in downstream if c.trust is None or not c.counts_trusted))
+
+
+def _attach_trust(corr: "Correlation", trust: dict[str, Any] | None, base: dict[str, BaseRule]) -> None:
+    if trust is None:
+        return
+    earner = base.get(trust["earned_by"])
+    if earner is None or earner.earns_trust is None:
+        raise UnsupportedRule(f"trust.earned_by: {trust['earned_by']!r} is not a loaded base rule with "
+                              "earns_trust (example: earned_by: ssh_login_success)")
+    corr.trust, corr.counts_trusted = earner.earns_trust, trust["counts"] == "trusted"
 
 
 def _ref_name(reference: str, by_ref: dict) -> str:
@@ -521,9 +634,18 @@ class Detector:
                         self._matched(rule, event)
 
     def _matched(self, rule: BaseRule, event: dict) -> None:
+        if rule.earns_trust is not None:
+            rule.earns_trust.earn(event)
         if rule.downstream:
             name = rule.info.name
-            for corr in rule.downstream:
+            routes = rule.routes
+            if routes is None:
+                targets = rule.downstream
+            elif routes[0] is None:  # correlations trusting different rules: each asks for itself
+                targets = [c for c in rule.downstream if c.admits(event)]
+            else:
+                targets = routes[1] if routes[0].trusted(event) else routes[2]
+            for corr in targets:
                 corr.feed(name, event, self)
         if not rule.generates:
             return

@@ -51,6 +51,9 @@ def replay(
     tz: float = typer.Option(0.0, "--tz", help="Hours east of UTC for dates without a zone (e.g. 8 for CST)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Also write events, quarantine and alerts to this SQLite file."),
     config: Optional[Path] = _CONFIG,
+    stack: Optional[str] = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): never block what "
+                                        "`secops run --stack` never blocks (its management networks, allowlist "
+                                        "output and ops address)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Replay files through normalize → Sigma detection → interception (dry run); report what fired.
@@ -69,7 +72,7 @@ def replay(
     for f in files:
         if not f.is_file():
             raise BadInput(f"log file {f} does not exist or is not a file")
-    cfg = _config(config)
+    cfg = load_enforcing(config, stack)  # the stack's allowlist exactly as `secops run --stack` takes it
     ruleset, allowlist = _rules_and_allowlist(cfg, rules, allow)
     _warn_refused(ruleset)
     truth = None

@@ -42,6 +42,9 @@ CASES = {
                               [ssh_fail(i * 100, user=u) for i, u in enumerate("abcda")]),
     "ssh_success_after_bruteforce": ([ssh_fail(i) for i in range(5)] + [ssh_ok(300)],
                                      [ssh_fail(i) for i in range(5)] + [ssh_ok(300, ip="203.0.113.99")]),
+    # failures of an account from an address it logged in from (a trusted pair): 20 within a day
+    "ssh_bruteforce_trusted_pair": ([ssh_ok(0)] + [ssh_fail(60 + i * 600) for i in range(20)],
+                                    [ssh_ok(0, ip="203.0.113.99")] + [ssh_fail(60 + i * 600) for i in range(20)]),
     "firewall_port_scan": ([drop(i, 20 + i) for i in range(10)], [drop(i, 22) for i in range(10)]),
     "web_sql_injection": ([web("/news?id=1%27%20or%20%271%27=%271")], [web("/news?id=12")]),
     "web_path_traversal": ([web("/static/..%2f..%2f..%2fetc/passwd")], [web("/static/app.js")]),
@@ -101,3 +104,11 @@ def test_input_rules_do_not_alert_alone(bundled_rules, rule):
     lines = {"ssh_auth_failure": [ssh_fail(0)], "ssh_login_success": [ssh_ok(0)], "firewall_drop": [drop(0, 22)],
              "pg_auth_failure": [pg_fail(0)]}[rule]
     assert alerts_for(bundled_rules, lines) == set()
+
+
+@pytest.mark.parametrize("rule", ["ssh_bruteforce_fast", "ssh_bruteforce_slow", "ssh_success_after_bruteforce"])
+def test_per_address_rules_leave_a_trusted_pair_to_its_own_rule(bundled_rules, rule):
+    """The same failures after a success of the same account from the same address (a trusted pair) do not
+    count per address; with fewer than 20 of them in a day nothing fires."""
+    firing = CASES[rule][0]
+    assert rule not in alerts_for(bundled_rules, [ssh_ok(0)] + [line.replace(" 00:", " 01:", 1) for line in firing])

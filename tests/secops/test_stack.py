@@ -122,3 +122,51 @@ def test_group_applies_to_every_member_and_reports_a_failing_one():
     assert good.blocked() == {"203.0.113.9": 60}
     good.unblock(["203.0.113.9"])
     assert good.blocked() == {}
+
+
+class _StubEngine:
+    """Stands in for govctl.engine.Engine: a stack's outputs without Pulumi (secops.stack.with_stack reads
+    `outputs()` and `definition.topology`)."""
+
+    outputs_doc: dict = {}
+
+    def __init__(self, stack: str):
+        from types import SimpleNamespace
+
+        from govctl.paths import ROOT
+        self.definition = SimpleNamespace(topology=ROOT / "infra" / "topologies" / "lab.yaml")
+
+    def outputs(self) -> dict:
+        return self.outputs_doc
+
+
+def _brute_forces(path, sources):
+    lines = [f"Nov  1 00:0{n}:{i:02d} web-1 sshd[1]: Failed password for root from {ip} port {4000 + i} ssh2"
+             for n, ip in enumerate(sources) for i in range(8)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_replay_with_stack_never_blocks_what_run_with_stack_never_blocks(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from govctl.cli import app
+    # an ops workstation and an allowlist output outside the topology's management zones, so only the
+    # stack's outputs can spare them
+    outputs = {**json.loads(json.dumps(OUTPUTS)), "ssh": {"ops_address": "192.0.2.50"}, "allowlist": ["198.18.7.0/24"]}
+    monkeypatch.setattr(_StubEngine, "outputs_doc", outputs)
+    monkeypatch.setattr("govctl.engine.Engine", _StubEngine)
+    log = _brute_forces(tmp_path / "auth.log", ["203.0.113.5", "192.0.2.50", "198.18.7.3"])
+    runner = CliRunner()
+    plain = runner.invoke(app, ["secops", "replay", str(log), "--year", "2026", "--json"])
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.stdout)["blocked"] == ["192.0.2.50", "198.18.7.3", "203.0.113.5"]
+    on_stack = runner.invoke(app, ["secops", "replay", str(log), "--year", "2026", "--stack", "lab", "--json"])
+    assert on_stack.exit_code == 0, on_stack.output
+    out = json.loads(on_stack.stdout)
+    assert out["blocked"] == ["203.0.113.5"]
+    assert out["allowlisted_alerts"] == ["192.0.2.50", "198.18.7.3"]
+    # the same resolution as `secops run --stack`: a stack without firewalls is refused with what to do
+    monkeypatch.setattr(_StubEngine, "outputs_doc", {})
+    down = runner.invoke(app, ["secops", "replay", str(log), "--stack", "lab", "--json"])
+    assert down.exit_code == 2 and "govctl lab up" in down.output
