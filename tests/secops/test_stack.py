@@ -153,7 +153,7 @@ def test_replay_with_stack_never_blocks_what_run_with_stack_never_blocks(tmp_pat
     from govctl.cli import app
     # an ops workstation and an allowlist output outside the topology's management zones, so only the
     # stack's outputs can spare them
-    outputs = {**json.loads(json.dumps(OUTPUTS)), "ssh": {"ops_address": "192.0.2.50"}, "allowlist": ["198.18.7.0/24"]}
+    outputs = {**json.loads(json.dumps(OUTPUTS)), "ssh": {**OUTPUTS["ssh"], "ops_address": "192.0.2.50"}, "allowlist": ["198.18.7.0/24"]}
     monkeypatch.setattr(_StubEngine, "outputs_doc", outputs)
     monkeypatch.setattr("govctl.engine.Engine", _StubEngine)
     log = _brute_forces(tmp_path / "auth.log", ["203.0.113.5", "192.0.2.50", "198.18.7.3"])
@@ -166,7 +166,8 @@ def test_replay_with_stack_never_blocks_what_run_with_stack_never_blocks(tmp_pat
     out = json.loads(on_stack.stdout)
     assert out["blocked"] == ["203.0.113.5"]
     assert out["allowlisted_alerts"] == ["192.0.2.50", "198.18.7.3"]
-    # the same resolution as `secops run --stack`: a stack without firewalls is refused with what to do
+    # the same resolution as `secops run --stack`: a stack that is not deployed is refused with what to do
+    # (the typed reader's one "not deployed" error, exit 1)
     monkeypatch.setattr(_StubEngine, "outputs_doc", {})
     down = runner.invoke(app, ["secops", "replay", str(log), "--stack", "lab", "--json"])
-    assert down.exit_code == 2 and "govctl lab up" in down.output
+    assert down.exit_code == 1 and "govctl lab up" in down.output
