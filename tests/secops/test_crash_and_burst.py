@@ -221,26 +221,28 @@ def test_kill_9_during_run_then_restart_derives_alerts_incidents_decisions_exact
     db = tmp_path / "killed" / "s.db"
     rnd = random.Random(9)
     events = len(clean["events"])
-    targets = sorted(rnd.sample(range(1_000, events - 3_000), 6))
+    targets = sorted(rnd.sample(range(1_000, events - 8_000), 7))
     kills = 0
-    for i, target in enumerate(targets + [None]):
+    for i, target in enumerate(targets):
         daemon = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-        if target is None:  # one more kill at a random moment after start: loading rules, resuming, or later
-            time.sleep(rnd.uniform(0.5, 3.0))
+        reached = lambda: db.exists() and _stored(db)[0] >= target  # noqa: E731
+        if i == 3:  # at a random moment after start (loading rules, resuming, or later), at the latest at target
+            wait_for(reached, rnd.uniform(0.3, 3.0), interval=0.01)
         else:
-            assert wait_for(lambda: db.exists() and _stored(db)[0] >= target, 120) is not None
+            assert wait_for(reached, 120, interval=0.01) is not None
             time.sleep(rnd.uniform(0, 0.05))  # anywhere in a batch: detecting, deciding or committing
         alive = daemon.poll() is None
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait()
         kills += alive
-        print(f"after kill {i + 1} ({'at ' + str(target) + ' events' if target else 'at a random time'}):",
+        print(f"after kill {i + 1} ({'by a random time or ' if i == 3 else 'at '}{target} events):",
               _counts(_derived(db)) if db.exists() else "no store yet")
     assert kills >= 5
     assert _stored(db)[0] < events, "the kills should come before the end of the file"
-    subprocess.run(cmd + ["--once"], check=True, capture_output=True, timeout=600)
+    last = subprocess.run(cmd + ["--once"], check=True, capture_output=True, text=True, timeout=600)
     after = _derived(db)
-    print("killed runs, then run to the end:", _counts(after))
+    print("killed runs, then run to the end:", _counts(after), "—",
+          " ".join(line.split(" ", 1)[1] for line in last.stderr.splitlines() if "resumed" in line))
     assert _counts(after) == _counts(clean)
     assert after["orphan_alerts"] == 0 and after["empty_incidents"] == 0
     for part in ("events", "quarantine", "alerts", "incidents", "decisions"):
