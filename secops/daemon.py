@@ -136,8 +136,8 @@ class Engine:
         state = store.detector_state()
         if state is None:
             if store.has_events():
-                self.log("the store holds events but no detector checkpoint (written by an earlier version):"
-                         " detection starts with empty windows")
+                self.log("the store holds events but no detector checkpoint (an earlier version or `secops replay`"
+                         " wrote them): detection starts with empty windows")
             return False
         infos = self.detector.infos()
         rows = store.load_alerts(sorted({r[0] for r in _alert_refs(state)}))
