@@ -1,5 +1,6 @@
 """Crash safety and bounded memory (slow): kill -9 mid-ingest then restart stores or quarantines
-every line exactly once; a 10× syslog burst is absorbed by the on-disk spool, not by memory."""
+every line exactly once, and derives alerts, incidents and decisions exactly as a clean run does; a 10×
+syslog burst is absorbed by the on-disk spool, not by memory."""
 from __future__ import annotations
 
 import json
