@@ -1,9 +1,18 @@
 """The streaming engine behind `govctl secops run`: inputs → normalize → detect → decide → store.
 
 Each batch of lines from one input is normalized and evaluated, blocks decided on it are enforced in
-one nftables batch, then events, quarantined lines and the input's new position are committed in one
-transaction; alerts and incidents follow. A crash at any point re-reads at most the uncommitted
-batch, whose rows the store's unique (source, position) keeps from being stored twice.
+one nftables batch, then events, quarantined lines, the input's new position and everything derived
+from the batch (alerts, their incidents, decisions) are committed in one transaction. A crash at any
+point re-reads at most the uncommitted batch, whose rows the store's unique (source, position) keeps
+from being stored twice, and derives its alerts, incidents and decisions once more — for the first time
+as far as the store is concerned. Enforcement may be repeated, which is harmless (adding an element a
+set holds only renews its timeout).
+
+Detection keeps state between batches (open alerts, correlation windows). So that a restarted engine
+continues exactly where the crashed one committed, a checkpoint of that state is written with a batch
+now and then (at least CHECKPOINT_MIN_EVENTS events apart, and further apart the bigger the state, so
+its cost stays a small share of ingest); on start the detector restores it and is fed again, without
+deciding or storing anything, the events committed after it.
 """
 from __future__ import annotations
 
@@ -18,7 +27,10 @@ from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
-from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
+from .respond import Decision, DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
+
+CHECKPOINT_MIN_EVENTS = 10_000  # a restart feeds the detector again at most about this many stored events
+CHECKPOINT_BYTES_PER_EVENT = 64  # …or more, when the state is big: one checkpoint per this many bytes per event
 
 
 def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
@@ -47,20 +59,26 @@ class Engine:
         self.decisions = DecisionEngine(build_allowlist(cfg), store, enforcer, ttl=r["ttl"],
                                          escalation=r["escalation"], max_ttl=r["max_ttl"],
                                          dry_run=r["dry_run"] if dry_run is None else dry_run)
+        self.decisions.deferred = True  # recorded with the batch that caused them (process)
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)
         self.incidents = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
         self._touched: dict[int, Alert] = {}
+        self._decided: list[tuple[Decision, Alert]] = []
         self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0}
+        self._since_checkpoint = 0
+        self._checkpoint_every = CHECKPOINT_MIN_EVENTS
+        self._has_checkpoint = self._resume()
 
     def _on_alert(self, alert: Alert, new: bool) -> None:
         self._touched[id(alert)] = alert
         if new:
             self.stats["alerts"] += 1
-            self.store.save_alert(alert)  # an id now, so the decision can point at its alert
         decision = self.decisions.on_alert(alert)
-        if decision is not None and decision.action == "block":
-            self.stats["blocks"] += 1
-            self.log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
+        if decision is not None:
+            self._decided.append((decision, alert))
+            if decision.action == "block":
+                self.stats["blocks"] += 1
+                self.log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
 
     def process(self, normalizer: Normalizer, batch: Batch, input_name: str | None) -> None:
         events: list[tuple[int, dict]] = []
@@ -77,16 +95,88 @@ class Engine:
             self.decisions.flush()  # enforce first: interception latency matters more than bookkeeping
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             self.log(f"enforcement failed, will retry with the next batch: {exc}")
-        self.store.commit_batch(batch.key, events, rejected, batch.position if input_name else None, input_name)
+        store = self.store
+        # Derived rows first: on a store without transactions (Elasticsearch) the read position then
+        # cannot advance past a batch whose alerts were not written.
+        with store.transaction():
+            for alert in self._touched.values():
+                store.save_alert(alert)
+            for decision, alert in self._decided:
+                decision.alert_id = alert.id
+                decision.id = store.record_decision(decision)
+            for alert in self._touched.values():
+                self.incidents.add(alert)
+            store.commit_batch(batch.key, events, rejected, batch.position if input_name else None, input_name)
+            self._since_checkpoint += len(events)
+            if self._since_checkpoint >= self._checkpoint_every or not self._has_checkpoint:
+                self._checkpoint()
+        self._touched.clear()
+        self._decided.clear()
         self.stats["lines"] += len(batch.lines)
         self.stats["events"] += len(events)
         self.stats["quarantined"] += len(rejected)
-        if self._touched:
-            for alert in self._touched.values():
-                self.store.save_alert(alert)
-                self.incidents.add(alert)
-            self._touched.clear()
         self.detector.alerts.clear()  # stored; open windows keep what can still grow
+
+    def _checkpoint(self) -> None:
+        store = self.store
+
+        def ref(alert: Alert) -> list:
+            if alert.id is None:
+                store.save_alert(alert)
+            # what the alert is at this point; the store's row grows on, evidence only by appending
+            return [alert.id, alert.count, alert.last, len(alert.evidence)]
+        size = store.save_detector_state(self.detector.state(ref))
+        self._since_checkpoint, self._has_checkpoint = 0, True
+        self._checkpoint_every = max(CHECKPOINT_MIN_EVENTS, size // CHECKPOINT_BYTES_PER_EVENT)
+
+    def _resume(self) -> bool:
+        """Restore the detector from the store's checkpoint and feed it the events committed since;
+        returns whether there was a checkpoint."""
+        store = self.store
+        state = store.detector_state()
+        if state is None:
+            if store.has_events():
+                self.log("the store holds events but no detector checkpoint (an earlier version or `secops replay`"
+                         " wrote them): detection starts with empty windows")
+            return False
+        infos = self.detector.infos()
+        rows = store.load_alerts(sorted({r[0] for r in _alert_refs(state)}))
+        restored: dict[Any, Alert] = {}
+
+        def alert(r: list) -> Alert | None:
+            alert_id, count, last, evidence = r
+            row = rows.get(alert_id)
+            if row is None or row["rule"] not in infos:
+                return None  # removed by retention, or its rule is no longer loaded
+            if alert_id not in restored:
+                restored[alert_id] = Alert(infos[row["rule"]], row["group"], row["first"], last, count,
+                                           row["evidence"][:evidence], id=alert_id)
+            return restored[alert_id]
+        self.detector.restore(state, alert)
+        on_alert, self.detector.on_alert = self.detector.on_alert, None  # decided and stored already
+        fed = 0
+        try:
+            for event in store.events_since_detector_state():
+                self.detector.process(event)
+                fed += 1
+        finally:
+            self.detector.on_alert = on_alert
+        with store.transaction():  # alerts derived again: the same rows, now with their ids in memory
+            for a in self.detector.alerts:
+                store.save_alert(a)
+        self.detector.alerts.clear()
+        self._since_checkpoint = fed
+        self.log(f"detection resumed from its checkpoint: {len(restored)} open alerts, {fed} events fed again")
+        return True
+
+
+def _alert_refs(state: dict):
+    """The alert references ([id, count, last, evidence]) in a Detector.state()."""
+    for _, _, r in state.get("open", ()):
+        yield r
+    for corr in state.get("correlations", {}).values():
+        for _, r in corr.get("open", ()):
+            yield r
 
 
 class Runner:

@@ -137,6 +137,14 @@ class Alert:
     def host(self) -> str | None:
         return self.group.get("host.hostname")
 
+    @property
+    def key(self) -> str:
+        """Deterministic: the same alert derived again (after a restart, or by an overlapping search)
+        has the same key, so stores update it instead of keeping it twice. Rule, group and the time of
+        its first event never change during an alert's life."""
+        import json
+        return json.dumps([self.rule.name, sorted(self.group.items()), round(self.first, 3)], default=str)
+
     def add_evidence(self, event: dict) -> None:
         if len(self.evidence) < EVIDENCE_PER_ALERT:
             self.evidence.append(event)
@@ -311,6 +319,50 @@ class Correlation:
             self.newest_of.pop(key, None)
         for key in [k for k, a in self.open.items() if a.last < horizon]:
             del self.open[key]
+
+
+    def state(self, ref: Callable[[Alert], Any]) -> dict:
+        """Windows and open alerts as JSON-able data (alerts through `ref`), for a checkpoint."""
+        kind = self.kind
+        if kind == "event_count":
+            windows = [[_key_out(k), list(w)] for k, w in self.windows.items()]
+        elif kind == "value_count":
+            windows = [[_key_out(k), [list(x) for x in w[0]]] for k, w in self.windows.items()]
+        else:
+            windows = [[_key_out(k), {r: list(t) for r, t in w.items()}] for k, w in self.windows.items()]
+        return {"kind": kind, "windows": windows, "newest_of": [[_key_out(k), t] for k, t in self.newest_of.items()],
+                "open": [[_key_out(k), ref(a)] for k, a in self.open.items()], "newest": self.newest,
+                "since_prune": self._since_prune}
+
+    def restore(self, state: dict, alert: Callable[[Any], Alert | None]) -> None:
+        """The inverse of state(); a checkpoint of another kind of rule (the rule changed) is ignored."""
+        if state.get("kind") != self.kind:
+            return
+        kind = self.kind
+        for k, w in state["windows"]:
+            if kind == "event_count":
+                win: Any = collections.deque(w)
+            elif kind == "value_count":
+                times = collections.deque((t, v) for t, v in w)
+                win = (times, collections.Counter(v for _, v in times))
+            else:
+                win = {r: collections.deque(w.get(r, ())) for r in self.refs}
+            self.windows[_key_in(k)] = win
+        self.newest_of.update((_key_in(k), t) for k, t in state["newest_of"])
+        for k, r in state["open"]:
+            a = alert(r)
+            if a is not None:
+                self.open[_key_in(k)] = a
+        self.newest, self._since_prune = state["newest"], state["since_prune"]
+
+
+def _key_out(key) -> list:
+    """A group key as JSON (a tuple for several group-by fields, else the value itself)."""
+    return ["t", list(key)] if key.__class__ is tuple else ["v", key]
+
+
+def _key_in(data: list):
+    return tuple(data[1]) if data[0] == "t" else data[1]
 
 
 def _insert(dq: collections.deque, item) -> None:
@@ -664,3 +716,25 @@ class Detector:
         alert = Alert(rule.info, group, first=t, last=t, count=1, evidence=[event])
         self._open[key] = alert
         self.emit(alert)
+
+    def state(self, ref: Callable[[Alert], Any]) -> dict:
+        """Everything detection keeps between events (open alerts, correlation windows) as JSON-able data;
+        `ref(alert)` says how an alert is referred to (a store keeps the alerts themselves)."""
+        return {"open": [[name, [list(kv) for kv in group], ref(a)] for (name, group), a in self._open.items()],
+                "correlations": {c.info.name: c.state(ref) for c in self.rules.correlations}}
+
+    def restore(self, state: dict, alert: Callable[[Any], Alert | None]) -> None:
+        """Continue from a state() (after a restart); `alert(ref)` gives back a referred alert or None
+        (gone, or of a rule no longer loaded). Rules not in the state start empty."""
+        for name, group, r in state.get("open", ()):
+            a = alert(r)
+            if a is not None:
+                self._open[(name, tuple(tuple(kv) for kv in group))] = a
+        saved = state.get("correlations", {})
+        for corr in self.rules.correlations:
+            if corr.info.name in saved:
+                corr.restore(saved[corr.info.name], alert)
+
+    def infos(self) -> dict[str, RuleInfo]:
+        """Rule name → what alerts say about it, for the loaded rules."""
+        return {i.name: i for i in self.rules.all_infos()}

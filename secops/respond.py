@@ -125,12 +125,16 @@ class DecisionEngine:
         self.skipped: set[tuple[str, str]] = set()
         self.decisions: list[Decision] = []
         self._pending: list[tuple[str, float]] = []
+        # True: decisions are kept in `decisions` and not written; the caller stores them together with
+        # the batch that caused them (secops.daemon.Engine), so a crash can neither lose nor double one.
+        self.deferred = False
         if store is not None:
             self._load()
 
     def _load(self) -> None:
         """Earlier offences and the blocks still in force, from the store (either kind)."""
         self.offences.update(self.store.block_counts())
+        self.skipped.update(self.store.allowlisted_alerts())
         for ban in self.store.active_bans():
             self.active[ban["address"]] = _epoch(ban["until"]) if ban["until"] else math.inf
 
@@ -197,7 +201,7 @@ class DecisionEngine:
         self.decisions.append(decision)
         if len(self.decisions) > 10000:
             del self.decisions[:5000]
-        if self.store is not None:
+        if self.store is not None and not self.deferred:
             decision.id = self.store.record_decision(decision)
         return decision
 

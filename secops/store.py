@@ -4,9 +4,15 @@ Exactly-once ingest rests on one rule: a batch of events and quarantined lines i
 same transaction as the new read position of its source, and every row carries (source, position)
 under a UNIQUE constraint. After a crash the reader resumes from the committed position, so each
 input line ends up stored or quarantined exactly once.
+
+Everything derived from a batch (its alerts, their incident links, its decisions and, now and then,
+a checkpoint of the detector's windows) is written inside the same transaction (`transaction()`),
+so a crash leaves either all of it or none of it. Alerts carry a deterministic key (rule, group,
+first event time): an alert derived again is updated, never stored twice.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -36,6 +42,8 @@ CREATE TABLE IF NOT EXISTS alerts(
   source_ip TEXT, user_name TEXT, host TEXT, grp TEXT, first REAL, last REAL, count INTEGER,
   evidence TEXT, incident_id INTEGER);
 CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident_id);
+CREATE TABLE IF NOT EXISTS detector_state(
+  id INTEGER PRIMARY KEY CHECK (id = 1), last_event INTEGER NOT NULL, saved REAL NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions(
   id INTEGER PRIMARY KEY, created REAL NOT NULL, address TEXT NOT NULL, action TEXT NOT NULL,
   ttl REAL, until REAL, reason TEXT NOT NULL, rule TEXT, alert_id INTEGER, actor TEXT NOT NULL,
@@ -95,11 +103,31 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        if "key" not in {r[1] for r in self.db.execute("PRAGMA table_info(alerts)")}:  # a store from before keys
+            self.db.execute("ALTER TABLE alerts ADD COLUMN key TEXT")
+        self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_key ON alerts(key)")
         self.db.create_function("govctl_in_network", 2, _in_network, deterministic=True)
         self.lock = threading.RLock()
 
     def close(self) -> None:
         self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One transaction around everything written inside (a batch and what is derived from it);
+        nested uses join the outer one."""
+        with self.lock:
+            if self.db.in_transaction:
+                yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # ------------------------------------------------------------ ingest
     def commit_batch(self, source: str, events: list[tuple[int, dict]], rejected: list[tuple[int, str, str, bytes]],
@@ -111,28 +139,22 @@ class Store:
         ev_rows = [(e["@timestamp"], source, pos, e.get("event.dataset"), *(e.get(c) for c in _EVENT_COLUMNS),
                     json.dumps(e, ensure_ascii=False, default=str)) for pos, e in events]
         q_rows = [(now, source, pos, reason, detail, raw) for pos, reason, detail, raw in rejected]
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                if ev_rows:
-                    self.db.executemany(
-                        "INSERT OR IGNORE INTO events(ts, source, pos, dataset, source_ip, user_name, host, action,"
-                        " outcome, doc) VALUES (?,?,?,?,?,?,?,?,?,?)", ev_rows)
-                if q_rows:
-                    self.db.executemany(
-                        "INSERT OR IGNORE INTO quarantine(received, source, pos, reason, detail, raw)"
-                        " VALUES (?,?,?,?,?,?)", q_rows)
-                if position is not None:
-                    inode, pos, head = position
-                    self.db.execute(
-                        "INSERT INTO positions(source, inode, pos, head, updated) VALUES (?,?,?,?,?)"
-                        " ON CONFLICT(source) DO UPDATE SET inode=excluded.inode, pos=excluded.pos,"
-                        " head=excluded.head, updated=excluded.updated",
-                        (position_name or source, inode, pos, head, now))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.transaction():
+            if ev_rows:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO events(ts, source, pos, dataset, source_ip, user_name, host, action,"
+                    " outcome, doc) VALUES (?,?,?,?,?,?,?,?,?,?)", ev_rows)
+            if q_rows:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO quarantine(received, source, pos, reason, detail, raw)"
+                    " VALUES (?,?,?,?,?,?)", q_rows)
+            if position is not None:
+                inode, pos, head = position
+                self.db.execute(
+                    "INSERT INTO positions(source, inode, pos, head, updated) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(source) DO UPDATE SET inode=excluded.inode, pos=excluded.pos,"
+                    " head=excluded.head, updated=excluded.updated",
+                    (position_name or source, inode, pos, head, now))
 
     def position(self, source: str) -> tuple[int | None, int, bytes | None] | None:
         with self.lock:
@@ -154,19 +176,73 @@ class Store:
 
     # ------------------------------------------------------------ alerts
     def save_alert(self, alert) -> int:
-        row = (alert.rule.name, alert.rule.id, alert.rule.title, alert.rule.level, json.dumps(alert.rule.tags),
-               alert.source_ip, alert.user, alert.host, json.dumps(alert.group, default=str), alert.first,
-               alert.last, alert.count, json.dumps(alert.evidence, ensure_ascii=False, default=str))
+        """Insert the alert, or update the one stored under its key (it grew, or it was derived again
+        after a restart); returns its id."""
+        row = (alert.key, alert.rule.name, alert.rule.id, alert.rule.title, alert.rule.level,
+               json.dumps(alert.rule.tags), alert.source_ip, alert.user, alert.host,
+               json.dumps(alert.group, default=str), alert.first, alert.last, alert.count,
+               json.dumps(alert.evidence, ensure_ascii=False, default=str))
         with self.lock:
             if alert.id is None:
-                cur = self.db.execute(
-                    "INSERT INTO alerts(rule, rule_id, title, level, tags, source_ip, user_name, host, grp, first,"
-                    " last, count, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
-                alert.id = cur.lastrowid
+                alert.id = self.db.execute(
+                    "INSERT INTO alerts(key, rule, rule_id, title, level, tags, source_ip, user_name, host, grp,"
+                    " first, last, count, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE"
+                    " SET last=excluded.last, count=excluded.count, evidence=excluded.evidence RETURNING id",
+                    row).fetchone()[0]
             else:
                 self.db.execute("UPDATE alerts SET last=?, count=?, evidence=? WHERE id=?",
                                 (alert.last, alert.count, row[-1], alert.id))
         return alert.id
+
+    def load_alerts(self, ids: list) -> dict:
+        """Stored alerts by id: {id: {rule, group, first, last, count, evidence}} (a detector restoring its state)."""
+        out = {}
+        with self.lock:
+            for i in range(0, len(ids), 500):
+                chunk = list(ids[i:i + 500])
+                for r in self.db.execute("SELECT id, rule, grp, first, last, count, evidence FROM alerts WHERE id IN"
+                                         f" ({','.join('?' * len(chunk))})", chunk):
+                    out[r[0]] = {"rule": r[1], "group": json.loads(r[2] or "{}"), "first": r[3], "last": r[4],
+                                 "count": r[5], "evidence": json.loads(r[6] or "[]")}
+        return out
+
+    # ------------------------------------------------------------ detector checkpoint
+    def save_detector_state(self, state: dict) -> int:
+        """Keep the detector's state as of the batch being committed (call inside its transaction):
+        after a restart the detector restores it and is fed again `events_since_detector_state()`.
+        Returns the size of the saved state in bytes."""
+        text = json.dumps(state, default=str)
+        with self.transaction():
+            last = self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            self.db.execute("INSERT INTO detector_state(id, last_event, saved, state) VALUES (1,?,?,?)"
+                            " ON CONFLICT(id) DO UPDATE SET last_event=excluded.last_event, saved=excluded.saved,"
+                            " state=excluded.state", (last, time.time(), text))
+        return len(text)
+
+    def detector_state(self) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT state FROM detector_state WHERE id=1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def events_since_detector_state(self, page: int = 5000):
+        """The events committed after the detector's checkpoint (all of them if there is none), in the
+        order the detector saw them (the order they were committed)."""
+        with self.lock:
+            row = self.db.execute("SELECT last_event FROM detector_state WHERE id=1").fetchone()
+        after = row[0] if row else 0
+        while True:
+            with self.lock:
+                rows = self.db.execute("SELECT id, doc FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                       (after, page)).fetchall()
+            for _, doc in rows:
+                yield json.loads(doc)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def has_events(self) -> bool:
+        with self.lock:
+            return self.db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
 
     def flush(self) -> None:
         """Every committed batch is durable already (one transaction each); the same call as ElasticStore's."""
@@ -300,6 +376,12 @@ class Store:
         with self.lock:
             return dict(self.db.execute(
                 "SELECT address, count(*) FROM decisions WHERE action='block' GROUP BY address"))
+
+    def allowlisted_alerts(self) -> set[tuple[str, str]]:
+        """(address, rule) pairs already recorded as allowlisted (each is recorded once)."""
+        with self.lock:
+            return {(a, r) for a, r in self.db.execute(
+                "SELECT DISTINCT address, rule FROM decisions WHERE action='allowlisted'")}
 
     def active_bans(self, now: float | None = None) -> list[dict]:
         from .respond import active_bans

@@ -6,12 +6,16 @@ url, credentials, TLS/CA), or — as before — the path of a SQLite file.
 Both `secops.store.Store` (`kind` "sqlite") and `secops.es.store.ElasticStore` ("elasticsearch") offer the same methods, so ingest, the
 incidents service, `govctl incidents|bans` and the HTTP API run unchanged on either:
 
-- ingest: `commit_batch`, `position`, `flush`, `counts`, `quarantined`, `apply_retention`, `close`
-- events: `search_events(filters, since, until, limit)`; filters come from `parse_event_query`
-- alerts: `save_alert`
+- ingest: `commit_batch`, `position`, `flush`, `counts`, `quarantined`, `apply_retention`, `close`,
+  `transaction` (a batch and everything derived from it: one transaction on SQLite)
+- events: `search_events(filters, since, until, limit)`; filters come from `parse_event_query`; `has_events`
+- alerts: `save_alert` (by the alert's deterministic key), `load_alerts`
+- the streaming engine's detector checkpoint: `save_detector_state`, `detector_state`,
+  `events_since_detector_state`
 - incidents: `alert_incident`, `open_incident`, `create_incident`, `update_incident`, `link_alert`,
   `incident`, `incidents`, `incident_alerts`, `incident_notes`, `add_incident_note`
-- decisions: `record_decision`, `block_counts`, `decisions_for_alerts`, `active_bans`, `decision_trail`
+- decisions: `record_decision`, `block_counts`, `allowlisted_alerts`, `decisions_for_alerts`, `active_bans`,
+  `decision_trail`
   (secops.respond.DecisionEngine records and reloads its decisions through these)
 
 Incident records have times in epoch seconds and `alerts` (how many); secops.incidents formats them.

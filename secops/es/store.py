@@ -10,6 +10,7 @@ host, and advance only for durable batches.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -192,6 +193,14 @@ class ElasticStore:
             self.writer.close()
         finally:
             self.client.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """The same call as secops.store.Store's. A cluster has no transaction over several documents:
+        this only keeps other threads of this process out. What is derived from a batch stays safe to
+        write again: alerts have deterministic ids, an alert already linked keeps its incident."""
+        with self.lock:
+            yield
 
     # ------------------------------------------------------------ ingest
     def commit_batch(self, source: str, events: list[tuple[int, dict]], rejected: list[tuple[int, str, str, bytes]],
@@ -383,8 +392,7 @@ class ElasticStore:
     @staticmethod
     def alert_id(alert) -> str:
         """Deterministic: the same alert found again by an overlapping or repeated search is one document."""
-        key = json.dumps([alert.rule.name, sorted(alert.group.items()), round(alert.first, 3)], default=str)
-        return hashlib.sha1(key.encode()).hexdigest()[:24]
+        return hashlib.sha1(alert.key.encode()).hexdigest()[:24]
 
     def save_alert(self, alert) -> str:
         doc = {"rule": alert.rule.name, "rule_id": alert.rule.id, "title": alert.rule.title,
@@ -398,6 +406,67 @@ class ElasticStore:
         self.client.update(index=self.layout.alerts, id=alert.id, doc=json.loads(json.dumps(doc, default=str)),
                            doc_as_upsert=True)
         return alert.id
+
+    def load_alerts(self, ids: list) -> dict:
+        """Stored alerts by id: {id: {rule, group, first, last, count, evidence}} (a detector restoring its state)."""
+        out = {}
+        for i in range(0, len(ids), 1000):
+            resp = self.client.mget(index=self.layout.alerts, ids=[str(x) for x in ids[i:i + 1000]])
+            for doc in resp["docs"]:
+                if doc.get("found"):
+                    s = doc["_source"]
+                    out[doc["_id"]] = {"rule": s["rule"], "group": s.get("group") or {}, "first": epoch(s["first"]),
+                                       "last": epoch(s["last"]), "count": s["count"],
+                                       "evidence": [from_document(e) for e in s.get("evidence") or []]}
+        return out
+
+    # ------------------------------------------------------------ detector checkpoint (secops.daemon.Engine)
+    _ENGINE_STATE = "engine-state"
+
+    def save_detector_state(self, state: dict) -> int:
+        """Keep the detector's state (one document of the detection index, kept in _source only);
+        `events_since_detector_state()` gives the events ingested after it. Returns its size in bytes."""
+        text = json.dumps(state, default=str)
+        self.client.options(ignore_status=400).indices.create(index=self.layout.detection)  # exists already: fine
+        self.client.indices.put_mapping(index=self.layout.detection, properties={
+            "engine_state": {"type": "keyword", "index": False, "doc_values": False}})
+        self.client.index(index=self.layout.detection, id=self._ENGINE_STATE, refresh=True,
+                          document={"engine_state": text, "updated": iso(time.time())})
+        return len(text)
+
+    def _engine_state_doc(self) -> dict | None:
+        from elasticsearch import NotFoundError
+        try:
+            return self.client.get(index=self.layout.detection, id=self._ENGINE_STATE)["_source"]
+        except NotFoundError:
+            return None
+
+    def detector_state(self) -> dict | None:
+        doc = self._engine_state_doc()
+        return json.loads(doc["engine_state"]) if doc else None
+
+    def events_since_detector_state(self, page: int = 5000):
+        """The events ingested after the detector's checkpoint (all if there is none), in ingest order
+        (ingest time, then source and position: batches written at the same moment may come in another
+        order than they were detected in)."""
+        doc = self._engine_state_doc()
+        self.flush()
+        self.refresh()
+        query = {"range": {"event.ingested": {"gt": int(epoch(doc["updated"]) * 1000), "format": "epoch_millis"}}} \
+            if doc else {"match_all": {}}
+        sort = [{"event.ingested": "asc"}, {"govctl.source": "asc"}, {"govctl.position": "asc"}]
+        after = None
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after else {}
+            hits = self.search_event_index(size=page, query=query, sort=sort, **kwargs)["hits"]["hits"]
+            for hit in hits:
+                yield from_document(hit["_source"])
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
+    def has_events(self) -> bool:
+        return self.client.count(index=self.layout.events, ignore_unavailable=True, allow_no_indices=True)["count"] > 0
 
     def alerts(self, limit: int = 10000) -> list[dict]:
         resp = self.client.search(index=self.layout.alerts, size=limit, ignore_unavailable=True,
@@ -530,6 +599,10 @@ class ElasticStore:
             except ConflictError:  # another writer in the same nanosecond
                 sequence += 1
                 doc["sequence"] = sequence
+
+    def allowlisted_alerts(self) -> set[tuple[str, str]]:
+        """(address, rule) pairs already recorded as allowlisted (each is recorded once)."""
+        return {(d["address"], d["rule"]) for d in self._decisions({"term": {"action": "allowlisted"}}, "asc")}
 
     def block_counts(self) -> dict[str, int]:
         """Blocks ever decided per address (escalation counts earlier offences)."""
