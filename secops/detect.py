@@ -105,6 +105,14 @@ class TrustedPairs:
         self.last = {k: v for k, v in self.last.items() if v >= horizon}
         self._prune_at = max(4096, 2 * len(self.last))
 
+    def state(self) -> list:
+        """The trusted pairs as JSON-able data (a restart must not make administrators strangers)."""
+        return [[list(k) if self._several else k, v] for k, v in self.last.items()]
+
+    def restore(self, state: list) -> None:
+        self.last.update((tuple(k) if self._several else k, v) for k, v in state)
+        self._prune_at = max(4096, 2 * len(self.last))
+
     def trusted(self, event: dict) -> bool:
         """Did the pair of `event` match the earning rule at most `window` seconds before it? (Only the
         newest match is kept: a late event older than it is not trusted, the cautious answer.)"""
@@ -721,7 +729,9 @@ class Detector:
         """Everything detection keeps between events (open alerts, correlation windows) as JSON-able data;
         `ref(alert)` says how an alert is referred to (a store keeps the alerts themselves)."""
         return {"open": [[name, [list(kv) for kv in group], ref(a)] for (name, group), a in self._open.items()],
-                "correlations": {c.info.name: c.state(ref) for c in self.rules.correlations}}
+                "correlations": {c.info.name: c.state(ref) for c in self.rules.correlations},
+                "trusted_pairs": {r.info.name: r.earns_trust.state() for r in self.rules.base
+                                  if r.earns_trust is not None}}
 
     def restore(self, state: dict, alert: Callable[[Any], Alert | None]) -> None:
         """Continue from a state() (after a restart); `alert(ref)` gives back a referred alert or None
@@ -734,6 +744,10 @@ class Detector:
         for corr in self.rules.correlations:
             if corr.info.name in saved:
                 corr.restore(saved[corr.info.name], alert)
+        trusted = state.get("trusted_pairs", {})
+        for rule in self.rules.base:
+            if rule.earns_trust is not None and rule.info.name in trusted:
+                rule.earns_trust.restore(trusted[rule.info.name])
 
     def infos(self) -> dict[str, RuleInfo]:
         """Rule name → what alerts say about it, for the loaded rules."""

@@ -285,3 +285,21 @@ trust: {earned_by: ok_addr, counts: untrusted}
         ("by_addr", "10.30.1.12"),  # 10.30.1.11 is a trusted address for by_addr
         ("by_pair", "10.30.1.11"), ("by_pair", "10.30.1.12"),  # bob never logged in from .11
         ("chained", "10.30.1.12")]  # fed by by_pair, counting only untrusted addresses
+
+
+def test_trust_survives_a_restart_through_the_detector_checkpoint():
+    """The crash-safe checkpoint (Detector.state/restore) carries the trusted pairs: after a restart an
+    administrator's mistype still counts against the trusted-pair threshold, not the brute-force one."""
+    import json
+
+    before = Detector(load_rules(), 60)
+    normalizer = Normalizer(year=2026)
+    t = START + datetime.timedelta(hours=9)
+    before.process(normalizer.normalize(ok(t, "ops01", BASTION)[1].encode()))
+    saved = json.loads(json.dumps(before.state(lambda alert: None)))
+    after = Detector(load_rules(), 60)
+    after.restore(saved, lambda ref: None)
+    earner = next(r for r in after.rules.base if r.earns_trust is not None)
+    mistype = normalizer.normalize(fail(t + datetime.timedelta(minutes=5), "ops01", BASTION)[1].encode())
+    stranger = normalizer.normalize(fail(t + datetime.timedelta(minutes=5), "ops02", BASTION)[1].encode())
+    assert earner.earns_trust.trusted(mistype) and not earner.earns_trust.trusted(stranger)
