@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import ipaddress
 import json
+import math
 import subprocess
 import time
 from dataclasses import dataclass
@@ -274,6 +275,10 @@ class NftablesEnforcer:
                 addr = blockable(address)
             except AddressError as exc:
                 refused.append((address, str(exc)))
+                continue
+            if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
+                # the upper bound is the kernel's (nft says "value too large"): left to nft and the halving below
+                refused.append((address, f"timeout {ttl!r} is not a positive number of seconds"))
                 continue
             name = self._set_of(addr)
             elements.append((address, name, f"add element {t} {name} {{ {addr} timeout {max(1, int(ttl))}s }}"))
