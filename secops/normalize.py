@@ -100,6 +100,8 @@ _PAM_KV = re.compile(r"(\w+)=(\S*)")
 # pam_unix: "… ruser=%s rhost=%s  user=%s": the client's names may come before (ruser) and after (user)
 # the host, so an rhost= is the host only if what follows it is the line's end or "user=…".
 _PAM_RHOST_END = re.compile(r"(\S*)(?:\s*$|\s+user=(.*)$)")
+# …unless ruser is empty (sshd's case): then nothing the client wrote comes before the host.
+_PAM_FIXED = re.compile(r"authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser= rhost=(\S*)(?:\s+user=(.*))?$")
 _PAM_SESSION = re.compile(r"session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$")
 _SUDO = re.compile(r"\s*(\S+) : (?:(.*?) ; )?TTY=(\S+) ; PWD=(.*?) ; USER=(\S+) ;(?: .*?;)? COMMAND=(.*)")
 _SU_TO = re.compile(r"(FAILED SU )?\(to (\S+)\) (\S+)(?: on (\S+))?")
@@ -125,6 +127,7 @@ _PG_AUTHOK = re.compile(r"connection authorized: user=(\S+)")
 # The client address in log_line_prefix (%h, or %r = host(port)) is its last item: user and database names
 # (%u, %d) come before it, and the client chooses those.
 _PG_PREFIX_HOST = re.compile(r"([^\s,=]+?)(?:\((\d+)\))?\s*$")
+_PG_LEVEL = re.compile(r"(LOG|FATAL|ERROR|WARNING|DETAIL|HINT|STATEMENT|NOTICE|INFO|PANIC):  ")
 
 _TZ_OFFSETS = {"UTC": 0, "GMT": 0, "Z": 0, "CST": 8 * 3600, "HKT": 8 * 3600}
 
@@ -648,12 +651,11 @@ class Normalizer:
     def _pg_event(self, e: dict, pid: str, prefix: str, level: str, msg: str) -> dict | Rejected:
         e["event.dataset"] = "postgresql"
         e["log.level"] = level.lower()
-        host = _PG_PREFIX_HOST.search(prefix) if prefix else None
-        if host and self._ip(host.group(1)) and pid not in self._pg_clients:
-            # the server-written "connection received" address of this backend, when known, wins
-            e["source.ip"] = self._ip(host.group(1))
-            if host.group(2):
-                e["source.port"] = int(host.group(2))
+        host = _pg_prefix_host(prefix, level, msg) if prefix and pid not in self._pg_clients else None
+        if host is not None:  # the server-written "connection received" address of this backend, when known, wins
+            e["source.ip"] = host[0]
+            if host[1]:
+                e["source.port"] = int(host[1])
         if "@" in prefix:
             user = prefix.split("@", 1)[0].split()[-1] if prefix.split("@", 1)[0].split() else ""
             if user and user != "[unknown]":
@@ -777,9 +779,27 @@ def _sshd_from(msg: str, start: int, tail: re.Pattern, addr: re.Pattern = _SSHD_
     return found
 
 
+def _pg_prefix_host(prefix: str, level: str, msg: str) -> tuple[str, str | None] | None:
+    """The client address ending log_line_prefix, or None. User and database names in the prefix and the
+    user name quoted in the message are the client's, so "LEVEL:  " may appear more than once: every split
+    is read, and an address is taken only if all of them give the same one."""
+    found: set = set()
+    for end in (None, *(m.start() for m in _PG_LEVEL.finditer(msg))):
+        text = prefix if end is None else f"{prefix}{level}:  {msg[:end]}"
+        m = _PG_PREFIX_HOST.search(text)
+        addr = lookup(m.group(1))[0] if m else None
+        found.add((addr, m.group(2)) if addr else None)
+        if len(found) > 1:
+            return None
+    return found.pop()
+
+
 def _pam_rhost(rest: str) -> tuple[str | None, str | None]:
     """(rhost, user) of a pam_unix "authentication failure" message; rhost None when the line allows more than
     one reading (a client name that carries its own "rhost=…"): then no address is taken from it at all."""
+    fixed = _PAM_FIXED.match(rest)
+    if fixed:
+        return fixed.group(1) or None, fixed.group(2)
     hosts: dict[str, str | None] = {}
     start = rest.find(" rhost=")
     while start >= 0:
