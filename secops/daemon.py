@@ -50,7 +50,8 @@ class Engine:
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)
         self.incidents = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
         self._touched: dict[int, Alert] = {}
-        self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0}
+        self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0,
+                      "refused_elements": 0, "unblockable_sources": 0}  # the last two: DecisionEngine.counts
 
     def _on_alert(self, alert: Alert, new: bool) -> None:
         self._touched[id(alert)] = alert
@@ -81,6 +82,8 @@ class Engine:
         self.stats["lines"] += len(batch.lines)
         self.stats["events"] += len(events)
         self.stats["quarantined"] += len(rejected)
+        self.stats["refused_elements"] = self.decisions.counts["refused_elements"]
+        self.stats["unblockable_sources"] = self.decisions.counts["unblockable_sources"]
         if self._touched:
             for alert in self._touched.values():
                 self.store.save_alert(alert)
