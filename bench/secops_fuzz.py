@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secops.address import lookup  # noqa: E402
+from secops.address import canonical, refused  # noqa: E402
 from secops.detect import Detector, load_rules  # noqa: E402
 from secops.normalize import Normalizer, Rejected  # noqa: E402
 from secops.respond import Allowlist, DecisionEngine  # noqa: E402
@@ -148,8 +148,7 @@ def run(fmt: str, n: int, rules, seed: int) -> dict:
             events += 1
             ip = event.get("source.ip")
             if ip is not None:
-                canonical, _ = lookup(ip) if isinstance(ip, str) else (None, None)
-                if canonical != ip:
+                if not isinstance(ip, str) or canonical(ip) != ip:
                     violations.append({"input": raw.decode("utf-8", "replace")[:300],
                                        "problem": f"source.ip {ip!r} is not canonical"})
                 sources.add(ip)
@@ -161,8 +160,7 @@ def run(fmt: str, n: int, rules, seed: int) -> dict:
                             "where": traceback.format_exc().strip().splitlines()[-3][:200]})
     seconds = time.perf_counter() - started
     for address in engine.active:
-        canonical, refusal = lookup(address)
-        if address not in sources or refusal is not None or canonical != address:
+        if address not in sources or canonical(address) != address or refused(address) is not None:
             violations.append({"input": None, "problem": f"blocked {address!r}: not a blockable event source"})
     return {"tried": n, "events": events, "rejected": rejected, "rejected_by_reason": dict(sorted(reasons.items())),
             "alerts": len(detector.alerts), "blocked": len(engine.active), "crashes": len(crashes),

@@ -1,6 +1,6 @@
 """The one place an IP address is parsed for the SecOps engine: sources, allowlists, bans, nft elements, the API.
 
-Every address that can reach a decision goes through `parse` (or its memoised forms `lookup` and
+Every address that can reach a decision goes through `parse` (or its memoised form `canonical`, or
 `blockable`), which gives the canonical object:
 - IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) IPv6 spellings become the IPv4
   address, so an allowlisted address cannot slip past the allowlist in another spelling;
@@ -79,25 +79,50 @@ def blockable(text: str) -> Address:
     return addr
 
 
-# text → lookup(text); hot paths may read it directly (a dict hit costs less than the call).
-LOOKUP_CACHE: dict[str, tuple[str | None, str | None]] = {}
+# text → canonical text, or "" if it is not a usable address; hot paths may read it directly (a dict hit
+# costs less than the call).
+CANONICAL: dict[str, str] = {}
+_REFUSALS: dict[str, str | None] = {}
 
 
-def lookup(text: str) -> tuple[str | None, str | None]:
-    """Memoised for the per-line path (sources repeat): (canonical text, refusal reason or None), or
-    (None, why it is not an address)."""
-    hit = LOOKUP_CACHE.get(text)
+def canonical(text: str) -> str:
+    """Memoised for the per-line path (sources repeat): the canonical text of an address, or "" if `parse`
+    refuses it (`unusable` says why). Says nothing about blocking: see `refused`."""
+    if text.__class__ is not str:
+        return ""
+    hit = CANONICAL.get(text)
     if hit is None:
         try:
-            addr = parse(text)
-        except AddressError as exc:
-            hit = (None, str(exc))
-        else:
-            hit = (str(addr), refusal(addr))
-        if len(LOOKUP_CACHE) >= _CACHE_LIMIT:
-            LOOKUP_CACHE.clear()
-        LOOKUP_CACHE[text] = hit
+            hit = str(parse(text))
+        except AddressError:
+            hit = ""
+        if len(CANONICAL) >= _CACHE_LIMIT:
+            CANONICAL.clear()
+        CANONICAL[text] = hit
     return hit
+
+
+def unusable(text: str) -> str:
+    """Why `parse` refuses `text` (for a quarantine reason), or "" if it does not."""
+    try:
+        parse(text)
+    except AddressError as exc:
+        return str(exc)
+    return ""
+
+
+def refused(canonical: str) -> str | None:
+    """Memoised `refusal` of an address already in canonical text form (what `canonical` returns)."""
+    why = _REFUSALS.get(canonical, _UNKNOWN)
+    if why is _UNKNOWN:
+        why = refusal(parse(canonical))
+        if len(_REFUSALS) >= _CACHE_LIMIT:
+            _REFUSALS.clear()
+        _REFUSALS[canonical] = why
+    return why
+
+
+_UNKNOWN = object()
 
 
 def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

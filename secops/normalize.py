@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .address import LOOKUP_CACHE, lookup
+from .address import CANONICAL, canonical, unusable
 
 QUARANTINE_REASONS = (
     "empty", "too_long", "binary", "encoding", "bad_timestamp", "bad_address", "bad_json",
@@ -83,13 +83,19 @@ _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?( ?(?:Z
 _SSHD_FAILED = re.compile(r"Failed (\S+) for (invalid user )?")
 _SSHD_ACCEPTED = re.compile(r"Accepted (\S+) for ")
 _SSHD_INVALID = re.compile(r"Invalid user ")
-_SSHD_ADDR = re.compile(r"(\S+) port (\d+)")
-_SSHD_ADDR_OLD = re.compile(r"(\S+)(?: port (\d+))?")  # "Invalid user" lines of old versions had no port
-_SSHD_TAIL = re.compile(r"(?: ssh2)?(?: \[preauth\])?$")
+# What may follow " from ": the address, the port, and exactly what sshd writes after them.
+_SSHD_TAIL = re.compile(r"(\S+) port (\d+)(?: ssh2)?(?: \[preauth\])?$")
 _SSHD_TAIL_KEY = re.compile(  # publickey / hostbased: ": KEYTYPE FINGERPRINT", a certificate's id, hostbased's client
-    r"(?: ssh2)?(?:: \S+ \S+(?: ID .* \(serial \d+\) CA \S+ \S+|, client user \".*\", client host \".*\")?)?"
-    r"(?: \[preauth\])?$")
+    r"(\S+) port (\d+)(?: ssh2)?(?:: \S+ \S+(?: ID .* \(serial \d+\) CA \S+ \S+|"
+    r", client user \".*\", client host \".*\")?)?(?: \[preauth\])?$")
+_SSHD_TAIL_OLD = re.compile(r"(\S+)(?: port (\d+))?(?: \[preauth\])?$")  # "Invalid user" lines once had no port
 _AMBIGUOUS = ("", "", "")
+# The hot path: one match decides when the reading is the only one. The user part is lazy, so every earlier
+# " from " failed the end-anchored tail; if nothing but "ssh2" follows the address there is no later one
+# either, and if something does (": INFO"), a line with a single " from " has one reading anyway.
+_SSHD_FAILED_ONE = re.compile(r"Failed (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)(?: ssh2)?(: .*)?$")
+_SSHD_ACCEPTED_ONE = re.compile(r"Accepted (\S+) for (.*?) from (\S+) port (\d+)(?: ssh2)?(: .*)?$")
+_SSHD_INVALID_ONE = re.compile(r"Invalid user (.*?) from (\S+)(?: port (\d+))?(?: \[preauth\])?$")
 _SSHD_CLOSED = re.compile(
     r"(?:Connection closed|Disconnected) (?:by|from) (?:(invalid |authenticating )?user (.*) )?(\S+) port (\d+)"
     r"(?: \[preauth\])?$")
@@ -310,12 +316,12 @@ class Normalizer:
     @staticmethod
     def _ip(text: str) -> str | None:
         """The canonical address (secops.address), or None if it is not one."""
-        return (LOOKUP_CACHE.get(text) or lookup(text))[0]
+        return CANONICAL.get(text) or canonical(text) or None
 
     def _with_source(self, event: dict, ip: str, port: str | None) -> dict | Rejected:
-        addr, why = LOOKUP_CACHE.get(ip) or lookup(ip)  # the cache hit inline: sources repeat
-        if addr is None:
-            return Rejected("bad_address", why[:200])
+        addr = CANONICAL.get(ip) or canonical(ip)  # the cache hit inline: sources repeat
+        if not addr:
+            return Rejected("bad_address", unusable(ip)[:200])
         event["source.ip"] = addr
         if port:
             event["source.port"] = int(port)
@@ -333,6 +339,16 @@ class Normalizer:
         e["event.dataset"] = "sshd"
         c = msg[:3]
         if c == "Fai":  # the hot path of a brute force: plain assignments, no temporary dicts
+            m = _SSHD_FAILED_ONE.match(msg)
+            if m is not None and (m.group(6) is None or msg.count(" from ") == 1):
+                method, invalid, user, ip, port, _info = m.groups()
+                e["event.category"] = "authentication"
+                e["event.action"] = "ssh_login"
+                e["event.outcome"] = "failure"
+                e["user.name"] = user
+                e["ssh.method"] = method
+                e["user.invalid"] = invalid is not None
+                return self._with_source(e, ip, port)
             m = _SSHD_FAILED.match(msg)
             if m:
                 method = m.group(1)
@@ -345,6 +361,15 @@ class Normalizer:
                     e["user.invalid"] = m.group(2) is not None
                     return self._sshd_source(e, found)
         elif c == "Acc":
+            m = _SSHD_ACCEPTED_ONE.match(msg)
+            if m is not None and (m.group(5) is None or msg.count(" from ") == 1):
+                method, user, ip, port, _info = m.groups()
+                e["event.category"] = "authentication"
+                e["event.action"] = "ssh_login"
+                e["event.outcome"] = "success"
+                e["user.name"] = user
+                e["ssh.method"] = method
+                return self._with_source(e, ip, port)
             m = _SSHD_ACCEPTED.match(msg)
             if m:
                 method = m.group(1)
@@ -356,9 +381,18 @@ class Normalizer:
                     e["ssh.method"] = method
                     return self._sshd_source(e, found)
         elif c == "Inv":
+            m = _SSHD_INVALID_ONE.match(msg)  # nothing but a port may follow: the reading is the only one
+            if m is not None:
+                user, ip, port = m.groups()
+                e["event.category"] = "authentication"
+                e["event.action"] = "ssh_invalid_user"
+                e["event.outcome"] = "failure"
+                e["user.name"] = user
+                e["user.invalid"] = True
+                return self._with_source(e, ip, port)
             m = _SSHD_INVALID.match(msg)
             if m:
-                found = _sshd_from(msg, m.end(), _SSHD_TAIL, _SSHD_ADDR_OLD)
+                found = _sshd_from(msg, m.end(), _SSHD_TAIL_OLD)
                 if found is not None:
                     e["event.category"] = "authentication"
                     e["event.action"] = "ssh_invalid_user"
@@ -763,15 +797,14 @@ def _flatten(doc: dict, prefix: str, out: dict) -> None:
 _KEY_METHODS = frozenset({"publickey", "hostbased"})
 
 
-def _sshd_from(msg: str, start: int, tail: re.Pattern, addr: re.Pattern = _SSHD_ADDR
-               ) -> tuple[str, str, str | None] | None:
+def _sshd_from(msg: str, start: int, tail: re.Pattern) -> tuple[str, str, str | None] | None:
     """(user, address, port) of "USER from ADDR port N TAIL" at msg[start:]; None if no reading fits,
     _AMBIGUOUS if readings name different addresses."""
     found = None
     i = msg.find(" from ", start - 1)  # start - 1: an empty user name
     while i >= 0:
-        m = addr.match(msg, i + 6)
-        if m is not None and tail.match(msg, m.end()) is not None:
+        m = tail.match(msg, i + 6)
+        if m is not None:
             if found is not None and found[1] != m.group(1):
                 return _AMBIGUOUS
             found = (msg[start:i] if i >= start else "", m.group(1), m.group(2))
@@ -787,7 +820,7 @@ def _pg_prefix_host(prefix: str, level: str, msg: str) -> tuple[str, str | None]
     for end in (None, *(m.start() for m in _PG_LEVEL.finditer(msg))):
         text = prefix if end is None else f"{prefix}{level}:  {msg[:end]}"
         m = _PG_PREFIX_HOST.search(text)
-        addr = lookup(m.group(1))[0] if m else None
+        addr = canonical(m.group(1)) if m else None
         found.add((addr, m.group(2)) if addr else None)
         if len(found) > 1:
             return None

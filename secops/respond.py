@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from .address import AddressError, blockable, lookup, network, parse
+from .address import AddressError, blockable, canonical, network, parse, refused
 from .store import Store
 
 DEFAULT_TTL = 600.0
@@ -136,13 +136,13 @@ class DecisionEngine:
             return None
         if alert.rule.response != "block" or not address:
             return None
-        canonical, refused = lookup(address)
-        if canonical is None or refused is not None:
+        text = canonical(address)
+        if not text or refused(text) is not None:
             if (address, alert.rule.name) not in self.skipped:
                 self.skipped.add((address, alert.rule.name))
                 self.counts["unblockable_sources"] += 1
             return None
-        address = canonical
+        address = text
         if address in self.set_aside:  # the enforcer refused its element: deciding again would not help
             return None
         if address in self.allowlist:
