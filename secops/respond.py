@@ -158,9 +158,10 @@ class DecisionEngine:
               actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
         """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
         now = time.time() if now is None else now
-        address = str(blockable(address))  # AddressError (a ValueError) says why not
+        given, address = address, str(blockable(address))  # AddressError (a ValueError) says why not
         if address in self.allowlist:
-            raise AddressError(f"{address} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
+            spelled = repr(given) if given == address else f"{given!r} ({address})"
+            raise AddressError(f"{spelled} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
                                "it is never blocked")
         offence = self.offences.get(address, 0)
         if ttl is None:
