@@ -7,9 +7,10 @@ a first-byte dispatch picks the format, a `startswith` prefilter picks the messa
 then does a regular expression run.
 
 Sources are the field the daemon itself wrote, never text a client chose (a user name, a path, a user
-agent): where a message puts client text before the address (sshd's "for USER from ADDR port N"), the
-pattern is anchored at the end of the line, so the last `from ADDR port N` is the one taken (fail2ban
-learnt this the hard way: its filters are anchored on both sides since the 2013 injection reports). Every
+agent): where a message puts client text around the address (sshd's "for USER from ADDR port N ssh2: INFO",
+pam's "ruser=… rhost=…  user=…", PostgreSQL's "%u@%d %h"), every reading of the line is tried against
+what the daemon writes there, and a line that reads two ways names no source (fail2ban learnt this the
+hard way: its filters are anchored on both sides since the 2013 injection reports). Every
 address is read through secops.address, so an event's `source.ip` is canonical (IPv4-mapped IPv6 is IPv4)
 and a zone id is refused as a bad address.
 """
