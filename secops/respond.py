@@ -124,9 +124,11 @@ class DecisionEngine:
 
     def _load(self) -> None:
         """Earlier offences and the blocks still in force, from the store (either kind)."""
-        self.offences.update(self.store.block_counts())
+        for address, count in self.store.block_counts().items():  # rows from before the chokepoint: canonical now
+            key = canonical(address) or address
+            self.offences[key] = self.offences.get(key, 0) + count
         for ban in self.store.active_bans():
-            self.active[ban["address"]] = _epoch(ban["until"])
+            self.active[canonical(ban["address"]) or ban["address"]] = _epoch(ban["until"])
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""

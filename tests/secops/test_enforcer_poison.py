@@ -102,3 +102,24 @@ def test_poison_elements_do_not_keep_good_ones_out_of_the_set(tmp_path, netns):
     assert engine.flush() == 1 and "203.0.113.88" in nft.blocked()
     assert {d["address"]: d["enforced"] for d in store.decision_trail()}["203.0.113.88"]
     store.close()
+
+
+def test_the_daemon_counts_refused_elements_in_its_stats(tmp_path):
+    """What `govctl secops ingest --json` and the daemon's stop line show: refused elements are counted."""
+    import io
+    import json
+
+    from secops.config import load_config
+    from secops.daemon import Engine, ingest_stream
+    cfgfile = tmp_path / "secops.yaml"
+    cfgfile.write_text(json.dumps({"store": str(tmp_path / "s.db"), "enforcer": {"kind": "none"}}))
+    cfg = load_config(cfgfile)
+    store = Store(cfg["store"])
+    engine = Engine(cfg, store, enforcer=Refusing({"203.0.113.5"}), dry_run=False)
+    lines = b"".join(f"Nov  1 00:00:{i:02d} web-1 sshd[1]: Failed password for root from {ip} port {i} ssh2\n".encode()
+                     for ip in ("203.0.113.5", "203.0.113.6") for i in range(6))
+    ingest_stream(engine, io.BytesIO(lines), "test", "auto", "auto", 1000)
+    assert engine.stats["blocks"] == 2 and engine.stats["refused_elements"] == 1
+    enforced = dict(store.db.execute("SELECT address, enforced FROM decisions WHERE action='block'").fetchall())
+    assert enforced == {"203.0.113.5": 0, "203.0.113.6": 1}
+    store.close()
