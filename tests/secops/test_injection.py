@@ -58,9 +58,8 @@ def _audit_value(text: str) -> str:
 
 def _nginx_value(text: str) -> str:
     """nginx's default log escaping: double quote, backslash and bytes outside printable ASCII as \\xXX."""
-    return "".join(f"\\x{b:02X}" for b in text.encode()) if False else "".join(
-        c if 0x20 <= ord(c) <= 0x7e and c not in '"\\' else "".join(f"\\x{b:02X}" for b in c.encode())
-        for c in text)
+    return "".join(c if 0x20 <= ord(c) <= 0x7e and c not in '"\\' else "".join(f"\\x{b:02X}" for b in c.encode())
+                   for c in text)
 
 
 # Builders: (client text x, i) → one line whose real sender is REAL. Each line, repeated, makes a bundled
