@@ -357,12 +357,13 @@ def create_app(store, tokens_path: str | Path, decisions=None):
     def add_ban(body: Ban, who=Depends(allowed("ban"))):
         if decisions is None:
             raise HTTPException(503, "this API server runs without an enforcer; bans are read-only")
-        try:
-            return decisions.block(body.address, body.reason, ttl=body.ttl, actor=who[0]).to_dict()
+        try:  # the address goes through secops.address: canonical, special addresses refused with the reason
+            decision = decisions.block(body.address, body.reason, ttl=body.ttl, actor=who[0])
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         finally:
             decisions.flush()
+        return decision.to_dict()  # after the flush: recorded, and enforced only if the enforcer took it
 
     @app.delete("/bans/{address}", responses=answer("decision"))
     def lift_ban(address: str, reason: str = Query("lifted by hand", min_length=REASON.min_length,

@@ -27,7 +27,7 @@ from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
-from .respond import Decision, DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
+from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
 
 CHECKPOINT_MIN_EVENTS = 10_000  # a restart feeds the detector again at most about this many stored events
 CHECKPOINT_BYTES_PER_EVENT = 64  # …or more, when the state is big: one checkpoint per this many bytes per event
@@ -63,8 +63,9 @@ class Engine:
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)
         self.incidents = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
         self._touched: dict[int, Alert] = {}
-        self._decided: list[tuple[Decision, Alert]] = []
-        self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0}
+        self._alert_of: dict[int, Alert] = {}  # id(decision) → the alert that caused it, until it is stored
+        self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0,
+                      "refused_elements": 0, "unblockable_sources": 0}  # the last two: DecisionEngine.counts
         self._since_checkpoint = 0
         self._checkpoint_every = CHECKPOINT_MIN_EVENTS
         self._has_checkpoint = self._resume()
@@ -75,7 +76,7 @@ class Engine:
             self.stats["alerts"] += 1
         decision = self.decisions.on_alert(alert)
         if decision is not None:
-            self._decided.append((decision, alert))
+            self._alert_of[id(decision)] = alert
             if decision.action == "block":
                 self.stats["blocks"] += 1
                 self.log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
@@ -101,8 +102,12 @@ class Engine:
         with store.transaction():
             for alert in self._touched.values():
                 store.save_alert(alert)
-            for decision, alert in self._decided:
-                decision.alert_id = alert.id
+            # decisions the enforcer has answered for (a block still waiting for an unreachable firewall
+            # is stored with the batch in which it is finally taken)
+            for decision in self.decisions.take_unrecorded():
+                alert = self._alert_of.pop(id(decision), None)
+                if alert is not None:
+                    decision.alert_id = alert.id
                 decision.id = store.record_decision(decision)
             for alert in self._touched.values():
                 self.incidents.add(alert)
@@ -111,10 +116,11 @@ class Engine:
             if self._since_checkpoint >= self._checkpoint_every or not self._has_checkpoint:
                 self._checkpoint()
         self._touched.clear()
-        self._decided.clear()
         self.stats["lines"] += len(batch.lines)
         self.stats["events"] += len(events)
         self.stats["quarantined"] += len(rejected)
+        self.stats["refused_elements"] = self.decisions.counts["refused_elements"]
+        self.stats["unblockable_sources"] = self.decisions.counts["unblockable_sources"]
         self.detector.alerts.clear()  # stored; open windows keep what can still grow
 
     def _checkpoint(self) -> None:

@@ -5,18 +5,27 @@ syslog dates, PostgreSQL's pid → client address). `normalize(raw: bytes)` retu
 dict or a `Rejected(reason, detail)`; it never raises on bad input. Lines are tried cheapest first:
 a first-byte dispatch picks the format, a `startswith` prefilter picks the message parser, and only
 then does a regular expression run.
+
+Sources are the field the daemon itself wrote, never text a client chose (a user name, a path, a user
+agent): where a message puts client text around the address (sshd's "for USER from ADDR port N ssh2: INFO",
+pam's "ruser=… rhost=…  user=…", PostgreSQL's "%u@%d %h"), every reading of the line is tried against
+what the daemon writes there, and a line that reads two ways names no source (fail2ban learnt this the
+hard way: its filters are anchored on both sides since the 2013 injection reports). Every
+address is read through secops.address, so an event's `source.ip` is canonical (IPv4-mapped IPv6 is IPv4)
+and a zone id is refused as a bad address.
 """
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import ipaddress
 import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
+
+from .address import CANONICAL, canonical, unusable
 
 QUARANTINE_REASONS = (
     "empty", "too_long", "binary", "encoding", "bad_timestamp", "bad_address", "bad_json",
@@ -67,17 +76,39 @@ _SYSLOG_5424 = re.compile(
     r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?", re.S)
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?( ?(?:Z|[+-]\d\d(?::?\d\d)?|[A-Z]{2,5}))?$")
 
-_SSHD_FAILED = re.compile(
-    r"Failed (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)")
-_SSHD_ACCEPTED = re.compile(r"Accepted (\S+) for (.*?) from (\S+) port (\d+)")
-_SSHD_INVALID = re.compile(r"Invalid user (.*?) from (\S+)(?: port (\d+))?")
+# sshd writes "… for USER from ADDR port N ssh2[: INFO]": the client chooses USER, and for publickey and
+# hostbased logins part of INFO (a certificate id, "client user"/"client host"), so "from X port N" can
+# appear on either side of the real one. Every " from " is tried (`_sshd_from`): a reading counts only if
+# what follows its address is exactly what sshd writes there for that method, and a line with two readings
+# naming different addresses gives none (fail2ban's filters are anchored on both sides for the same reason).
+_SSHD_FAILED = re.compile(r"Failed (\S+) for (invalid user )?")
+_SSHD_ACCEPTED = re.compile(r"Accepted (\S+) for ")
+_SSHD_INVALID = re.compile(r"Invalid user ")
+# What may follow " from ": the address, the port, and exactly what sshd writes after them.
+_SSHD_TAIL = re.compile(r"(\S+) port (\d+)(?: ssh2)?(?: \[preauth\])?$")
+_SSHD_TAIL_KEY = re.compile(  # publickey / hostbased: ": KEYTYPE FINGERPRINT", a certificate's id, hostbased's client
+    r"(\S+) port (\d+)(?: ssh2)?(?:: \S+ \S+(?: ID .* \(serial \d+\) CA \S+ \S+|"
+    r", client user \".*\", client host \".*\")?)?(?: \[preauth\])?$")
+_SSHD_TAIL_OLD = re.compile(r"(\S+)(?: port (\d+))?(?: \[preauth\])?$")  # "Invalid user" lines once had no port
+_AMBIGUOUS = ("", "", "")
+# The hot path: one match decides when the reading is the only one. The user part is lazy, so every earlier
+# " from " failed the end-anchored tail; if nothing but "ssh2" follows the address there is no later one
+# either, and if something does (": INFO"), a line with a single " from " has one reading anyway.
+_SSHD_FAILED_ONE = re.compile(r"Failed (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)(?: ssh2)?(: .*)?$")
+_SSHD_ACCEPTED_ONE = re.compile(r"Accepted (\S+) for (.*?) from (\S+) port (\d+)(?: ssh2)?(: .*)?$")
+_SSHD_INVALID_ONE = re.compile(r"Invalid user (.*?) from (\S+)(?: port (\d+))?(?: \[preauth\])?$")
 _SSHD_CLOSED = re.compile(
-    r"(?:Connection closed|Disconnected) (?:by|from) (?:(invalid|authenticating) user (.*?) )?(\S+) port (\d+)")
-_SSHD_MAXAUTH = re.compile(
-    r"error: maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port (\d+)")
+    r"(?:Connection closed|Disconnected) (?:by|from) (?:(invalid |authenticating )?user (.*) )?(\S+) port (\d+)"
+    r"(?: \[preauth\])?$")
+_SSHD_MAXAUTH = re.compile(r"error: maximum authentication attempts exceeded for (invalid user )?")
 _SSHD_NOIDENT = re.compile(r"(?:Did not receive identification string|banner exchange: Connection) from (\S+)(?: port (\d+))?")
 _PAM = re.compile(r"pam_(\w+)\(([^:)]+):(\w+)\): (.*)")
 _PAM_KV = re.compile(r"(\w+)=(\S*)")
+# pam_unix: "… ruser=%s rhost=%s  user=%s": the client's names may come before (ruser) and after (user)
+# the host, so an rhost= is the host only if what follows it is the line's end or "user=…".
+_PAM_RHOST_END = re.compile(r"(\S*)(?:\s*$|\s+user=(.*)$)")
+# …unless ruser is empty (sshd's case): then nothing the client wrote comes before the host.
+_PAM_FIXED = re.compile(r"authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser= rhost=(\S*)(?:\s+user=(.*))?$")
 _PAM_SESSION = re.compile(r"session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$")
 _SUDO = re.compile(r"\s*(\S+) : (?:(.*?) ; )?TTY=(\S+) ; PWD=(.*?) ; USER=(\S+) ;(?: .*?;)? COMMAND=(.*)")
 _SU_TO = re.compile(r"(FAILED SU )?\(to (\S+)\) (\S+)(?: on (\S+))?")
@@ -85,7 +116,7 @@ _SU_FOR = re.compile(r"(FAILED|Successful) su for (\S+) by (\S+)")
 _USERADD = re.compile(r"new user: name=([^,]+), UID=(\d+), GID=(\d+)")
 _USERMOD_UID = re.compile(r"change user '([^']+)' UID from '(\d+)' to '(\d+)'")
 _KV = re.compile(r"([A-Z]+)=(\S*)")
-_FW_PREFIX = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*IN=")
+_FW_PREFIX = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*(?=IN=)")
 _NGINX = re.compile(
     r'(\S+) \S+ (\S+) \[([^\]]+)\] "(?:(\S+) (.*?)(?: (HTTP/[\d.]+))?|(.*?))" (\d{3}) (\d+|-)'
     r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?')
@@ -100,7 +131,10 @@ _PG_AUTHFAIL = re.compile(r'(password|md5|scram-sha-256|ident|peer|cert|trust) a
 _PG_NOROLE = re.compile(r'role "([^"]*)" does not exist')
 _PG_CONN = re.compile(r"connection received: host=(\S+?)(?: port=(\d+))?$")
 _PG_AUTHOK = re.compile(r"connection authorized: user=(\S+)")
-_PG_PREFIX_HOST = re.compile(r"(?<![\w.:])((?:\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F]*:[0-9a-fA-F:]+)(?:\((\d+)\))?")
+# The client address in log_line_prefix (%h, or %r = host(port)) is its last item: user and database names
+# (%u, %d) come before it, and the client chooses those.
+_PG_PREFIX_HOST = re.compile(r"([^\s,=]+?)(?:\((\d+)\))?\s*$")
+_PG_LEVEL = re.compile(r"(LOG|FATAL|ERROR|WARNING|DETAIL|HINT|STATEMENT|NOTICE|INFO|PANIC):  ")
 
 _TZ_OFFSETS = {"UTC": 0, "GMT": 0, "Z": 0, "CST": 8 * 3600, "HKT": 8 * 3600}
 
@@ -280,23 +314,15 @@ class Normalizer:
             return base
         return parser(base, msg)
 
-    def _ip(self, text: str) -> str | None:
-        """A valid address in canonical form, or None; memoised because sources repeat."""
-        ok = _IP_CACHE.get(text)
-        if ok is None:
-            try:
-                ok = str(ipaddress.ip_address(text))
-            except ValueError:
-                ok = ""
-            if len(_IP_CACHE) > 65536:
-                _IP_CACHE.clear()
-            _IP_CACHE[text] = ok
-        return ok or None
+    @staticmethod
+    def _ip(text: str) -> str | None:
+        """The canonical address (secops.address), or None if it is not one."""
+        return CANONICAL.get(text) or canonical(text) or None
 
     def _with_source(self, event: dict, ip: str, port: str | None) -> dict | Rejected:
-        addr = _IP_CACHE.get(ip) or self._ip(ip)  # the cache hit inline: sources repeat
-        if addr is None:
-            return Rejected("bad_address", f"not an IP address: {ip[:64]!r}")
+        addr = CANONICAL.get(ip) or canonical(ip)  # the cache hit inline: sources repeat
+        if not addr:
+            return Rejected("bad_address", unusable(ip)[:200])
         event["source.ip"] = addr
         if port:
             event["source.port"] = int(port)
@@ -314,9 +340,9 @@ class Normalizer:
         e["event.dataset"] = "sshd"
         c = msg[:3]
         if c == "Fai":  # the hot path of a brute force: plain assignments, no temporary dicts
-            m = _SSHD_FAILED.match(msg)
-            if m:
-                method, invalid, user, ip, port = m.groups()
+            m = _SSHD_FAILED_ONE.match(msg)
+            if m is not None and (m.group(6) is None or msg.count(" from ") == 1):
+                method, invalid, user, ip, port, _info = m.groups()
                 e["event.category"] = "authentication"
                 e["event.action"] = "ssh_login"
                 e["event.outcome"] = "failure"
@@ -324,19 +350,40 @@ class Normalizer:
                 e["ssh.method"] = method
                 e["user.invalid"] = invalid is not None
                 return self._with_source(e, ip, port)
-        elif c == "Acc":
-            m = _SSHD_ACCEPTED.match(msg)
+            m = _SSHD_FAILED.match(msg)
             if m:
-                method, user, ip, port = m.groups()
+                method = m.group(1)
+                found = _sshd_from(msg, m.end(), _SSHD_TAIL_KEY if method in _KEY_METHODS else _SSHD_TAIL)
+                if found is not None:
+                    e["event.category"] = "authentication"
+                    e["event.action"] = "ssh_login"
+                    e["event.outcome"] = "failure"
+                    e["ssh.method"] = method
+                    e["user.invalid"] = m.group(2) is not None
+                    return self._sshd_source(e, found)
+        elif c == "Acc":
+            m = _SSHD_ACCEPTED_ONE.match(msg)
+            if m is not None and (m.group(5) is None or msg.count(" from ") == 1):
+                method, user, ip, port, _info = m.groups()
                 e["event.category"] = "authentication"
                 e["event.action"] = "ssh_login"
                 e["event.outcome"] = "success"
                 e["user.name"] = user
                 e["ssh.method"] = method
                 return self._with_source(e, ip, port)
-        elif c == "Inv":
-            m = _SSHD_INVALID.match(msg)
+            m = _SSHD_ACCEPTED.match(msg)
             if m:
+                method = m.group(1)
+                found = _sshd_from(msg, m.end(), _SSHD_TAIL_KEY if method in _KEY_METHODS else _SSHD_TAIL)
+                if found is not None:
+                    e["event.category"] = "authentication"
+                    e["event.action"] = "ssh_login"
+                    e["event.outcome"] = "success"
+                    e["ssh.method"] = method
+                    return self._sshd_source(e, found)
+        elif c == "Inv":
+            m = _SSHD_INVALID_ONE.match(msg)  # nothing but a port may follow: the reading is the only one
+            if m is not None:
                 user, ip, port = m.groups()
                 e["event.category"] = "authentication"
                 e["event.action"] = "ssh_invalid_user"
@@ -344,6 +391,15 @@ class Normalizer:
                 e["user.name"] = user
                 e["user.invalid"] = True
                 return self._with_source(e, ip, port)
+            m = _SSHD_INVALID.match(msg)
+            if m:
+                found = _sshd_from(msg, m.end(), _SSHD_TAIL_OLD)
+                if found is not None:
+                    e["event.category"] = "authentication"
+                    e["event.action"] = "ssh_invalid_user"
+                    e["event.outcome"] = "failure"
+                    e["user.invalid"] = True
+                    return self._sshd_source(e, found)
         elif c == "pam":
             return self._pam(e, msg, dataset="sshd")
         elif c in ("Con", "Dis"):
@@ -359,10 +415,11 @@ class Normalizer:
         elif c == "err":
             m = _SSHD_MAXAUTH.match(msg)
             if m:
-                invalid, user, ip, port = m.groups()
-                e.update({"event.category": "authentication", "event.action": "ssh_max_auth_exceeded",
-                          "event.outcome": "failure", "user.name": user})
-                return self._with_source(e, ip, port)
+                found = _sshd_from(msg, m.end(), _SSHD_TAIL)
+                if found is not None:
+                    e.update({"event.category": "authentication", "event.action": "ssh_max_auth_exceeded",
+                              "event.outcome": "failure"})
+                    return self._sshd_source(e, found)
         elif c in ("Did", "ban"):
             m = _SSHD_NOIDENT.match(msg)
             if m:
@@ -370,6 +427,14 @@ class Normalizer:
                 return self._with_source(e, m.group(1), m.group(2))
         e["event.action"] = "sshd_message"
         return e
+
+    def _sshd_source(self, e: dict, found: tuple[str, str, str | None]) -> dict | Rejected:
+        user, ip, port = found
+        e["user.name"] = user
+        if found is _AMBIGUOUS:  # recorded, but nothing here says who sent it
+            e["event.reason"] = "ambiguous source: the client's text repeats sshd's 'from ADDR port N'"
+            return e
+        return self._with_source(e, ip, port)
 
     def _pam(self, e: dict, msg: str, dataset: str = "pam") -> dict | Rejected:
         e["event.dataset"] = dataset
@@ -380,19 +445,20 @@ class Normalizer:
         module, service, kind, rest = m.groups()
         e["pam.module"], e["pam.service"] = module, service
         if rest.startswith("authentication failure"):
-            kv = dict(_PAM_KV.findall(rest))
             e.update({"event.category": "authentication", "event.action": f"{service}_auth",
                       "event.outcome": "failure"})
-            if kv.get("user"):
-                e["user.name"] = kv["user"]
-            if kv.get("ruser"):
-                e["source.user.name"] = kv["ruser"]
-            if kv.get("rhost"):
-                addr = self._ip(kv["rhost"])
+            rhost, user = _pam_rhost(rest)
+            if user:
+                e["user.name"] = user
+            ruser = _PAM_KV.search(rest, rest.find(" ruser=")) if " ruser=" in rest else None
+            if ruser and ruser.group(1) == "ruser" and ruser.group(2):
+                e["source.user.name"] = ruser.group(2)
+            if rhost:
+                addr = self._ip(rhost)
                 if addr:
                     e["source.ip"] = addr
                 else:
-                    e["source.domain"] = kv["rhost"]
+                    e["source.domain"] = rhost
             return e
         m = _PAM_SESSION.match(rest)
         if m:  # cron and every login: plain assignments, no temporary dict
@@ -473,7 +539,8 @@ class Normalizer:
         e["event.dataset"] = "firewall"
         prefix = _FW_PREFIX.match(msg)
         label = prefix.group(1).strip().rstrip(":") if prefix else ""
-        kv = dict(_KV.findall(msg))
+        # The fields the kernel wrote, from IN= on (the label before it is free text); the first of each wins.
+        kv = dict(reversed(_KV.findall(msg, prefix.end() if prefix else 0)))
         lowered = label.lower()
         action = ("drop" if any(w in lowered for w in ("drop", "block", "deny", "reject"))
                   else "accept" if any(w in lowered for w in ("accept", "allow")) else "log")
@@ -556,12 +623,18 @@ class Normalizer:
 
     def _audit_fields(self, e: dict, body: str) -> dict | Rejected:
         kv: dict[str, str] = {}
-        for k, v in _AUDIT_KV.findall(body):
-            if k == "msg" and v[:1] == "'":  # user-space records nest their fields in msg='…'
-                for k2, v2 in _AUDIT_KV.findall(v[1:-1]):
-                    kv[k2] = v2.strip('"')
-            else:
-                kv.setdefault(k, v.strip('"'))
+        nested = body.find(" msg='") + 1 if body[:5] != "msg='" else 0
+        end = body.rfind("'")
+        if (nested or body[:5] == "msg='") and end > nested + 4:
+            # user-space records nest their fields in msg='…', up to the last quote (a quote may sit inside a
+            # value: auditd encodes values with spaces or double quotes, not those with single quotes)
+            outer, inner = body[:max(nested - 1, 0)], body[nested + 5:end]
+        else:
+            outer, inner = body, ""
+        for k, v in _AUDIT_KV.findall(outer):
+            kv.setdefault(k, v.strip('"'))
+        for k, v in reversed(_AUDIT_KV.findall(inner)):  # the first of each key wins, over the outer ones
+            kv[k] = v.strip('"')
         for key, field in (("uid", "user.id"), ("auid", "user.audit.id"), ("euid", "user.effective.id"),
                            ("exe", "process.executable"), ("comm", "process.name"), ("key", "auditd.log.key"),
                            ("op", "auditd.log.op"), ("acct", "user.name"), ("syscall", "auditd.log.syscall"),
@@ -613,11 +686,11 @@ class Normalizer:
     def _pg_event(self, e: dict, pid: str, prefix: str, level: str, msg: str) -> dict | Rejected:
         e["event.dataset"] = "postgresql"
         e["log.level"] = level.lower()
-        host = _PG_PREFIX_HOST.search(prefix) if prefix else None
-        if host and self._ip(host.group(1)):
-            e["source.ip"] = self._ip(host.group(1))
-            if host.group(2):
-                e["source.port"] = int(host.group(2))
+        host = _pg_prefix_host(prefix, level, msg) if prefix and pid not in self._pg_clients else None
+        if host is not None:  # the server-written "connection received" address of this backend, when known, wins
+            e["source.ip"] = host[0]
+            if host[1]:
+                e["source.port"] = int(host[1])
         if "@" in prefix:
             user = prefix.split("@", 1)[0].split()[-1] if prefix.split("@", 1)[0].split() else ""
             if user and user != "[unknown]":
@@ -654,13 +727,13 @@ class Normalizer:
     # ---------------------------------------------------------------- JSON lines
     def _json(self, text: str) -> dict | Rejected:
         try:
-            doc = json.loads(text)
-        except ValueError as exc:
+            doc = json.loads(text, object_pairs_hook=_unique_keys)
+            if not isinstance(doc, dict):
+                return Rejected("bad_json", "a JSON line must be an object")
+            e: dict[str, Any] = {}
+            _flatten(doc, "", e)
+        except ValueError as exc:  # also a field given twice: which one is meant is not for the engine to guess
             return Rejected("bad_json", str(exc)[:120])
-        if not isinstance(doc, dict):
-            return Rejected("bad_json", "a JSON line must be an object")
-        e: dict[str, Any] = {}
-        _flatten(doc, "", e)
         stamp = e.pop("@timestamp", None) or e.pop("timestamp", None) or e.pop("time", None)
         if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
             t = float(stamp)
@@ -684,7 +757,6 @@ class Normalizer:
         return e
 
 
-_IP_CACHE: dict[str, str] = {}
 _MISS = object()  # "not cached" (a cached date may be None: impossible)
 
 
@@ -703,13 +775,76 @@ def _zone_offset(zone: str | None, default: int) -> int:
     raise KeyError(zone)
 
 
+def _unique_keys(pairs: list) -> dict:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {twice!r} is given twice in one object")
+    return doc
+
+
 def _flatten(doc: dict, prefix: str, out: dict) -> None:
     for k, v in doc.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             _flatten(v, key + ".", out)
+        elif key in out:  # {"source.ip": …, "source": {"ip": …}}
+            raise ValueError(f"field {key!r} is given twice (flat and nested)")
         else:
             out[key] = v
+
+
+_KEY_METHODS = frozenset({"publickey", "hostbased"})
+
+
+def _sshd_from(msg: str, start: int, tail: re.Pattern) -> tuple[str, str, str | None] | None:
+    """(user, address, port) of "USER from ADDR port N TAIL" at msg[start:]; None if no reading fits,
+    _AMBIGUOUS if readings name different addresses."""
+    found = None
+    i = msg.find(" from ", start - 1)  # start - 1: an empty user name
+    while i >= 0:
+        m = tail.match(msg, i + 6)
+        if m is not None:
+            if found is not None and found[1] != m.group(1):
+                return _AMBIGUOUS
+            found = (msg[start:i] if i >= start else "", m.group(1), m.group(2))
+        i = msg.find(" from ", i + 1)
+    return found
+
+
+def _pg_prefix_host(prefix: str, level: str, msg: str) -> tuple[str, str | None] | None:
+    """The client address ending log_line_prefix, or None. User and database names in the prefix and the
+    user name quoted in the message are the client's, so "LEVEL:  " may appear more than once: every split
+    is read, and an address is taken only if all of them give the same one."""
+    found: set = set()
+    for end in (None, *(m.start() for m in _PG_LEVEL.finditer(msg))):
+        text = prefix if end is None else f"{prefix}{level}:  {msg[:end]}"
+        m = _PG_PREFIX_HOST.search(text)
+        addr = canonical(m.group(1)) if m else None
+        found.add((addr, m.group(2)) if addr else None)
+        if len(found) > 1:
+            return None
+    return found.pop()
+
+
+def _pam_rhost(rest: str) -> tuple[str | None, str | None]:
+    """(rhost, user) of a pam_unix "authentication failure" message; rhost None when the line allows more than
+    one reading (a client name that carries its own "rhost=…"): then no address is taken from it at all."""
+    fixed = _PAM_FIXED.match(rest)
+    if fixed:
+        return fixed.group(1) or None, fixed.group(2)
+    hosts: dict[str, str | None] = {}
+    start = rest.find(" rhost=")
+    while start >= 0:
+        m = _PAM_RHOST_END.match(rest, start + 7)
+        if m:
+            hosts[m.group(1)] = m.group(2)
+        start = rest.find(" rhost=", start + 7)
+    if len(hosts) != 1:
+        return None, None
+    rhost, user = next(iter(hosts.items()))
+    return rhost or None, user
 
 
 def to_document(event: dict[str, Any]) -> dict[str, Any]:

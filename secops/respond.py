@@ -5,9 +5,14 @@ topology, plus configured ranges), escalates the TTL for repeat offenders, recor
 (who, what, why, until) and, unless it runs dry, hands blocks to an `Enforcer`. `NftablesEnforcer`
 fills an nftables set with per-element timeouts (the kernel expires them) inside a network namespace;
 a cloud security-group or WAF adapter implements the same three methods.
+
+Every address is read through secops.address (one canonical form, special addresses never blocked).
+A decision with an enforcer is recorded once the enforcer took it: `enforced` means nft accepted the
+element; an element nft refuses is set aside with its reason and counted, and never holds up the others.
 """
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
 import math
@@ -16,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
+from .address import AddressError, blockable, canonical, network, parse, refused
 from .limits import BAN_TTL
 from .store import Store
 
@@ -67,8 +73,10 @@ def _stamp_or_none(epoch: float | None) -> str | None:
 class Enforcer(Protocol):
     """Where blocks take effect. Implementations: nftables (lab), cloud security group / WAF (later)."""
 
-    def block(self, items: list[tuple[str, float]]) -> None:
-        """Block each (address, ttl seconds) in one batch; the block must lapse by itself after ttl."""
+    def block(self, items: list[tuple[str, float]]) -> list[tuple[str, str]]:
+        """Block each (address, ttl seconds); the block must lapse by itself after ttl. Returns the
+        (address, reason) of elements refused one by one (the others took effect); raises if the
+        enforcement point itself failed (nothing can be said about the elements then)."""
 
     def unblock(self, addresses: list[str]) -> None:
         """Lift blocks now."""
@@ -81,7 +89,7 @@ class Allowlist:
     """Networks that are never blocked."""
 
     def __init__(self, networks: Iterable[str | ipaddress._BaseNetwork] = ()):
-        self.networks = [ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n for n in networks]
+        self.networks = [network(str(n)) for n in networks]  # canonical: IPv4-mapped ranges as IPv4
         self._seen: dict[str, bool] = {}
 
     @classmethod
@@ -100,9 +108,9 @@ class Allowlist:
         hit = self._seen.get(address)
         if hit is None:
             try:
-                addr = ipaddress.ip_address(address)
+                addr = parse(address)  # ::ffff:10.11.4.10 is 10.11.4.10
                 hit = any(addr.version == n.version and addr in n for n in self.networks)
-            except ValueError:
+            except AddressError:
                 hit = False
             if len(self._seen) > 65536:
                 self._seen.clear()
@@ -124,19 +132,27 @@ class DecisionEngine:
         self.offences: dict[str, int] = {}
         self.skipped: set[tuple[str, str]] = set()
         self.decisions: list[Decision] = []
-        self._pending: list[tuple[str, float]] = []
-        # True: decisions are kept in `decisions` and not written; the caller stores them together with
-        # the batch that caused them (secops.daemon.Engine), so a crash can neither lose nor double one.
+        self._pending: list[Decision] = []  # decided, not yet taken by the enforcer
+        self.set_aside: dict[str, str] = {}  # address → why the enforcer refused its element
+        # refused_elements: elements the enforcer refused; unblockable_sources: (address, rule) pairs whose
+        # alert named an address that is never blocked (loopback, multicast, …)
+        self.counts: collections.Counter = collections.Counter()
+        # True: decisions ready to record (enforced or refused by the enforcer, or made without one) wait in
+        # `unrecorded` for the caller to store with the batch that caused them (secops.daemon.Engine), so a
+        # crash can neither lose nor double one.
         self.deferred = False
+        self.unrecorded: list[Decision] = []
         if store is not None:
             self._load()
 
     def _load(self) -> None:
         """Earlier offences and the blocks still in force, from the store (either kind)."""
-        self.offences.update(self.store.block_counts())
+        for address, count in self.store.block_counts().items():  # rows from before the chokepoint: canonical now
+            key = canonical(address) or address
+            self.offences[key] = self.offences.get(key, 0) + count
         self.skipped.update(self.store.allowlisted_alerts())
         for ban in self.store.active_bans():
-            self.active[ban["address"]] = _epoch(ban["until"]) if ban["until"] else math.inf
+            self.active[canonical(ban["address"]) or ban["address"]] = _epoch(ban["until"]) if ban["until"] else math.inf
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
@@ -145,6 +161,15 @@ class DecisionEngine:
         if self.active.get(address, 0) > now:  # the common case while an attack goes on: already blocked
             return None
         if alert.rule.response != "block" or not address:
+            return None
+        text = canonical(address)
+        if not text or refused(text) is not None:
+            if (address, alert.rule.name) not in self.skipped:
+                self.skipped.add((address, alert.rule.name))
+                self.counts["unblockable_sources"] += 1
+            return None
+        address = text
+        if address in self.set_aside:  # the enforcer refused its element: deciding again would not help
             return None
         if address in self.allowlist:
             if (address, alert.rule.name) in self.skipped:
@@ -159,10 +184,11 @@ class DecisionEngine:
               actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
         """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
         now = time.time() if now is None else now
-        address = str(ipaddress.ip_address(address))
+        given, address = address, str(blockable(address))  # AddressError (a ValueError) says why not
         if address in self.allowlist:
-            raise ValueError(f"{address} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
-                             "it is never blocked")
+            spelled = repr(given) if given == address else f"{given!r} ({address})"
+            raise AddressError(f"{spelled} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
+                               "it is never blocked")
         offence = self.offences.get(address, 0)
         if ttl is None:
             ttl = min(self.ttl * self.escalation ** offence, self.max_ttl)
@@ -170,14 +196,17 @@ class DecisionEngine:
         self.offences[address] = offence + 1
         self.active[address] = now + ttl
         decision = Decision(address, "block", reason, actor or self.actor, now, ttl=ttl, until=now + ttl,
-                            rule=rule, alert_id=alert_id, enforced=not self.dry_run and self.enforcer is not None,
-                            offence=offence + 1)
-        if decision.enforced:
-            self._pending.append((address, ttl))
+                            rule=rule, alert_id=alert_id, offence=offence + 1)
+        if not self.dry_run and self.enforcer is not None:
+            self._pending.append(decision)  # recorded by flush(), once the enforcer has answered
+            return decision
         return self._record(decision)
 
     def unblock(self, address: str, reason: str, actor: str | None = None) -> Decision:
-        address = str(ipaddress.ip_address(address))
+        # Canonical, zone ids refused; special addresses are accepted so that a block made before they
+        # were refused can still be lifted.
+        address = str(parse(address))
+        self.set_aside.pop(address, None)
         self.active.pop(address, None)
         decision = Decision(address, "unblock", reason, actor or self.actor, time.time(),
                             enforced=not self.dry_run and self.enforcer is not None)
@@ -186,27 +215,45 @@ class DecisionEngine:
         return self._record(decision)
 
     def flush(self) -> int:
-        """Apply pending blocks in one batch; returns how many."""
+        """Apply pending blocks in one batch and record them; returns how many the enforcer took.
+        An element the enforcer refuses is recorded as not enforced, with the reason, and set aside."""
         if not self._pending or self.enforcer is None:
             return 0
         batch, self._pending = self._pending, []
         try:
-            self.enforcer.block(batch)
+            refused = dict(self.enforcer.block([(d.address, d.ttl) for d in batch]) or ())
         except Exception:
             self._pending = batch + self._pending  # kept for the next flush: a decided block is never lost
             raise
-        return len(batch)
+        for decision in batch:
+            why = refused.get(decision.address)
+            if why is None:
+                decision.enforced = True
+            else:
+                decision.reason = f"{decision.reason} [not enforced: {why}]"
+                self.set_aside[decision.address] = why
+                self.active.pop(decision.address, None)
+                self.counts["refused_elements"] += 1
+            self._record(decision)
+        return len(batch) - len(refused)
 
     def _record(self, decision: Decision) -> Decision:
         self.decisions.append(decision)
         if len(self.decisions) > 10000:
             del self.decisions[:5000]
-        if self.store is not None and not self.deferred:
+        if self.deferred:
+            self.unrecorded.append(decision)
+        elif self.store is not None:
             decision.id = self.store.record_decision(decision)
         return decision
 
+    def take_unrecorded(self) -> list[Decision]:
+        """With `deferred`: the decisions ready to be stored since the last call (the caller stores them)."""
+        taken, self.unrecorded = self.unrecorded, []
+        return taken
+
     def blocked_addresses(self) -> list[str]:
-        return sorted(self.active, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+        return sorted(self.active, key=lambda a: (parse(a).version, parse(a)))
 
 
 def _epoch(stamp: str) -> float:
@@ -248,22 +295,72 @@ class NftablesEnforcer:
             f"add rule {t} forward ip saddr @{self.set_name} drop\n"
             f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
 
-    def _set_of(self, address: str) -> str:
-        return self.set6 if ":" in address else self.set_name
+    def _set_of(self, addr) -> str:
+        return self.set6 if addr.version == 6 else self.set_name
 
-    def block(self, items: list[tuple[str, float]]) -> None:
-        if not items:
-            return
+    def block(self, items: list[tuple[str, float]]) -> list[tuple[str, str]]:
+        """Add the elements; returns the (address, reason) of those refused. Each element is rendered
+        from the canonical address object, and one nft refuses is found by halving the batch, so it
+        cannot hold up the others. Raises RuntimeError when the set itself cannot be reached."""
         t = f"{self.family} {self.table}"
-        lines = []
+        refused: list[tuple[str, str]] = []
+        elements: list[tuple[str, str, str]] = []  # (address as decided, set, nft line)
         for address, ttl in items:
-            lines.append(f"add element {t} {self._set_of(address)} {{ {address} timeout {max(1, int(ttl))}s }}")
-        self._run("\n".join(lines) + "\n")
+            try:
+                addr = blockable(address)
+            except AddressError as exc:
+                refused.append((address, str(exc)))
+                continue
+            if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
+                # the upper bound is the kernel's (nft says "value too large"): left to nft and the halving below
+                refused.append((address, f"timeout {ttl!r} is not a positive number of seconds"))
+                continue
+            name = self._set_of(addr)
+            elements.append((address, name, f"add element {t} {name} {{ {addr} timeout {max(1, int(ttl))}s }}"))
+        if elements:
+            try:
+                self._run("\n".join(e[2] for e in elements) + "\n")
+            except RuntimeError as exc:
+                self._reachable({e[1] for e in elements}, exc)
+                refused += self._bisect(elements)
+        return refused
+
+    def _reachable(self, sets: set[str], failure: Exception) -> None:
+        """Raise `failure` unless every set is there: then the batch, not the set, was at fault."""
+        for name in sorted(sets):
+            try:
+                self._run(args=["-t", "list", "set", self.family, self.table, name])
+            except RuntimeError:
+                raise failure from None
+
+    def _bisect(self, elements: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """The elements of a refused batch that nft refuses on their own; the others are added."""
+        if len(elements) == 1:
+            try:
+                self._run(elements[0][2] + "\n")
+                return []
+            except RuntimeError as exc:
+                return [(elements[0][0], _nft_reason(exc))]
+        half = len(elements) // 2
+        out: list[tuple[str, str]] = []
+        for part in (elements[:half], elements[half:]):
+            try:
+                self._run("\n".join(e[2] for e in part) + "\n")
+            except RuntimeError:
+                out += self._bisect(part)
+        return out
 
     def unblock(self, addresses: list[str]) -> None:
         t = f"{self.family} {self.table}"
         present = self.blocked()
-        script = "".join(f"delete element {t} {self._set_of(a)} {{ {a} }}\n" for a in addresses if a in present)
+        script = ""
+        for address in addresses:
+            try:
+                addr = parse(address)
+            except AddressError:
+                continue  # never an element of the set
+            if str(addr) in present:
+                script += f"delete element {t} {self._set_of(addr)} {{ {addr} }}\n"
         if script:
             self._run(script)
 
@@ -306,9 +403,15 @@ class EnforcerGroup:
             raise RuntimeError("; ".join(failures))
         return results
 
-    def block(self, items: list[tuple[str, float]]) -> None:
-        if items:
-            self._each(lambda member: member.block(items))
+    def block(self, items: list[tuple[str, float]]) -> list[tuple[str, str]]:
+        """Refused by any member → refused (with every member's reason)."""
+        if not items:
+            return []
+        reasons: dict[str, list[str]] = {}
+        for member, refused in zip(self.members, self._each(lambda member: member.block(items))):
+            for address, why in refused or ():
+                reasons.setdefault(address, []).append(f"{getattr(member, 'netns', None) or member}: {why}")
+        return [(address, "; ".join(whys)) for address, whys in reasons.items()]
 
     def unblock(self, addresses: list[str]) -> None:
         self._each(lambda member: member.unblock(addresses))
@@ -321,6 +424,15 @@ class EnforcerGroup:
                 known = out.get(address)
                 out[address] = left if known is None or (left is not None and left > known) else known
         return out
+
+
+def _nft_reason(exc: Exception) -> str:
+    """nft's own complaint (its `Error:` line), short enough for a decision's reason."""
+    text = str(exc)
+    for line in text.splitlines():
+        if "Error:" in line:
+            return line[line.index("Error:"):][:200]
+    return text[:200]
 
 
 _DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"

@@ -102,7 +102,7 @@ def add(
         try:
             decision = engine.block(address, reason, ttl=ttl)
         except ValueError as exc:
-            raise BadInput(f"address {address!r}: {exc}") from None
+            raise BadInput(str(exc)) from None  # secops.address names the address and says why
         engine.flush()
     finally:
         store.close()
@@ -133,7 +133,7 @@ def remove(
         try:
             decision = engine.unblock(address, reason)
         except ValueError as exc:
-            raise BadInput(f"address {address!r}: {exc}") from None
+            raise BadInput(str(exc)) from None  # secops.address names the address and says why
     finally:
         store.close()
     if json_out:

@@ -1,0 +1,136 @@
+"""The one place an IP address is parsed for the SecOps engine: sources, allowlists, bans, nft elements, the API.
+
+Every address that can reach a decision goes through `parse` (or its memoised form `canonical`, or
+`blockable`), which gives the canonical object:
+- IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) IPv6 spellings become the IPv4
+  address, so an allowlisted address cannot slip past the allowlist in another spelling;
+- zone ids (`fe80::1%eth0`) are refused: nft cannot hold them (one such element made it refuse whole
+  batches) and a block is not meant per interface;
+- only text is accepted (the stdlib also takes integers: `ip_address(1)` is 0.0.0.1).
+`refusal` says why an address must never be blocked (unspecified, "this network", loopback,
+link-local, multicast, reserved, broadcast); such an address is never a source to block.
+
+The stdlib `ipaddress` does the parsing: it is strict (no leading zeros, no shorthand IPv4), knows the
+special ranges and is what the rest of the engine (allowlists, Sigma `cidr`) already uses. A third-party
+library (netaddr) would add a dependency to read the same syntax more leniently, which is not wanted here.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_TEXT = 64  # longer than any spelling of an address (an IPv6 with an IPv4 tail is 45)
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this host on this network": never a real source
+_CACHE_LIMIT = 65536
+
+
+class AddressError(ValueError):
+    """An address that cannot be used as given; the message names it and says why."""
+
+
+def parse(text: str) -> Address:
+    """Text → canonical address object, or AddressError (syntax, zone id)."""
+    if not isinstance(text, str):
+        raise AddressError(f"{text!r} is not an IP address (expected text like 203.0.113.9 or 2001:db8::9)")
+    if len(text) > MAX_TEXT:
+        raise AddressError(f"{text[:MAX_TEXT]!r}… is not an IP address (longer than {MAX_TEXT} characters)")
+    if "%" in text:
+        raise AddressError(f"{text!r}: zone ids (the %… part) are refused; give the address without it "
+                           "(a block applies on every interface)")
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise AddressError(f"{text!r} is not an IP address (expected e.g. 203.0.113.9 or 2001:db8::9)") from None
+    if addr.version == 6:
+        mapped = addr.ipv4_mapped
+        if mapped is not None:
+            return mapped
+        if addr.packed[:12] == bytes(12) and int(addr) > 1:  # IPv4-compatible ::a.b.c.d (not :: or ::1)
+            return ipaddress.IPv4Address(addr.packed[12:])
+    return addr
+
+
+def refusal(addr: Address) -> str | None:
+    """Why this (canonical) address must never be blocked, or None if it may be."""
+    if addr.is_unspecified:
+        return "the unspecified address is never blocked"
+    if addr.version == 4 and addr in _THIS_NETWORK:
+        return "0.0.0.0/8 (\"this network\") is never a real source"
+    if addr.is_loopback:
+        return "a loopback address is never blocked"
+    if addr.is_link_local:
+        return "a link-local address is never blocked"
+    if addr.is_multicast:
+        return "a multicast address is never a source to block"
+    if addr.version == 4 and int(addr) == 0xFFFFFFFF:
+        return "the broadcast address is never a source to block"
+    if addr.is_reserved:
+        return "a reserved address is never blocked"
+    return None
+
+
+def blockable(text: str) -> Address:
+    """Text → canonical address that may be blocked, or AddressError with the reason."""
+    addr = parse(text)
+    why = refusal(addr)
+    if why is not None:
+        raise AddressError(f"{text!r}: {why}" if str(addr) == text else f"{text!r} ({addr}): {why}")
+    return addr
+
+
+# text → canonical text, or "" if it is not a usable address; hot paths may read it directly (a dict hit
+# costs less than the call).
+CANONICAL: dict[str, str] = {}
+_REFUSALS: dict[str, str | None] = {}
+
+
+def canonical(text: str) -> str:
+    """Memoised for the per-line path (sources repeat): the canonical text of an address, or "" if `parse`
+    refuses it (`unusable` says why). Says nothing about blocking: see `refused`."""
+    if text.__class__ is not str:
+        return ""
+    hit = CANONICAL.get(text)
+    if hit is None:
+        try:
+            hit = str(parse(text))
+        except AddressError:
+            hit = ""
+        if len(CANONICAL) >= _CACHE_LIMIT:
+            CANONICAL.clear()
+        CANONICAL[text] = hit
+    return hit
+
+
+def unusable(text: str) -> str:
+    """Why `parse` refuses `text` (for a quarantine reason), or "" if it does not."""
+    try:
+        parse(text)
+    except AddressError as exc:
+        return str(exc)
+    return ""
+
+
+def refused(canonical: str) -> str | None:
+    """Memoised `refusal` of an address already in canonical text form (what `canonical` returns)."""
+    why = _REFUSALS.get(canonical, _UNKNOWN)
+    if why is _UNKNOWN:
+        why = refusal(parse(canonical))
+        if len(_REFUSALS) >= _CACHE_LIMIT:
+            _REFUSALS.clear()
+        _REFUSALS[canonical] = why
+    return why
+
+
+_UNKNOWN = object()
+
+
+def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR range, canonical like addresses (an IPv4-mapped IPv6 range becomes the IPv4 range);
+    ValueError if it is not one."""
+    if "%" in text:
+        raise AddressError(f"{text!r}: zone ids are refused in ranges")
+    net = ipaddress.ip_network(text, strict=False)
+    if net.version == 6 and net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
+        return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+    return net
