@@ -70,7 +70,7 @@ def main() -> None:
         (state / "crypto" / "config.yaml").write_text("suite: gm\nkdf_iterations: 100000\n")
         os.environ["GOVCTL_STATE"] = str(state)
         os.environ["GOVCTL_CRYPTO_PASSPHRASE"] = "bench passphrase"
-        from govctl import paths
+        from core import paths
 
         paths.STATE = state
         from crypto.audit import open_keystore

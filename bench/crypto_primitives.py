@@ -42,7 +42,7 @@ def rate(fn, seconds: float, rounds: int = 3) -> float:
 
 
 def gmssl_modules():
-    from govctl.paths import CACHE
+    from core.paths import CACHE
 
     target = CACHE / "bench" / f"gmssl-{GMSSL_VERSION}"
     if not (target / "gmssl").exists():

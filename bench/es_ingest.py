@@ -7,7 +7,7 @@ usage: .venv/bin/python bench/es_ingest.py [--lines-per-source 40000] [--sources
 
 1. Starts a local node (the distribution of `govctl es up`) in a temp folder, -Xms=-Xmx=--heap MiB.
 2. Writes a mixed corpus: --sources files (auth, nginx access and firewall logs of several hosts, with
-   the attacks of tests/es/corpus.py).
+   the attacks of tests/secops/es/corpus.py).
 3. Warms the node's JVM up with one unmeasured ingest of the corpus (a cold node took the first measured
    run's figure down by up to 3x), then for 1, 2 and 4 workers, --repeat times each, interleaved: a fresh
    index prefix, `run_workers(once=True)`; wall clock from the first worker's start until every batch is
@@ -41,7 +41,7 @@ from secops.normalize import Normalizer, Rejected  # noqa: E402
 from secops.replay import read_lines, replay  # noqa: E402
 from secops.respond import Allowlist  # noqa: E402
 from secops.store import Store  # noqa: E402
-from tests.es.corpus import write_corpus  # noqa: E402
+from tests.secops.es.corpus import write_corpus  # noqa: E402
 
 
 def corpus(folder: Path, sources: int, per_source: int) -> list[Path]:

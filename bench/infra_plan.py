@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from govctl.engine import StackDefinition  # noqa: E402
+from infra.engine import StackDefinition  # noqa: E402
 from infra.plan import plan_config  # noqa: E402
 from infra.topology import load_topology  # noqa: E402
 from policies.djcp_pack.checks import evaluate, from_plan  # noqa: E402

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark of the 等保 pack in the real engine: `pulumi preview` of a stack exporting the
-topology facts (tests/policies/engine_program), without and with `--policy-pack
+topology facts (tests/policies/djcp_pack/engine_program), without and with `--policy-pack
 policies/djcp_pack`, for the lab topology and the broken one. The difference is what the
 Python analyzer plugin adds to a preview.
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PULUMI = ROOT / ".tools" / "pulumi" / "pulumi"
 VENV = ROOT / ".venv"
 TOPOLOGIES = {"lab": ROOT / "infra" / "topologies" / "lab.yaml",
-              "broken-lab": ROOT / "tests" / "policies" / "topologies" / "broken-lab.yaml"}
+              "broken-lab": ROOT / "tests" / "policies" / "djcp_pack" / "topologies" / "broken-lab.yaml"}
 
 
 def main() -> int:
@@ -31,7 +31,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "project"
-        shutil.copytree(ROOT / "tests" / "policies" / "engine_program", work)
+        shutil.copytree(ROOT / "tests" / "policies" / "djcp_pack" / "engine_program", work)
         (work / "Pulumi.yaml").write_text(f"name: djcp-bench\nruntime:\n  name: python\n  options:\n"
                                           f"    virtualenv: {VENV}\n")
         (Path(tmp) / "state").mkdir()

@@ -21,7 +21,7 @@ t=$(date +%s.%N); $govctl lab up --json > /tmp/lab-up.json 2>/dev/null
 echo "lab up from empty, warm rootfs cache: $(secs "$t") s"
 t=$(date +%s.%N); $govctl lab up --json > /tmp/lab-noop.json 2>/dev/null
 echo "lab up, no-op: $(secs "$t") s; changes: $(python3 -c 'import json; print(json.load(open("/tmp/lab-noop.json"))["resource_changes"])')"
-echo "resources in the stack: $(.venv/bin/python -c 'from govctl.engine import Engine; print(Engine("lab").resource_count())')"
+echo "resources in the stack: $(.venv/bin/python -c 'from infra.engine import Engine; print(Engine("lab").resource_count())')"
 sleep 5
 echo "memory in use with the lab up: $(( $(mem_used) - base_mem )) MiB more than without it ($(mem_used) MiB in all)"
 t=$(date +%s.%N); $govctl lab down --json > /tmp/lab-down.json 2>/dev/null

@@ -7,7 +7,7 @@ usage (root): .venv/bin/python bench/secops_intercept.py [--stack lab] [--attack
 - with `--stack lab` (the running lab; GOVCTL_LAB_PREFIX as for `govctl lab up`): in the timed sets of
   every center's boundary firewall, named by the stack outputs, with the lab hosts' sshd logs tailed
   as well; the latency is until the element is present in every center's firewall;
-- without it: in the namespace testbed's firewall (secops/testbed.py).
+- without it: in the namespace testbed's firewall (tests/secops/testbed.py).
 For each attacker address it writes four failed logins, a random pause, then the fifth (the line that
 crosses `ssh_bruteforce_fast`'s threshold) and times until `nft monitor` reports the element. Writing the
 lines itself (instead of real ssh logins, as tests/secops/test_interception_lab.py does once) times
@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from secops.testbed import ElementMonitor, Testbed, can_run, wait_for  # noqa: E402
+from tests.secops.testbed import ElementMonitor, Testbed, can_run, wait_for  # noqa: E402
 
 GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 TTL = 120  # seconds: the bench's blocks leave the firewalls soon after (and are lifted at the end)

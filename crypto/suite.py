@@ -59,7 +59,7 @@ class Settings:
 
 
 def state_dir() -> Path:
-    from govctl import paths  # read at call time so GOVCTL_STATE set by a caller is honoured
+    from core import paths  # read at call time so GOVCTL_STATE set by a caller is honoured
 
     return paths.STATE
 

@@ -31,7 +31,7 @@ class LabTarget:
     @property
     def replication_password(self) -> str:
         """From the stack's Pulumi secrets (decrypted only here, never logged)."""
-        from govctl.engine import Engine
+        from infra.engine import Engine
 
         value = Engine(self.stack).config_value("govctl:pg_replication_password")
         if not value:
@@ -228,7 +228,7 @@ class LabTarget:
     def restore_routes(self) -> None:
         """A link that went down took its routes with it: put back the lab plan's addresses
         and routes (all but the service address, which only move_service moves)."""
-        from govctl.engine import StackDefinition
+        from infra.engine import StackDefinition
         from infra.lab.plan import build_plan
         from infra.topology import load_topology
 

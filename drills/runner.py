@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from govctl.paths import STATE
+from core.paths import STATE
 from infra.lab import system
 from infra.lab.hostops import host_pid
 from infra.outputs import StackOutputs

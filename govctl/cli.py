@@ -9,7 +9,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from . import __version__, commands
-from .errors import GovctlError
+from core.errors import GovctlError
 from .ui import err_console
 
 

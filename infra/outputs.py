@@ -396,7 +396,7 @@ def _list(value: Any, path: str) -> list:
 
 def read_stack_outputs(stack: str) -> StackOutputs:
     """The outputs of a deployed stack; StackNotDeployed when it has none."""
-    from govctl.engine import Engine  # the one place outside `govctl infra outputs` that asks the engine
+    from infra.engine import Engine  # the one place outside `govctl infra outputs` that asks the engine
 
     raw = Engine(stack).outputs()
     if not raw:

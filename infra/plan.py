@@ -51,7 +51,7 @@ def plan_config(config: dict[str, str], stack: str) -> dict[str, Any]:
 
 def plan_stack(stack: str) -> dict[str, Any]:
     """Plan a stack defined in infra/stacks/<stack>.yaml."""
-    from govctl.engine import StackDefinition
+    from infra.engine import StackDefinition
 
     definition = StackDefinition.load(stack)
     result = plan_config(definition.pulumi_config(), stack)

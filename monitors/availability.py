@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 
 from . import names, prom_api
 from .durations import parse_duration

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 from infra.outputs import StackOutputs
 
 HEALTH_PATH = "healthz"  # the lab's web service: 200 when it and its database answer

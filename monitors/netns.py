@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 
 CLONE_NEWNET = 0x40000000
 

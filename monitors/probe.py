@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from govctl.errors import GovctlError
+from core.errors import GovctlError
 
 from . import names
 from .durations import parse_duration

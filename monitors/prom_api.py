@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from govctl.errors import GovctlError
+from core.errors import GovctlError
 
 
 def _url(address: str, path: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from os import cpu_count
 from pathlib import Path
 
-from govctl.errors import GovctlError
+from core.errors import GovctlError
 
 from .slo import SLOSpec, dump_yaml, render_rules, render_rules_text
 from .slo_tests import render_rule_tests, spec_for_tests

@@ -24,7 +24,7 @@ import psycopg
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from govctl.errors import GovctlError
+from core.errors import GovctlError
 
 from . import names
 from .durations import parse_duration

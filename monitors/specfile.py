@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 from infra.topology.validate import compose_with_lines, document_path, line_of
 
 

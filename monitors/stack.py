@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from govctl import paths
-from govctl.errors import BadInput, GovctlError
+from core import paths
+from core.errors import BadInput, GovctlError
 
 from . import names, prom_api
 from .durations import format_duration

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from govctl.paths import ROOT, STATE
+from core.paths import ROOT, STATE
 
 SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG_PATH = STATE / "secops" / "config.yaml"

@@ -56,7 +56,7 @@ def with_stack(cfg: dict[str, Any], stack: str | None = None) -> dict[str, Any]:
     name = stack or cfg.get("stack")
     if not name:
         return cfg
-    from govctl.engine import StackDefinition
+    from infra.engine import StackDefinition
 
     targets = targets_from_outputs(read_stack_outputs(name), name)
     out = copy.deepcopy(cfg)

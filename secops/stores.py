@@ -27,7 +27,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from govctl.paths import STATE
+from core.paths import STATE
 
 DEFAULT_SQLITE = STATE / "secops" / "secops.db"
 # ECS fields of type ip: a value with a prefix length matches the whole range on both stores

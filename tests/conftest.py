@@ -43,7 +43,7 @@ __all__ = ["GOVCTL", "ROOT", "isolated_state", "needs_root", "run_govctl", "sys"
 def lab() -> dict:
     """The running lab's stack outputs (brings the lab up once per session; idempotent).
 
-    Tests that use it are `slow` and `root`. Only tests/lab/test_zz_down.py takes the lab down,
+    Tests that use it are `slow` and `root`. Only tests/infra/lab/test_zz_down.py takes the lab down,
     and the collection hook below runs it after every other test.
     """
     needs_root()

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 
 # The --config option of the secops, incidents and bans commands.
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="secops config YAML (default: state/secops/config.yaml if present).")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..hardening.report import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
+from ._hardening_view import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
 
 app = typer.Typer(
     name="audit",
@@ -21,8 +21,8 @@ app = typer.Typer(
 def audit(level: int = LEVEL_OPTION, json_output: bool = JSON_OPTION, out: Optional[Path] = OUT_OPTION,
           limit: Optional[str] = LIMIT_OPTION, stack: str = STACK_OPTION, forks: int = FORKS_OPTION):
     """Run the baseline in check mode on every host (nothing is changed)."""
-    from ..hardening import report as rep
-    from ..hardening.runner import baseline
+    from . import _hardening_view as rep
+    from hardening.runner import baseline
 
     with rep.live_progress(not json_output) as progress:
         report = baseline("audit", level, limit, check=True, stack=stack, forks=forks, on_progress=progress)

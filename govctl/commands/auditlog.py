@@ -49,7 +49,7 @@ def append(
     """
     from crypto import audit
     from crypto.errors import BadInput
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
     from crypto.keystore import actor as current_actor
 
     try:
@@ -73,7 +73,7 @@ def checkpoint(log_dir: Optional[Path] = LOG_DIR, json_out: bool = JSON) -> None
     Example: govctl auditlog checkpoint
     """
     from crypto import audit
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
 
     signed = audit.AuditLog.at(log_dir).checkpoint()
     show(signed, json_out, f"checkpoint signed: size {signed['tree_size']}, root {signed['root']}")

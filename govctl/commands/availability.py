@@ -29,7 +29,7 @@ def report(
     """
     import json
 
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from monitors.availability import parse_time, render_html, report as build
     from monitors.slo import load_slo_spec
     from monitors.stack import Layout, prometheus_address

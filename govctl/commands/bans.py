@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 from secops.limits import BAN_TTL, LIST_LIMIT, REASON
 
 from ._secops_store import CONFIG_OPTION, load, load_enforcing, open_configured, within

@@ -28,7 +28,7 @@ def _progress(layer: str) -> None:
 
 def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], level: int,
             host_limit: Optional[str] = None) -> dict:
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from policies.compliance import collect
 
     if level not in (2, 3, 4):  # before the slow collection
@@ -53,7 +53,7 @@ def _assess(standards: list[str], level: int, layers: dict, assessment_file: Opt
 
 
 def _check_standard(standard: str) -> None:
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from policies.compliance import STANDARDS
 
     if standard not in STANDARDS:
@@ -77,7 +77,7 @@ def report(
     """
     import sys
 
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from govctl.ui import err_console
     from policies.compliance.render import FORMATS, render
 

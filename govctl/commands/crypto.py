@@ -56,7 +56,7 @@ def hash_(
     Example: govctl crypto hash --alg sm3 report.pdf
     """
     from crypto import primitives
-    from crypto.cliutil import open_input
+    from govctl.commands._crypto_io import open_input
     from govctl.ui import print_json
 
     with open_input(source) as stream:
@@ -77,7 +77,7 @@ def keys_create(
 
     Example: govctl crypto keys create backups
     """
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
 
     keystore = _keystore()
     info = keystore.create_key(name, purpose)
@@ -91,7 +91,7 @@ def keys_rotate(name: str = typer.Argument(..., help="Key to rotate."), json_out
 
     Example: govctl crypto keys rotate backups
     """
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
 
     keystore = _keystore()
     version = keystore.rotate(name)
@@ -132,7 +132,7 @@ def keys_config(
 
     Example: govctl crypto keys config backups --min-decryption-version 2
     """
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
 
     keystore = _keystore()
     info = keystore.configure(name, min_decryption_version)
@@ -179,7 +179,7 @@ ENCRYPTION_KEY = typer.Option(..., "--key", help="Encryption key name.")
 def _data_operation(operation: str, source: str, key: str, context: Optional[list[str]],
                     output: Optional[str]) -> None:
     """encrypt / decrypt / rewrap: input from FILE or stdin; tokens out for encrypt and rewrap."""
-    from crypto.cliutil import parse_context, read_input, write_output
+    from govctl.commands._crypto_io import parse_context, read_input, write_output
     from crypto.keystore import to_token
 
     keystore = _keystore()
@@ -242,7 +242,7 @@ def sign(
 
     Example: govctl crypto sign --alg sm2 --key signer report.pdf > report.sig
     """
-    from crypto.cliutil import read_input
+    from govctl.commands._crypto_io import read_input
     from crypto.errors import BadInput
     from crypto.sm2 import decode_signature
 
@@ -275,7 +275,7 @@ def verify(
     Example: govctl crypto verify --alg sm2 --pubkey 04ab… --sig 3045… report.pdf
     """
     from crypto import signing
-    from crypto.cliutil import read_input
+    from govctl.commands._crypto_io import read_input
     from crypto.errors import BadInput
     from crypto.suite import load_settings
     from govctl.ui import console, print_json

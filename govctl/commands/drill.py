@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 from ..ui import console, err_console, print_json
 
 app = typer.Typer(

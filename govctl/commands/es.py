@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 
 app = typer.Typer(name="es", no_args_is_help=True, help=(
     "Run a local single-node Elasticsearch (the minimal distribution from Maven Central, Java 17, "

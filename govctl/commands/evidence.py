@@ -29,7 +29,7 @@ def pack(
     Example: govctl evidence pack out/drill-2026-11 --description "failover drill"
     """
     from crypto import audit, evidence
-    from crypto.cliutil import show
+    from govctl.commands._crypto_io import show
     from crypto.audit import open_keystore
     from crypto.keystore import actor
 

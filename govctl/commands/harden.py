@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..hardening.report import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
+from ._hardening_view import FORKS_OPTION, JSON_OPTION, LEVEL_OPTION, LIMIT_OPTION, OUT_OPTION, STACK_OPTION
 from ..ui import console, err_console, print_json
 
 app = typer.Typer(
@@ -31,9 +31,9 @@ def harden(
     forks: int = FORKS_OPTION,
 ):
     """Harden the hosts (or, with --rollback, restore one host's last backup)."""
-    from ..hardening import report as rep
-    from ..hardening.runner import baseline
-    from ..hardening.runner import rollback as do_rollback
+    from . import _hardening_view as rep
+    from hardening.runner import baseline
+    from hardening.runner import rollback as do_rollback
 
     if rollback:
         with rep.live_progress(not json_output) as progress:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 from secops.limits import LIST_LIMIT, RECORD_ID
 
 from ._secops_store import CONFIG_OPTION, load, open_configured, within
@@ -201,7 +201,7 @@ def token(name: str = typer.Argument(..., help="Who the token is for."),
     Example: govctl incidents token li.na --role security
     """
     from secops.api import ROLES, Tokens
-    from govctl.paths import STATE
+    from core.paths import STATE
     if role not in ROLES:
         raise BadInput(f"--role {role!r} is not one of {', '.join(ROLES)}")
     print(Tokens(STATE / "secops" / "api-tokens.yaml").add(name, role))
@@ -218,7 +218,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     import uvicorn
 
     from secops.api import create_app
-    from govctl.paths import STATE
+    from core.paths import STATE
     from govctl.commands.bans import _engine
     decisions, store = _engine(config, dry_run)
     try:

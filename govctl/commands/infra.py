@@ -29,7 +29,7 @@ def _summary(engine, op: str, started: float) -> dict:
 
 
 def _run(op: str, stack: str, json_output: bool, policy_pack: str | None = None) -> None:
-    from ..engine import Engine
+    from infra.engine import Engine
 
     engine = Engine(stack)
     extra = ["--policy-pack", policy_pack] if policy_pack else []
@@ -100,7 +100,7 @@ def outputs(stack: str = STACK,
 
     Example: govctl infra outputs --stack lab
     """
-    from ..engine import Engine
+    from infra.engine import Engine
 
     print_json(Engine(stack).outputs(show_secrets=show_secrets))
 

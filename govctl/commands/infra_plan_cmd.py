@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from ..errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 from ..ui import console, err_console, print_json
 
 # Inputs worth a column in the table (wire names, as the engine and policies see them), in the

@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from ..errors import GovctlError
+from core.errors import GovctlError
 from ..ui import console, err_console, print_json
 
 app = typer.Typer(
@@ -63,7 +63,7 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
     from infra.lab.status import lab_status
     from infra.outputs import read_stack_outputs
 
-    from ..engine import Engine
+    from infra.engine import Engine
 
     started = time.monotonic()
     ensure_base(log=lambda m: err_console.print(f"[dim]lab:[/] {m}", highlight=False))
@@ -109,7 +109,7 @@ def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON su
     _require_root()
     from infra.lab.cleanup import leftovers, sweep
 
-    from ..engine import Engine
+    from infra.engine import Engine
 
     started = time.monotonic()
     engine = Engine(STACK)

@@ -45,7 +45,7 @@ def up(
 
     Example: govctl monitor up --stack lab;  govctl monitor up --targets targets.yaml
     """
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from govctl.ui import console, err_console, print_json
     from monitors import stack
     from monitors.slo import load_slo_spec
@@ -104,7 +104,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")
 
     Example: govctl monitor status --json
     """
-    from govctl.errors import GovctlError
+    from core.errors import GovctlError
     from govctl.ui import console, print_json
     from monitors import stack
 
@@ -189,7 +189,7 @@ def silence_add(
     """
     import datetime as dt
 
-    from govctl.errors import BadInput
+    from core.errors import BadInput
     from govctl.ui import console
     from monitors import prom_api
     from monitors.durations import parse_duration

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 from ._secops_store import CONFIG_OPTION, load_enforcing
 
 app = typer.Typer(name="secops", help=(

@@ -48,7 +48,7 @@ def test(
     """
     import tempfile
 
-    from govctl.errors import GovctlError
+    from core.errors import GovctlError
     from govctl.ui import console, print_json
     from monitors.promtool import test_rules
     from monitors.slo import load_slo_spec

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import BadInput
+from core.errors import BadInput
 from ..ui import console, print_json
 
 app = typer.Typer(

@@ -42,7 +42,7 @@ class Marker(Resource):
 
 
 def deploy(topology, config) -> dict[str, Any]:
-    from govctl.paths import STATE
+    from core.paths import STATE
 
     summary = {
         "topology": topology.name,

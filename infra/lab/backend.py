@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from govctl.paths import STATE
+from core.paths import STATE
 from infra.topology import Topology
 
 from . import providers as res

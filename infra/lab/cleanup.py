@@ -11,7 +11,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from govctl.paths import STATE
+from core.paths import STATE
 
 from . import system
 

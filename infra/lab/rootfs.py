@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from govctl.paths import CACHE
+from core.paths import CACHE
 
 SUITE = "bookworm"
 BUILD_REVISION = 2  # bump when the build steps below change, so caches are rebuilt

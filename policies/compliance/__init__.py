@@ -7,8 +7,8 @@ estimated score, render.py into JSON / CSV / HTML / PDF, and pack.py into a sign
 """
 from __future__ import annotations
 
-# The five verdicts of an assessment item: the host audit's (govctl.hardening.verdict) are the same ones.
-from govctl.hardening.verdict import (COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL,  # noqa: E402,F401
+# The five verdicts of an assessment item: the host audit's (hardening.verdict) are the same ones.
+from hardening.verdict import (COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL,  # noqa: E402,F401
                                       VERDICT_EN, VERDICTS)
 
 STANDARDS = ("djcp", "mlps-crypto")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from govctl import paths
-from govctl.errors import BadInput
+from core import paths
+from core.errors import BadInput
 
 from .catalog import CATALOGS
 

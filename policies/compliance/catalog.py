@@ -15,8 +15,8 @@ from typing import Callable
 
 import yaml
 
-from govctl.errors import BadInput, GovctlError
-from govctl.paths import ROOT
+from core.errors import BadInput, GovctlError
+from core.paths import ROOT
 
 from . import STANDARDS
 

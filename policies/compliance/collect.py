@@ -19,7 +19,7 @@ from typing import Callable
 
 import yaml
 
-from govctl import paths
+from core import paths
 from infra.outputs import StackOutputs, read_stack_outputs
 
 LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills")
@@ -272,7 +272,7 @@ def collect_crypto() -> dict:
     from crypto import audit
     from crypto.keystore import Keystore, default_path
     from crypto.suite import load_settings
-    from govctl.errors import GovctlError
+    from core.errors import GovctlError
 
     settings = load_settings()
     suite = settings.suite
@@ -369,7 +369,7 @@ def save(layers: dict[str, dict], directory: Path) -> list[Path]:
 
 def load(directory: Path) -> dict[str, dict]:
     """The evidence documents of a directory (a saved collection, a pack's evidence/, a fixture)."""
-    from govctl.errors import BadInput
+    from core.errors import BadInput
 
     directory = Path(directory)
     if not directory.is_dir():

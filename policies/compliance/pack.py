@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from govctl.errors import BadInput, GovctlError
+from core.errors import BadInput, GovctlError
 
 from . import collect
 from .assessment import Assessment

@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from govctl.errors import GovctlError
+from core.errors import GovctlError
 
 from . import VERDICTS
 

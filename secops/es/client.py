@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 
-from govctl.paths import STATE
+from core.paths import STATE
 
 SCHEMA = Path(__file__).parent / "config.schema.yaml"
 SUPPORTED_MAJOR = 8  # the pinned Python client's major version

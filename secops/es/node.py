@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from govctl.paths import CACHE, STATE
+from core.paths import CACHE, STATE
 
 DISTRIBUTION = json.loads((Path(__file__).parent / "distribution.json").read_text())
 VERSION: str = DISTRIBUTION["version"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from govctl import paths
+from core import paths
 
 PASSPHRASE = "correct horse battery staple 测试"
 GOVCTL = [str(Path(sys.executable).with_name("govctl"))]

@@ -75,7 +75,7 @@ def test_report_is_sm2_signed_when_the_keystore_unlocks(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GOVCTL_STATE", str(tmp_path))
     monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE", "drill report test passphrase")
-    monkeypatch.setattr("govctl.paths.STATE", tmp_path)
+    monkeypatch.setattr("core.paths.STATE", tmp_path)
     import crypto.keystore as ks_module
 
     path = tmp_path / "keystore.json"

@@ -7,9 +7,9 @@ import re
 import pytest
 import yaml
 
-from govctl.errors import BadInput
-from govctl.hardening import catalog
-from govctl.paths import ROOT
+from core.errors import BadInput
+from hardening import catalog
+from core.paths import ROOT
 
 ROLE_TASKS = ROOT / "playbooks" / "roles" / "govctl_baseline" / "tasks"
 

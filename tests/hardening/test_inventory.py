@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from govctl.errors import BadInput, GovctlError
-from govctl.hardening.inventory import build_inventory, hosts_matching
-from govctl.paths import ROOT
+from core.errors import BadInput, GovctlError
+from hardening.inventory import build_inventory, hosts_matching
+from core.paths import ROOT
 from infra.outputs import StackOutputs
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from govctl.hardening import report as rep
-from govctl.hardening.runner import baseline
-from govctl.hardening.verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
+from govctl.commands import _hardening_view as rep
+from hardening.runner import baseline
+from hardening.verdict import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
 from infra.lab.rootfs import base_path
 from infra.outputs import StackOutputs
 from tests.conftest import run_govctl

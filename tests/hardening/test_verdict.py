@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from govctl.hardening import catalog
-from govctl.hardening.runner import EventSink, _observations
-from govctl.hardening.verdict import (COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, TaskResult,
+from hardening import catalog
+from hardening.runner import EventSink, _observations
+from hardening.verdict import (COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, TaskResult,
                                       host_fails, item_of, judge)
 
 CONTROLS = {c.id: c for c in catalog.controls(3)}

@@ -63,7 +63,7 @@ def test_unknown_stack_is_bad_input(isolated_state):
 def test_invalid_topology_is_refused_before_the_engine_runs(isolated_state, tmp_path):
     stacks = ROOT / "infra" / "stacks"
     bad = stacks / "test-broken.yaml"
-    bad.write_text("backend: tiny\ntopology: tests/topology/invalid/sync-to-remote.yaml\n")
+    bad.write_text("backend: tiny\ntopology: tests/infra/topology/invalid/sync-to-remote.yaml\n")
     try:
         proc = run_govctl("infra", "up", "--stack", "test-broken", env=isolated_state)
     finally:

@@ -16,7 +16,7 @@ from infra.outputs import Center, Firewall, Host, StackNotDeployed, StackOutputs
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 # What `govctl infra outputs --stack lab` printed for the lab, kept as compliance evidence.
-LAB = json.loads((CHECKOUT / "tests/compliance/fixtures/lab/stack.json").read_text())["data"]["outputs"]
+LAB = json.loads((CHECKOUT / "tests/policies/compliance/fixtures/lab/stack.json").read_text())["data"]["outputs"]
 
 
 def test_the_lab_outputs_parse_into_the_documented_parts():
@@ -72,9 +72,9 @@ def test_a_stack_without_outputs_is_one_clear_error(monkeypatch):
         def outputs(self):
             return {}  # what the engine answers for a stack never brought up (or destroyed)
 
-    import govctl.engine
+    import infra.engine
 
-    monkeypatch.setattr(govctl.engine, "Engine", NoOutputs)
+    monkeypatch.setattr(infra.engine, "Engine", NoOutputs)
     with pytest.raises(StackNotDeployed, match=r"stack 'lab' is not deployed .*run `govctl lab up`"):
         outputs_mod.read_stack_outputs("lab")
     with pytest.raises(GovctlError, match=r"run `govctl infra up --stack tiny`"):
@@ -90,9 +90,9 @@ def test_the_reader_returns_the_parsed_outputs(monkeypatch):
         def outputs(self):
             return copy.deepcopy(LAB)
 
-    import govctl.engine
+    import infra.engine
 
-    monkeypatch.setattr(govctl.engine, "Engine", Deployed)
+    monkeypatch.setattr(infra.engine, "Engine", Deployed)
     assert outputs_mod.read_stack_outputs("lab") == StackOutputs.from_dict(LAB)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 from infra.outputs import StackOutputs
 from monitors.lab import targets_from_stack_outputs
 from monitors.slo import load_slo_spec

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from govctl.errors import BadInput
+from core.errors import BadInput
 from monitors.availability import outages_of, parse_time, report
 from monitors.slo import load_slo_spec
 from monitors.webhook import read_records, serve

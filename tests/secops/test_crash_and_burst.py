@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from secops.store import Store
-from secops.testbed import free_port, tcp_listening, wait_for
+from tests.secops.testbed import free_port, tcp_listening, wait_for
 
 pytestmark = pytest.mark.slow
 GOVCTL = str(Path(sys.executable).parent / "govctl")

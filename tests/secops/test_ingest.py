@@ -16,7 +16,7 @@ from secops.config import load_config
 from secops.daemon import Engine, Runner
 from secops.ingest import FileTail
 from secops.store import Store
-from secops.testbed import free_port
+from tests.secops.testbed import free_port
 
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 

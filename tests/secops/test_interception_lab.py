@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from govctl.engine import StackDefinition
+from infra.engine import StackDefinition
 from infra.lab.plan import NS_PREFIX, ifname
 from infra.topology import load_topology
 from secops.respond import NftablesEnforcer
 from infra.outputs import StackOutputs
 from secops.stack import LAB_SSHD_LOG, targets_from_outputs
 from secops.store import Store
-from secops.testbed import ElementMonitor, ssh_banner, ssh_password_attempts, wait_for
+from tests.secops.testbed import ElementMonitor, ssh_banner, ssh_password_attempts, wait_for
 from tests.conftest import GOVCTL, needs_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]

@@ -14,7 +14,7 @@ import pytest
 
 from secops.respond import NftablesEnforcer
 from secops.store import Store
-from secops.testbed import Testbed, can_run, free_port, tcp_listening, wait_for
+from tests.secops.testbed import Testbed, can_run, free_port, tcp_listening, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 GOVCTL = str(Path(sys.executable).parent / "govctl")

@@ -125,7 +125,7 @@ def test_group_applies_to_every_member_and_reports_a_failing_one():
 
 
 class _StubEngine:
-    """Stands in for govctl.engine.Engine: a stack's outputs without Pulumi (secops.stack.with_stack reads
+    """Stands in for infra.engine.Engine: a stack's outputs without Pulumi (secops.stack.with_stack reads
     `outputs()` and `definition.topology`)."""
 
     outputs_doc: dict = {}
@@ -133,7 +133,7 @@ class _StubEngine:
     def __init__(self, stack: str):
         from types import SimpleNamespace
 
-        from govctl.paths import ROOT
+        from core.paths import ROOT
         self.definition = SimpleNamespace(topology=ROOT / "infra" / "topologies" / "lab.yaml")
 
     def outputs(self) -> dict:
@@ -155,7 +155,7 @@ def test_replay_with_stack_never_blocks_what_run_with_stack_never_blocks(tmp_pat
     # stack's outputs can spare them
     outputs = {**json.loads(json.dumps(OUTPUTS)), "ssh": {**OUTPUTS["ssh"], "ops_address": "192.0.2.50"}, "allowlist": ["198.18.7.0/24"]}
     monkeypatch.setattr(_StubEngine, "outputs_doc", outputs)
-    monkeypatch.setattr("govctl.engine.Engine", _StubEngine)
+    monkeypatch.setattr("infra.engine.Engine", _StubEngine)
     log = _brute_forces(tmp_path / "auth.log", ["203.0.113.5", "192.0.2.50", "198.18.7.3"])
     runner = CliRunner()
     plain = runner.invoke(app, ["secops", "replay", str(log), "--year", "2026", "--json"])
