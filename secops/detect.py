@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
+from core import yamlfile
 
 from .normalize import LOGSOURCES
 from .sigma_compile import UnsupportedRule, compile_condition, index_key
@@ -27,9 +27,6 @@ BUNDLED_RULES = Path(__file__).parent / "rules"
 DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
 EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
-# libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
-# rule loading is most of a replay's start-up).
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -319,14 +316,10 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
 
 def load_pipeline(pipeline: Path | None = DEFAULT_PIPELINE):
     """The pySigma processing pipeline (field mapping) at `pipeline`, or None."""
-    from sigma.exceptions import SigmaPipelineParsingError
     from sigma.processing.pipeline import ProcessingPipeline
     if not pipeline:
         return None
-    try:
-        doc = yaml.load(Path(pipeline).read_text(encoding="utf-8"), Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise SigmaPipelineParsingError(f"processing pipeline {pipeline} is not valid YAML: {exc}") from None
+    doc = yamlfile.load(pipeline)  # YamlInputError (bad input, exit 2) names the file and the fix
     return ProcessingPipeline.from_dict(doc)
 
 
@@ -341,9 +334,11 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     parsed: list[tuple[Any, str]] = []
     for path in rule_files([BUNDLED_RULES] if paths is None else paths):
         try:
-            text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_dicts(list(yaml.load_all(text, Loader=YAML_LOADER)),
-                                                    collect_errors=True, resolve_references=False)
+            collection = SigmaCollection.from_dicts(yamlfile.load_all(path), collect_errors=True,
+                                                    resolve_references=False)
+        except yamlfile.YamlInputError as exc:  # names the file, the line and what to change
+            errors.append((str(path), exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"))
+            continue
         except (OSError, UnicodeDecodeError, SigmaError, ValueError) as exc:
             errors.append((str(path), _reason(exc)))
             continue
