@@ -23,6 +23,7 @@ offers neither a depth nor an alias bound of its own, hence this module.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,10 @@ def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
     source = str(path)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+            size = os.fstat(handle.fileno()).st_size  # 0 for a pipe or a device: read up to the bound
+            data = handle.read(min(size, max_bytes) + 1 if size else max_bytes + 1)
+            if size and len(data) > size:  # grew while read; take what the bound allows
+                data += handle.read(max_bytes + 1 - len(data))
     except OSError as exc:
         raise YamlInputError(source, f"cannot read the file ({exc.strerror or exc})",
                              "check the path and that the file is readable") from None
@@ -192,17 +196,14 @@ def _load(text: str, source: str, *, single: bool, allow_empty: bool, max_bytes:
         loader = _Loader(text)
         try:
             documents = []
-            if single:
-                node = loader.get_single_node()
-                nodes = [] if node is None else [node]
-            else:
-                nodes = []
-                while loader.check_node():
-                    nodes.append(loader.get_node())
-            for node in nodes:
+            while single or loader.check_node():
+                node = loader.get_single_node() if single else loader.get_node()
+                if node is None:
+                    break
                 _check_nodes(node, loader, source, max_depth, max_alias_nodes)
-            for node in nodes:
                 documents.append((loader.construct_document(node), node))
+                if single:
+                    break
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
