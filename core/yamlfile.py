@@ -128,7 +128,7 @@ def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES) -> str:
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size  # 0 for a pipe or a device: read up to the bound
-            data = handle.read(min(size, max_bytes) + 1 if size else max_bytes + 1)
+            data = handle.read(max_bytes + 1 if not size or size > max_bytes else size + 1)
             if size and len(data) > size:  # grew while read; take what the bound allows
                 data += handle.read(max_bytes + 1 - len(data))
     except OSError as exc:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 
 def billion_laughs(levels: int = 9) -> bytes:
-    """The classic alias bomb: 9 levels of 9 aliases expand to about 4×10⁸ nodes from ~800 bytes."""
+    """The classic alias bomb: ten levels of nine aliases expand to over 4×10⁹ nodes from ~800 bytes."""
     lines = ["lol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for i in range(1, levels + 1):
         lines.append(f"lol{i}: &lol{i} [" + ", ".join([f"*lol{i - 1}"] * 9) + "]")
