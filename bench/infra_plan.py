@@ -27,6 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core import yamlfile  # noqa: E402
 from infra.engine import StackDefinition  # noqa: E402
 from infra.plan import plan_config  # noqa: E402
 from infra.topology import load_topology  # noqa: E402
@@ -67,7 +68,7 @@ def generate(n: int) -> dict:
                 k += 1
     replication = [{"name": f"r{c['name']}", "from": "c1", "to": c["name"],
                     "mode": "synchronous" if c["role"] == "same_city_dr" else "asynchronous"} for c in centers[1:]]
-    lab = yaml.safe_load((ROOT / "infra" / "topologies" / "lab.yaml").read_text())
+    lab = yamlfile.load(ROOT / "infra" / "topologies" / "lab.yaml")
     return {"name": f"bench-{n}", "level": 3, "dual_stack": True, "sites": sites, "centers": centers,
             "links": links, "replication": replication, "outside": lab["outside"], "flows": lab["flows"],
             "service": {"name": "gov-portal", "ipv4": "10.250.0.80", "ipv6": "fd00:250::80", "port": 80}}

@@ -71,15 +71,18 @@ def config_path() -> Path:
 def load_settings(path: Path | None = None) -> Settings:
     """The configured settings (defaults when the file does not exist), validated."""
     import jsonschema
-    import yaml
+
+    from core import yamlfile
 
     path = path or config_path()
     data = {}
     if path.exists():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yamlfile.load(path, allow_empty=True) or {}
             jsonschema.validate(data, CONFIG_SCHEMA)
-        except (yaml.YAMLError, jsonschema.ValidationError) as exc:
+        except yamlfile.YamlInputError as exc:
+            raise BadInput(f"crypto configuration {exc}") from None
+        except jsonschema.ValidationError as exc:
             detail = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
             raise BadInput(f"crypto configuration {path}: {detail}; fix the file "
                            f"(keys: {', '.join(CONFIG_SCHEMA['properties'])})") from None

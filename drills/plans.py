@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
-import yaml
+
+from core import yamlfile
 
 from .actions import check_step
 
@@ -38,15 +39,15 @@ class Plan:
 
 @lru_cache(maxsize=1)
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    return yamlfile.load(SCHEMA)
 
 
 def load_plan(path: Path, names: dict[str, set[str]] | None = None) -> Plan:
     """Read and check a plan; `names` (centers, links, sites of the stack) checks references."""
     try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlanError(f"{path}: cannot read the plan: {exc}") from None
+        doc: Any = yamlfile.load(path)
+    except yamlfile.YamlInputError as exc:
+        raise PlanError(str(exc)) from None
     problems = [f"{'.'.join(map(str, e.absolute_path)) or '(plan)'}: {e.message}"
                 for e in jsonschema.Draft202012Validator(_schema()).iter_errors(doc)]
     if not problems:

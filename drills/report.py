@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-import yaml
+from core import yamlfile
 
 LEVELS = Path(__file__).with_name("gbt20988.yaml")
 
@@ -17,7 +17,7 @@ def capability_level(measured: dict) -> dict | None:
     rto, rpo = measured.get("rto_seconds"), measured.get("rpo_seconds")
     if rto is None or rpo is None:
         return None
-    for level in yaml.safe_load(LEVELS.read_text())["levels"]:
+    for level in yamlfile.load(LEVELS)["levels"]:
         if rpo <= level["rpo_seconds"] and rto <= level["rto_seconds"]:
             return level
     return None

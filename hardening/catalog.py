@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import BadInput, GovctlError
+from core.errors import BadInput
 from core.paths import ROOT
 
 CATALOG = ROOT / "playbooks" / "catalog" / "host-controls.yaml"
@@ -88,12 +88,9 @@ def validate(document: dict, source: str = "catalog") -> None:
 
 @lru_cache(maxsize=4)
 def load_document(path: Path = CATALOG) -> dict:
-    import yaml
+    from core import yamlfile
 
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GovctlError(f"cannot read the control catalog {path}: {exc}") from exc
+    document = yamlfile.load(path)  # YamlInputError (bad input) names the file, the line and the fix
     validate(document, source=str(path))
     return document
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core import yamlfile
 
 from core.errors import BadInput, GovctlError
 from core.paths import ROOT, STATE, TOOLS, VENV
@@ -51,7 +51,9 @@ class StackDefinition:
             known = ", ".join(sorted(p.stem for p in STACKS_DIR.glob("*.yaml"))) or "none"
             raise BadInput(f"unknown stack {name!r}: no {path.relative_to(ROOT)}; "
                            f"known stacks: {known} (or give a stack file's path)")
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yamlfile.load(path)  # YamlInputError (BadInput) names the file and what to change
+        if not isinstance(doc, dict):
+            raise BadInput(f"{path}: a stack file is a mapping (backend: lab, topology: FILE)")
         missing = [k for k in ("backend", "topology") if k not in doc]
         if missing:
             raise BadInput(f"{path}: missing {', '.join(missing)} (a stack names its backend "

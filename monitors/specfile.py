@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from core import yamlfile
+from core.yamlfile import YamlInputError
 from core.errors import BadInput
 from infra.topology.validate import compose_with_lines, document_path, line_of
 
@@ -57,19 +58,12 @@ class Document:
 def load_document(path: str | Path, schema_path: Path, *, text: str | None = None) -> Document:
     """Parse and schema-check a YAML file; raises SpecError naming file, line and what to change."""
     source = str(path)
-    if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SpecError(source, [(None, "", f"cannot read the file ({exc.strerror})")]) from None
     try:
-        data, lines = compose_with_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(source, [(mark.line + 1 if mark else None, "",
-                                  f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        data, lines = compose_with_lines(path, text)
+    except YamlInputError as exc:
+        raise SpecError(source, [(exc.line, "", exc.reason)]) from None
     doc = Document(source, data, lines)
-    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    schema = yamlfile.load(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = document_path(err.absolute_path)

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from core import yamlfile
+
 ROLES = ("ops", "security", "auditor")
 PERMISSIONS: dict[str, set[str]] = {
     "read": {"ops", "security", "auditor"},
@@ -39,7 +41,7 @@ class Tokens:
     def _load(self) -> list[dict]:
         if not self.path.exists():
             return []
-        doc = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        doc = yamlfile.load(self.path, allow_empty=True) or {}
         return list(doc.get("tokens") or [])
 
     def add(self, name: str, role: str) -> str:

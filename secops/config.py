@@ -6,8 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from core import yamlfile
 from core.paths import ROOT, STATE
 
 SCHEMA = Path(__file__).parent / "schemas" / "config.schema.yaml"
@@ -58,9 +57,9 @@ def _validator(schema_path: Path):
 
     def retrieve(uri: str):
         target = (schema_path.parent / uri).resolve()
-        return Resource.from_contents(yaml.safe_load(target.read_text(encoding="utf-8")), default_specification=DRAFT202012)
+        return Resource.from_contents(yamlfile.load(target), default_specification=DRAFT202012)
 
-    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    schema = yamlfile.load(schema_path)
     return _finite_validator_class()(schema, registry=Registry(retrieve=retrieve))
 
 
@@ -103,11 +102,9 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     if path is None and not p.exists():
         return cfg
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read secops config {p}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"secops config {p} is not valid YAML: {exc}") from None
+        doc = yamlfile.load(p, allow_empty=True) or {}
+    except yamlfile.YamlInputError as exc:
+        raise ConfigError(f"secops config {exc}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"secops config {p} must be a mapping of settings (example: `store: sqlite`)")
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
+from core import yamlfile
 
 from .normalize import LOGSOURCES
 from .sigma_compile import UnsupportedRule, compile_condition, index_key
@@ -36,9 +36,6 @@ EVIDENCE_PER_ALERT = 10
 DEFAULT_AGGREGATION_SECONDS = 300.0  # base-rule matches of one entity closer than this form one alert
 TRUST_SCHEMA = Path(__file__).parent / "schemas" / "rule-trust.schema.yaml"
 _NEVER = float("-inf")
-# libyaml's parser when PyYAML has it (the same documents as yaml.safe_load, several times faster:
-# rule loading is most of a replay's start-up).
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -438,14 +435,10 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
 
 def load_pipeline(pipeline: Path | None = DEFAULT_PIPELINE):
     """The pySigma processing pipeline (field mapping) at `pipeline`, or None."""
-    from sigma.exceptions import SigmaPipelineParsingError
     from sigma.processing.pipeline import ProcessingPipeline
     if not pipeline:
         return None
-    try:
-        doc = yaml.load(Path(pipeline).read_text(encoding="utf-8"), Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise SigmaPipelineParsingError(f"processing pipeline {pipeline} is not valid YAML: {exc}") from None
+    doc = yamlfile.load(pipeline)  # YamlInputError (bad input, exit 2) names the file and the fix
     return ProcessingPipeline.from_dict(doc)
 
 
@@ -460,9 +453,11 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
     parsed: list[tuple[Any, str]] = []
     for path in rule_files([BUNDLED_RULES] if paths is None else paths):
         try:
-            text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_dicts(list(yaml.load_all(text, Loader=YAML_LOADER)),
-                                                    collect_errors=True, resolve_references=False)
+            collection = SigmaCollection.from_dicts(yamlfile.load_all(path), collect_errors=True,
+                                                    resolve_references=False)
+        except yamlfile.YamlInputError as exc:  # names the file, the line and what to change
+            errors.append((str(path), exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"))
+            continue
         except (OSError, UnicodeDecodeError, SigmaError, ValueError) as exc:
             errors.append((str(path), _reason(exc)))
             continue
@@ -545,7 +540,7 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
 @functools.lru_cache(maxsize=1)
 def _trust_validator():
     import jsonschema
-    return jsonschema.Draft202012Validator(yaml.load(TRUST_SCHEMA.read_text(encoding="utf-8"), Loader=YAML_LOADER))
+    return jsonschema.Draft202012Validator(yamlfile.load(TRUST_SCHEMA))
 
 
 def _trust_attributes(rule) -> dict[str, Any]:

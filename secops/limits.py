@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from core import yamlfile
 
 LIMITS_SCHEMA = Path(__file__).parent / "schemas" / "limits.yaml"
 
@@ -44,7 +44,7 @@ class Bound:
 
 
 def _load() -> dict[str, Bound]:
-    defs = yaml.safe_load(LIMITS_SCHEMA.read_text(encoding="utf-8"))["$defs"]
+    defs = yamlfile.load(LIMITS_SCHEMA)["$defs"]
     return {name: Bound(name, d["description"], d.get("minimum"), d.get("maximum"), d.get("minLength"),
                         d.get("maxLength")) for name, d in defs.items()}
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import yaml
+from core import yamlfile
 
 from .detect import Alert, Detector, RuleSet
 from .normalize import Normalizer, Rejected
@@ -42,9 +42,9 @@ class Labels:
 
     def __init__(self, path: Path):
         try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"labels file {path}: {exc}") from None
+            doc = yamlfile.load(path, allow_empty=True) or {}
+        except yamlfile.YamlInputError as exc:
+            raise ValueError(f"labels file {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("malicious"), list):
             raise ValueError(f"labels file {path}: needs a list `malicious:` of addresses or CIDR ranges "
                              "(and optionally `rules: {{rule name: [ranges]}}`)")

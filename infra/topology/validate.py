@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from core import yamlfile
+
 from .model import ZONE_KINDS, Topology, build
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
@@ -51,34 +53,27 @@ def document_path(parts) -> str:
     return out
 
 
-# libyaml's parser when PyYAML has it: the same documents and line marks, several times faster
-# (every command that reads the topology pays this at start-up).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def compose_with_lines(text: str) -> tuple[Any, dict[str, int]]:
-    """Parse YAML into plain data plus a map from document path to 1-based line number."""
-    root = yaml.compose(text, Loader=_LOADER)
+def compose_with_lines(path: str | Path, text: str | None = None) -> tuple[Any, dict[str, int]]:
+    """Read a YAML file (or `text`, named `path`) through the one bounded loader into plain data plus
+    a map from document path to 1-based line number. Raises core.yamlfile.YamlInputError."""
+    doc, root = yamlfile.load_with_node(path, text=text)
     lines: dict[str, int] = {}
-
-    def walk(node, parts):
+    stack = [(root, [])]
+    while stack:  # iterative: the loader bounds the depth, aliases may still repeat a subtree
+        node, parts = stack.pop()
         lines[document_path(parts)] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 lines[document_path([*parts, key.value])] = key.start_mark.line + 1
-                walk(value, [*parts, key.value])
+                stack.append((value, [*parts, key.value]))
         elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, [*parts, i])
-
-    if root is not None:
-        walk(root, [])
-    return yaml.load(text, Loader=_LOADER), lines
+            stack.extend((item, [*parts, i]) for i, item in enumerate(node.value))
+    return doc, lines
 
 
 @lru_cache(maxsize=1)
 def _schema() -> dict:
-    return yaml.load(SCHEMA_PATH.read_text(), Loader=_LOADER)
+    return yamlfile.load(SCHEMA_PATH)
 
 
 def _schema_problems(doc: Any) -> list[Problem]:
@@ -377,15 +372,9 @@ def load_topology(path: str | Path | None = None) -> Topology:
     path = Path(path) if path else DEFAULT_TOPOLOGY
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TopologyError(source, [Problem("", f"cannot read the file ({exc.strerror})")]) from None
-    try:
-        doc, lines = compose_with_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise TopologyError(source, [Problem("", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                                             mark.line + 1 if mark else None)]) from None
+        doc, lines = compose_with_lines(path)
+    except yamlfile.YamlInputError as exc:
+        raise TopologyError(source, [Problem("", exc.reason, exc.line)]) from None
     problems = check_document(doc)
     if problems:
         raise TopologyError(source, [Problem(p.path, p.message, p.line or line_of(lines, p.path))

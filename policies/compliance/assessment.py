@@ -8,8 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from core import yamlfile
 from core import paths
 from core.errors import BadInput
 
@@ -53,9 +52,9 @@ def load(path: Path | None = None, known_items: dict[str, set[str]] | None = Non
             raise BadInput(f"--assessment {path} does not exist; write it as described in docs/compliance.md")
         return Assessment()
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--assessment {path} is not valid YAML: {exc}") from None
+        document = yamlfile.load(path, allow_empty=True) or {}
+    except yamlfile.YamlInputError as exc:
+        raise BadInput(f"--assessment {exc}") from None
     for entry in document.get("attachments", []) + document.get("waivers", []) if isinstance(document, dict) else []:
         for key in ("date", "expires"):
             if isinstance(entry, dict) and isinstance(entry.get(key), dt.date):

@@ -13,8 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
+from core import yamlfile
 from core.errors import BadInput, GovctlError
 from core.paths import ROOT
 
@@ -95,12 +94,12 @@ def host_catalog() -> dict[str, dict] | None:
     """The host-hardening catalog's items by id (None while that catalog is not installed)."""
     if not HOST_CATALOG.exists():
         return None
-    return {i["id"]: i for i in yaml.safe_load(HOST_CATALOG.read_text(encoding="utf-8"))["items"]}
+    return {i["id"]: i for i in yamlfile.load(HOST_CATALOG)["items"]}
 
 
 @lru_cache(maxsize=1)
 def pack_rule_ids() -> frozenset[str]:
-    return frozenset(r["id"] for r in yaml.safe_load(PACK_RULES.read_text(encoding="utf-8"))["rules"])
+    return frozenset(r["id"] for r in yamlfile.load(PACK_RULES)["rules"])
 
 
 @lru_cache(maxsize=4)
@@ -108,10 +107,7 @@ def load_document(standard: str) -> dict:
     if standard not in STANDARDS:
         raise BadInput(f"--standard {standard!r} is unknown; use one of: {', '.join(STANDARDS)}")
     path = CATALOGS / f"{standard}.yaml"
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path} is not valid YAML: {exc}") from None
+    document = yamlfile.load(path)  # YamlInputError (bad input) names the file, the line and the fix
     validate(document, str(path))
     return document
 

@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
-from core import paths
+from core import paths, yamlfile
 from infra.outputs import StackOutputs, read_stack_outputs
 
 LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills")
@@ -190,7 +188,7 @@ def collect_monitoring() -> dict:
     spec_path = paths.ROOT / "monitors" / "slo.yaml"
     spec = None
     if spec_path.exists():
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        raw = yamlfile.load(spec_path)
         spec = {"file": "monitors/slo.yaml", "objective": raw.get("objective"), "period": raw.get("period"),
                 "services": [s.get("name") for s in raw.get("services", [])]}
     status, error = _govctl_json("monitor", "status", "--json", timeout=60)
@@ -217,7 +215,7 @@ def collect_monitoring() -> dict:
 def _sigma_rules(directory: Path) -> list[dict]:
     rules = []
     for path in sorted(directory.glob("*.yml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for doc in yamlfile.load_all(path):
             if isinstance(doc, dict) and doc.get("name"):
                 rules.append({"name": doc["name"], "title": doc.get("title"), "level": doc.get("level"),
                               "tags": doc.get("tags", []), "correlation": "correlation" in doc,
@@ -256,7 +254,7 @@ def collect_secops() -> dict:
     templates = paths.ROOT / "secops" / "es" / "templates.yaml"
     ecs_fields = []
     if templates.exists():
-        doc = yaml.safe_load(templates.read_text(encoding="utf-8"))
+        doc = yamlfile.load(templates)
         ecs_fields = sorted(doc["templates"]["events"]["mappings"]["properties"])
     public = {k: config.get(k) for k in ("retention_days", "incident_retention_days", "sources", "syslog",
                                         "response", "enforcer", "bundled_rules", "store")}

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import jsonschema
-import yaml
 
+from core import yamlfile
 from infra.plan import COMPUTED
 
 HERE = Path(__file__).parent
@@ -383,8 +383,8 @@ class RulesError(Exception):
 @lru_cache(maxsize=1)
 def load_rules(path: Path = HERE / "rules.yaml") -> tuple[Settings, tuple[Rule, ...]]:
     """Read rules.yaml, validate it against rules.schema.yaml, pair every rule with its check."""
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schema = yaml.safe_load((HERE / "rules.schema.yaml").read_text(encoding="utf-8"))
+    doc = yamlfile.load(path)
+    schema = yamlfile.load(HERE / "rules.schema.yaml")
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
     if errors:
         raise RulesError(f"{path}: " + "; ".join(f"{'.'.join(map(str, e.path)) or '(document)'}: {e.message}"

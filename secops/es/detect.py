@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from core import yamlfile
+
 from ..detect import DEFAULT_AGGREGATION_SECONDS, DEFAULT_PIPELINE, Alert, Detector, RuleSet
 from ..normalize import LOGSOURCES, iso
 from .query import MATCH_NONE, Converter
@@ -76,8 +78,8 @@ def parsed_rules(ruleset: RuleSet) -> dict[str, Any]:
     wanted = {r.info.name for r in ruleset.base}
     rules: dict[str, Any] = {}
     for path in sorted({r.info.path for r in ruleset.base}):
-        collection = SigmaCollection.from_yaml(Path(path).read_text(encoding="utf-8"), collect_errors=True,
-                                               resolve_references=False)
+        collection = SigmaCollection.from_dicts(yamlfile.load_all(path), collect_errors=True,
+                                                resolve_references=False)
         for rule in collection.rules:
             if isinstance(rule, SigmaCorrelationRule):
                 continue
@@ -89,7 +91,7 @@ def parsed_rules(ruleset: RuleSet) -> dict[str, Any]:
 
 def _pipeline(pipeline: Path | None):
     from sigma.processing.pipeline import ProcessingPipeline
-    return ProcessingPipeline.from_yaml(Path(pipeline).read_text(encoding="utf-8")) if pipeline else ProcessingPipeline()
+    return ProcessingPipeline.from_dict(yamlfile.load(pipeline)) if pipeline else ProcessingPipeline()
 
 
 def rule_trees(ruleset: RuleSet, pipeline: Path | None = DEFAULT_PIPELINE) -> dict[str, list]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
-import yaml
+
+from core import yamlfile
 
 from ..normalize import iso, to_document
 from ..respond import Decision
@@ -110,7 +111,7 @@ class Layout:
     """Index names and templates for one prefix (templates.yaml)."""
 
     def __init__(self, prefix: str):
-        spec = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
+        spec = yamlfile.load(TEMPLATES)
         self.prefix = prefix
         self.classes: dict[str, str] = spec["source_classes"]
         self.default_class: str = spec["default_class"]
