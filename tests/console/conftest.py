@@ -32,28 +32,41 @@ def attack_corpus(now: float) -> bytes:
             + sshd("198.51.100.7", f"invalid user {XSS_USER}", now - 500) + web).encode()
 
 
+def seed_store(folder):
+    """The real engine (dry run: decisions recorded, not enforced) after it processed the corpus into a SQLite
+    store in `folder`; returns the engine (its .store and .decisions serve the console)."""
+    cfgfile = folder / "secops.yaml"
+    cfgfile.write_text(json.dumps({"store": str(folder / "secops.db"), "enforcer": {"kind": "none"},
+                                   "incidents": {"window_seconds": 600}}))
+    cfg = load_config(cfgfile)
+    engine = Engine(cfg, open_store(cfg), dry_run=True)
+    feed(engine, attack_corpus(time.time()))
+    return engine
+
+
+def feed(engine, lines: bytes) -> None:
+    ingest_stream(engine, io.BytesIO(lines), "test", "auto", "auto", 1000)
+    engine.store.flush()
+
+
 @pytest.fixture
 def seeded(tmp_path):
     """(store, decision engine in dry run, tmp folder) after the engine processed the corpus."""
-    cfgfile = tmp_path / "secops.yaml"
-    cfgfile.write_text(json.dumps({"store": str(tmp_path / "secops.db"), "enforcer": {"kind": "none"},
-                                   "incidents": {"window_seconds": 600}}))
-    cfg = load_config(cfgfile)
-    store = open_store(cfg)
-    engine = Engine(cfg, store, dry_run=True)
-    ingest_stream(engine, io.BytesIO(attack_corpus(time.time())), "test", "auto", "auto", 1000)
-    store.flush()
-    yield store, engine.decisions, tmp_path
-    store.close()
+    engine = seed_store(tmp_path)
+    yield engine.store, engine.decisions, tmp_path
+    engine.store.close()
 
 
-@pytest.fixture(scope="session")
-def _users_template(tmp_path_factory):
-    path = tmp_path_factory.mktemp("users") / "users.yaml"
+def add_users(path):
     users = Users(path)
     for name, role in ROLES.items():
         users.add(name, role, PASSWORDS[name])
     return path
+
+
+@pytest.fixture(scope="session")
+def _users_template(tmp_path_factory):
+    return add_users(tmp_path_factory.mktemp("users") / "users.yaml")
 
 
 @pytest.fixture
