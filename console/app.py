@@ -13,6 +13,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from core.errors import BadInput
+
 from .sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, Sessions, SignInRefused
 from .users import Users
 
@@ -42,8 +44,14 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
     users_path = Path(users_path)
     sessions = Sessions(Users(users_path), signin_log or users_path.with_name("console-signin.log"), policy)
 
+    def current(request: Request):
+        try:
+            return sessions.current(request.cookies.get(COOKIE))
+        except BadInput as exc:  # the users file is broken: say so, never a 500
+            raise HTTPException(503, str(exc)) from None
+
     def session_of(request: Request):
-        session = sessions.current(request.cookies.get(COOKIE))
+        session = current(request)
         if session is None:
             raise HTTPException(401, "sign in first (the session is missing, expired or ended)")
         if request.method not in SAFE_METHODS and not sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
@@ -83,6 +91,8 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
         address = request.client.host if request.client else "0.0.0.0"
         try:
             sid, session = sessions.sign_in(body.name, body.password, address)
+        except BadInput as exc:
+            return JSONResponse({"detail": str(exc), "reason": "unavailable"}, status_code=503)
         except SignInRefused as exc:
             reason = {401: "bad-credentials", 403: "disabled", 429: "locked"}[exc.status]
             return JSONResponse({"detail": str(exc), "reason": reason}, status_code=exc.status)
@@ -94,7 +104,7 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
     @app.get("/api/session")
     def current_session(request: Request):
         """Who is signed in, with the CSRF token; all null when nobody is (200: the page asks on every load)."""
-        session = sessions.current(request.cookies.get(COOKIE))
+        session = current(request)
         return whoami(session) if session else {"name": None, "role": None, "csrf": None}
 
     @app.delete("/api/session", status_code=204)

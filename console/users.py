@@ -88,8 +88,12 @@ class Users:
             return []
         if self._cache and self._cache[0] == mtime:
             return self._cache[1]
-        doc = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
-        users = [u for u in (doc.get("users") or []) if isinstance(u, dict) and "name" in u]
+        try:
+            doc = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            users = [u for u in (doc.get("users") or []) if isinstance(u, dict) and "name" in u]
+        except (yaml.YAMLError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+            raise BadInput(f"users file {self.path} is unreadable ({type(exc).__name__}); restore it from a backup "
+                           "or remove it and add the users again with `govctl users add`") from None
         self._cache = (mtime, users)
         return users
 

@@ -174,3 +174,11 @@ def test_session_expires_when_idle(console):
     real = sessions.clock
     sessions.clock = lambda: real() + sessions.policy["session"]["idle_minutes"] * 60 + 1
     assert c.get("/api/incidents").status_code == 401
+
+
+def test_a_broken_users_file_is_a_503_with_the_reason_not_a_500(console, users_file):
+    app, _ = console
+    c, _ = signed_in(app, "li.na")
+    users_file.write_text("users: [unclosed\n")
+    for r in (c.get("/api/incidents"), client(app).post("/api/session", json={"name": "li.na", "password": "x"})):
+        assert r.status_code == 503 and "users file" in r.json()["detail"]
