@@ -24,6 +24,7 @@ from .users import Users, load_policy
 COOKIE = "govctl_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_TRACKED_PAIRS = 10000  # (user, address) pairs with recent failures kept before stale ones are dropped
 
 
 class SignInRefused(Exception):
@@ -76,6 +77,8 @@ class Sessions:
         user = self.users.verify(name, password)
         if user is None:
             with self._lock:
+                if len(self._failures) > MAX_TRACKED_PAIRS:  # many addresses guessing: forget the stale ones
+                    self._forget_stale(now)
                 failures = self._failures.setdefault(key, _Failures())
                 failures.times = [t for t in failures.times if t > now - lock["window_minutes"] * 60] + [now]
                 if len(failures.times) >= lock["failures"]:
@@ -123,6 +126,11 @@ class Sessions:
     @staticmethod
     def csrf_ok(session: Session, header: str | None) -> bool:
         return bool(header) and hmac.compare_digest(session.csrf.encode(), header.encode())
+
+    def _forget_stale(self, now: float) -> None:
+        window = self.policy["lockout"]["window_minutes"] * 60
+        for key in [k for k, f in self._failures.items() if f.locked_until <= now and all(t <= now - window for t in f.times)]:
+            del self._failures[key]
 
     def _expire(self, now: float) -> None:
         limits = self.policy["session"]

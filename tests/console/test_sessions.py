@@ -182,3 +182,25 @@ def test_a_broken_users_file_is_a_503_with_the_reason_not_a_500(console, users_f
     users_file.write_text("users: [unclosed\n")
     for r in (c.get("/api/incidents"), client(app).post("/api/session", json={"name": "li.na", "password": "x"})):
         assert r.status_code == 503 and "users file" in r.json()["detail"]
+
+
+def test_failures_of_many_addresses_do_not_pile_up_but_locks_stay(users_file, tmp_path, monkeypatch):
+    import console.sessions as sessions_module
+    from console.sessions import Sessions, SignInRefused
+    from console.users import load_policy
+    monkeypatch.setattr(sessions_module, "MAX_TRACKED_PAIRS", 1)
+    policy = {**load_policy(), "lockout": {"failures": 1, "window_minutes": 1, "lock_minutes": 10}}
+    now = [1_000_000.0]
+    sessions = Sessions(Users(users_file), tmp_path / "signin.log", policy, clock=lambda: now[0])
+    for address in ("203.0.113.1", "203.0.113.2"):
+        with pytest.raises(SignInRefused):
+            sessions.sign_in("li.na", "wrong-Password-1", address)
+    sessions.policy = {**policy, "lockout": {"failures": 5, "window_minutes": 1, "lock_minutes": 10}}
+    now[0] += 120  # both older than the window; both still locked (10 minutes)
+    with pytest.raises(SignInRefused):
+        sessions.sign_in("wang.fang", "wrong-Password-1", "203.0.113.3")
+    assert set(sessions._failures) == {("li.na", "203.0.113.1"), ("li.na", "203.0.113.2"), ("wang.fang", "203.0.113.3")}
+    now[0] += 700  # the locks ran out: the next failure drops the stale pairs
+    with pytest.raises(SignInRefused):
+        sessions.sign_in("wang.fang", "wrong-Password-1", "203.0.113.4")
+    assert set(sessions._failures) == {("wang.fang", "203.0.113.4")}
