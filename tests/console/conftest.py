@@ -51,9 +51,9 @@ def feed(engine, lines: bytes) -> None:
 
 @pytest.fixture
 def seeded(tmp_path):
-    """(store, decision engine in dry run, tmp folder) after the engine processed the corpus."""
+    """The engine (dry run) after it processed the corpus into a SQLite store in tmp_path."""
     engine = seed_store(tmp_path)
-    yield engine.store, engine.decisions, tmp_path
+    yield engine
     engine.store.close()
 
 

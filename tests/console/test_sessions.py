@@ -13,16 +13,16 @@ from console.users import Users
 from secops.api import Tokens
 from secops.normalize import Normalizer
 
-from .conftest import PASSWORDS
+from .conftest import PASSWORDS, feed
 
 ATTACKER = ("203.0.113.77", 40000)
 
 
 @pytest.fixture
-def console(seeded, users_file):
-    store, decisions, tmp = seeded
-    app = create_console_app(store, tmp / "tokens.yaml", users_file, decisions, static_dir=tmp / "no-assets")
-    return app, tmp
+def console(seeded, users_file, tmp_path):
+    app = create_console_app(seeded.store, tmp_path / "tokens.yaml", users_file, seeded.decisions,
+                             static_dir=tmp_path / "no-assets")
+    return app, tmp_path
 
 
 def client(app, address=("127.0.0.1", 50000)) -> TestClient:
@@ -93,7 +93,7 @@ def test_state_changes_need_the_csrf_token(console):
     assert c.get("/api/incidents").status_code == 401
 
 
-def test_lockout_after_repeated_failures_and_each_failure_is_a_secops_event(console):
+def test_lockout_after_repeated_failures_and_each_failure_is_a_secops_event(console, seeded):
     app, tmp = console
     attacker = client(app, ATTACKER)
     failures = app.state.sessions.policy["lockout"]["failures"]
@@ -111,6 +111,10 @@ def test_lockout_after_repeated_failures_and_each_failure_is_a_secops_event(cons
     assert {e["source.ip"] for e in failed} == {ATTACKER[0]} and {e["user.name"] for e in failed} == {"li.na"}
     assert [e["event.reason"] for e in failed][-1] == "locked"
     assert events[-1]["event.outcome"] == "success"
+    # and the engine takes the sign-in log as a source like any other
+    feed(seeded, b"\n".join(lines) + b"\n")
+    stored = seeded.store.search_events({"event.action": "console-sign-in", "event.outcome": "failure"}, limit=100)
+    assert len(stored) == failures + 1 and {e["source.ip"] for e in stored} == {ATTACKER[0]}
 
 
 def test_roles_through_the_session(console):
