@@ -275,6 +275,22 @@ def seconds(countdown: str) -> int:
     return h * 3600 + m * 60 + s
 
 
+def test_an_ended_session_leads_back_to_sign_in_and_then_to_the_same_page(server, watched):
+    base, _ = server
+    page, watch = watched
+    sign_in(page, base, "wang.fang")
+    page.context.clear_cookies()  # as when the session expires or the user is disabled
+    page.get_by_test_id("nav-incidents").click()
+    page.get_by_test_id("sign-in").wait_for()
+    assert len(watch.errors) == 1 and "401" in watch.errors[0]  # the refused request, nothing else
+    watch.errors.clear()
+    page.get_by_test_id("user").fill("wang.fang")
+    page.get_by_test_id("password").fill(PASSWORDS["wang.fang"])
+    page.get_by_test_id("sign-in").click()
+    page.locator(".incident-row").first.wait_for()
+    watch.assert_clean()
+
+
 def expect_text(page, text: str) -> None:
     page.get_by_text(text).first.wait_for()
 

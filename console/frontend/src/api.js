@@ -27,7 +27,10 @@ export async function api(method, path, body) {
   const data = response.status === 204 ? null : await response.json().catch(() => null)
   if (!response.ok) {
     if (response.status === 401 && path !== '/session') {
+      // the session ended (idle, expired, user disabled): back to the sign-in page, then here again
       Object.assign(session, { name: null, role: null, csrf: null })
+      const here = window.location.hash.slice(1) || '/overview'
+      window.location.hash = `#/sign-in?next=${encodeURIComponent(here)}`
     }
     throw new ApiError(response.status, data?.detail ?? response.statusText, data?.reason)
   }
