@@ -7,6 +7,9 @@ Steps, each timed:
   3. The Pulumi CLI and the Python language host, built from the Go module proxy at exactly the
      version of the pinned `pulumi` SDK, cached outside the checkout (keyed by version) and linked
      into `.tools/pulumi`. A `pulumi` of that version already on PATH is used instead.
+  4. The console's web pages: `npm ci` into the cache (keyed by the hash of
+     console/frontend/package-lock.json, linked as its node_modules) and `vite build` into the
+     git-ignored console/frontend/dist, redone only when the lockfile or the sources change.
 
 Only the standard library is used: this runs before the virtualenv exists.
 """
@@ -222,6 +225,53 @@ def elasticsearch_distribution() -> None:
         run([str(VENV / "bin/python"), "-c", "from secops.es.node import fetch_distribution; fetch_distribution()"])
 
 
+CONSOLE = ROOT / "console" / "frontend"
+NODE_MINIMUM = (20, 19)  # Vite 8
+
+
+def _tree_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(CONSOLE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def console_assets() -> None:
+    """npm ci (cached by lockfile hash) and vite build of the console, only when something changed."""
+    sources = [CONSOLE / n for n in ("package.json", "package-lock.json", "vite.config.js", "index.html")]
+    sources += [p for p in (CONSOLE / "src").rglob("*") if p.is_file()]
+    wanted = _tree_digest(sources)
+    stamp = CONSOLE / "dist" / ".govctl-build"
+    if stamp.exists() and stamp.read_text() == wanted and (CONSOLE / "dist" / "index.html").exists():
+        return
+    node = shutil.which("node")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout if node else ""
+    found = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
+    if len(found) < 2 or found < NODE_MINIMUM:
+        sys.exit(f"setup: the console needs Node.js >= {'.'.join(map(str, NODE_MINIMUM))} with npm "
+                 f"(found: {version.strip() or 'none'})")
+    lock = hashlib.sha256((CONSOLE / "package-lock.json").read_bytes()).hexdigest()[:16]
+    cached = CACHE / f"console-npm-{lock}"
+    if not (cached / ".complete").exists():
+        say("installing the console's npm packages (npm ci) into the cache")
+        shutil.rmtree(cached, ignore_errors=True)
+        cached.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(CONSOLE / name, cached / name)
+        run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cached, stdout=subprocess.DEVNULL)
+        (cached / ".complete").write_text(lock)
+    modules = CONSOLE / "node_modules"
+    if not (modules.is_symlink() and Path(os.readlink(modules)) == cached / "node_modules"):
+        if modules.is_symlink() or modules.is_file():
+            modules.unlink()
+        elif modules.exists():
+            shutil.rmtree(modules)
+        modules.symlink_to(cached / "node_modules")
+    say("building the console's pages (vite build)")
+    run(["npm", "run", "--silent", "build", "--", "--logLevel", "warn"], cwd=CONSOLE)
+    stamp.write_text(wanted)
+
+
 def main() -> None:
     total = time.monotonic()
     with Step("Debian packages"):
@@ -232,6 +282,8 @@ def main() -> None:
     with Step("Pulumi CLI"):
         pulumi_cli()
     elasticsearch_distribution()
+    with Step("console pages"):
+        console_assets()
     say(f"ready in {time.monotonic() - total:.1f} s — try: .venv/bin/govctl --help")
 
 

@@ -222,9 +222,11 @@ def answer_models() -> dict:
             "decisions": list[Decision], "events": list[dict[str, Any]]}
 
 
-def create_app(store, tokens_path: str | Path, decisions=None):
+def create_app(store, tokens_path: str | Path, decisions=None, authenticator=None):
     """The FastAPI application on `store` (either kind of secops/stores.py; a path opens that SQLite file).
-    `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503."""
+    `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503.
+    `authenticator(request)` → (name, role) authorizes requests without a bearer token (the console's
+    session cookie); it raises HTTPException when it refuses."""
     from typing import Annotated, Literal
 
     from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
@@ -266,6 +268,8 @@ def create_app(store, tokens_path: str | Path, decisions=None):
     def caller(request: Request) -> tuple[str, str]:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and authenticator is not None:
+            return authenticator(request)
         if scheme.lower() != "bearer" or not token:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         who = tokens.who(token.strip())

@@ -137,9 +137,9 @@ class DecisionEngine:
         # refused_elements: elements the enforcer refused; unblockable_sources: (address, rule) pairs whose
         # alert named an address that is never blocked (loopback, multicast, …)
         self.counts: collections.Counter = collections.Counter()
-        # True: decisions ready to record (enforced or refused by the enforcer, or made without one) wait in
-        # `unrecorded` for the caller to store with the batch that caused them (secops.daemon.Engine), so a
-        # crash can neither lose nor double one.
+        # True: rules' decisions ready to record (enforced or refused by the enforcer, or made without one)
+        # wait in `unrecorded` for the caller to store with the batch that caused them (secops.daemon.Engine),
+        # so a crash can neither lose nor double one; a person's block or lift is recorded at once.
         self.deferred = False
         self.unrecorded: list[Decision] = []
         if store is not None:
@@ -241,7 +241,7 @@ class DecisionEngine:
         self.decisions.append(decision)
         if len(self.decisions) > 10000:
             del self.decisions[:5000]
-        if self.deferred:
+        if self.deferred and decision.rule is not None:  # a rule's decision on an alert; a person's is stored now
             self.unrecorded.append(decision)
         elif self.store is not None:
             decision.id = self.store.record_decision(decision)

@@ -1,0 +1,82 @@
+// Messages of the console: Chinese first, English beside it. Attacker-written text never goes through here.
+import { computed, ref } from 'vue'
+import zhCn from 'element-plus/es/locale/lang/zh-cn'
+import en from 'element-plus/es/locale/lang/en'
+
+const messages = {
+  'zh-CN': {
+    app: 'govctl 安全运营控制台', overview: '总览', incidents: '安全事件', events: '事件检索', bans: '封禁',
+    signIn: '登录', signOut: '退出', user: '用户名', password: '密码', language: 'English', zone: '时区',
+    required: '{field}不能为空', tooLong: '{field}不能超过 {n} 个字符',
+    badCredentials: '用户名或密码错误', locked: '失败次数过多，该账户在此地址已被锁定，请稍后再试',
+    disabled: '该账户已停用，请联系管理员', sessionEnded: '会话已结束，请重新登录',
+    forbidden: '当前角色无权执行此操作', conflict: '当前状态不允许此操作', notFound: '对象不存在',
+    invalid: '输入无效', unavailable: '服务暂不可用', failed: '请求失败', network: '无法连接服务器',
+    role: { ops: '运维', security: '安全', auditor: '审计' },
+    severity: { informational: '信息', low: '低', medium: '中', high: '高', critical: '严重' },
+    state: { new: '新建', acknowledged: '已确认', contained: '已遏制', resolved: '已解决', 'false-positive': '误报' },
+    openIncidents: '未关闭事件', blockedToday: '今日拦截', blocked7d: '近 7 日拦截', activeBans: '生效中的封禁',
+    blocksPerRule: '近 7 日每日拦截（按规则）', bySeverity: '未关闭事件（按严重程度）', byState: '事件（按状态）',
+    topSources: '主要攻击来源（告警数）', trailHidden: '拦截统计需要“安全”或“审计”角色',
+    perCenterMissing: '按中心统计待 API 提供每次拦截所在中心后显示',
+    status: '状态', id: '编号', title: '标题', entity: '实体', alerts: '告警', assignee: '负责人', last: '最近活动', first: '首次',
+    all: '全部', source: '来源', timeRange: '时间范围', start: '开始', end: '结束', search: '搜索', reset: '重置',
+    total: '共 {n} 条', filterText: '标题包含', live: '实时', liveNew: '有新的告警或事件',
+    ack: '确认', assign: '指派', contain: '遏制', resolve: '解决', falsePositive: '误报',
+    note: '备注', addNote: '添加备注', assignTo: '指派给', resolveNote: '处理说明（可选）',
+    timeline: '告警时间线', evidence: '证据日志', decisions: '拦截决策', history: '处理记录',
+    rule: '规则', level: '级别', count: '次数', address: '地址', action: '动作', until: '截止', reason: '原因',
+    actor: '操作人', time: '时间', kind: '类型', text: '内容', back: '返回列表', done: '已完成',
+    query: '查询', queryHelp: '语法同 govctl incidents events：字段:值 …，地址字段可用 CIDR',
+    since: '起', until2: '止', limit: '条数', dataset: '数据集', original: '原始日志', noData: '无数据',
+    remaining: '剩余', addBan: '新增封禁', lift: '解除', liftReason: '解除原因', ttl: '时长',
+    trail: '决策记录', minutes: '{n} 分钟', hours: '{n} 小时', days: '{n} 天', badAddress: '请输入 IP 地址',
+    banAdded: '已封禁 {a}', banLifted: '已解除 {a}', confirm: '确定', cancel: '取消',
+    enforced: '已执行', dryRun: '演练（未下发）',
+  },
+  en: {
+    app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
+    signIn: 'Sign in', signOut: 'Sign out', user: 'User name', password: 'Password', language: '中文', zone: 'Time zone',
+    required: '{field} is required', tooLong: '{field} must be at most {n} characters',
+    badCredentials: 'Wrong user name or password', locked: 'Too many failed sign-ins for this user from this address; try again later',
+    disabled: 'This user is disabled; ask an administrator', sessionEnded: 'The session ended; please sign in again',
+    forbidden: 'Your role may not do this', conflict: 'The current state does not allow this', notFound: 'Not found',
+    invalid: 'Invalid input', unavailable: 'Service unavailable', failed: 'Request failed', network: 'Cannot reach the server',
+    role: { ops: 'ops', security: 'security', auditor: 'auditor' },
+    severity: { informational: 'informational', low: 'low', medium: 'medium', high: 'high', critical: 'critical' },
+    state: { new: 'new', acknowledged: 'acknowledged', contained: 'contained', resolved: 'resolved', 'false-positive': 'false positive' },
+    openIncidents: 'Open incidents', blockedToday: 'Blocked today', blocked7d: 'Blocked in 7 days', activeBans: 'Active bans',
+    blocksPerRule: 'Blocks per day, last 7 days (by rule)', bySeverity: 'Open incidents by severity', byState: 'Incidents by state',
+    topSources: 'Top sources (alerts)', trailHidden: 'Block statistics need the security or auditor role',
+    perCenterMissing: 'Per-center figures appear once the API says which center enforced each block',
+    status: 'State', id: 'ID', title: 'Title', entity: 'Entity', alerts: 'Alerts', assignee: 'Assignee', last: 'Last activity', first: 'First',
+    all: 'All', source: 'Source', timeRange: 'Time range', start: 'Start', end: 'End', search: 'Search', reset: 'Reset',
+    total: '{n} in all', filterText: 'Title contains', live: 'Live', liveNew: 'New alerts or incidents',
+    ack: 'Acknowledge', assign: 'Assign', contain: 'Contain', resolve: 'Resolve', falsePositive: 'False positive',
+    note: 'Note', addNote: 'Add note', assignTo: 'Assign to', resolveNote: 'Resolution note (optional)',
+    timeline: 'Alert timeline', evidence: 'Evidence lines', decisions: 'Blocking decisions', history: 'History',
+    rule: 'Rule', level: 'Level', count: 'Count', address: 'Address', action: 'Action', until: 'Until', reason: 'Reason',
+    actor: 'Actor', time: 'Time', kind: 'Kind', text: 'Text', back: 'Back to list', done: 'Done',
+    query: 'Query', queryHelp: 'Same syntax as govctl incidents events: field:value …; address fields take a CIDR',
+    since: 'Since', until2: 'Until', limit: 'Limit', dataset: 'Dataset', original: 'Original line', noData: 'No data',
+    remaining: 'Remaining', addBan: 'Add ban', lift: 'Lift', liftReason: 'Reason for lifting', ttl: 'Duration',
+    trail: 'Decision trail', minutes: '{n} minutes', hours: '{n} hours', days: '{n} days', badAddress: 'Enter an IP address',
+    banAdded: 'Blocked {a}', banLifted: 'Lifted {a}', confirm: 'OK', cancel: 'Cancel',
+    enforced: 'enforced', dryRun: 'dry run (not enforced)',
+  },
+}
+
+export const lang = ref(localStorage.getItem('govctl.lang') === 'en' ? 'en' : 'zh-CN')
+export const elementLocale = computed(() => (lang.value === 'en' ? en : zhCn))
+
+export function toggleLang() {
+  lang.value = lang.value === 'en' ? 'zh-CN' : 'en'
+  localStorage.setItem('govctl.lang', lang.value)
+  document.documentElement.lang = lang.value
+}
+
+export function t(key, params = {}) {
+  const value = key.split('.').reduce((node, part) => (node == null ? undefined : node[part]), messages[lang.value])
+  if (typeof value !== 'string') return key
+  return value.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''))
+}

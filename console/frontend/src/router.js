@@ -1,0 +1,32 @@
+// Hash history: the page's routes live after '#', so they never collide with the API's paths.
+import { createRouter, createWebHashHistory } from 'vue-router'
+import { loadSession, session } from './api'
+import SignIn from './pages/SignIn.vue'
+import Overview from './pages/Overview.vue'
+import Incidents from './pages/Incidents.vue'
+import IncidentDetail from './pages/IncidentDetail.vue'
+import Events from './pages/Events.vue'
+import Bans from './pages/Bans.vue'
+
+export const router = createRouter({
+  history: createWebHashHistory(),
+  routes: [
+    { path: '/', redirect: '/overview' },
+    { path: '/sign-in', component: SignIn, meta: { open: true } },
+    { path: '/overview', component: Overview },
+    { path: '/incidents', component: Incidents },
+    { path: '/incidents/:id(\\d+)', component: IncidentDetail, props: (r) => ({ id: Number(r.params.id) }) },
+    { path: '/events', component: Events },
+    { path: '/bans', component: Bans },
+    { path: '/:rest(.*)*', redirect: '/overview' },
+  ],
+})
+
+router.beforeEach(async (to) => {
+  if (!session.checked) {
+    try { await loadSession() } catch { session.checked = true }
+  }
+  if (!to.meta.open && !session.name) return { path: '/sign-in', query: { next: to.fullPath } }
+  if (to.path === '/sign-in' && session.name) return '/overview'
+  return true
+})
