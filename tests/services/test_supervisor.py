@@ -1,0 +1,95 @@
+"""The supervisor, through the CLI as a user runs it: a crashing service is restarted with growing
+back-off, one that stays up has its crash count reset, `status --json` shows the restarts, `logs`
+shows them, and `down` leaves no process behind. Tiny Python services: no lab, no server."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from services.layout import process_alive
+from tests.conftest import run_govctl
+
+DATA = Path(__file__).with_name("data")
+
+
+def _status(env) -> tuple[int, dict]:
+    proc = run_govctl("status", "--json", env=env)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_crashing_service_restarts_with_backoff_and_down_leaves_nothing(isolated_state):
+    env = {**isolated_state, "COLUMNS": "400"}  # error lines unwrapped
+    state = Path(env["GOVCTL_STATE"])
+    up = run_govctl("up", "--components", str(DATA / "crash.yaml"), "--plain-http", "--json", env=env,
+                    timeout=120)
+    assert up.returncode == 1, up.stderr  # crashy never comes up: named, exit 1
+    assert "not up: crashy" in up.stderr
+    report = json.loads(up.stdout)
+    assert report["components"]["prepare"]["state"] == "up"
+    assert report["components"]["sleeper"]["state"] == "up"
+    assert report["components"]["flaky"]["state"] == "up"
+    assert report["components"]["crashy"]["state"] == "degraded"
+    assert (state / "platform" / "prepared").read_text() == "yes"
+
+    time.sleep(3)  # a few more crashes of crashy
+    code, status = _status(env)
+    assert code == 1
+    crashy, flaky, sleeper = (status["components"][n] for n in ("crashy", "flaky", "sleeper"))
+    assert crashy["state"] == "degraded" and crashy["restarts"] >= 4
+    assert "exited with code 3" in crashy["why"]
+    assert [h["exit"] for h in crashy["history"]] == [3] * len(crashy["history"])
+    # back-off: the gap between crashes is at least base·2^(n-1) (0.3, 0.6, 1.2, then max 1.2)
+    times = [h["at"] for h in crashy["history"]]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    floors = [min(0.3 * 2 ** n, 1.2) for n in range(len(gaps))]
+    assert len(gaps) >= 3 and all(g >= f for g, f in zip(gaps, floors)), (gaps, floors)
+    # flaky crashed twice, then stayed up past reset_after: its crash count starts again
+    assert flaky["state"] == "up" and flaky["restarts"] == 2 and flaky["last_exit"] == 4
+    supervised = json.loads((state / "platform" / "status.json").read_text())["services"]
+    assert supervised["flaky"]["failures_in_a_row"] == 0
+    assert sleeper["state"] == "up" and sleeper["restarts"] == 0
+    sleeper_pid = sleeper["pid"]
+    assert int((state / "platform" / "sleeper.pid").read_text()) == sleeper_pid
+    supervisor_pid = status["supervisor"]["pid"]
+    assert supervisor_pid and process_alive(supervisor_pid)
+
+    logs = run_govctl("logs", "crashy", "-n", "5", env=env)
+    assert logs.returncode == 0 and "supervisor starts crashy" in logs.stdout
+    assert "restart in" in run_govctl("logs", "supervisor", env=env).stdout
+    unknown = run_govctl("logs", "nosuch", env=env)
+    assert unknown.returncode == 2 and "use one of prepare, crashy, flaky, sleeper" in unknown.stderr
+
+    # a second up starts nothing new: the same pids
+    again = run_govctl("up", "--json", env=env, timeout=60)
+    assert json.loads(again.stdout)["components"]["sleeper"]["action"] == "found up"
+    assert _status(env)[1]["components"]["sleeper"]["pid"] == sleeper_pid
+
+    down = run_govctl("down", "--json", env=env, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert set(json.loads(down.stdout)["stopped"]) >= {"crashy", "flaky", "sleeper", "prepare"}
+    for pid in (sleeper_pid, supervisor_pid, flaky["pid"]):
+        assert not process_alive(pid), pid
+    assert not list((state / "platform").glob("*.pid"))
+    assert not (state / "platform" / "prepared").exists()  # the step's stop ran
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                and str(state) in _cmdline(p)], "a process of this platform is still running"
+    code, status = _status(env)
+    assert code == 1 and status["components"]["sleeper"]["state"] == "down"
+    assert status["components"]["sleeper"]["why"] == "the supervisor is not running"
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_status_before_any_up_says_what_to_do(isolated_state):
+    proc = run_govctl("status", env=isolated_state)
+    assert proc.returncode == 1 and "run `govctl up`" in proc.stderr
