@@ -201,18 +201,20 @@ class Platform:
             err.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} govctl up runs: "
                       f"{' '.join(entry['run'])}\n".encode())
             err.flush()
+            offset = err.tell()
             try:
                 proc = subprocess.run(entry["run"], stdout=subprocess.PIPE, stderr=err, cwd=self.cwd,
                                       timeout=entry["timeout"], stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 return {"state": DOWN, "why": f"did not finish within {entry['timeout']:g} s; see {log}",
                         "action": "failed", "seconds": round(time.monotonic() - began, 1)}
+            end = os.fstat(err.fileno()).st_size  # what the step wrote to stderr ends here
             err.write(proc.stdout)
         seconds = round(time.monotonic() - began, 1)
         if proc.returncode != 0:
-            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
-            return {"state": DOWN, "why": f"exited with code {proc.returncode}: {tail[0][-300:]} "
-                                          f"(see {log})", "action": "failed", "seconds": seconds}
+            return {"state": DOWN, "why": f"exited with code {proc.returncode}: "
+                                          f"{_last_error(log, offset, end)} (see {log})",
+                    "action": "failed", "seconds": seconds}
         if entry["save_json"]:
             try:
                 value = json.loads(proc.stdout)[entry["save_json"]["key"]]
@@ -369,6 +371,16 @@ class Platform:
                 for name in _dependents(data["components"], e["name"]):
                     self.layout.stamp(name).unlink(missing_ok=True)
         return {"stopped": stopped, "kept": kept, "failed": failed}
+
+
+def _last_error(log: Path, offset: int, end: int) -> str:
+    """The step's own last error line (what it wrote to stderr between the offsets), shortened."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read(max(end - offset, 0)).decode("utf-8", "replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return ((errors or lines or ["(no output)"])[-1]).removeprefix("error: ")[:300]
 
 
 def _dependents(entries: list[dict], name: str) -> set[str]:

@@ -94,7 +94,8 @@ def up(
     if store is not None and store not in ("sqlite", "elasticsearch"):
         raise BadInput(f"--store {store!r}: use sqlite or elasticsearch")
     options = Options(stack=stack or last.get("stack") or "lab", store=store or last.get("store", "sqlite"),
-                      host=host or last.get("host", "127.0.0.1"), port=port or last.get("port", 8443),
+                      host=host if host is not None else last.get("host", "127.0.0.1"),
+                      port=port if port is not None else last.get("port", 8443),
                       plain_http=plain_http)
     spec = load_spec(components or (read_json(Layout(STATE).platform) or {}).get("spec"))
     report = _platform().up(options, spec)

@@ -93,3 +93,50 @@ def _cmdline(proc: Path) -> str:
 def test_status_before_any_up_says_what_to_do(isolated_state):
     proc = run_govctl("status", env=isolated_state)
     assert proc.returncode == 1 and "run `govctl up`" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_is_replaced_and_its_orphans_stopped(isolated_state, tmp_path):
+    env = {**isolated_state, "COLUMNS": "400"}
+    spec = tmp_path / "sleeper.yaml"
+    spec.write_text("version: 1\nconsole: {component: sleeper, path: /}\ncomponents:\n"
+                    "  - {name: sleeper, kind: service, description: runs until stopped,\n"
+                    "     run: ['{python}', -c, 'import time; time.sleep(3600)'], timeout: 10}\n")
+    assert run_govctl("up", "--components", str(spec), "--plain-http", env=env, timeout=60).returncode == 0
+    code, status = _status(env)
+    first_pid, supervisor_pid = status["components"]["sleeper"]["pid"], status["supervisor"]["pid"]
+    os.kill(supervisor_pid, 9)
+    deadline = time.monotonic() + 10
+    while process_alive(supervisor_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    code, status = _status(env)
+    assert code == 1 and status["components"]["sleeper"]["why"] == "the supervisor is not running"
+    assert process_alive(first_pid)  # orphaned, still running
+    again = run_govctl("up", "--json", env=env, timeout=60)
+    assert again.returncode == 0, again.stderr
+    code, status = _status(env)
+    assert code == 0 and status["supervisor"]["pid"] != supervisor_pid
+    assert status["components"]["sleeper"]["pid"] != first_pid
+    assert not process_alive(first_pid)  # the new supervisor stopped the orphan before starting anew
+    assert run_govctl("down", env=env, timeout=60).returncode == 0
+    assert not process_alive(status["components"]["sleeper"]["pid"])
+
+
+def test_a_failing_step_is_named_with_its_error_and_its_dependents_are_not_started(isolated_state, tmp_path):
+    env = {**isolated_state, "COLUMNS": "400"}
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("version: 1\nconsole: {component: after, path: /}\ncomponents:\n"
+                    "  - name: broken\n    kind: step\n    description: fails\n"
+                    "    run: ['{python}', -c, 'import sys; print(1); sys.stderr.write(\"error: the disk is full\\n\");"
+                    " sys.exit(5)']\n    check: {stamp: true}\n"
+                    "  - {name: after, kind: service, description: needs it, needs: [broken],\n"
+                    "     run: ['{python}', -c, 'import time; time.sleep(60)']}\n")
+    up = run_govctl("up", "--components", str(spec), "--plain-http", "--json", env=env, timeout=60)
+    assert up.returncode == 1 and "not up: broken, after" in up.stderr
+    components = json.loads(up.stdout)["components"]
+    assert components["broken"]["state"] == "down"
+    assert components["broken"]["why"].startswith("exited with code 5: the disk is full (see ")
+    assert components["after"] == {**components["after"], "state": "down", "action": "skipped",
+                                   "why": "not started: needs broken"}
+    code, status = _status(env)
+    assert code == 1 and status["supervisor"]["pid"] is None  # nothing to supervise: none started
