@@ -9,8 +9,10 @@ service), then undoes the steps that have a `stop` command, newest first.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -31,6 +33,8 @@ from .supervisor import supervisor_pid
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 SERVICE_SETTLE = 2.0  # a service counts as up once it has run this long (and answers its URL)
 Progress = Callable[[str], None]
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,15 @@ class Options:
             raise BadInput(f"--store {self.store!r}: use sqlite or elasticsearch")
         if not 1 <= self.port <= 65535:
             raise BadInput(f"--port {self.port} is out of range; use 1–65535")
+        if self.stack is not None and not STACK_NAME.match(self.stack):
+            raise BadInput(f"--stack {self.stack[:64]!r}: a stack name is lower-case letters, digits and "
+                           "'-' (infra/stacks/NAME.yaml), e.g. lab")
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            if not HOST_NAME.match(self.host):
+                raise BadInput(f"--host {self.host[:64]!r}: give an IP address or a host name, e.g. "
+                               "127.0.0.1 or 0.0.0.0") from None
         if self.plain_http and self.host != "127.0.0.1":
             raise BadInput(f"--plain-http serves without TLS: only on --host 127.0.0.1 (for tests), "
                            f"not on {self.host}")
@@ -328,7 +341,9 @@ class Platform:
 
     # -- down --------------------------------------------------------------------------------
     def down(self, keep_lab: bool = False) -> dict:
-        data = self.last()
+        data = read_json(self.layout.platform)
+        if not data:
+            return {"stopped": [], "kept": [], "failed": {}}  # never up here: nothing to stop
         stopped, kept, failed = [], [], {}
         pid = supervisor_pid(self.layout)
         if pid is not None:
@@ -348,7 +363,10 @@ class Platform:
                 except (OSError, ValueError):
                     continue
                 if process_alive(leftover, e["run"]):
-                    os.killpg(leftover, signal.SIGKILL)
+                    try:
+                        os.killpg(leftover, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 pid_file.unlink(missing_ok=True)
         write_json(self.layout.plan, {"services": []})
         for e in reversed(data["components"]):

@@ -99,3 +99,22 @@ def test_cli_refuses_a_bad_components_file_with_exit_2_and_touches_nothing(tmp_p
     assert not (Path(isolated_state["GOVCTL_STATE"]) / "platform").exists()
     missing = run_govctl("up", "--components", str(tmp_path / "nope.yaml"), env=env)
     assert missing.returncode == 2 and "cannot read the file" in missing.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--host", "a b"], "--host 'a b': give an IP address or a host name"),
+    (["--stack", "../x"], "--stack '../x': a stack name is lower-case letters"),
+    (["--store", "mongodb"], "--store 'mongodb': use sqlite or elasticsearch"),
+    (["--port", "70000"], "--port 70000 is out of range"),
+    (["--plain-http", "--host", "0.0.0.0"], "only on --host 127.0.0.1"),
+])
+def test_bad_options_are_refused_before_anything_is_made(isolated_state, args, message):
+    from pathlib import Path
+    proc = run_govctl("up", *args, env={**isolated_state, "COLUMNS": "400"})
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not any(Path(isolated_state["GOVCTL_STATE"]).iterdir())  # no CA, no key, no credentials
+
+
+def test_down_when_never_up_stops_nothing(isolated_state):
+    proc = run_govctl("down", "--json", env=isolated_state)
+    assert proc.returncode == 0 and '"stopped": []' in proc.stdout

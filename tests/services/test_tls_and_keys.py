@@ -95,12 +95,6 @@ def test_incidents_serve_refuses_plain_http_off_loopback(isolated_state, tmp_pat
     assert missing.returncode == 2 and "x.crt: no such file" in " ".join(missing.stderr.split())
 
 
-def test_plain_http_only_on_127_0_0_1(isolated_state):
-    proc = run_govctl("up", "--components", str(DATA / "console.yaml"), "--plain-http", "--host", "0.0.0.0",
-                      env=isolated_state)
-    assert proc.returncode == 2 and "only on --host 127.0.0.1" in " ".join(proc.stderr.split())
-
-
 @pytest.fixture
 def bare_state(tmp_path, monkeypatch) -> Path:
     state = tmp_path / "state"
