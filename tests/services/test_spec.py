@@ -32,7 +32,7 @@ def test_shipped_components_validate_and_plan_in_dependency_order():
     assert by_name["secops"].run == (*LAUNCHER, "secops", "run", "--stack", "lab", "--enforce")
     assert by_name["console"].run[-4:] == ("--tls-certfile", "/c.crt", "--tls-keyfile", "/c.key")
     assert by_name["console"].check_url == "https://127.0.0.1:8443/openapi.json"
-    assert by_name["secops"].needs == ("lab", "hardening")  # elasticsearch does not apply
+    assert by_name["secops"].needs == ("lab",)  # elasticsearch does not apply
 
 
 def test_elasticsearch_store_adds_the_node_and_passes_its_config():
@@ -53,7 +53,7 @@ def test_backoff_doubles_up_to_its_maximum():
 @pytest.mark.parametrize("edit, expected", [
     (("kind: service\n    description: the API", "kind: daemon\n    description: the API"),
      "components[5].kind: 'daemon' is not one of ['step', 'service']"),
-    (("needs: [lab, hardening, elasticsearch]", "needs: [lab, hardnening]"),
+    (("needs: [lab, elasticsearch]", "needs: [lab, hardnening]"),
      "components[4].needs[1]: no component is named 'hardnening'"),
     (("restart: {base: 1, max: 60, reset_after: 60}\n    timeout: 60\n\n  - name: console",
       "restart: {base: 90, max: 60}\n    timeout: 60\n\n  - name: console"),
