@@ -32,6 +32,7 @@ from .supervisor import supervisor_pid
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 SERVICE_SETTLE = 2.0  # a service counts as up once it has run this long (and answers its URL)
+STEP_SETTLE = 30.0  # after a step ran, its check may take this long to pass
 Progress = Callable[[str], None]
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
@@ -238,6 +239,10 @@ class Platform:
         if entry["check_stamp"]:
             self.layout.stamp(name).write_text(f"{time.time()}\n")
         state, why = self.check(entry, None)
+        settle = time.monotonic() + min(STEP_SETTLE, entry["timeout"])
+        while state != UP and entry["check_command"] and time.monotonic() < settle:
+            time.sleep(1)  # e.g. Prometheus has not scraped every target yet
+            state, why = self.check(entry, None)
         self.progress(f"{name}: {state} after {seconds:g} s")
         return {"state": state, "why": why if state == UP else f"ran, but its check says: {why}",
                 "action": "started", "seconds": seconds}
@@ -252,8 +257,14 @@ class Platform:
             blocked = [n for n in e["needs"] if (result.get(n) or out.get(n) or {}).get("state") != UP
                        and n not in {s["name"] for s in planned}]
             if blocked:
-                out[e["name"]] = {"state": DOWN, "why": f"not started: needs {', '.join(blocked)}",
-                                  "action": "skipped"}
+                if e["name"] in old:  # already running: a need's failed check does not stop it
+                    planned.append(old[e["name"]])
+                    state, why = found.get(e["name"], (DOWN, ""))
+                    out[e["name"]] = {"state": state, "why": f"{why}; needs {', '.join(blocked)}, "
+                                                             "which is not up", "action": "kept"}
+                else:
+                    out[e["name"]] = {"state": DOWN, "why": f"not started: needs {', '.join(blocked)}",
+                                      "action": "skipped"}
                 continue
             restart_now = any(n in ran for n in e["needs"])  # e.g. the lab was made again
             token = str(time.time()) if restart_now else old.get(e["name"], {}).get("token", "")
@@ -263,6 +274,8 @@ class Platform:
         if planned and supervisor_pid(self.layout) is None:
             self._start_supervisor()
         for s in planned:
+            if s["name"] in out:  # kept as it was
+                continue
             entry = next(e for e in services if e["name"] == s["name"])
             state, why = found.get(s["name"], (DOWN, ""))
             if state == UP and s == old.get(s["name"]):

@@ -140,3 +140,36 @@ def test_a_failing_step_is_named_with_its_error_and_its_dependents_are_not_start
                                    "why": "not started: needs broken"}
     code, status = _status(env)
     assert code == 1 and status["supervisor"]["pid"] is None  # nothing to supervise: none started
+
+
+@pytest.mark.slow
+def test_a_running_service_is_kept_when_a_need_fails_its_check(isolated_state, tmp_path):
+    """A need whose check fails (e.g. the lab answering slowly once) must not make `up` stop what runs."""
+    env = {**isolated_state, "COLUMNS": "400"}
+    flag = tmp_path / "need-ok"
+    spec = tmp_path / "kept.yaml"
+    spec.write_text("version: 1\nconsole: {component: worker, path: /}\ncomponents:\n"
+                    "  - name: need\n    kind: step\n    description: passes while the flag file exists\n"
+                    f"    run: ['{{python}}', -c, 'open(\"{flag}\", \"w\")']\n"
+                    f"    check: {{command: ['{{python}}', -c, 'import os, sys; sys.exit(not os.path.exists(\"{flag}\"))']}}\n"
+                    "  - name: worker\n    kind: service\n    description: runs\n    needs: [need]\n"
+                    "    run: ['{python}', -c, 'import time; time.sleep(3600)']\n")
+    try:
+        first = run_govctl("up", "--components", str(spec), "--plain-http", "--json", env=env, timeout=60)
+        assert first.returncode == 0, first.stderr
+        pid = json.loads(run_govctl("status", "--json", env=env).stdout)["components"]["worker"]["pid"]
+        flag.unlink()
+        # the step runs again (its check fails) and makes the flag: its need remade, the worker restarts
+        assert run_govctl("up", "--json", env=env, timeout=60).returncode == 0
+        assert json.loads(run_govctl("status", "--json", env=env).stdout)["components"]["worker"]["pid"] != pid
+        # now the step cannot fix it: the check fails whatever the step does
+        spec.write_text(spec.read_text().replace(f'open("{flag}", "w")', "pass"))
+        pid = json.loads(run_govctl("status", "--json", env=env).stdout)["components"]["worker"]["pid"]
+        flag.unlink()
+        failed = run_govctl("up", "--json", env=env, timeout=120)
+        assert failed.returncode == 1 and "not up: need" in failed.stderr
+        worker = json.loads(failed.stdout)["components"]["worker"]
+        assert worker["action"] == "kept" and "needs need, which is not up" in worker["why"]
+        assert process_alive(pid)
+    finally:
+        run_govctl("down", env=env, timeout=60)
