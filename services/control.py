@@ -79,6 +79,7 @@ def _entry(p: Planned) -> dict:
     return {"name": c.name, "kind": c.kind, "description": c.description, "run": list(p.run),
             "stop": list(p.stop), "needs": list(p.needs), "check_command": list(p.check_command),
             "check_url": p.check_url, "check_stamp": c.check.stamp, "check_timeout": c.check.timeout,
+            "check_retries": c.check.retries, "check_retry_pause": c.check.retry_pause,
             "timeout": c.timeout, "part_of_lab": c.part_of_lab, "save_json": dict(c.save_json),
             "restart": {"base": c.restart.base, "max": c.restart.max,
                         "reset_after": c.restart.reset_after}}
@@ -95,7 +96,16 @@ class Platform:
         return str(ca) if ca.exists() else None
 
     def check(self, entry: dict, services: dict | None) -> tuple[str, str]:
-        """(up|degraded|down, why) of one component now."""
+        """(up|degraded|down, why) of one component now, trying a failing check `retries` times."""
+        state, why = self._check_once(entry, services)
+        for _ in range(entry.get("check_retries", 0) if state != UP else 0):
+            time.sleep(entry["check_retry_pause"])
+            state, why = self._check_once(entry, services)
+            if state == UP:
+                break
+        return state, why
+
+    def _check_once(self, entry: dict, services: dict | None) -> tuple[str, str]:
         if entry["kind"] == "service":
             return self._check_service(entry, services)
         if entry["check_stamp"]:

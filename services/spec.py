@@ -42,6 +42,8 @@ class Check:
     http: str = ""
     stamp: bool = False
     timeout: float = DEFAULT_CHECK_TIMEOUT
+    retries: int = 0
+    retry_pause: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,9 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
             needs=tuple(raw.get("needs", ())), when=dict(raw.get("when", {})),
             check=Check(command=tuple(check.get("command", ())), http=check.get("http", ""),
                         stamp=bool(check.get("stamp")),
-                        timeout=float(check.get("timeout", DEFAULT_CHECK_TIMEOUT))),
+                        timeout=float(check.get("timeout", DEFAULT_CHECK_TIMEOUT)),
+                        retries=int(check.get("retries", 0)),
+                        retry_pause=float(check.get("retry_pause", 2.0))),
             stop=tuple(raw.get("stop", ())), part_of_lab=bool(raw.get("part_of_lab")),
             timeout=float(raw.get("timeout", DEFAULT_STEP_TIMEOUT if raw["kind"] == "step"
                                   else DEFAULT_SERVICE_TIMEOUT)),

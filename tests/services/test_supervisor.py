@@ -173,3 +173,23 @@ def test_a_running_service_is_kept_when_a_need_fails_its_check(isolated_state, t
         assert process_alive(pid)
     finally:
         run_govctl("down", env=env, timeout=60)
+
+
+def test_a_check_that_fails_once_is_retried_before_the_step_runs(isolated_state, tmp_path):
+    env = {**isolated_state, "COLUMNS": "400"}
+    counter, ran = tmp_path / "checks", tmp_path / "ran"
+    spec = tmp_path / "retry.yaml"
+    spec.write_text("version: 1\nconsole: {component: s, path: /}\ncomponents:\n"
+                    "  - name: flapping\n    kind: step\n    description: its check fails every other time\n"
+                    f"    run: ['{{python}}', -c, 'open(\"{ran}\", \"w\")']\n"
+                    "    check:\n      retries: 1\n      retry_pause: 0.1\n"
+                    f"      command: ['{{python}}', -c, 'import pathlib, sys; p = pathlib.Path(\"{counter}\");"
+                    " n = int(p.read_text()) + 1 if p.exists() else 1; p.write_text(str(n)); sys.exit(n % 2)']\n"
+                    "  - {name: s, kind: service, description: runs, run: ['{python}', -c, 'import time; time.sleep(60)']}\n")
+    try:
+        up = run_govctl("up", "--components", str(spec), "--plain-http", "--json", env=env, timeout=60)
+        assert up.returncode == 0, up.stderr
+        assert json.loads(up.stdout)["components"]["flapping"]["action"] == "found up"
+        assert counter.read_text() == "2" and not ran.exists()  # failed, retried, passed: not run
+    finally:
+        run_govctl("down", env=env, timeout=60)
