@@ -87,7 +87,9 @@ class Supervisor:
                 self._stop(child)
                 del self.children[name]
         for name, s in wanted.items():
-            if name not in self.children:
+            if name in self.children:
+                self.children[name].restart = Restart(**s["restart"])  # a new back-off applies at once
+            else:
                 self.children[name] = Child(name, list(s["argv"]), Restart(**s["restart"]),
                                             s.get("token", ""))
 
