@@ -18,10 +18,12 @@ ADMIN_NAME = "admin"
 
 def _generated(users_path: Path) -> tuple[str, str]:
     alphabet = string.ascii_letters + string.digits
-    # four kinds of characters, 20 of them: meets the console's 等保 password rule
-    password = "".join(secrets.choice(alphabet) for _ in range(18)) + secrets.choice("-_.!") + \
-        secrets.choice(string.digits)
-    return ADMIN_NAME, password
+    # 20 characters of all four kinds: meets the console's 等保 password rule
+    chars = [secrets.choice(alphabet) for _ in range(16)] + [
+        secrets.choice(string.ascii_lowercase), secrets.choice(string.ascii_uppercase),
+        secrets.choice(string.digits), secrets.choice("-_.!")]
+    secrets.SystemRandom().shuffle(chars)
+    return ADMIN_NAME, "".join(chars)
 
 
 def ensure_first_admin(credentials: Path, users_path: Path, console_url: str) -> dict:

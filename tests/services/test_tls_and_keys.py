@@ -4,7 +4,6 @@ the keystore's root key (then `govctl crypto keys create` works with no variable
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 import subprocess
