@@ -1,4 +1,4 @@
-# The two commands a user needs: `make setup` (then `.venv/bin/govctl lab up`) and `make test`.
+# The two commands a user needs: `make setup` (then `.venv/bin/govctl up`) and `make test`.
 PY ?= python3
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest

@@ -163,9 +163,26 @@ def root_from_environment(settings: Settings) -> RootKey:
         return PassphraseRoot(passphrase, settings.kdf_iterations)
     if passphrase := os.environ.get("GOVCTL_CRYPTO_PASSPHRASE"):
         return PassphraseRoot(passphrase.encode(), settings.kdf_iterations)
-    raise BadInput("the keystore is locked: set GOVCTL_CRYPTO_PASSPHRASE_FILE (a file holding the "
-                   "passphrase), GOVCTL_CRYPTO_PASSPHRASE, or GOVCTL_CRYPTO_ROOT_KEY_FILE (a file "
+    if default_root_key_path().exists():  # made by the first `govctl up`
+        return KeyFileRoot(default_root_key_path())
+    raise BadInput("the keystore is locked: run `govctl up` once (it creates the root key file "
+                   f"{default_root_key_path()}), or set GOVCTL_CRYPTO_PASSPHRASE_FILE (a file holding "
+                   "the passphrase), GOVCTL_CRYPTO_PASSPHRASE, or GOVCTL_CRYPTO_ROOT_KEY_FILE (a file "
                    "of 32 random bytes)")
+
+
+def default_root_key_path() -> Path:
+    """The root key file every command uses when no GOVCTL_CRYPTO_* variable says otherwise."""
+    return state_dir() / "keys" / "root.key"
+
+
+def create_root_key_file(path: Path) -> Path:
+    """Write 32 random bytes to a new file of mode 0600 (never over an existing one)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(32))
+    return path
 
 
 def default_path() -> Path:

@@ -29,7 +29,7 @@ app = typer.Typer(
     name="govctl",
     help=(
         "Deploy, harden, watch and defend a two-site-three-center (两地三中心) e-government cloud.\n\n"
-        "Start with: govctl lab up   (the local lab cloud; needs root)\n\n"
+        "Start with: govctl up   (the whole platform on the local lab cloud; needs root)\n\n"
         "Exit codes: 0 ok, 1 failure, 2 bad input."
     ),
     no_args_is_help=True,
@@ -54,9 +54,13 @@ def _root(
 
 
 for _module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-    _group = getattr(importlib.import_module(f"{commands.__name__}.{_module.name}"), "app", None)
+    _imported = importlib.import_module(f"{commands.__name__}.{_module.name}")
+    _group = getattr(_imported, "app", None)
     if isinstance(_group, typer.Typer):
         app.add_typer(_group, name=_group.info.name or _module.name.replace("_", "-"))
+    # plain top-level commands (govctl up, status, down, logs): (name, function, hidden)
+    for _name, _function, _hidden in getattr(_imported, "ROOT_COMMANDS", ()):
+        app.command(_name, hidden=_hidden)(_function)
 
 
 def main() -> None:
