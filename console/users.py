@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from core import yamlfile
+
 from core.errors import BadInput
 
 ROLES = ("ops", "security", "auditor")  # the same three roles as secops.api
@@ -27,9 +29,9 @@ def load_policy(path: Path = POLICY_PATH) -> dict:
     """The sign-in policy (password, lockout, session), validated against console/policy.schema.yaml."""
     from secops.config import Invalid, validate_and_merge
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        doc = yamlfile.load(path)
         return validate_and_merge(doc if isinstance(doc, dict) else {}, SCHEMA_PATH, {})
-    except (OSError, yaml.YAMLError, Invalid) as exc:
+    except (OSError, yamlfile.YamlInputError, Invalid) as exc:
         raise BadInput(f"console policy {path} is unusable: {exc}") from None
 
 
@@ -89,9 +91,9 @@ class Users:
         if self._cache and self._cache[0] == mtime:
             return self._cache[1]
         try:
-            doc = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            doc = yamlfile.load(self.path, allow_empty=True) or {}
             users = [u for u in (doc.get("users") or []) if isinstance(u, dict) and "name" in u]
-        except (yaml.YAMLError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        except (yamlfile.YamlInputError, AttributeError, TypeError) as exc:
             raise BadInput(f"users file {self.path} is unreadable ({type(exc).__name__}); restore it from a backup "
                            "or remove it and add the users again with `govctl users add`") from None
         self._cache = (mtime, users)
@@ -148,3 +150,26 @@ class Users:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         return user
+
+
+FIRST_ADMIN = "admin"
+
+
+def generate_password(policy: dict | None = None) -> str:
+    """A random password that meets the policy: 20 characters with every kind in it."""
+    import secrets
+    rules = (policy or load_policy())["password"]
+    kinds = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.!")
+    length = max(20, rules["min_length"])
+    chars = [secrets.choice(kind) for kind in kinds]
+    chars += [secrets.choice(string.ascii_letters + string.digits) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return check_password("".join(chars), policy)
+
+
+def create_first_admin(users_path: str | Path) -> tuple[str, str]:
+    """The platform's first administrator (role security, the one that may ban), with a generated password;
+    `govctl up` writes both to a 0600 credentials file once."""
+    password = generate_password()
+    Users(users_path).add(FIRST_ADMIN, "security", password)
+    return FIRST_ADMIN, password

@@ -1,29 +1,12 @@
-"""The console's first administrator: created once, its credentials in a file of mode 0600.
-
-The console's users module (console/users.py, another branch) provides
-`create_first_admin(users_path) -> (user, password)`; until it is merged this module generates the
-name and password itself and only writes the credentials file.
-TODO(merge h-console): drop the fallback below once console.users.create_first_admin exists.
-"""
+"""The console's first administrator: created once (console.users.create_first_admin), its credentials
+in a file of mode 0600."""
 from __future__ import annotations
 
 import os
-import secrets
-import string
 import time
 from pathlib import Path
 
-ADMIN_NAME = "admin"
-
-
-def _generated(users_path: Path) -> tuple[str, str]:
-    alphabet = string.ascii_letters + string.digits
-    # 20 characters of all four kinds: meets the console's 等保 password rule
-    chars = [secrets.choice(alphabet) for _ in range(16)] + [
-        secrets.choice(string.ascii_lowercase), secrets.choice(string.ascii_uppercase),
-        secrets.choice(string.digits), secrets.choice("-_.!")]
-    secrets.SystemRandom().shuffle(chars)
-    return ADMIN_NAME, "".join(chars)
+from console.users import Users, create_first_admin
 
 
 def ensure_first_admin(credentials: Path, users_path: Path, console_url: str) -> dict:
@@ -32,10 +15,9 @@ def ensure_first_admin(credentials: Path, users_path: Path, console_url: str) ->
         user = next((line.split(":", 1)[1].strip() for line in credentials.read_text().splitlines()
                      if line.startswith("user:")), None)
         return {"path": str(credentials), "created": False, "user": user}
-    try:
-        from console.users import create_first_admin  # type: ignore[import-not-found]
-    except ImportError:
-        create_first_admin = _generated
+    if Users(users_path).list():  # the file was deleted after sign-in, as it asks: the users are managed now
+        return {"path": None, "created": False, "user": None,
+                "note": "console users exist; manage them with `govctl users`"}
     user, password = create_first_admin(users_path)
     credentials.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -11,6 +11,8 @@ from secops.limits import LIST_LIMIT, RECORD_ID
 
 from ._secops_store import CONFIG_OPTION, load, open_configured, within
 from ._secops_store import actor as _actor
+from ._serving import TLS_CERTFILE, TLS_KEYFILE, check_transport
+from ._serving import serve as serve_app
 
 app = typer.Typer(name="incidents", help=(
     "Security incidents: alerts grouped by source address, user or host and time.\n\n"
@@ -210,10 +212,7 @@ def token(name: str = typer.Argument(..., help="Who the token is for."),
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8470, "--port"),
           dry_run: bool = typer.Option(False, "--dry-run", help="Ban changes are recorded but not enforced."),
-          tls_certfile: Optional[Path] = typer.Option(None, "--tls-certfile", help="Serve HTTPS with this "
-                                                      "PEM certificate (chain); needs --tls-keyfile."),
-          tls_keyfile: Optional[Path] = typer.Option(None, "--tls-keyfile", help="The certificate's PEM "
-                                                     "private key."),
+          tls_certfile: Optional[Path] = TLS_CERTFILE, tls_keyfile: Optional[Path] = TLS_KEYFILE,
           config: Optional[Path] = _CONFIG) -> None:
     """Serve the incidents/bans HTTP API (bearer tokens; roles ops, security, auditor).
 
@@ -222,31 +221,13 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
 
     Example: govctl incidents serve --port 8470
     """
-    import ipaddress
-
-    import uvicorn
-
     from secops.api import create_app
     from core.paths import STATE
     from govctl.commands.bans import _engine
-    if (tls_certfile is None) != (tls_keyfile is None):
-        raise BadInput("give both --tls-certfile and --tls-keyfile, or neither (plain HTTP on loopback)")
-    for option, path in (("--tls-certfile", tls_certfile), ("--tls-keyfile", tls_keyfile)):
-        if path is not None and not path.is_file():
-            raise BadInput(f"{option} {path}: no such file")
-    if tls_certfile is None:
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise BadInput(f"--host {host}: plain HTTP is served only on loopback; give --tls-certfile "
-                           "and --tls-keyfile (or run `govctl up`, which makes a certificate)")
+    check_transport(host, tls_certfile, tls_keyfile)
     decisions, store = _engine(config, dry_run)
     try:
-        app_ = create_app(store, STATE / "secops" / "api-tokens.yaml", decisions)
-        uvicorn.run(app_, host=host, port=port, log_level="info",
-                    ssl_certfile=str(tls_certfile) if tls_certfile else None,
-                    ssl_keyfile=str(tls_keyfile) if tls_keyfile else None)
+        serve_app(create_app(store, STATE / "secops" / "api-tokens.yaml", decisions), host, port,
+                  tls_certfile, tls_keyfile)
     finally:
         store.close()

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import BadInput, GovctlError
-from ..paths import ROOT, STATE
+from core.errors import BadInput, GovctlError
+from core.paths import ROOT, STATE
 from ..ui import console, err_console, print_json
 
 _COMPONENTS = typer.Option(None, "--components", help="Components file (default services/components.yaml; "
@@ -48,8 +48,12 @@ def _show(report: dict) -> None:
     if report.get("ca_certificate"):
         console.print(f"CA certificate (trust it in the browser, or curl --cacert): "
                       f"{report['ca_certificate']}", highlight=False)
-    console.print(f"first administrator's credentials: {report['credentials_file']} (mode 0600)",
-                  highlight=False)
+    if report["credentials_file"]:
+        console.print(f"first administrator's credentials: {report['credentials_file']} (mode 0600)",
+                      highlight=False)
+    else:
+        console.print("console users: managed with `govctl users` (the first administrator's file was removed)",
+                      highlight=False)
 
 
 def _finish(report: dict, json_out: bool) -> None:

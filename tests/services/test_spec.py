@@ -31,7 +31,7 @@ def test_shipped_components_validate_and_plan_in_dependency_order():
     by_name = {p.name: p for p in planned}
     assert by_name["secops"].run == (*LAUNCHER, "secops", "run", "--stack", "lab", "--enforce")
     assert by_name["console"].run[-4:] == ("--tls-certfile", "/c.crt", "--tls-keyfile", "/c.key")
-    assert by_name["console"].check_url == "https://127.0.0.1:8443/openapi.json"
+    assert by_name["console"].check_url == "https://127.0.0.1:8443/api/openapi.json"
     assert by_name["secops"].needs == ("lab",)  # elasticsearch does not apply
 
 
@@ -51,7 +51,7 @@ def test_backoff_doubles_up_to_its_maximum():
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (("kind: service\n    description: the API", "kind: daemon\n    description: the API"),
+    (("kind: service\n    description: the console", "kind: daemon\n    description: the console"),
      "components[5].kind: 'daemon' is not one of ['step', 'service']"),
     (("needs: [lab, elasticsearch]", "needs: [lab, hardnening]"),
      "components[4].needs[1]: no component is named 'hardnening'"),

@@ -39,9 +39,18 @@ def test_up_status_down_on_the_lab(lab):
         assert report["signing"]["state"] == "up"
         assert Path(report["credentials_file"]).stat().st_mode & 0o077 == 0
         ca = report["ca_certificate"]
-        answer = httpx.get(report["console_url"] + "openapi.json",
-                           verify=ssl.create_default_context(cafile=ca), timeout=10)
+        https = httpx.Client(base_url=report["console_url"], verify=ssl.create_default_context(cafile=ca),
+                             timeout=10)
+        answer = https.get("api/openapi.json")
         assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.")
+        assert "<div id=\"app\">" in https.get("").text  # the console's page
+        # the first administrator signs in with the credentials file `up` wrote (Secure cookie over HTTPS)
+        creds = dict(line.split(": ", 1) for line in Path(report["credentials_file"]).read_text().splitlines()
+                     if not line.startswith("#"))
+        signin = https.post("api/session", json={"name": creds["user"], "password": creds["password"]})
+        assert signin.status_code == 200, signin.text
+        assert "secure" in signin.headers["set-cookie"].lower()
+        assert https.get("api/incidents").status_code == 200
 
         started = time.monotonic()
         again = run_govctl("up", "--json", env=env, timeout=120)
