@@ -1,4 +1,4 @@
-"""The console in a real browser: Debian's chromium driven by Playwright (pytest-playwright), against the console
+"""The console in a real browser: Debian's chromium driven by Playwright's sync API, against the console
 app served by uvicorn on 127.0.0.1 over a SQLite store the real engine filled from an attack corpus.
 
 Each test collects the page's console errors, uncaught exceptions and dialogs and asserts there are none (a
@@ -26,10 +26,23 @@ IMG = Path(os.environ.get("GOVCTL_SCREENSHOTS") or Path(tempfile.gettempdir()) /
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Debian's chromium (Playwright's own browser download is not reachable); root needs --no-sandbox."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium (Playwright's own browser download is not reachable; root needs --no-sandbox).
+    Module-scoped rather than pytest-playwright's session fixture: Playwright's sync API keeps an event
+    loop running in the main thread while it is open, and later tests (asyncio.run in-process) need it gone."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")
