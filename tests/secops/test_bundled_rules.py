@@ -1,6 +1,8 @@
 """Every bundled rule: ATT&CK and 等保 tags, one firing and one non-firing case from real log lines."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from secops.detect import Detector
@@ -31,6 +33,17 @@ def web(path: str, agent: str = "Mozilla/5.0", status: int = 200) -> str:
 def pg_fail(sec: int, ip: str = "203.0.113.10") -> str:
     return (f"2026-11-01 00:00:{sec:02d}.130 UTC [4322] postgres@app {ip}(5001) FATAL:  "
             'password authentication failed for user "postgres"')
+
+
+def console_fail(sec: int, ip: str = "203.0.113.12", user: str = "li.na", reason: str = "bad-credentials") -> str:
+    """A failed console sign-in as console/sessions.py logs it (tests/secops/test_console_rules.py drives the
+    real console for the same lines)."""
+    m, s = divmod(sec, 60)
+    h, m = divmod(m, 60)
+    return json.dumps({"@timestamp": f"2026-11-01T{h:02d}:{m:02d}:{s:02d}.000Z", "event.dataset": "json",
+                       "event.module": "govctl.console", "event.category": "authentication",
+                       "event.action": "console-sign-in", "event.outcome": "failure", "event.reason": reason,
+                       "user.name": user, "source.ip": ip, "service.name": "govctl-console"})
 
 
 CASES = {
@@ -64,11 +77,16 @@ CASES = {
     "new_uid0_account_auditd": (
         ["type=ADD_USER msg=audit(1761955200.200:457): pid=9 uid=0 auid=1000 ses=2 msg='op=add-user id=0 exe=\"/usr/sbin/useradd\" hostname=web-1 addr=? terminal=pts/0 res=success'"],
         ["type=ADD_USER msg=audit(1761955200.200:457): pid=9 uid=0 auid=1000 ses=2 msg='op=add-user id=1001 exe=\"/usr/sbin/useradd\" hostname=web-1 addr=? terminal=pts/0 res=success'"]),
+    # 5 guesses for one user, then 5 refused while locked out: 10 in 9 min; the same 10 spread over 11 min
+    "console_bruteforce": ([console_fail(i * 60, reason="bad-credentials" if i < 5 else "locked") for i in range(10)],
+                           [console_fail(i * 70) for i in range(10)]),
+    "console_password_spraying": ([console_fail(i * 100, user=u) for i, u in enumerate(["admin", "root", "li.na", "ops", "audit"])],
+                                  [console_fail(i * 100, user=u) for i, u in enumerate(["admin", "root", "li.na", "ops", "admin"])]),
     "db_bruteforce": ([pg_fail(i * 10) for i in range(5)], [pg_fail(i * 10, ip=f"203.0.113.{20 + i}") for i in range(5)]),
 }
 
 # Inputs to correlations: they never alert by themselves (Sigma `generate: false`).
-INPUT_ONLY = {"ssh_auth_failure", "ssh_login_success", "firewall_drop", "pg_auth_failure"}
+INPUT_ONLY = {"ssh_auth_failure", "ssh_login_success", "firewall_drop", "pg_auth_failure", "console_signin_failure"}
 
 
 def alerts_for(rules, lines):
@@ -102,7 +120,7 @@ def test_rule_stays_quiet(bundled_rules, rule):
 @pytest.mark.parametrize("rule", sorted(INPUT_ONLY))
 def test_input_rules_do_not_alert_alone(bundled_rules, rule):
     lines = {"ssh_auth_failure": [ssh_fail(0)], "ssh_login_success": [ssh_ok(0)], "firewall_drop": [drop(0, 22)],
-             "pg_auth_failure": [pg_fail(0)]}[rule]
+             "pg_auth_failure": [pg_fail(0)], "console_signin_failure": [console_fail(0)]}[rule]
     assert alerts_for(bundled_rules, lines) == set()
 
 

@@ -29,7 +29,8 @@ def test_shipped_components_validate_and_plan_in_dependency_order():
     assert order.index("lab") < order.index("hardening") < order.index("secops")
     assert order.index("lab") < order.index("monitoring")
     by_name = {p.name: p for p in planned}
-    assert by_name["secops"].run == (*LAUNCHER, "secops", "run", "--stack", "lab", "--enforce")
+    assert by_name["secops"].run == (*LAUNCHER, "secops", "run", "--stack", "lab", "--enforce",
+                                     "--source", f"console={VALUES['state']}/console/console-signin.log")
     assert by_name["console"].run[-4:] == ("--tls-certfile", "/c.crt", "--tls-keyfile", "/c.key")
     assert by_name["console"].check_url == "https://127.0.0.1:8443/api/openapi.json"
     assert by_name["secops"].needs == ("lab",)  # elasticsearch does not apply
@@ -58,8 +59,8 @@ def test_backoff_doubles_up_to_its_maximum():
     (("restart: {base: 1, max: 60, reset_after: 60}\n    timeout: 60\n\n  - name: console",
       "restart: {base: 90, max: 60}\n    timeout: 60\n\n  - name: console"),
      "components[4].restart.base: base 90 s exceeds max 60 s"),
-    (("--enforce, \"{store_args}\"]", "--enforce, \"--x={store_args}\"]"),
-     "components[4].run[6]: {store_args} stands for several arguments"),
+    (("console-signin.log\",\n          \"{store_args}\"]", "console-signin.log\",\n          \"--x={store_args}\"]"),
+     "components[4].run[8]: {store_args} stands for several arguments"),
     (("check: {stamp: true}", "check: {stamp: true}\n    colour: blue"),
      "components[1].colour: 'colour' is not expected here"),
 ])

@@ -2,11 +2,14 @@
 import { createRouter, createWebHashHistory } from 'vue-router'
 import { loadSession, session } from './api'
 import SignIn from './pages/SignIn.vue'
-import Overview from './pages/Overview.vue'
 import Incidents from './pages/Incidents.vue'
 import IncidentDetail from './pages/IncidentDetail.vue'
 import Events from './pages/Events.vue'
 import Bans from './pages/Bans.vue'
+
+// The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
+// so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
+const Overview = () => import('./pages/Overview.vue')
 
 export const router = createRouter({
   history: createWebHashHistory(),
