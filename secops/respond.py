@@ -27,6 +27,7 @@ from .model import Decision, Store
 DEFAULT_TTL = 600.0
 DEFAULT_ESCALATION = 4.0  # each repeat offence multiplies the TTL
 DEFAULT_MAX_TTL = 7 * 86400.0
+DEFAULT_ACTOR = "govctl-secops"  # who the daemon's decisions name
 
 
 class Enforcer(Protocol):
@@ -83,7 +84,7 @@ class Allowlist:
 class DecisionEngine:
     def __init__(self, allowlist: Allowlist, store: Store | None = None, enforcer: Enforcer | None = None,
                  ttl: float = DEFAULT_TTL, escalation: float = DEFAULT_ESCALATION, max_ttl: float = DEFAULT_MAX_TTL,
-                 dry_run: bool = False, actor: str = "govctl-secops"):
+                 dry_run: bool = False, actor: str = DEFAULT_ACTOR):
         self.allowlist, self.store, self.enforcer = allowlist, store, enforcer
         self.ttl, self.escalation, self.max_ttl = ttl, escalation, max_ttl
         self.dry_run, self.actor = dry_run, actor
