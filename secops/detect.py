@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 from core import yamlfile
 
 from .normalize import LOGSOURCES
-from .sigma_compile import UnsupportedRule, compile_condition, index_key
+from .sigma_compile import compile_condition, index_key
+from .sigma_tree import UnsupportedRule
 
 BUNDLED_RULES = Path(__file__).parent / "rules"
 DEFAULT_PIPELINE = Path(__file__).parent / "pipelines" / "ecs.yaml"
