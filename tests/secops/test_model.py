@@ -3,6 +3,7 @@ engine, the incidents service, the API and the CLI use."""
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 
 import pytest
@@ -58,3 +59,59 @@ def test_a_store_missing_a_method_is_not_a_store(tmp_path):
         def close(self) -> None: ...
 
     assert not isinstance(Partial(), Store)
+
+
+# ---------------------------------------------------------------- one class per correlation type
+# (firing and non-firing cases of each type at their window edges: tests/secops/test_sigma.py)
+from secops.detect import CORRELATION_TYPES, Detector, EventCount, Temporal, TemporalOrdered, ValueCount  # noqa: E402
+
+from .test_sigma import BASE, corr, fail, ruleset  # noqa: E402
+
+OK = {"event.outcome": "success", "source.ip": "203.0.113.1"}
+CASES = {  # type → (extra condition, referenced rules, events that fire with a split in the middle)
+    "event_count": ("  condition: {gte: 3}", "[failure]",
+                    [(0, fail()), (10, fail()), (20, fail()), (30, fail()), (200, fail())]),
+    "value_count": ("  condition: {gte: 2, field: user.name}", "[failure]",
+                    [(0, fail(**{"user.name": "a"})), (10, fail(**{"user.name": "a"})),
+                     (20, fail(**{"user.name": "b"})), (30, fail(**{"user.name": "c"}))]),
+    "temporal": ("", "[failure, success]", [(0, OK), (10, fail()), (20, fail()), (40, OK)]),
+    "temporal_ordered": ("", "[failure, success]", [(0, fail()), (10, fail()), (30, OK), (50, OK)]),
+}
+
+
+def test_each_correlation_type_has_its_class():
+    assert CORRELATION_TYPES == {"event_count": EventCount, "value_count": ValueCount, "temporal": Temporal,
+                                 "temporal_ordered": TemporalOrdered}
+
+
+def _feed(detector, events):
+    for t, fields in events:
+        detector.process({"@timestamp": float(t), "event.dataset": "json", **fields})
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_correlation_checkpoint_continues_as_one_run(tmp_path, kind):
+    """A detector restored from another's state() mid-stream raises the alerts one uninterrupted run raises."""
+    extra, refs, events = CASES[kind]
+    rules = ruleset(tmp_path, BASE, corr(kind, extra, rules=refs))
+    (loaded,) = rules.correlations
+    assert type(loaded) is CORRELATION_TYPES[kind] and loaded.kind == kind
+
+    whole = Detector(rules)
+    _feed(whole, events)
+    expected = [(a.rule.name, a.group, a.first, a.last, a.count) for a in whole.alerts]
+    assert expected, f"the {kind} case must fire"
+
+    half = len(events) // 2
+    first = Detector(rules)
+    _feed(first, events[:half])
+    kept = {id(a): a for a in first.alerts}
+    for c in first.rules.correlations:
+        kept.update((id(a), a) for a in c.open.values())
+    state = json.loads(json.dumps(first.state(lambda a: id(a))))  # as a checkpoint stores it
+    second = Detector(rules)
+    second.restore(state, kept.get)
+    _feed(second, events[half:])
+    got = [(a.rule.name, a.group, a.first, a.last, a.count) for a in first.alerts + second.alerts
+           if a.rule.name == "c"]
+    assert got == [e for e in expected if e[0] == "c"]
