@@ -401,10 +401,9 @@ class Temporal(Correlation):
     referenced rule, the times it matched."""
 
     kind = "temporal"
+    ordered = False  # TemporalOrdered: the rules must have matched in their order
 
-    def _add(self, key, ref: str, t: float):
-        """Add the time to the group's window; returns (window, every rule still has a time in it) or None
-        for an event later than a whole window behind the group's newest one."""
+    def count(self, key, ref: str, event: dict, t: float) -> int | None:
         win = self.windows.get(key)
         if win is None:
             win = self.windows[key] = {r: collections.deque() for r in self.refs}
@@ -425,13 +424,8 @@ class Temporal(Correlation):
                 complete = False
         if t < horizon:
             return None
-        return win, complete
-
-    def count(self, key, ref: str, event: dict, t: float) -> int | None:
-        added = self._add(key, ref, t)
-        if added is None:
-            return None
-        win, complete = added
+        if self.ordered:  # a flag, not another method: this runs for every event the rule references
+            return len(self.refs) if complete and _in_order([win[r] for r in self.refs]) else 0
         return len(win) if complete else sum(1 for times in win.values() if times)
 
     def earliest(self, win) -> float:
@@ -451,16 +445,11 @@ class Temporal(Correlation):
 
 
 class TemporalOrdered(Temporal):
-    """`temporal_ordered`: as temporal, but the referenced rules must have matched in their order."""
+    """`temporal_ordered`: as temporal, but the referenced rules must have matched in their order:
+    the count is all of them or none."""
 
     kind = "temporal_ordered"
-
-    def count(self, key, ref: str, event: dict, t: float) -> int | None:
-        added = self._add(key, ref, t)
-        if added is None:
-            return None
-        win, complete = added
-        return len(self.refs) if complete and _in_order([win[r] for r in self.refs]) else 0
+    ordered = True
 
 
 CORRELATION_TYPES: dict[str, type[Correlation]] = {c.kind: c for c in (EventCount, ValueCount, Temporal,
