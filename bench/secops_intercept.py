@@ -63,7 +63,7 @@ def main() -> None:
         config = {"store": str(work / "s.db"), "ops_networks": ["10.20.0.0/16"], "response": {"ttl": TTL}}
         if a.stack:
             from secops.config import load_config
-            from secops.daemon import make_enforcer
+            from secops.wiring import make_enforcer
             from secops.stack import with_stack
             config["stack"] = a.stack
             firewalls = with_stack(load_config(None), a.stack)["enforcer"]["firewalls"]

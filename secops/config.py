@@ -1,4 +1,6 @@
-"""secops configuration: YAML validated against schemas/config.schema.yaml, merged over defaults."""
+"""secops configuration: YAML validated against schemas/config.schema.yaml, merged over defaults.
+
+Validation only; secops.wiring turns a validated configuration into the engine's parts."""
 from __future__ import annotations
 
 import copy
@@ -111,29 +113,3 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
         return validate_and_merge(doc, SCHEMA, DEFAULTS)
     except Invalid as exc:
         raise ConfigError(f"secops config {p} is invalid:\n{exc}") from None
-
-
-def build_allowlist(cfg: dict[str, Any], extra: list[str] = ()):
-    """Management zones of the configured topology + ops networks + allowlist ranges + extra."""
-    import ipaddress
-
-    from .respond import Allowlist
-    ranges = [*cfg["ops_networks"], *cfg["allowlist"], *extra]
-    for r in ranges:
-        try:
-            ipaddress.ip_network(r, strict=False)
-        except ValueError:
-            raise ConfigError(f"allowlist range {r!r} is not a CIDR network (example: 10.20.0.0/16)") from None
-    if cfg.get("topology"):
-        from infra.topology import load_topology
-        return Allowlist.from_topology(load_topology(cfg["topology"]), ranges)
-    return Allowlist(ranges)
-
-
-def build_rules(cfg: dict[str, Any], extra: list[str] = ()):
-    from .detect import BUNDLED_RULES, DEFAULT_PIPELINE, load_rules
-    paths = ([BUNDLED_RULES] if cfg["bundled_rules"] else []) + [Path(p) for p in [*cfg["rules"], *extra]]
-    for p in paths:
-        if not Path(p).exists():
-            raise ConfigError(f"rule path {p} does not exist")
-    return load_rules(paths, Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE)

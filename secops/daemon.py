@@ -21,44 +21,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
-from .config import build_allowlist, build_rules
 from .detect import Alert, Detector
 from .ingest import Batch, FileTail, Spool, SyslogReceivers
+from .model import Store
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
-from .respond import DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
+from .respond import Enforcer
+from .wiring import build_allowlist, build_rules, decision_engine_from_config
 
 CHECKPOINT_MIN_EVENTS = 10_000  # a restart feeds the detector again at most about this many stored events
 CHECKPOINT_BYTES_PER_EVENT = 64  # …or more, when the state is big: one checkpoint per this many bytes per event
 
 
-def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
-    """The configured enforcement point, or all of `enforcer.firewalls` (every center of a stack) as one."""
-    e = cfg["enforcer"]
-    if e["kind"] == "none":
-        return None
-    points = e.get("firewalls") or [e]
-    enforcers = [NftablesEnforcer(table=p["table"], set_name=p["set"], family=p["family"], netns=p["netns"],
-                                  set6=p.get("set6")) for p in points]
-    if e["manage"]:
-        for enforcer in enforcers:
-            enforcer.ensure()
-    return enforcers[0] if len(enforcers) == 1 else EnforcerGroup(enforcers)
-
-
 class Engine:
-    def __init__(self, cfg: dict[str, Any], store, enforcer: Enforcer | None = None,  # store: either kind (stores.py)
+    def __init__(self, cfg: dict[str, Any], store: Store, enforcer: Enforcer | None = None,
                  dry_run: bool | None = None, log=None):
         from .incidents import IncidentGrouper
         self.cfg, self.store, self.log = cfg, store, log or (lambda msg: None)
         rules = build_rules(cfg)
         for path, reason in rules.errors:
             self.log(f"rule refused: {path}: {reason}")
-        r = cfg["response"]
-        self.decisions = DecisionEngine(build_allowlist(cfg), store, enforcer, ttl=r["ttl"],
-                                         escalation=r["escalation"], max_ttl=r["max_ttl"],
-                                         dry_run=r["dry_run"] if dry_run is None else dry_run)
+        self.decisions = decision_engine_from_config(cfg, store, enforcer, dry_run)
         self.decisions.deferred = True  # recorded with the batch that caused them (process)
         self.detector = Detector(rules, cfg["aggregation_seconds"], on_alert=self._on_alert)
         self.incidents = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
@@ -257,6 +241,75 @@ def ingest_stream(engine: Engine, stream: BinaryIO, name: str, fmt: str, encodin
             lines = []
     if lines:
         engine.process(normalizer, Batch(lines, (None, pos, None), key), None)
+
+
+def run_on_cluster(cfg: dict[str, Any], sources: list[dict], *, open_store: Callable[[], Store],
+                   open_enforcer: Callable[[], Enforcer | None], workers: int = 1, dry_run: bool | None = None,
+                   once: bool = False, year: int | None = None, stop: Callable[[], bool] = lambda: False,
+                   log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
+    """`secops run` with `store: elasticsearch`: ingest worker processes write to the cluster, the rules run
+    there as scheduled searches (secops.es.detect), and each stored alert is decided on and grouped into
+    incidents here. The rules and the allowlist are checked first, then the store is opened (`open_store`),
+    then the enforcer (`open_enforcer`): a store that cannot be used fails before a firewall is touched.
+    Returns the workers' counts, the last search's and `blocks`."""
+    from .detect import DEFAULT_PIPELINE
+    from .es.detect import ScheduledDetection
+    from .es.workers import run_workers
+    from .incidents import IncidentGrouper
+    ruleset, allowlist = build_rules(cfg), build_allowlist(cfg)
+    for path, reason in ruleset.errors:
+        log(f"rule refused: {path}: {reason}")
+    store = open_store()
+    try:
+        enforcer = open_enforcer()
+    except BaseException:
+        store.close()
+        raise
+    syslog = cfg["syslog"]
+    listens = bool(syslog.get("udp") or syslog.get("tcp"))
+    receivers: list[tuple[SyslogReceivers, Spool]] = []
+    if listens:
+        spool_path = Path(syslog["spool"]) / "syslog.spool"
+        spool_path.parent.mkdir(parents=True, exist_ok=True)
+        spool_path.touch()
+        sources = [*sources, {"name": "syslog", "path": str(spool_path), "format": "syslog",
+                              "encoding": syslog.get("encoding", "auto")}]
+
+    def start_receivers() -> None:  # after the fork: workers must not hold the listening sockets
+        spool = Spool(Path(syslog["spool"]) / "syslog.spool")
+        r = SyslogReceivers(spool, syslog.get("udp"), syslog.get("tcp"))
+        r.start()
+        receivers.append((r, spool))
+        for proto, addr in r.addresses:
+            log(f"syslog {proto} on {addr[0]}:{addr[1]}")
+
+    try:
+        store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
+        decisions = decision_engine_from_config(cfg, store, enforcer, dry_run, allowlist=allowlist)
+        grouper = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
+
+        def on_stored(alert) -> None:
+            decision = decisions.on_alert(alert)
+            if decision is not None and decision.action == "block":
+                log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
+                decisions.flush()
+            grouper.add(alert)
+
+        detection = ScheduledDetection(store, ruleset, aggregation_seconds=cfg["aggregation_seconds"],
+                                       pipeline=Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE,
+                                       on_stored=on_stored)
+        log(f"secops running on Elasticsearch: {len(sources)} inputs, {workers} ingest worker(s)")
+        result = run_workers({**cfg, "sources": sources}, workers, once=once, year=year, stop=stop,
+                             detection=detection, log=log, on_started=start_receivers if listens else lambda: None)
+    finally:
+        for receiver, spool in receivers:
+            receiver.stop()
+            spool.close()
+        store.close()
+    result["blocks"] = sum(1 for d in decisions.decisions if d.action == "block")
+    log(f"stopped: {result['events']} events, {result['quarantined']} quarantined, "
+        f"{result['detection']['alerts_stored']} alerts in the last search, {result['blocks']} blocks")
+    return result
 
 
 def install_stop_handlers() -> list[bool]:

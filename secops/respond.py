@@ -18,56 +18,16 @@ import json
 import math
 import subprocess
 import time
-from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from .address import AddressError, blockable, canonical, network, parse, refused
 from .limits import BAN_TTL
-from .store import Store
+from .model import Decision, Store
 
 DEFAULT_TTL = 600.0
 DEFAULT_ESCALATION = 4.0  # each repeat offence multiplies the TTL
 DEFAULT_MAX_TTL = 7 * 86400.0
-
-
-@dataclass
-class Decision:
-    address: str
-    action: str  # block | unblock | allowlisted
-    reason: str
-    actor: str
-    created: float
-    ttl: float | None = None
-    until: float | None = None
-    rule: str | None = None
-    alert_id: int | None = None
-    enforced: bool = False
-    offence: int = 0
-    id: int | None = None
-
-    def to_dict(self) -> dict:
-        """As JSON shows it. A row stored before TTLs were bounded (ttl 1e308 or inf) reads as ttl and
-        until null: a block without an end date (the trail renders it "never")."""
-        from .normalize import iso
-        return {"id": self.id, "address": self.address, "action": self.action, "reason": self.reason,
-                "actor": self.actor, "created": iso(self.created), "ttl": _finite_or_none(self.ttl),
-                "until": _stamp_or_none(self.until), "rule": self.rule,
-                "alert_id": self.alert_id, "enforced": self.enforced, "offence": self.offence}
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _stamp_or_none(epoch: float | None) -> str | None:
-    """The ISO time of `epoch`, or None when there is none or no calendar date holds it (year > 9999)."""
-    from .normalize import iso
-    if not epoch:
-        return None
-    try:
-        return iso(epoch)
-    except (OverflowError, ValueError, OSError):
-        return None
+DEFAULT_ACTOR = "govctl-secops"  # who the daemon's decisions name
 
 
 class Enforcer(Protocol):
@@ -124,7 +84,7 @@ class Allowlist:
 class DecisionEngine:
     def __init__(self, allowlist: Allowlist, store: Store | None = None, enforcer: Enforcer | None = None,
                  ttl: float = DEFAULT_TTL, escalation: float = DEFAULT_ESCALATION, max_ttl: float = DEFAULT_MAX_TTL,
-                 dry_run: bool = False, actor: str = "govctl-secops"):
+                 dry_run: bool = False, actor: str = DEFAULT_ACTOR):
         self.allowlist, self.store, self.enforcer = allowlist, store, enforcer
         self.ttl, self.escalation, self.max_ttl = ttl, escalation, max_ttl
         self.dry_run, self.actor = dry_run, actor
@@ -433,31 +393,3 @@ def _nft_reason(exc: Exception) -> str:
         if "Error:" in line:
             return line[line.index("Error:"):][:200]
     return text[:200]
-
-
-_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"
-
-
-def _decision(row) -> dict:
-    d = Decision(address=row[2], action=row[3], reason=row[6], actor=row[9], created=row[1], ttl=row[4],
-                 until=row[5], rule=row[7], alert_id=row[8], enforced=bool(row[10]), offence=row[11] or 0, id=row[0])
-    return d.to_dict()
-
-
-def active_bans(store: Store, now: float | None = None) -> list[dict]:
-    """Blocks still in force: the address's latest block/unblock is a block whose time has not run out."""
-    now = time.time() if now is None else now
-    with store.lock:
-        rows = store.db.execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE action='block' AND until > ? AND id ="
-            " (SELECT max(id) FROM decisions d2 WHERE d2.address=d.address AND d2.action IN ('block','unblock'))"
-            " ORDER BY until DESC", (now,)).fetchall()
-    return [_decision(r) for r in rows]
-
-
-def decision_trail(store: Store, limit: int = 200) -> list[dict]:
-    """Every decision, newest first: who, what, why, until."""
-    with store.lock:
-        rows = store.db.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions ORDER BY id DESC LIMIT ?",
-                                (limit,)).fetchall()
-    return [_decision(r) for r in rows]

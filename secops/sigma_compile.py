@@ -1,8 +1,9 @@
 """Sigma detections (parsed by pySigma) → Python predicates over flat ECS events.
 
 pySigma parses a rule's condition into a tree of ConditionAND / ConditionOR / ConditionNOT over
-leaves (field = value, or bare keyword values). Each rule's tree becomes the source of one Python
-function, compiled once: constants are passed in by name (never pasted into the source), the common
+leaves (field = value, or bare keyword values); the compiler walks it as a secops.sigma_tree visitor
+(the Elasticsearch backend, secops/es/query.py, is the other one). Each rule's tree becomes the source
+of one Python function, compiled once: constants are passed in by name (never pasted into the source), the common
 string cases (exact, prefix, suffix, contains; case-insensitive as Sigma asks) are inlined and the
 rest call small matcher closures. `index_key` picks a field whose exact value a rule requires, so the
 engine evaluates only the rules that can match an event.
@@ -13,25 +14,15 @@ import ipaddress
 import re
 from typing import Any, Callable
 
-from sigma.conditions import (ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT,
-                              ConditionOR, ConditionValueExpression)
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
                          SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaRegularExpressionFlag,
                          SigmaString, SigmaTimestampPart, SpecialChars)
 
+from .sigma_tree import ConditionVisitor, UnsupportedRule, string_parts
+
 KEYWORD_FIELDS = ("message",)  # where bare Sigma keywords are searched
-
-
-class UnsupportedRule(ValueError):
-    """The rule uses a construct the evaluator does not implement; the message says which."""
-
-
-def _plain_parts(value: SigmaString) -> list[str | SpecialChars]:
-    parts = list(value.s)
-    if any(not isinstance(p, (str, SpecialChars)) for p in parts):
-        raise UnsupportedRule(f"placeholders are not supported in {value}")
-    return parts
 
 
 def _ip_key(text: str, _cache: dict = {}) -> tuple[int, int] | None:  # noqa: B006 - memo
@@ -59,8 +50,8 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-class _Compiler:
-    """Builds one predicate's source; `consts` holds the values the source refers to by name."""
+class _Compiler(ConditionVisitor[str]):
+    """Builds one predicate's source expression; `consts` holds the values the source refers to by name."""
 
     def __init__(self):
         self.consts: dict[str, Any] = {}
@@ -71,20 +62,19 @@ class _Compiler:
         return name
 
     # -------------------------------------------------------------- tree
-    def node(self, node) -> str:
-        if isinstance(node, ConditionAND):
-            return "(" + " and ".join(self.node(a) for a in node.args) + ")" if node.args else "True"
-        if isinstance(node, ConditionOR):
-            return "(" + " or ".join(self.any_of(node.args)) + ")" if node.args else "False"
-        if isinstance(node, ConditionNOT):
-            return f"(not {self.node(node.args[0])})"
-        if isinstance(node, ConditionFieldEqualsValueExpression):
-            return self.leaf(node.field, node.value)
-        if isinstance(node, ConditionValueExpression):
-            return "(" + " or ".join(self.keyword(f, node.value) for f in KEYWORD_FIELDS) + ")"
-        raise UnsupportedRule(f"condition element {type(node).__name__} is not supported")
+    def all_of(self, args) -> str:
+        return "(" + " and ".join(self.visit(a) for a in args) + ")" if args else "True"
 
-    def any_of(self, args) -> list[str]:
+    def any_of(self, args) -> str:
+        return "(" + " or ".join(self._alternatives(args)) + ")" if args else "False"
+
+    def negation(self, arg) -> str:
+        return f"(not {self.visit(arg)})"
+
+    def keyword(self, value) -> str:
+        return "(" + " or ".join(self._keyword_in(f, value) for f in KEYWORD_FIELDS) + ")"
+
+    def _alternatives(self, args) -> list[str]:
         """The alternatives of an OR. Plain string tests of one field and one kind (a Sigma value list:
         `url.query|contains: [...]`) become one test that reads and lower-cases the field once."""
         groups: dict[tuple, list[str]] = {}
@@ -92,19 +82,19 @@ class _Compiler:
         for arg in args:
             test = _string_test(arg)
             if test is None:
-                out.append(self.node(arg))
+                out.append(self.visit(arg))
                 continue
             field, how, cased, text = test
             if (field, how, cased) not in groups:
                 groups[(field, how, cased)] = []
                 out.append((field, how, cased))  # placeholder: the group sits where its first test was
             groups[(field, how, cased)].append(text)
-        return [self.string_group(item, groups[item]) if isinstance(item, tuple) else item for item in out]
+        return [self._string_group(item, groups[item]) if isinstance(item, tuple) else item for item in out]
 
-    def string_group(self, key: tuple, texts: list[str]) -> str:
+    def _string_group(self, key: tuple, texts: list[str]) -> str:
         field, how, cased = key
         if len(texts) == 1:
-            return self.string_test(field, how, cased, texts[0])
+            return self._string_test(field, how, cased, texts[0])
         f = self.const(field)
         low = "" if cased else ".lower()"
         fallback = self.const(_generic_any([_generic(t, cased, how) for t in texts]))
@@ -119,7 +109,7 @@ class _Compiler:
             test = f"{names[0]} in (lv := v{low}) or " + " or ".join(f"{n} in lv" for n in names[1:])
         return f"(({test}) if (v := g({f})).__class__ is str else v is not None and m(e, {f}, {fallback}))"
 
-    def string_test(self, field: str, how: str, cased: bool, text: str) -> str:
+    def _string_test(self, field: str, how: str, cased: bool, text: str) -> str:
         """One plain string test (text already lower-cased unless cased); non-strings fall back to m()."""
         f = self.const(field)
         c = self.const(text)
@@ -129,66 +119,72 @@ class _Compiler:
         return (f"({test} if (v := g({f})).__class__ is str else v is not None and "
                 f"m(e, {f}, {self.const(_generic(text, cased, how))}))")
 
-    def keyword(self, field: str, value) -> str:
+    def _keyword_in(self, field: str, value) -> str:
         if isinstance(value, SigmaString):
-            parts = _plain_parts(value)
+            parts = string_parts(value)
             if parts[:1] != [SpecialChars.WILDCARD_MULTI]:
                 parts.insert(0, SpecialChars.WILDCARD_MULTI)
             if parts[-1:] != [SpecialChars.WILDCARD_MULTI]:
                 parts.append(SpecialChars.WILDCARD_MULTI)
-            return self.string(field, parts, cased=isinstance(value, SigmaCasedString))
-        return self.leaf(field, value)
+            return self._pattern(field, parts, cased=isinstance(value, SigmaCasedString))
+        return self.field_value(field, value)
 
     # -------------------------------------------------------------- leaves
-    def leaf(self, field: str, value) -> str:
-        f = self.const(field)
-        if isinstance(value, SigmaTimestampPart):
-            raise UnsupportedRule(f"timestamp modifiers (field {field!r}) are not supported")
-        if isinstance(value, SigmaExpansion):
-            return "(" + " or ".join(self.leaf(field, v) for v in value.values) + ")"
-        if isinstance(value, SigmaString):
-            return self.string(field, _plain_parts(value), cased=isinstance(value, SigmaCasedString))
-        if isinstance(value, SigmaExists):
-            return f"((g({f}) is not None) is {value.exists!r})"
-        if isinstance(value, SigmaNull):
-            return f"(g({f}) is None)"
-        if isinstance(value, SigmaBool):
-            want = value.boolean
-            return f"m(e, {f}, {self.const(lambda v: v is want or str(v).lower() == str(want).lower())})"
-        if isinstance(value, SigmaNumber):
-            num = value.number
-            return f"m(e, {f}, {self.const(lambda v: _as_number(v) == num)})"
-        if isinstance(value, SigmaCompareExpression):
-            num, op = value.number.number, value.op
-            test = {CompareOperators.LT: lambda x: x < num, CompareOperators.LTE: lambda x: x <= num,
-                    CompareOperators.GT: lambda x: x > num, CompareOperators.GTE: lambda x: x >= num,
-                    CompareOperators.NEQ: lambda x: x != num}[op]
-            return f"m(e, {f}, {self.const(lambda v: (n := _as_number(v)) is not None and test(n))})"
-        if isinstance(value, SigmaRegularExpression):
-            flags = 0
-            for flag in value.flags:
-                flags |= {SigmaRegularExpressionFlag.IGNORECASE: re.I, SigmaRegularExpressionFlag.MULTILINE: re.M,
-                          SigmaRegularExpressionFlag.DOTALL: re.S}[flag]
-            pattern = re.compile(value.regexp.to_plain(regex=True) if isinstance(value.regexp, SigmaString)
-                                 else str(value.regexp), flags)
-            return f"m(e, {f}, {self.const(lambda v: pattern.search(str(v)) is not None)})"
-        if isinstance(value, SigmaCIDRExpression):
-            net = value.network
-            lo, hi, ver = int(net.network_address), int(net.broadcast_address), net.version
+    def timestamp_part(self, field: str, value: SigmaTimestampPart) -> str:
+        raise UnsupportedRule(f"timestamp modifiers (field {field!r}) are not supported")
 
-            def in_net(v):
-                k = _ip_key(str(v))
-                return k is not None and k[0] == ver and lo <= k[1] <= hi
-            return f"m(e, {f}, {self.const(in_net)})"
-        if isinstance(value, SigmaFieldReference):
-            other = self.const(value.field)
-            return f"((v := g({f})) is not None and v == g({other}))"
-        raise UnsupportedRule(f"value type {type(value).__name__} (field {field!r}) is not supported")
+    def expansion(self, field: str, value: SigmaExpansion) -> str:
+        return "(" + " or ".join(self.field_value(field, v) for v in value.values) + ")"
 
-    def string(self, field: str, parts: list, cased: bool) -> str:
+    def string(self, field: str, value: SigmaString) -> str:
+        return self._pattern(field, string_parts(value), cased=isinstance(value, SigmaCasedString))
+
+    def exists(self, field: str, value: SigmaExists) -> str:
+        return f"((g({self.const(field)}) is not None) is {value.exists!r})"
+
+    def null(self, field: str, value: SigmaNull) -> str:
+        return f"(g({self.const(field)}) is None)"
+
+    def boolean(self, field: str, value: SigmaBool) -> str:
+        want = value.boolean
+        return f"m(e, {self.const(field)}, {self.const(lambda v: v is want or str(v).lower() == str(want).lower())})"
+
+    def number(self, field: str, value: SigmaNumber) -> str:
+        num = value.number
+        return f"m(e, {self.const(field)}, {self.const(lambda v: _as_number(v) == num)})"
+
+    def compare(self, field: str, value: SigmaCompareExpression) -> str:
+        num, op = value.number.number, value.op
+        test = {CompareOperators.LT: lambda x: x < num, CompareOperators.LTE: lambda x: x <= num,
+                CompareOperators.GT: lambda x: x > num, CompareOperators.GTE: lambda x: x >= num,
+                CompareOperators.NEQ: lambda x: x != num}[op]
+        return f"m(e, {self.const(field)}, {self.const(lambda v: (n := _as_number(v)) is not None and test(n))})"
+
+    def regex(self, field: str, value: SigmaRegularExpression) -> str:
+        flags = 0
+        for flag in value.flags:
+            flags |= {SigmaRegularExpressionFlag.IGNORECASE: re.I, SigmaRegularExpressionFlag.MULTILINE: re.M,
+                      SigmaRegularExpressionFlag.DOTALL: re.S}[flag]
+        pattern = re.compile(value.regexp.to_plain(regex=True) if isinstance(value.regexp, SigmaString)
+                             else str(value.regexp), flags)
+        return f"m(e, {self.const(field)}, {self.const(lambda v: pattern.search(str(v)) is not None)})"
+
+    def cidr(self, field: str, value: SigmaCIDRExpression) -> str:
+        net = value.network
+        lo, hi, ver = int(net.network_address), int(net.broadcast_address), net.version
+
+        def in_net(v):
+            k = _ip_key(str(v))
+            return k is not None and k[0] == ver and lo <= k[1] <= hi
+        return f"m(e, {self.const(field)}, {self.const(in_net)})"
+
+    def field_reference(self, field: str, value: SigmaFieldReference) -> str:
+        return f"((v := g({self.const(field)})) is not None and v == g({self.const(value.field)}))"
+
+    def _pattern(self, field: str, parts: list, cased: bool) -> str:
         simple = _simple_string(parts, cased)
         if simple is not None:
-            return self.string_test(field, simple[0], cased, simple[1])
+            return self._string_test(field, simple[0], cased, simple[1])
         f = self.const(field)
         star = SpecialChars.WILDCARD_MULTI
         rx = "".join(".*" if p is star else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(p)
@@ -217,7 +213,7 @@ def _string_test(node) -> tuple[str, str, bool, str] | None:
     if not isinstance(node, ConditionFieldEqualsValueExpression) or not isinstance(node.value, SigmaString):
         return None
     try:
-        parts = _plain_parts(node.value)
+        parts = string_parts(node.value)
     except UnsupportedRule:
         return None  # compiled (and refused) the usual way
     cased = isinstance(node.value, SigmaCasedString)
@@ -252,7 +248,7 @@ def _match_any(event: dict, field: str, test: Callable[[Any], bool]) -> bool:
 def compile_condition(parsed_conditions: list) -> Callable[[dict], bool]:
     """pySigma's parsed condition trees (ORed, as Sigma asks for several conditions) → predicate."""
     comp = _Compiler()
-    expr = " or ".join(comp.node(tree) for tree in parsed_conditions) or "False"
+    expr = " or ".join(comp.visit(tree) for tree in parsed_conditions) or "False"
     source = f"def predicate(e):\n    g = e.get\n    return bool({expr})\n"
     namespace: dict[str, Any] = dict(comp.consts)
     namespace["m"] = _match_any  # m(e, field, test): any value of the field (ECS fields may be lists)

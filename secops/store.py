@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from .model import ADDRESS_FIELDS, Decision
 from .normalize import iso
 
 MIN_SECURITY_RETENTION_DAYS = 180  # 等保 2.0 asks security audit records be kept at least six months
@@ -76,6 +77,16 @@ _INCIDENT_COLUMNS = ", ".join(f"i.{c}" for c in ("id", *_INCIDENT_FIELDS)) + \
 def _incident_record(row) -> dict:
     """An incident as both stores return it: times in epoch seconds, `alerts` = how many."""
     return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11]}
+
+
+_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"
+
+
+def _decision(row) -> dict:
+    """A decisions row as Decision.to_dict() gives it (the Elasticsearch store returns the same shape)."""
+    return Decision(address=row[2], action=row[3], reason=row[6], actor=row[9], created=row[1], ttl=row[4],
+                    until=row[5], rule=row[7], alert_id=row[8], enforced=bool(row[10]), offence=row[11] or 0,
+                    id=row[0]).to_dict()
 
 
 def _as_text(value: Any) -> str:
@@ -256,7 +267,6 @@ class Store:
                       until: float | None = None, limit: int = 100) -> list[dict]:
         """Newest events first whose ECS fields equal the given values; an address field also takes a CIDR
         range (see secops.stores.parse_event_query for the text syntax both stores share)."""
-        from .stores import ADDRESS_FIELDS
         where, args = [], []
         for name, value in (filters or {}).items():
             column = _SEARCH_COLUMNS.get(name)
@@ -353,10 +363,9 @@ class Store:
             self.db.execute("INSERT INTO incident_notes(incident_id, created, author, kind, text) VALUES (?,?,?,?,?)",
                             (incident_id, created, author, kind, text))
 
-    # ------------------------------------------------------------ decisions (written by secops.respond)
+    # ------------------------------------------------------------ decisions (made by secops.respond)
     def decisions_for_alerts(self, alert_ids: list) -> list[dict]:
         """Decisions caused by these alerts, oldest first (as Decision.to_dict)."""
-        from .respond import _DECISION_COLUMNS, _decision
         if not alert_ids:
             return []
         with self.lock:
@@ -365,7 +374,7 @@ class Store:
         return [_decision(r) for r in rows]
 
     def record_decision(self, decision) -> int:
-        """Store a secops.respond.Decision; returns its id."""
+        """Store a secops.model.Decision; returns its id."""
         with self.lock:
             cur = self.db.execute(
                 "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
@@ -388,12 +397,21 @@ class Store:
                 "SELECT DISTINCT address, rule FROM decisions WHERE action='allowlisted'")}
 
     def active_bans(self, now: float | None = None) -> list[dict]:
-        from .respond import active_bans
-        return active_bans(self, now)
+        """Blocks still in force: the address's latest block/unblock is a block whose time has not run out."""
+        now = time.time() if now is None else now
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d WHERE action='block' AND until > ? AND id ="
+                " (SELECT max(id) FROM decisions d2 WHERE d2.address=d.address AND d2.action IN ('block','unblock'))"
+                " ORDER BY until DESC", (now,)).fetchall()
+        return [_decision(r) for r in rows]
 
     def decision_trail(self, limit: int = 200) -> list[dict]:
-        from .respond import decision_trail
-        return decision_trail(self, limit)
+        """Every decision, newest first: who, what, why, until."""
+        with self.lock:
+            rows = self.db.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions ORDER BY id DESC LIMIT ?",
+                                   (limit,)).fetchall()
+        return [_decision(r) for r in rows]
 
     # ------------------------------------------------------------ retention
     def apply_retention(self, event_days: float, incident_days: float | None = None, now: float | None = None) -> dict:

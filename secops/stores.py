@@ -1,24 +1,8 @@
-"""Which store SecOps uses, and the interface both stores share.
+"""Which store SecOps uses: `store: sqlite` (the embedded default file), `store: elasticsearch` (with
+an `elasticsearch:` section: url, credentials, TLS/CA), or — as before — the path of a SQLite file; and
+the event-query and time syntax both stores' searches take.
 
-`store: sqlite` (the embedded default file), `store: elasticsearch` (with an `elasticsearch:` section:
-url, credentials, TLS/CA), or — as before — the path of a SQLite file.
-
-Both `secops.store.Store` (`kind` "sqlite") and `secops.es.store.ElasticStore` ("elasticsearch") offer the same methods, so ingest, the
-incidents service, `govctl incidents|bans` and the HTTP API run unchanged on either:
-
-- ingest: `commit_batch`, `position`, `flush`, `counts`, `quarantined`, `apply_retention`, `close`,
-  `transaction` (a batch and everything derived from it: one transaction on SQLite)
-- events: `search_events(filters, since, until, limit)`; filters come from `parse_event_query`; `has_events`
-- alerts: `save_alert` (by the alert's deterministic key), `load_alerts`
-- the streaming engine's detector checkpoint: `save_detector_state`, `detector_state`,
-  `events_since_detector_state`
-- incidents: `alert_incident`, `open_incident`, `create_incident`, `update_incident`, `link_alert`,
-  `incident`, `incidents`, `incident_alerts`, `incident_notes`, `add_incident_note`
-- decisions: `record_decision`, `block_counts`, `allowlisted_alerts`, `decisions_for_alerts`, `active_bans`,
-  `decision_trail`
-  (secops.respond.DecisionEngine records and reloads its decisions through these)
-
-Incident records have times in epoch seconds and `alerts` (how many); secops.incidents formats them.
+The interface both stores implement is `secops.model.Store`.
 """
 from __future__ import annotations
 
@@ -29,9 +13,9 @@ from typing import Any
 
 from core.paths import STATE
 
+from .model import ADDRESS_FIELDS, Store
+
 DEFAULT_SQLITE = STATE / "secops" / "secops.db"
-# ECS fields of type ip: a value with a prefix length matches the whole range on both stores
-ADDRESS_FIELDS = frozenset({"source.ip", "destination.ip", "client.ip", "server.ip", "host.ip"})
 _FIELD = re.compile(r"^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$")
 
 
@@ -47,14 +31,14 @@ def sqlite_path(cfg: dict[str, Any]) -> Path | None:
     return DEFAULT_SQLITE if where in (None, "sqlite") else Path(where)
 
 
-def open_store(cfg: dict[str, Any], *, check: bool = True):
+def open_store(cfg: dict[str, Any], *, check: bool = True) -> Store:
     """The configured store. Elasticsearch is checked at once (`check`): an unreachable URL, a refused
     certificate or wrong credentials raise secops.es.client.ClusterError / SettingsError with what to fix."""
     if store_kind(cfg) == "elasticsearch":
         from .es.store import ElasticStore
         return ElasticStore(cfg.get("elasticsearch") or {}, check=check)
-    from .store import Store
-    return Store(sqlite_path(cfg))
+    from .store import Store as SqliteStore
+    return SqliteStore(sqlite_path(cfg))
 
 
 def parse_event_query(text: str | None) -> dict[str, str]:

@@ -25,12 +25,11 @@ _STACK = typer.Option(None, "--stack", help="Deployed stack (e.g. lab): act on e
 
 def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
     """The decision engine on the configured store (either kind), and the store; with a stack, its firewalls."""
-    from secops.config import ConfigError, build_allowlist
-    from secops.daemon import make_enforcer
-    from secops.respond import DecisionEngine
+    from secops.config import ConfigError
+    from secops.wiring import build_allowlist, decision_engine_from_config, make_enforcer
     cfg = load_enforcing(config, stack)
     try:
-        allowlist = build_allowlist(cfg)
+        allowlist = build_allowlist(cfg)  # before a firewall is touched
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
     enforcer = None
@@ -40,10 +39,8 @@ def _engine(config: Optional[Path], dry_run: bool, stack: Optional[str] = None):
         except (RuntimeError, OSError) as exc:
             raise GovctlError(f"cannot reach the nftables set ({exc}); run as root or pass --dry-run") from None
     store = open_configured(cfg)
-    r = cfg["response"]
     try:
-        return DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"],
-                               max_ttl=r["max_ttl"], dry_run=dry_run, actor=_actor()), store
+        return decision_engine_from_config(cfg, store, enforcer, dry_run, actor=_actor(), allowlist=allowlist), store
     except BaseException:
         store.close()
         raise

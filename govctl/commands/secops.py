@@ -26,7 +26,8 @@ def _config(path: Optional[Path]):
 
 
 def _rules_and_allowlist(cfg, rules: list[Path], allow: list[str]):
-    from secops.config import ConfigError, build_allowlist, build_rules
+    from secops.config import ConfigError
+    from secops.wiring import build_allowlist, build_rules
     try:
         return build_rules(cfg, [str(r) for r in rules]), build_allowlist(cfg, allow)
     except ConfigError as exc:
@@ -175,7 +176,7 @@ def quarantine(
 
 
 def _enforcer(cfg, dry_run: Optional[bool]):
-    from secops.daemon import make_enforcer
+    from secops.wiring import make_enforcer
     if dry_run if dry_run is not None else cfg["response"]["dry_run"]:
         return None
     try:
@@ -258,84 +259,24 @@ def run(
 
 def _run_on_cluster(cfg, sources: list[dict], workers: int, dry_run: Optional[bool], once: bool,
                     year: Optional[int], json_out: bool) -> None:
-    """`secops run` with store: elasticsearch: ingest workers + scheduled detection → decisions, incidents."""
-    from secops.config import ConfigError, build_allowlist, build_rules
-    from secops.daemon import install_stop_handlers, stderr_log
-    from secops.detect import DEFAULT_PIPELINE
+    """`secops run` with store: elasticsearch (secops.daemon.run_on_cluster), with govctl's exit codes."""
+    from secops.daemon import install_stop_handlers, run_on_cluster, stderr_log
     from secops.es.bulk import StoreError, Unavailable
     from secops.es.client import ClusterError
-    from secops.es.detect import ScheduledDetection
-    from secops.es.workers import run_workers
-    from secops.ingest import Spool, SyslogReceivers
-    from secops.incidents import IncidentGrouper
-    from secops.respond import DecisionEngine
     from govctl.ui import print_json
 
     from ._secops_store import open_configured
+    stop = install_stop_handlers()
     try:
-        ruleset, allowlist = build_rules(cfg), build_allowlist(cfg)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
-    _warn_refused(ruleset)
-    store = open_configured(cfg)  # first: a store that cannot be used must fail before a firewall is touched
-    try:
-        enforcer = _enforcer(cfg, dry_run)
-    except BaseException:
-        store.close()
-        raise
-    syslog = cfg["syslog"]
-    receivers: list = []
-    if syslog.get("udp") or syslog.get("tcp"):
-        spool_path = Path(syslog["spool"]) / "syslog.spool"
-        spool_path.parent.mkdir(parents=True, exist_ok=True)
-        spool_path.touch()
-        sources = [*sources, {"name": "syslog", "path": str(spool_path), "format": "syslog",
-                              "encoding": syslog.get("encoding", "auto")}]
-
-    def start_receivers() -> None:  # after the fork: workers must not hold the listening sockets
-        spool = Spool(Path(syslog["spool"]) / "syslog.spool")
-        r = SyslogReceivers(spool, syslog.get("udp"), syslog.get("tcp"))
-        r.start()
-        receivers.append((r, spool))
-        for proto, addr in r.addresses:
-            stderr_log(f"syslog {proto} on {addr[0]}:{addr[1]}")
-
-    try:
-        store.apply_retention(cfg["retention_days"], cfg["incident_retention_days"])
-        r = cfg["response"]
-        decisions = DecisionEngine(allowlist, store, enforcer, ttl=r["ttl"], escalation=r["escalation"],
-                                    max_ttl=r["max_ttl"], dry_run=r["dry_run"] if dry_run is None else dry_run)
-        grouper = IncidentGrouper(store, cfg["incidents"]["window_seconds"])
-
-        def on_stored(alert) -> None:
-            decision = decisions.on_alert(alert)
-            if decision is not None and decision.action == "block":
-                stderr_log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
-                decisions.flush()
-            grouper.add(alert)
-
-        detection = ScheduledDetection(store, ruleset, aggregation_seconds=cfg["aggregation_seconds"],
-                                       pipeline=Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE,
-                                       on_stored=on_stored)
-        stop = install_stop_handlers()
-        stderr_log(f"secops running on Elasticsearch: {len(sources)} inputs, {workers} ingest worker(s)")
-        result = run_workers({**cfg, "sources": sources}, workers, once=once, year=year, stop=lambda: stop[0],
-                             detection=detection, log=stderr_log,
-                             on_started=start_receivers if syslog.get("udp") or syslog.get("tcp") else lambda: None)
-    except ValueError as exc:
+        result = run_on_cluster(cfg, sources, open_store=lambda: open_configured(cfg),
+                                open_enforcer=lambda: _enforcer(cfg, dry_run), workers=workers, dry_run=dry_run,
+                                once=once, year=year, stop=lambda: stop[0], log=stderr_log)
+    except ValueError as exc:  # a config error (secops.config.ConfigError) among them
         raise BadInput(str(exc)) from None
     except (ClusterError, Unavailable, StoreError) as exc:
         raise GovctlError(str(exc)) from None
-    finally:
-        for r_, spool in receivers:
-            r_.stop()
-            spool.close()
-        store.close()
-    result["blocks"] = sum(1 for d in decisions.decisions if d.action == "block")
     if json_out:
         print_json(result)
-    stderr_log(f"stopped: {result['events']} events, {result['quarantined']} quarantined, "
-               f"{result['detection']['alerts_stored']} alerts in the last search, {result['blocks']} blocks")
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Sigma detections (pySigma's parsed condition trees, after the ECS processing pipeline) → Elasticsearch
-Query DSL, with the same semantics as the embedded evaluator (secops/sigma_compile.py).
+Query DSL, with the same semantics as the embedded evaluator (secops/sigma_compile.py): both walk the tree as
+secops.sigma_tree visitors.
 
 The scheduled searches (secops/es/detect.py) run the Lucene queries of pysigma-backend-elasticsearch
 for every rule this converter calls exact, and this converter's own query for the others. Its
@@ -18,21 +19,19 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sigma.conditions import (ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT,
-                              ConditionOR, ConditionValueExpression)
 from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCIDRExpression,
                          SigmaCompareExpression, SigmaExists, SigmaExpansion, SigmaFieldReference,
                          SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaString, SpecialChars)
 
-from ..sigma_compile import UnsupportedRule
+from ..sigma_tree import ConditionVisitor, string_parts
 
 MATCH_ALL: dict = {"match_all": {}}
 MATCH_NONE: dict = {"match_none": {}}
 NUMERIC = frozenset({"long", "integer", "short", "byte", "double", "float"})
 
 
-class Converter:
-    """Converts condition trees given the index's field types (unknown fields are dynamic keywords).
+class Converter(ConditionVisitor[tuple[dict, bool]]):
+    """Converts condition trees (each node to (query, exact)) given the index's field types (unknown fields are dynamic keywords).
     `normalized`: keyword fields with the lowercase normalizer; `dynamic_normalized`: whether unknown
     (dynamically mapped) string fields get it too."""
 
@@ -59,72 +58,77 @@ class Converter:
 
     def convert(self, trees: list) -> tuple[dict, bool]:
         """(query, exact) for a rule's condition trees (several conditions are ORed, as Sigma asks)."""
-        parts = [self.node(t) for t in trees]
+        parts = [self.visit(t) for t in trees]
         if not parts:
             return MATCH_NONE, True
         if len(parts) == 1:
             return parts[0]
         return _or([q for q, _ in parts]), all(e for _, e in parts)
 
-    def node(self, node) -> tuple[dict, bool]:
-        if isinstance(node, ConditionAND):
-            parts = [self.node(a) for a in node.args]
-            return {"bool": {"filter": [q for q, _ in parts]}}, all(e for _, e in parts)
-        if isinstance(node, ConditionOR):
-            parts = [self.node(a) for a in node.args]
-            return _or([q for q, _ in parts]), all(e for _, e in parts)
-        if isinstance(node, ConditionNOT):
-            query, exact = self.node(node.args[0])
-            return ({"bool": {"must_not": [query]}}, True) if exact else (MATCH_ALL, False)
-        if isinstance(node, ConditionFieldEqualsValueExpression):
-            return self.leaf(node.field, node.value)
-        if isinstance(node, ConditionValueExpression):
-            # a bare keyword is a substring of the message, which is stored but not indexed (ingest rate)
-            return MATCH_ALL, False
-        raise UnsupportedRule(f"condition element {type(node).__name__} is not supported")
+    def all_of(self, args) -> tuple[dict, bool]:
+        parts = [self.visit(a) for a in args]
+        return {"bool": {"filter": [q for q, _ in parts]}}, all(e for _, e in parts)
+
+    def any_of(self, args) -> tuple[dict, bool]:
+        parts = [self.visit(a) for a in args]
+        return _or([q for q, _ in parts]), all(e for _, e in parts)
+
+    def negation(self, arg) -> tuple[dict, bool]:
+        query, exact = self.visit(arg)
+        return ({"bool": {"must_not": [query]}}, True) if exact else (MATCH_ALL, False)
+
+    def keyword(self, value) -> tuple[dict, bool]:
+        # a bare keyword is a substring of the message, which is stored but not indexed (ingest rate)
+        return MATCH_ALL, False
 
     # -------------------------------------------------------------- leaves
-    def leaf(self, field: str, value) -> tuple[dict, bool]:
+    def expansion(self, field: str, value: SigmaExpansion) -> tuple[dict, bool]:
+        parts = [self.field_value(field, v) for v in value.values]
+        return _or([q for q, _ in parts]), all(e for _, e in parts)
+
+    def exists(self, field: str, value: SigmaExists) -> tuple[dict, bool]:
+        exists = {"exists": {"field": field}}
+        return (exists if value.exists else {"bool": {"must_not": [exists]}}), True
+
+    def null(self, field: str, value: SigmaNull) -> tuple[dict, bool]:
+        return {"bool": {"must_not": [{"exists": {"field": field}}]}}, True
+
+    def boolean(self, field: str, value: SigmaBool) -> tuple[dict, bool]:
+        if self.type_of(field) == "boolean":
+            return {"term": {field: value.boolean}}, True
+        return {"exists": {"field": field}}, False
+
+    def number(self, field: str, value: SigmaNumber) -> tuple[dict, bool]:
+        if self.type_of(field) in NUMERIC:
+            return {"term": {field: value.number}}, True
+        return {"exists": {"field": field}}, False  # "22" and "22.0" both equal 22 in Sigma: confirmed in Python
+
+    def compare(self, field: str, value: SigmaCompareExpression) -> tuple[dict, bool]:
+        exists = {"exists": {"field": field}}
+        if self.type_of(field) not in NUMERIC:
+            return exists, False
+        num = value.number.number
+        if value.op is CompareOperators.NEQ:
+            return {"bool": {"filter": [exists], "must_not": [{"term": {field: num}}]}}, True
+        op = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte", CompareOperators.GT: "gt",
+              CompareOperators.GTE: "gte"}[value.op]
+        return {"range": {field: {op: num}}}, True
+
+    def cidr(self, field: str, value: SigmaCIDRExpression) -> tuple[dict, bool]:
+        if self.type_of(field) == "ip":
+            return {"term": {field: str(value.network)}}, True
+        return {"exists": {"field": field}}, False
+
+    def regex(self, field: str, value: SigmaRegularExpression) -> tuple[dict, bool]:
+        return {"exists": {"field": field}}, False
+
+    def field_reference(self, field: str, value: SigmaFieldReference) -> tuple[dict, bool]:
+        return {"exists": {"field": field}}, False
+
+    def string(self, field: str, value: SigmaString) -> tuple[dict, bool]:
         kind = self.type_of(field)
         exists = {"exists": {"field": field}}
-        if isinstance(value, SigmaExpansion):
-            parts = [self.leaf(field, v) for v in value.values]
-            return _or([q for q, _ in parts]), all(e for _, e in parts)
-        if isinstance(value, SigmaString):
-            return self.string(field, kind, value)
-        if isinstance(value, SigmaExists):
-            return (exists if value.exists else {"bool": {"must_not": [exists]}}), True
-        if isinstance(value, SigmaNull):
-            return {"bool": {"must_not": [exists]}}, True
-        if isinstance(value, SigmaBool):
-            if kind == "boolean":
-                return {"term": {field: value.boolean}}, True
-            return exists, False
-        if isinstance(value, SigmaNumber):
-            if kind in NUMERIC:
-                return {"term": {field: value.number}}, True
-            return exists, False  # "22" and "22.0" both equal 22 in Sigma: confirmed in Python
-        if isinstance(value, SigmaCompareExpression):
-            if kind not in NUMERIC:
-                return exists, False
-            num = value.number.number
-            if value.op is CompareOperators.NEQ:
-                return {"bool": {"filter": [exists], "must_not": [{"term": {field: num}}]}}, True
-            op = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte", CompareOperators.GT: "gt",
-                  CompareOperators.GTE: "gte"}[value.op]
-            return {"range": {field: {op: num}}}, True
-        if isinstance(value, SigmaCIDRExpression):
-            if kind == "ip":
-                return {"term": {field: str(value.network)}}, True
-            return exists, False
-        if isinstance(value, (SigmaRegularExpression, SigmaFieldReference)):
-            return exists, False
-        raise UnsupportedRule(f"value type {type(value).__name__} (field {field!r}) is not supported")
-
-    def string(self, field: str, kind: str, value: SigmaString) -> tuple[dict, bool]:
-        parts = list(value.s)
-        if any(not isinstance(p, (str, SpecialChars)) for p in parts):
-            raise UnsupportedRule(f"placeholders are not supported in {value}")
+        parts = string_parts(value)
         cased = isinstance(value, SigmaCasedString)
         plain = all(isinstance(p, str) for p in parts)
         if kind == "keyword":
@@ -153,7 +157,7 @@ class Converter:
                 return exists, False
             if kind == "boolean" and text.lower() in ("true", "false"):
                 return {"term": {field: text.lower() == "true"}}, True
-        return {"exists": {"field": field}}, False  # wildcards over ip/number/text fields: confirmed in Python
+        return exists, False  # wildcards over ip/number/text fields: confirmed in Python
 
 
 def _or(queries: list[dict]) -> dict:

@@ -26,7 +26,7 @@ import orjson
 from core import yamlfile
 
 from ..normalize import iso, to_document
-from ..respond import Decision
+from ..model import Decision
 from .bulk import Batch, BulkWriter, Spool, source_key
 from .client import connect, settings
 from .query import Converter
@@ -584,7 +584,7 @@ class ElasticStore:
 
     # ------------------------------------------------------------ decisions
     def record_decision(self, decision) -> int:
-        """Store a secops.respond.Decision; its id is a nanosecond sequence that orders the trail."""
+        """Store a secops.model.Decision; its id is a nanosecond sequence that orders the trail."""
         from elasticsearch import ConflictError
         with self.lock:
             sequence = self._last_sequence = max(time.time_ns(), getattr(self, "_last_sequence", 0) + 1)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from secops.config import ConfigError, load_config
-from secops.daemon import make_enforcer
+from secops.wiring import make_enforcer
 from secops.ingest import FileTail
 from secops.normalize import Normalizer
 from secops.respond import EnforcerGroup
