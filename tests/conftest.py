@@ -164,7 +164,14 @@ def exposed_sshd(lab, dmz_host):
 
 
 @pytest.fixture()
-def attacker(lab):
+def attacker_host_number() -> int:
+    """The attacker's host number in the internet network (the lab's client is 10, the gateway 1); a
+    module overrides it to attack from an address that earlier runs' detections know nothing of."""
+    return 66
+
+
+@pytest.fixture()
+def attacker(lab, attacker_host_number):
     """A namespace on the internet, joined to the wan router's internet bridge like the lab's client."""
     from infra.lab.plan import NS_PREFIX, ifname
 
@@ -174,12 +181,19 @@ def attacker(lab):
     needs_root()
     net = _lab_internet()
     ns, wan = f"{NS_PREFIX}attacker", lab["service"]["route_namespace"]
-    address, gateway = str(net.network_address + 66), str(net.network_address + 1)
+    address, gateway = str(net.network_address + attacker_host_number), str(net.network_address + 1)
     peer = ifname("c-", "attacker")  # beside the lab's own clients (c-internet, c-egov-net)
+    bridge = ifname("o-", "internet")
+    # A Linux bridge takes the lowest MAC of its ports unless one was set: pin the current one, else the
+    # attacker's port joining or leaving can change it and leave the lab's client with a stale ARP entry
+    # for its gateway (the portal check of the next `govctl lab up` failed for a few seconds).
+    mac = json.loads(subprocess.run(["ip", "-j", "-n", wan, "link", "show", bridge], check=True,
+                                    capture_output=True, text=True).stdout)[0]["address"]
+    ip("-n", wan, "link", "set", bridge, "address", mac)
     ip("netns", "add", ns)
     try:
         ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", peer, "netns", wan)
-        ip("-n", wan, "link", "set", peer, "master", ifname("o-", "internet"), "up")
+        ip("-n", wan, "link", "set", peer, "master", bridge, "up")
         ip("-n", ns, "addr", "add", f"{address}/{net.prefixlen}", "dev", "eth0")
         ip("-n", ns, "link", "set", "eth0", "up")
         ip("-n", ns, "link", "set", "lo", "up")

@@ -17,6 +17,7 @@ verifying client.
 """
 from __future__ import annotations
 
+import random
 import ssl
 import time
 
@@ -30,6 +31,14 @@ from tests.secops.testbed import attack_until_blocked, ssh_banner
 from .conftest import admin_credentials, platform_on_lab  # noqa: F401 (platform_on_lab: `govctl up` for the module)
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+@pytest.fixture()
+def attacker_host_number() -> int:
+    """A fresh attacker address per run: the daemon's store outlives a run (the platform's state), and its
+    slow brute-force rule would add this run's failures to an earlier run's alert, whose incident is
+    already resolved, instead of opening a new incident."""
+    return random.randint(100, 199)
 
 
 def _api(report: dict, creds: dict) -> httpx.Client:
