@@ -102,3 +102,117 @@ def es_section(es_node, tmp_path) -> dict:
                    bulk={"retry_seconds": 2.0, "probe_seconds": 0.5, "max_in_flight": 2},
                    detection={"overlap_seconds": 30.0, "interval_seconds": 1.0})
     return section
+
+
+# ---------------------------------------------------------------- an attacker against the lab
+# Scenario "an sshd exposed by mistake", shared by tests/secops/test_interception_lab.py (the daemon's
+# interception) and tests/services/test_console_on_lab.py (the console on `govctl up`'s platform).
+# The lab's zone policy lets nobody from the internet reach DMZ tcp/22 (the 等保 policy pack refuses
+# such a flow), so `exposed_sshd` opens that exposure for the production center's DMZ host — one accept
+# rule placed right after the firewall's blocked-set drops, so a ban still wins — and removes it after.
+# `attacker` is a namespace on the internet, joined where the lab's internet traffic enters (the wan
+# router's internet bridge); tests/secops/testbed.py's ssh_password_attempts brute-forces from it.
+EXPOSURE = "test: sshd exposed by mistake"
+
+
+def lab_nft(ns: str, *args: str) -> str:
+    """`nft ARGS` in network namespace `ns`; its output."""
+    return subprocess.run(["ip", "netns", "exec", ns, "nft", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _lab_internet():
+    from infra.engine import StackDefinition
+    from infra.topology import load_topology
+    topo = load_topology(StackDefinition.load("lab").topology)
+    return next(o.ipv4 for o in topo.outside if o.name == "internet")
+
+
+@pytest.fixture()
+def dmz_host(lab) -> dict:
+    """The production center's internet-DMZ host (its stack output)."""
+    production = next(c for c, spec in lab["centers"].items() if spec["role"] == "production")
+    return next(h for h in lab["hosts"] if h["center"] == production and h["zone_kind"] == "internet_dmz")
+
+
+@pytest.fixture()
+def exposed_sshd(lab, dmz_host):
+    """internet → the DMZ host's tcp/22 accepted, right after the rules that drop blocked sources."""
+    import re
+    needs_root()
+    fw = lab["centers"][dmz_host["center"]]["firewall"]
+    ns, table = fw["namespace"], fw["table"]
+    chain = lab_nft(ns, "-a", "list", "chain", fw["family"], table, "forward")
+    set_drops = [int(m.group(1)) for line in chain.splitlines()
+                 if any(f"@{s} " in line for s in fw["sets"].values()) and " drop " in line
+                 for m in [re.search(r"# handle (\d+)", line)] if m]
+    assert len(set_drops) == 2, f"the forward chain should drop both blocked sets first:\n{chain}"
+    lab_nft(ns, "add", "rule", fw["family"], table, "forward", "position", str(max(set_drops)),
+            "ip", "saddr", str(_lab_internet()), "ip", "daddr", dmz_host["ipv4"], "tcp", "dport", "22",
+            "accept", "comment", f'"{EXPOSURE}"')
+    try:
+        rules = [line.strip() for line in lab_nft(ns, "-a", "list", "chain", fw["family"], table,
+                                                  "forward").splitlines() if "# handle" in line]
+        order = [i for i, r in enumerate(rules) if EXPOSURE in r or " drop " in r and "@blocked" in r]
+        assert EXPOSURE in rules[order[-1]] and len(order) == 3, rules  # bans come first
+        yield dmz_host
+    finally:
+        for line in lab_nft(ns, "-a", "list", "chain", fw["family"], table, "forward").splitlines():
+            if EXPOSURE in line:
+                lab_nft(ns, "delete", "rule", fw["family"], table, "forward", "handle",
+                        re.search(r"# handle (\d+)", line).group(1))
+
+
+@pytest.fixture()
+def attacker_host_number() -> int:
+    """The attacker's host number in the internet network (the lab's client is 10, the gateway 1); a
+    module overrides it to attack from an address that earlier runs' detections know nothing of."""
+    return 66
+
+
+@pytest.fixture()
+def attacker(lab, attacker_host_number):
+    """A namespace on the internet, joined to the wan router's internet bridge like the lab's client."""
+    from infra.lab.plan import NS_PREFIX, ifname
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    needs_root()
+    net = _lab_internet()
+    ns, wan = f"{NS_PREFIX}attacker", lab["service"]["route_namespace"]
+    address, gateway = str(net.network_address + attacker_host_number), str(net.network_address + 1)
+    peer = ifname("c-", "attacker")  # beside the lab's own clients (c-internet, c-egov-net)
+    bridge = ifname("o-", "internet")
+    # A Linux bridge takes the lowest MAC of its ports unless one was set: pin the current one, else the
+    # attacker's port joining or leaving can change it and leave the lab's client with a stale ARP entry
+    # for its gateway (the portal check of the next `govctl lab up` failed for a few seconds).
+    mac = json.loads(subprocess.run(["ip", "-j", "-n", wan, "link", "show", bridge], check=True,
+                                    capture_output=True, text=True).stdout)[0]["address"]
+    ip("-n", wan, "link", "set", bridge, "address", mac)
+    ip("netns", "add", ns)
+    try:
+        ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", peer, "netns", wan)
+        ip("-n", wan, "link", "set", peer, "master", bridge, "up")
+        ip("-n", ns, "addr", "add", f"{address}/{net.prefixlen}", "dev", "eth0")
+        ip("-n", ns, "link", "set", "eth0", "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", ns, "route", "add", "default", "via", gateway)
+        yield {"namespace": ns, "address": address}
+    finally:
+        # A connection cut by a block leaves an orphaned socket retrying its FIN for minutes, and it
+        # keeps the namespace (and so the veth pair) alive after `netns delete`: close the sockets and
+        # take the wan end down explicitly, so the next run can add the pair again.
+        subprocess.run(["ip", "netns", "exec", ns, "ss", "-K", "state", "all"], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+        subprocess.run(["ip", "-n", wan, "link", "delete", peer], capture_output=True)  # gone already: fine
+
+
+def lab_block_sets(lab) -> dict:
+    """Each center's blocked sets in its boundary firewall (named by the stack outputs), by center."""
+    from infra.outputs import StackOutputs
+    from secops.respond import NftablesEnforcer
+    from secops.stack import targets_from_outputs
+    firewalls = targets_from_outputs(StackOutputs.from_dict(lab), "lab")["firewalls"]
+    return {fw["center"]: NftablesEnforcer(table=fw["table"], set_name=fw["set"], family=fw["family"],
+                                           netns=fw["netns"], set6=fw["set6"]) for fw in firewalls}

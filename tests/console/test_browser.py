@@ -8,34 +8,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import os
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from console.app import DEFAULT_STATIC, create_console_app
 
+from .browser import IMG, Watch, chromium, expect_state, expect_text  # noqa: F401 (chromium: the module's browser fixture)
 from .conftest import PASSWORDS, XSS_AGENT, XSS_USER, add_users, feed, seed_store
 
 pytestmark = pytest.mark.slow
-
-# Screenshots go to a scratch folder so a test run leaves the checkout clean; to refresh the ones
-# docs/console.md shows: GOVCTL_SCREENSHOTS=docs/img .venv/bin/pytest -m slow tests/console/test_browser.py
-IMG = Path(os.environ.get("GOVCTL_SCREENSHOTS") or Path(tempfile.gettempdir()) / "govctl-console-screenshots")
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's chromium (Playwright's own browser download is not reachable; root needs --no-sandbox).
-    Module-scoped rather than pytest-playwright's session fixture: Playwright's sync API keeps an event
-    loop running in the main thread while it is open, and later tests (asyncio.run in-process) need it gone."""
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -69,25 +50,6 @@ def server(tmp_path_factory):
     server.should_exit = True
     thread.join(10)
     engine.store.close()
-
-
-class Watch:
-    """Console errors, uncaught page errors and dialogs of one page."""
-
-    def __init__(self, page):
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on("dialog", self._dialog)
-
-    def _dialog(self, dialog):
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def assert_clean(self):
-        assert self.dialogs == [], f"a dialog opened (markup from an alert ran?): {self.dialogs}"
-        assert self.errors == [], f"the browser console shows errors: {self.errors}"
 
 
 def sign_in(page, base: str, name: str) -> None:
@@ -306,11 +268,3 @@ def test_an_ended_session_leads_back_to_sign_in_and_then_to_the_same_page(server
     page.get_by_test_id("sign-in").click()
     page.locator(".incident-row").first.wait_for()
     watch.assert_clean()
-
-
-def expect_text(page, text: str) -> None:
-    page.get_by_text(text).first.wait_for()
-
-
-def expect_state(page, label: str) -> None:
-    page.get_by_test_id("state").filter(has_text=label).wait_for()

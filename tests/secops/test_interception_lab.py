@@ -1,19 +1,18 @@
 """Interception on the lab's own boundary firewalls (root, slow; uses the session's lab).
 
 Scenario "an sshd exposed by mistake": the lab's zone policy lets nobody from the internet reach DMZ
-tcp/22 (the 等保 policy pack refuses such a flow), so this test opens that exposure itself for the
-production center's DMZ host — one accept rule placed right after the firewall's blocked-set drops, so
-a ban still wins — and removes it afterwards. An attacker namespace joins the internet where the lab's
-internet traffic enters (the wan router's internet bridge) and brute-forces the host's real sshd with
-password logins. `govctl secops run --stack lab` tails that host's own sshd log and fills the timed sets
-of every center's firewall, all named by the stack outputs. The lab's ops workstation doing the same
-is never blocked.
+tcp/22 (the 等保 policy pack refuses such a flow), so the `exposed_sshd` fixture (tests/conftest.py,
+shared with the console's lab test) opens that exposure for the production center's DMZ host — one
+accept rule placed right after the firewall's blocked-set drops, so a ban still wins — and removes it
+afterwards. An attacker namespace (the `attacker` fixture) joins the internet where the lab's internet
+traffic enters (the wan router's internet bridge) and brute-forces the host's real sshd with password
+logins. `govctl secops run --stack lab` tails that host's own sshd log and fills the timed sets of every
+center's firewall, all named by the stack outputs. The lab's ops workstation doing the same is never
+blocked.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 import signal
 import subprocess
 import threading
@@ -22,87 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.engine import StackDefinition
-from infra.lab.plan import NS_PREFIX, ifname
-from infra.topology import load_topology
-from secops.respond import NftablesEnforcer
-from infra.outputs import StackOutputs
-from secops.stack import LAB_SSHD_LOG, targets_from_outputs
+from secops.stack import LAB_SSHD_LOG
 from secops.store import Store
-from tests.secops.testbed import ElementMonitor, ssh_banner, ssh_password_attempts, wait_for
-from tests.conftest import GOVCTL, needs_root
+from tests.secops.testbed import ElementMonitor, attack_until_blocked, ssh_banner, ssh_password_attempts, wait_for
+from tests.conftest import GOVCTL, lab_block_sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
-EXPOSURE = "test: sshd exposed by mistake"
 GOAL_SECONDS = 0.25  # the issue's goal: p99 from the attacking log line to the set element
-
-
-def _nft(ns: str, *args: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", ns, "nft", *args], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def _internet(lab) -> ipaddress.IPv4Network:
-    topo = load_topology(StackDefinition.load("lab").topology)
-    return next(o.ipv4 for o in topo.outside if o.name == "internet")
-
-
-@pytest.fixture()
-def dmz_host(lab) -> dict:
-    production = next(c for c, spec in lab["centers"].items() if spec["role"] == "production")
-    return next(h for h in lab["hosts"] if h["center"] == production and h["zone_kind"] == "internet_dmz")
-
-
-@pytest.fixture()
-def exposed_sshd(lab, dmz_host):
-    """internet → the DMZ host's tcp/22 accepted, right after the rules that drop blocked sources."""
-    needs_root()
-    fw = lab["centers"][dmz_host["center"]]["firewall"]
-    ns, table = fw["namespace"], fw["table"]
-    chain = _nft(ns, "-a", "list", "chain", fw["family"], table, "forward")
-    set_drops = [int(m.group(1)) for line in chain.splitlines()
-                 if any(f"@{s} " in line for s in fw["sets"].values()) and " drop " in line
-                 for m in [re.search(r"# handle (\d+)", line)] if m]
-    assert len(set_drops) == 2, f"the forward chain should drop both blocked sets first:\n{chain}"
-    _nft(ns, "add", "rule", fw["family"], table, "forward", "position", str(max(set_drops)),
-         "ip", "saddr", str(_internet(lab)), "ip", "daddr", dmz_host["ipv4"], "tcp", "dport", "22",
-         "accept", "comment", f'"{EXPOSURE}"')
-    try:
-        rules = [line.strip() for line in _nft(ns, "-a", "list", "chain", fw["family"], table,
-                                               "forward").splitlines() if "# handle" in line]
-        order = [i for i, r in enumerate(rules) if EXPOSURE in r or " drop " in r and "@blocked" in r]
-        assert EXPOSURE in rules[order[-1]] and len(order) == 3, rules  # bans come first
-        yield dmz_host
-    finally:
-        for line in _nft(ns, "-a", "list", "chain", fw["family"], table, "forward").splitlines():
-            if EXPOSURE in line:
-                _nft(ns, "delete", "rule", fw["family"], table, "forward", "handle",
-                     re.search(r"# handle (\d+)", line).group(1))
-
-
-@pytest.fixture()
-def attacker(lab):
-    """A namespace on the internet, joined to the wan router's internet bridge like the lab's client."""
-    needs_root()
-    net = _internet(lab)
-    ns, wan = f"{NS_PREFIX}attacker", lab["service"]["route_namespace"]
-    address, gateway = str(net.network_address + 66), str(net.network_address + 1)
-    peer = ifname("c-", "attacker")  # beside the lab's own clients (c-internet, c-egov-net)
-    _ip("netns", "add", ns)
-    try:
-        _ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", peer, "netns", wan)
-        _ip("-n", wan, "link", "set", peer, "master", ifname("o-", "internet"), "up")
-        _ip("-n", ns, "addr", "add", f"{address}/{net.prefixlen}", "dev", "eth0")
-        _ip("-n", ns, "link", "set", "eth0", "up")
-        _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", ns, "route", "add", "default", "via", gateway)
-        yield {"namespace": ns, "address": address}
-    finally:
-        subprocess.run(["ip", "netns", "delete", ns], capture_output=True)  # its veth pair goes with it
 
 
 class _Daemon:
@@ -156,9 +81,7 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
         tmp_path, lab, exposed_sshd, attacker):
     host, atk = exposed_sshd, attacker
     ops_ns, ops_address = lab["ssh"]["proxy_namespace"], lab["ssh"]["ops_address"]
-    firewalls = targets_from_outputs(StackOutputs.from_dict(lab), "lab")["firewalls"]
-    sets = {fw["center"]: NftablesEnforcer(table=fw["table"], set_name=fw["set"], family=fw["family"],
-                                           netns=fw["netns"], set6=fw["set6"]) for fw in firewalls}
+    sets = lab_block_sets(lab)
     assert all(atk["address"] not in s.blocked() for s in sets.values()), "leftover block from an earlier run"
     assert ssh_banner(atk["namespace"], host["ipv4"]), "the exposed sshd should answer the internet"
 
@@ -175,7 +98,7 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
 
         ssh_password_attempts(ops_ns, host["ipv4"], 6, str(tmp_path), user="root")  # ops does the same
         lines, elements = _LineWatch(sshd_log, atk["address"]), ElementMonitor(home_fw["namespace"], tuple(home_fw["sets"].values()))
-        tries = _attack_until_blocked(atk, host, sets, tmp_path)
+        tries = attack_until_blocked(atk["namespace"], atk["address"], host["ipv4"], sets[host["center"]], tmp_path)
         assert tries == 5, f"blocked after {tries} failed logins; the rule says 5\n" + "\n".join(daemon.lines)
         # in the boundary firewall of every center, not only the attacked one
         assert all(atk["address"] in s.blocked() for s in sets.values())
@@ -190,7 +113,7 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
         assert wait_for(lambda: all(atk["address"] not in s.blocked() for s in sets.values()), 15) is not None
         assert ssh_banner(atk["namespace"], host["ipv4"])
         # trying again, it is blocked again at once (its window still holds the failures), for longer
-        assert _attack_until_blocked(atk, host, sets, tmp_path) == 1
+        assert attack_until_blocked(atk["namespace"], atk["address"], host["ipv4"], sets[host["center"]], tmp_path) == 1
         lifted = subprocess.run([str(GOVCTL), "bans", "remove", atk["address"], "--stack", "lab", "--config",
                                  str(cfg), "--reason", "test"], capture_output=True, text=True, timeout=120)
         assert lifted.returncode == 0, lifted.stderr
@@ -209,14 +132,3 @@ def test_attacker_is_blocked_on_every_center_firewall_expires_and_ops_never_is(
     assert (ops_address, "allowlisted", None, "ssh_bruteforce_fast") in rows
     assert [(a, t) for a, action, t, _ in rows if action == "block"] == [(atk["address"], 3.0), (atk["address"], 12.0)]
     assert not [r for r in rows if r[0] == ops_address and r[1] == "block"]
-
-
-def _attack_until_blocked(atk, host, sets, workdir, most: int = 10) -> int | None:
-    """Failed root logins one by one until the attacker is in the attacked center's set; how many it
-    took. Stopping then keeps later attempts from renewing the block while the test waits for expiry."""
-    home = sets[host["center"]]
-    for tries in range(1, most + 1):
-        ssh_password_attempts(atk["namespace"], host["ipv4"], 1, str(workdir), user="root")
-        if wait_for(lambda: atk["address"] in home.blocked(), 5 if tries >= 5 else 0.3) is not None:
-            return tries
-    return None

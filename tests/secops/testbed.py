@@ -135,6 +135,18 @@ def ssh_password_attempts(from_ns: str, server: str, n: int, workdir: str, user:
                        stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=30)
 
 
+def attack_until_blocked(from_ns: str, address: str, server: str, blocked_set, workdir,
+                         most: int = 10) -> int | None:
+    """Failed root logins from `from_ns` (its `address`) to `server`'s sshd one by one until `address` is in
+    `blocked_set` (an NftablesEnforcer: the attacked center's); how many it took, or None. Stopping then
+    keeps later attempts from renewing the block while a test waits for expiry."""
+    for tries in range(1, most + 1):
+        ssh_password_attempts(from_ns, server, 1, str(workdir), user="root")
+        if wait_for(lambda: address in blocked_set.blocked(), 5 if tries >= 5 else 0.3) is not None:
+            return tries
+    return None
+
+
 def ssh_banner(from_ns: str, server: str, port: int = 22, timeout: float = 1.0) -> bool:
     """Can `from_ns` open a TCP connection to server:port and read an SSH banner?"""
     code = (f"import socket,sys\ntry:\n s=socket.create_connection(({server!r},{port}),timeout={timeout})\n"

@@ -4,7 +4,6 @@ checks (≤ 10 s), `status` names the URL, and `down --keep-lab` stops everythin
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import time
 from pathlib import Path
@@ -14,25 +13,19 @@ import pytest
 
 from services.layout import process_alive
 from tests.conftest import run_govctl
+from tests.secops.testbed import free_port
+
+from .conftest import admin_credentials, govctl_up_on_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 COMPONENTS = {"lab", "hardening", "monitoring", "secops", "console"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_up_status_down_on_the_lab(lab):
-    port = _free_port()
+    port = free_port()
     env = {"COLUMNS": "400"}
-    up = run_govctl("up", "--stack", "lab", "--store", "sqlite", "--port", str(port), "--json",
-                    env=env, timeout=1800)
     try:
-        assert up.returncode == 0, up.stderr[-4000:]
-        report = json.loads(up.stdout)
+        report = govctl_up_on_lab(port, env)
         assert set(report["components"]) == COMPONENTS
         assert all(c["state"] == "up" for c in report["components"].values()), report["components"]
         assert report["console_url"] == f"https://127.0.0.1:{port}/"
@@ -45,8 +38,7 @@ def test_up_status_down_on_the_lab(lab):
         assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.")
         assert "<div id=\"app\">" in https.get("").text  # the console's page
         # the first administrator signs in with the credentials file `up` wrote (Secure cookie over HTTPS)
-        creds = dict(line.split(": ", 1) for line in Path(report["credentials_file"]).read_text().splitlines()
-                     if not line.startswith("#"))
+        creds = admin_credentials(report["credentials_file"])
         signin = https.post("api/session", json={"name": creds["user"], "password": creds["password"]})
         assert signin.status_code == 200, signin.text
         assert "secure" in signin.headers["set-cookie"].lower()
