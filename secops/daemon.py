@@ -31,6 +31,7 @@ from .respond import Enforcer
 from .wiring import build_allowlist, build_rules, decision_engine_from_config
 
 CHECKPOINT_MIN_EVENTS = 10_000  # a restart feeds the detector again at most about this many stored events
+BAN_SYNC_SECONDS = 5.0  # how often the daemon takes the blocks in force from the store again (people lift some)
 CHECKPOINT_BYTES_PER_EVENT = 64  # …or more, when the state is big: one checkpoint per this many bytes per event
 
 
@@ -51,6 +52,7 @@ class Engine:
         self.stats = {"lines": 0, "events": 0, "quarantined": 0, "alerts": 0, "blocks": 0,
                       "refused_elements": 0, "unblockable_sources": 0}  # the last two: DecisionEngine.counts
         self._since_checkpoint = 0
+        self._bans_synced = time.monotonic()  # the decision engine loaded them just now
         self._checkpoint_every = CHECKPOINT_MIN_EVENTS
         self._has_checkpoint = self._resume()
 
@@ -66,6 +68,9 @@ class Engine:
                 self.log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
 
     def process(self, normalizer: Normalizer, batch: Batch, input_name: str | None) -> None:
+        if time.monotonic() - self._bans_synced >= BAN_SYNC_SECONDS:  # lifts and bans made by people meanwhile
+            self.decisions.sync_bans()
+            self._bans_synced = time.monotonic()
         events: list[tuple[int, dict]] = []
         rejected: list[tuple[int, str, str, bytes]] = []
         normalize, detect = normalizer.normalize, self.detector.process

@@ -111,8 +111,19 @@ class DecisionEngine:
             key = canonical(address) or address
             self.offences[key] = self.offences.get(key, 0) + count
         self.skipped.update(self.store.allowlisted_alerts())
-        for ban in self.store.active_bans():
-            self.active[canonical(ban["address"]) or ban["address"]] = _epoch(ban["until"]) if ban["until"] else math.inf
+        self.sync_bans()
+
+    def sync_bans(self) -> None:
+        """The blocks in force, from the store again: another process (the console, `govctl bans`) may have
+        lifted or added one. Without this a long-running daemon would take a lifted address for blocked
+        until the old expiry and never block it again meanwhile. This engine's own blocks not stored yet
+        (waiting for the enforcer, or for the caller's batch) stay in force."""
+        active = {canonical(ban["address"]) or ban["address"]: _epoch(ban["until"]) if ban["until"] else math.inf
+                  for ban in self.store.active_bans()}
+        for decision in (*self._pending, *self.unrecorded):
+            if decision.action == "block":
+                active.setdefault(decision.address, decision.until)
+        self.active = active
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
