@@ -159,7 +159,10 @@ class Platform:
         values = {"stack": options.stack or "", "store": options.store, "host": options.host,
                   "port": options.port, "console_url": options.url("/"), "state": self.layout.state,
                   "platform": self.layout.root, "python": sys.executable, "tls_args": [],
-                  "store_args": [], "tls_cert": "", "tls_key": ""}
+                  "store_args": [], "tls_cert": "", "tls_key": "",
+                  # the console's bans act on the stack's firewalls when this platform deploys the stack
+                  "stack_args": ["--stack", options.stack]
+                  if options.stack and any(c.part_of_lab for c in spec.components) else []}
         if not options.plain_http:
             files = tls.ensure_tls(self.layout.tls, tls.default_names(options.host))
             if files.created:

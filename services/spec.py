@@ -16,7 +16,7 @@ SCHEMA = Path(__file__).with_name("components.schema.yaml")
 # Placeholders an argument or URL may hold; the list-valued ones must stand alone in an argument.
 SCALARS = ("stack", "store", "host", "port", "console_url", "state", "platform", "tls_cert", "tls_key",
            "python")
-LISTS = ("tls_args", "store_args")
+LISTS = ("tls_args", "store_args", "stack_args")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 DEFAULT_RESTART = {"base": 1.0, "max": 60.0, "reset_after": 60.0}
