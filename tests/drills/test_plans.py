@@ -88,11 +88,14 @@ def test_report_is_sm2_signed_when_the_keystore_unlocks(tmp_path, monkeypatch):
     assert not document_signature_valid(tampered, trusted)
 
 
-def test_report_without_keystore_says_why_it_is_unsigned(monkeypatch):
+def test_report_without_keystore_says_why_it_is_unsigned(monkeypatch, tmp_path):
     from drills.report import sign
 
     for var in ("GOVCTL_CRYPTO_PASSPHRASE", "GOVCTL_CRYPTO_PASSPHRASE_FILE",
                 "GOVCTL_CRYPTO_ROOT_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
+    # an empty state: no keystore and no root key file (`govctl up` makes state/keys/root.key the default)
+    monkeypatch.setenv("GOVCTL_STATE", str(tmp_path))
+    monkeypatch.setattr("core.paths.STATE", tmp_path)
     out = sign({"scenario": "x"})
     assert out["unsigned"].startswith("not signed:")
