@@ -57,7 +57,7 @@ def main() -> None:
     log.write_text("")
     cfg = work / "secops.yaml"
     tb = group = None
-    monitors: list[Monitor] = []
+    monitors: list[ElementMonitor] = []
     daemon = None
     try:
         config = {"store": str(work / "s.db"), "ops_networks": ["10.20.0.0/16"], "response": {"ttl": TTL}}

@@ -53,7 +53,6 @@ def _validator(schema_path: Path):
     """A validator for a YAML JSON-schema file; `$ref`s to other files resolve relative to it
     (the secops schema refers to secops/es/config.schema.yaml for its `elasticsearch:` section and to
     schemas/limits.yaml for its bounds). A `number` is finite: .inf and .nan are refused."""
-    import jsonschema
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 

@@ -379,8 +379,8 @@ class EnforcerGroup:
         if not items:
             return []
         reasons: dict[str, list[str]] = {}
-        for member, refused in zip(self.members, self._each(lambda member: member.block(items))):
-            for address, why in refused or ():
+        for member, member_refused in zip(self.members, self._each(lambda member: member.block(items))):
+            for address, why in member_refused or ():
                 reasons.setdefault(address, []).append(f"{getattr(member, 'netns', None) or member}: {why}")
         return [(address, "; ".join(whys)) for address, whys in reasons.items()]
 

@@ -214,7 +214,6 @@ class Supervisor:
         first = True
         try:
             while not self._stopping:
-                now = time.monotonic()
                 services = self._read_plan()
                 if services is not None:
                     if first:
