@@ -1,8 +1,9 @@
 """SM2 (GB/T 32918 / GM/T 0003) signatures and public-key encryption.
 
 The arithmetic sits behind `SM2Backend`; the backends are registered by name in `BACKENDS` and
-imported when chosen: gmalg (pure Python, nonces from `secrets`; the default) or openssl
-(sm2_openssl.py). The curve and its encodings are in sm2_curve.py. This module wraps any backend
+imported when chosen: openssl (sm2_openssl.py, the system libcrypto; the default where it passes
+the standard's known answers, sm2_kat.py) or gmalg (pure Python, nonces from `secrets`; the
+fallback). The curve and its encodings are in sm2_curve.py. This module wraps any backend
 strictly: public points and ciphertext points are checked to lie on the curve, private keys and
 signature values to lie in range, the signer's distinguishing ID (default 1234567812345678) goes
 into Z_A as the standard says, signatures are DER SEQUENCE{r, s}, ciphertexts are C1C3C2 in
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import importlib
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from .errors import BadInput, CryptoError, IntegrityError
+from .errors import BadInput, CryptoError, IntegrityError, UnsupportedError
 # The curve and its encodings live in sm2_curve, where backends use them without importing this
 # module; callers know P, N, the ID and the codecs as SM2's, so they are importable from here too.
 from .sm2_curve import (C3_LEN, DEFAULT_ID, N, P, Point, be32, check_id, decode_ciphertext,  # noqa: F401
@@ -82,25 +85,33 @@ class GmalgBackend:
 
 
 # The backends by the name the crypto configuration gives (`sm2_backend`): "module:class",
-# imported when first chosen, so this module depends on no backend but its own default.
+# imported when first chosen, so this module depends on no backend but its own fallback.
 BACKENDS = {
     "gmalg": "crypto.sm2:GmalgBackend",
     "openssl": "crypto.sm2_openssl:OpenSSLBackend",
 }
-_default = {"name": "gmalg", "instance": None}
+# What `sm2_backend: auto` (the default) tries, fastest first: the first backend that loads and
+# passes the standard's known answers (sm2_kat) becomes the default; gmalg is the fallback.
+AUTO_ORDER = ("openssl", "gmalg")
+AUTO = "auto"
+_default = {"name": AUTO, "instance": None, "selection": None}
+_choosing = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _registered(name: str) -> str:
     if name not in BACKENDS:
-        raise BadInput(f"SM2 backend {name!r} is unknown; use one of {', '.join(BACKENDS)}")
+        raise BadInput(f"SM2 backend {name!r} is unknown; use {AUTO} or one of {', '.join(BACKENDS)}")
     return BACKENDS[name]
 
 
 def use_backend(name: str) -> None:
-    """Make `name` the backend of keys created without one (set from the configuration)."""
-    _registered(name)
+    """Make `name` (or "auto") the backend of keys created without one (set from the configuration)."""
+    if name != AUTO:
+        _registered(name)
     if name != _default["name"]:
-        _default.update(name=name, instance=None)
+        with _choosing:
+            _default.update(name=name, instance=None, selection=None)
 
 
 def create_backend(name: str) -> SM2Backend:
@@ -109,10 +120,59 @@ def create_backend(name: str) -> SM2Backend:
     return getattr(importlib.import_module(module), cls)()
 
 
+def check_backend(name: str) -> tuple[SM2Backend | None, str]:
+    """(an instance of `name`, "") when it loads and passes the known answers, else (None, why)."""
+    from . import sm2_kat
+
+    try:
+        backend = create_backend(name)
+        sm2_kat.check(backend)
+    except ImportError as exc:
+        return None, f"cannot be imported ({exc.name})"
+    except sm2_kat.KnownAnswerFailure as exc:
+        return None, f"failed a GB/T 32918 known-answer vector: {exc}"
+    except Exception as exc:  # a backend that cannot start or breaks on a vector is not used
+        return None, f"{type(exc).__name__}: {exc}"
+    return backend, ""
+
+
+def _choose() -> tuple[SM2Backend, dict]:
+    refused = {}
+    for name in AUTO_ORDER:
+        backend, why = check_backend(name)
+        if backend is not None:
+            reason = (f"{name}: first of {', '.join(AUTO_ORDER)} to pass the GB/T 32918 known answers"
+                      + "".join(f"; {other} {refused[other]}" for other in refused))
+            if refused:
+                log.warning("SM2 backend %s in use (slower): %s", name,
+                            "; ".join(f"{other} {why}" for other, why in refused.items()))
+            return backend, {"backend": name, "configured": AUTO, "reason": reason, "refused": refused}
+        refused[name] = why
+    raise UnsupportedError("no SM2 backend passed the GB/T 32918 known answers: "
+                           + "; ".join(f"{name} {why}" for name, why in refused.items())
+                           + ": run `make setup` (gmalg) or install OpenSSL 3 (libssl3)")
+
+
 def default_backend() -> SM2Backend:
     if _default["instance"] is None:
-        _default["instance"] = create_backend(_default["name"])
+        with _choosing:  # two threads starting at once check the backends once
+            if _default["instance"] is None:
+                name = _default["name"]
+                if name == AUTO:
+                    backend, selection = _choose()
+                else:
+                    backend = create_backend(name)
+                    selection = {"backend": name, "configured": name, "refused": {},
+                                 "reason": f"{name}: chosen by `sm2_backend: {name}` in the crypto configuration"}
+                _default.update(instance=backend, selection=selection)
     return _default["instance"]
+
+
+def selection() -> dict:
+    """Which backend is the default and why: backend, configured (auto or a name), reason, and
+    refused (backend -> why, for auto)."""
+    default_backend()
+    return dict(_default["selection"])
 
 
 @dataclass(frozen=True)

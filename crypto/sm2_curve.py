@@ -7,6 +7,8 @@ over integers and bytes: this module knows no backend, so a backend can use it w
 the wrapper that chooses it."""
 from __future__ import annotations
 
+import functools
+
 from . import der
 from .errors import BadInput, IntegrityError
 from .primitives import digest
@@ -59,6 +61,7 @@ def check_id(uid: bytes) -> bytes:
     return uid
 
 
+@functools.lru_cache(maxsize=1024)  # one per signer and ID: the same few keys sign again and again
 def za(public: Point, uid: bytes = DEFAULT_ID) -> bytes:
     """Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A)."""
     check_id(uid)

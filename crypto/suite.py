@@ -6,7 +6,8 @@ or state/crypto/config.yaml:
 
     suite: gm                    # gm | intl
     sm2_id: "1234567812345678"   # default SM2 distinguishing ID
-    sm2_backend: gmalg           # gmalg (pure Python, default) | openssl (system libcrypto 3)
+    sm2_backend: auto            # auto (default: openssl where the system libcrypto 3 has SM2 and
+                                 # passes the GB/T 32918 known answers, else gmalg) | openssl | gmalg
     kdf_iterations: 600000       # PBKDF2 rounds for a passphrase root key
     audit_witness_dir: /mnt/witness   # where the audit log's witness records checkpoints
                                       # (default state/crypto/audit-witness; relative: under state/)
@@ -29,7 +30,7 @@ CONFIG_SCHEMA = {
     "properties": {
         "suite": {"enum": ["gm", "intl"]},
         "sm2_id": {"type": "string", "minLength": 1, "maxLength": 8191},
-        "sm2_backend": {"enum": ["gmalg", "openssl"]},
+        "sm2_backend": {"enum": ["auto", "gmalg", "openssl"]},
         "kdf_iterations": {"type": "integer", "minimum": 100_000},
         "audit_witness_dir": {"type": "string", "minLength": 1},
     },
@@ -87,8 +88,8 @@ def load_settings(path: Path | None = None) -> Settings:
             raise BadInput(f"crypto configuration {path}: {detail}; fix the file "
                            f"(keys: {', '.join(CONFIG_SCHEMA['properties'])})") from None
     suite = SUITES[data.get("suite", "gm")]
-    sm2.use_backend(data.get("sm2_backend", "gmalg"))
-    check_suite(suite.name, data.get("sm2_backend", "gmalg"))
+    sm2.use_backend(data.get("sm2_backend", sm2.AUTO))
+    check_suite(suite.name, data.get("sm2_backend", sm2.AUTO))
     witness_dir = data.get("audit_witness_dir")
     return Settings(suite, data.get("sm2_id", "1234567812345678").encode(),
                     data.get("kdf_iterations", DEFAULT_KDF_ITERATIONS),
@@ -96,7 +97,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 @functools.cache
-def check_suite(name: str, sm2_backend: str = "gmalg") -> None:
+def check_suite(name: str, sm2_backend: str = sm2.AUTO) -> None:
     """Run every algorithm of the suite (with that SM2 backend) once; UnsupportedError names
     what is missing."""
     from cryptography.exceptions import UnsupportedAlgorithm

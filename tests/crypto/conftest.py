@@ -33,7 +33,7 @@ def state(tmp_path, monkeypatch) -> Path:
     yield state_dir
     from crypto import sm2
 
-    sm2.use_backend("gmalg")  # a test may have configured the other backend
+    sm2.use_backend(sm2.AUTO)  # a test may have configured another backend
 
 
 @pytest.fixture

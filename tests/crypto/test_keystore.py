@@ -206,6 +206,8 @@ def test_missing_sm2_backend_is_reported_at_start_up(state):
     import subprocess
     import sys
 
+    # Chosen explicitly, a missing backend stops the start (auto would fall back: test_sm2_selection).
+    (state / "crypto" / "config.yaml").write_text("sm2_backend: gmalg\nkdf_iterations: 100000\n")
     code = ("import sys; sys.modules['gmalg'] = None\n"
             "from crypto.suite import load_settings\n"
             "try:\n    load_settings()\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
