@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import importlib.metadata
 import logging
 import threading
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class GmalgBackend:
 
         self._gmalg = gmalg
         self._nonce_source = nonce_source
+        self.version = f"gmalg {importlib.metadata.version('gmalg')} (pure Python)"
 
     def _sm2(self, d: int | None = None, public: Point | None = None, uid: bytes | None = None):
         return self._gmalg.SM2(be32(d) if d else None, uid, point_bytes(public) if public else None,
@@ -114,6 +116,13 @@ def use_backend(name: str) -> None:
             _default.update(name=name, instance=None, selection=None)
 
 
+def choose_again() -> None:
+    """Forget the default backend: the next use creates (for auto: checks and chooses) it anew,
+    e.g. after the registry changed."""
+    with _choosing:
+        _default.update(instance=None, selection=None)
+
+
 def create_backend(name: str) -> SM2Backend:
     """A new instance of the backend registered as `name`."""
     module, cls = _registered(name).split(":")
@@ -141,8 +150,8 @@ def _choose() -> tuple[SM2Backend, dict]:
     for name in AUTO_ORDER:
         backend, why = check_backend(name)
         if backend is not None:
-            reason = (f"{name}: first of {', '.join(AUTO_ORDER)} to pass the GB/T 32918 known answers"
-                      + "".join(f"; {other} {refused[other]}" for other in refused))
+            reason = (f"the first of {', '.join(AUTO_ORDER)} to pass the GB/T 32918 known answers"
+                      + "".join(f"; {other} refused: {why}" for other, why in refused.items()))
             if refused:
                 log.warning("SM2 backend %s in use (slower): %s", name,
                             "; ".join(f"{other} {why}" for other, why in refused.items()))
@@ -163,9 +172,23 @@ def default_backend() -> SM2Backend:
                 else:
                     backend = create_backend(name)
                     selection = {"backend": name, "configured": name, "refused": {},
-                                 "reason": f"{name}: chosen by `sm2_backend: {name}` in the crypto configuration"}
+                                 "reason": f"chosen by `sm2_backend: {name}` in the crypto configuration"}
                 _default.update(instance=backend, selection=selection)
     return _default["instance"]
+
+
+def report() -> dict:
+    """The default backend and why, and every registered backend's known-answer result (runs
+    them all: for `govctl crypto backends`)."""
+    chosen = selection()
+    backends = {}
+    for name in BACKENDS:
+        backend, why = check_backend(name)
+        backends[name] = {"passed": backend is not None, "detail": why or "passed the GB/T 32918 known answers",
+                          "version": getattr(backend, "version", None)}
+    return {"in_use": chosen["backend"], "version": default_backend().version,
+            "configured": chosen["configured"], "reason": chosen["reason"],
+            "order": list(AUTO_ORDER), "backends": backends}
 
 
 def selection() -> dict:

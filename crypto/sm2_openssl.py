@@ -52,11 +52,23 @@ def _load():
         "EVP_PKEY_decrypt_init": (_c.c_int, [_P]),
         "EVP_PKEY_decrypt": (_c.c_int, [_P, _c.c_char_p, _c.POINTER(_c.c_size_t), _c.c_char_p, _c.c_size_t]),
         "CRYPTO_free": (None, [_P, _c.c_char_p, _c.c_int]),
+        "OpenSSL_version": (_c.c_char_p, [_c.c_int]),
+        "EVP_PKEY_CTX_new_from_name": (_P, [_P, _c.c_char_p, _c.c_char_p]),
         "ERR_clear_error": (None, []),
     }
     for fn, (restype, argtypes) in signatures.items():
         getattr(lib, fn).restype, getattr(lib, fn).argtypes = restype, argtypes
+    probe = lib.EVP_PKEY_CTX_new_from_name(None, b"SM2", None)
+    if not probe:
+        lib.ERR_clear_error()
+        raise UnsupportedError(f"{version(lib)} ({name}) has no SM2: built with no-sm2, or its default "
+                               "provider is not loaded (check OPENSSL_CONF)")
+    lib.EVP_PKEY_CTX_free(probe)
     return lib
+
+
+def version(lib) -> str:
+    return lib.OpenSSL_version(0).decode()  # OPENSSL_VERSION: "OpenSSL 3.0.19 27 Jan 2026"
 
 
 class _Key:
@@ -102,6 +114,7 @@ class OpenSSLBackend:
 
     def __init__(self, cache_size: int = 256):
         self._lib = _load()
+        self.version = version(self._lib)
         self._private_keys = _KeyCache(cache_size)
         self._public_keys = _KeyCache(cache_size)
 

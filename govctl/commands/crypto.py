@@ -297,3 +297,31 @@ def verify(
     else:
         console.print("signature valid" if valid else "[bold red]signature INVALID[/]")
     raise typer.Exit(0 if valid else 1)
+
+
+# -- SM2 backends (issue 20, signing at scale) ------------------------------------------------
+@app.command("backends")
+def backends(json_out: bool = JSON) -> None:
+    """Which SM2 backend signs and verifies, and why: each backend's GB/T 32918 known-answer check.
+
+    `sm2_backend: auto` (the default) uses the system OpenSSL when it passes, else gmalg.
+    Example: govctl crypto backends --json
+    """
+    from rich.table import Table
+
+    from crypto import sm2
+    from crypto.suite import load_settings
+    from govctl.ui import console, print_json
+
+    load_settings()  # applies the configured sm2_backend and runs the start-up check
+    report = sm2.report()
+    if json_out:
+        print_json(report)
+        return
+    console.print(f"SM2 backend in use: [bold]{report['in_use']}[/] ({report['version']}); "
+                  f"sm2_backend: {report['configured']} — {report['reason']}")
+    table = Table("backend", "known answers", "version / why not")
+    for name, result in report["backends"].items():
+        table.add_row(name, "passed" if result["passed"] else "[red]FAILED[/]",
+                      result["version"] if result["passed"] else result["detail"])
+    console.print(table)
