@@ -21,7 +21,8 @@ def ok(*args, input=None, env=None) -> str:
 @pytest.mark.parametrize("command", [
     ["crypto"], ["crypto", "hash"], ["crypto", "keys", "create"], ["crypto", "encrypt"], ["crypto", "decrypt"],
     ["crypto", "rewrap"], ["crypto", "sign"], ["crypto", "verify"], ["auditlog", "append"],
-    ["auditlog", "verify"], ["auditlog", "prove"], ["evidence", "pack"], ["evidence", "verify"]])
+    ["auditlog", "verify"], ["auditlog", "prove"], ["evidence", "pack"], ["evidence", "verify"],
+    ["crypto", "backends"]])
 def test_help_has_an_example(command):
     assert "Example" in ok(*command, "--help")
 
