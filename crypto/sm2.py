@@ -30,6 +30,7 @@ class SM2Backend(Protocol):
     """The SM2 arithmetic. Inputs arrive validated; outputs are checked by the wrapper."""
 
     name: str
+    version: str  # what it runs on, for `govctl crypto backends`
 
     def generate_private(self) -> int: ...
     def public_point(self, d: int) -> Point: ...
@@ -186,7 +187,7 @@ def report() -> dict:
         backend, why = check_backend(name)
         backends[name] = {"passed": backend is not None, "detail": why or "passed the GB/T 32918 known answers",
                           "version": getattr(backend, "version", None)}
-    return {"in_use": chosen["backend"], "version": default_backend().version,
+    return {"in_use": chosen["backend"], "version": getattr(default_backend(), "version", None),
             "configured": chosen["configured"], "reason": chosen["reason"],
             "order": list(AUTO_ORDER), "backends": backends}
 
@@ -194,8 +195,11 @@ def report() -> dict:
 def selection() -> dict:
     """Which backend is the default and why: backend, configured (auto or a name), reason, and
     refused (backend -> why, for auto)."""
-    default_backend()
-    return dict(_default["selection"])
+    while True:  # a configuration applied meanwhile by another thread makes it choose again
+        default_backend()
+        chosen = _default["selection"]
+        if chosen is not None:
+            return dict(chosen)
 
 
 @dataclass(frozen=True)
