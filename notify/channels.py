@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import ssl
 import time
@@ -26,7 +27,21 @@ from email.utils import formatdate, make_msgid
 
 import httpx
 
+class _RedactQuery(logging.Filter):
+    """httpx logs every request's full URL at INFO; a robot's URL carries its token: log it without the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=b"redacted") if isinstance(a, httpx.URL) and a.query else a
+                                for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactQuery())
+
 TIMESTAMP_HEADER = "X-Govctl-Timestamp"
+# robot answers worth a retry: system busy (-1), DingTalk's 130101 and WeCom's 45009 (sending too fast)
+_ROBOT_TRANSIENT = (-1, 130101, 45009, None)
 SIGNATURE_HEADER = "X-Govctl-Signature"
 
 
@@ -96,6 +111,9 @@ def _email(channel, secrets, subject: str, body: str) -> None:
     except smtplib.SMTPNotSupportedError:
         raise DeliveryFailed(f"SMTP {spec['host']}:{spec['port']} does not offer STARTTLS or AUTH; set "
                              "`security` to what the server supports", permanent=True) from None
+    except UnicodeEncodeError:
+        raise DeliveryFailed(f"SMTP {spec['host']}:{spec['port']} cannot take a non-ASCII address or password "
+                             "(AUTH is ASCII; addresses need SMTPUTF8): use ASCII ones", permanent=True) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise DeliveryFailed(f"SMTP {spec['host']}:{spec['port']}: {type(exc).__name__}: {_short(exc)}") from None
     if refused:
@@ -123,7 +141,9 @@ def _robot_answer(channel, answer: dict | None) -> None:
     if not isinstance(answer, dict) or answer.get("errcode") != 0:
         code = answer.get("errcode") if isinstance(answer, dict) else None
         message = str(answer.get("errmsg", ""))[:200] if isinstance(answer, dict) else "no JSON answer"
-        raise DeliveryFailed(f"{channel.type} robot answered errcode {code}: {message}")
+        # only "busy" or "too fast" is worth a retry; a refused signature, key or keyword is not
+        raise DeliveryFailed(f"{channel.type} robot answered errcode {code}: {message}",
+                             permanent=code not in _ROBOT_TRANSIENT)
 
 
 def _with_query(url: str, **params) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.paths import STATE
+from core import paths
 from monitors.durations import parse_duration
 from monitors.specfile import load_document
 
@@ -73,7 +73,7 @@ class Config:
 def default_path() -> Path:
     if os.environ.get("GOVCTL_NOTIFY_CONFIG"):
         return Path(os.environ["GOVCTL_NOTIFY_CONFIG"])
-    configured = STATE / "notify" / "config.yaml"
+    configured = paths.STATE / "notify" / "config.yaml"
     return configured if configured.exists() else BUNDLED
 
 

@@ -154,9 +154,10 @@ class Notifier:
     def deliver_due(self, now: float | None = None) -> int:
         """Send every due delivery once; failures are retried later with back-off. How many were tried."""
         tried = 0
+        now = self.clock() if now is None else now  # a retry set up during this call waits for the next
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify-send") as pool:
             while True:
-                due = self.journal.claim_due(self.clock() if now is None else now)
+                due = self.journal.claim_due(now)
                 if not due:
                     return tried
                 by_channel: dict[str, list[dict]] = {}

@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.paths import STATE
+from core import paths
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -37,7 +37,7 @@ _DELIVERY = ("id", "created", "kind", "severity", "event_key", "route", "channel
 
 
 def journal_path() -> Path:
-    return Path(os.environ.get("GOVCTL_NOTIFY_JOURNAL", STATE / "notify" / "notify.sqlite"))
+    return Path(os.environ.get("GOVCTL_NOTIFY_JOURNAL", paths.STATE / "notify" / "notify.sqlite"))
 
 
 class Journal:

@@ -12,13 +12,13 @@ import os
 from pathlib import Path
 
 from core.errors import BadInput
-from core.paths import STATE
+from core import paths
 
 KEY_NAME = "notify-secrets"
 
 
 def secrets_path() -> Path:
-    return Path(os.environ.get("GOVCTL_NOTIFY_SECRETS", STATE / "notify" / "secrets.json"))
+    return Path(os.environ.get("GOVCTL_NOTIFY_SECRETS", paths.STATE / "notify" / "secrets.json"))
 
 
 def _read(path: Path) -> dict[str, str]:
