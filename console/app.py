@@ -148,15 +148,19 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     # notify (issue #18): the bell — the signed-in user's role's notifications, and marking them read
-    from notify.journal import Journal
+    from notify.journal import Journal, journal_path
 
     inbox_lock = threading.Lock()
     inbox: list = []
 
-    def notifications_journal() -> Journal:
-        with inbox_lock:  # opened at first use: a console without notify running still serves
+    def notifications_journal() -> Journal | None:
+        """notify's journal, opened at first use; None while notify has never run (an empty bell)."""
+        with inbox_lock:
             if not inbox:
-                inbox.append(Journal(notify_journal))
+                path = Path(notify_journal) if notify_journal else journal_path()
+                if not path.exists():
+                    return None
+                inbox.append(Journal(path))
             return inbox[0]
 
     class MarkRead(BaseModel):
@@ -166,13 +170,15 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
     def notifications(request: Request, limit: int = Query(50, ge=1, le=500)):
         """The notifications for the signed-in user's role, newest first, each with `read`; and `unread`."""
         session = session_of(request)
-        return notifications_journal().inbox(session.user, session.role, limit)
+        journal = notifications_journal()
+        return journal.inbox(session.user, session.role, limit) if journal else {"unread": 0, "items": []}
 
     @app.post("/api/notifications/read")
     def notifications_read(request: Request, body: MarkRead = Body(...)):
         """Mark the given notifications (all, when `ids` is null) read for the signed-in user."""
         session = session_of(request)
-        return {"marked": notifications_journal().mark_read(session.user, session.role, body.ids)}
+        journal = notifications_journal()
+        return {"marked": journal.mark_read(session.user, session.role, body.ids) if journal else 0}
 
     @app.get("/", include_in_schema=False)
     def index():
