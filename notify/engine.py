@@ -13,6 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from core.errors import BadInput
+
 from . import channels as wire
 from .config import Channel, Config, Route, load_config, severity_rank
 from .events import Event, body, digest_body, digest_subject, subject
@@ -175,6 +177,8 @@ class Notifier:
             wire.send(channel, self.secrets.get, item["subject"], item["body"], item["event"])
         except wire.DeliveryFailed as exc:
             self._failed(item, channel, str(exc), exc.permanent)
+        except BadInput as exc:  # a secret not sealed: retrying cannot help until someone seals it
+            self._failed(item, channel, str(exc), True)
         except Exception as exc:  # a secret that cannot be unsealed, a broken keystore: logged, retried
             self._failed(item, channel, f"{type(exc).__name__}: {str(exc)[:200]}", False)
         else:
