@@ -51,6 +51,10 @@ def state(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def certificate(tmp_path) -> tuple[Path, Path]:
+    return make_certificate(tmp_path)
+
+
+def make_certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the SMTP server's), which the client is told to trust."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -94,7 +98,14 @@ class Mailbox:
 
 @pytest.fixture
 def smtp_server(certificate):
-    """aiosmtpd on a free loopback port: STARTTLS required before AUTH, one user and password."""
+    mailbox, controller = start_smtp(certificate)
+    yield mailbox
+    controller.stop()
+
+
+def start_smtp(certificate: tuple[Path, Path]):
+    """aiosmtpd on a free loopback port: STARTTLS required before AUTH, one user and password.
+    Returns (mailbox, controller); controller.stop() ends it."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
@@ -102,6 +113,8 @@ def smtp_server(certificate):
         ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
         return AuthResult(success=ok)
 
+    import logging
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's own deprecation notes about itself
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
     mailbox = Mailbox()
@@ -111,8 +124,7 @@ def smtp_server(certificate):
     controller.start()
     mailbox.port = controller.port
     mailbox.ca_file = str(certificate[0])
-    yield mailbox
-    controller.stop()
+    return mailbox, controller
 
 
 class Receiver:
