@@ -200,6 +200,9 @@ def serve(listen: str = typer.Option("127.0.0.1:19096", "--listen", help="host:p
         run(notifier, store, listen)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the address is taken or not local
+        raise GovctlError(f"cannot listen on {listen}: {exc.strerror or exc}; is another notify running? "
+                          "choose another --listen") from None
     finally:
         if store is not None:
             store.close()
