@@ -37,9 +37,11 @@ def channels(notify_config: Optional[Path] = _NOTIFY_CONFIG, json_out: bool = _J
 
     Example: govctl notify channels --json
     """
+    from notify.channels import recipients
     from notify.config import as_dict, load_config
     from notify.secrets import names
-    data = as_dict(load_config(notify_config))
+    config = load_config(notify_config)
+    data = as_dict(config)
     sealed = set(names())
     for channel in data["channels"]:
         channel["secrets_sealed"] = {f: channel[f] in sealed for f in channel if f.endswith("_secret")}
@@ -51,14 +53,12 @@ def channels(notify_config: Optional[Path] = _NOTIFY_CONFIG, json_out: bool = _J
 
     from govctl.ui import console
     table = Table("channel", "type", "reaches", "rate limit", "secrets", title=f"channels ({data['source']})")
-    from notify.channels import recipients
-    from notify.config import load_config as _load
-    config = _load(notify_config)
     for channel in data["channels"]:
         secrets = ", ".join(f"{channel[f]} ({'sealed' if ok else 'NOT sealed'})"
                             for f, ok in channel["secrets_sealed"].items()) or "-"
         table.add_row(channel["name"], channel["type"], recipients(config.channels[channel["name"]]),
-                      f"{channel['rate_limit']['count']} / {channel['rate_limit']['per_seconds']:g} s", secrets)
+                      "-" if channel["type"] == "console"  # the bell is never rate-limited
+                      else f"{channel['rate_limit']['count']} / {channel['rate_limit']['per_seconds']:g} s", secrets)
     console.print(table)
     for route in data["routes"]:
         console.print(f"route {route['name']}: {route['match'] or 'everything'} → {', '.join(route['channels'])}"

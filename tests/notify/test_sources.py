@@ -58,6 +58,14 @@ def test_alertmanager_payload_becomes_availability_events():
         alertmanager_events("page", {"no": "alerts"}, time.time())
 
 
+def test_alertmanager_posts_every_receiver_to_notify_as_well_as_to_the_records_webhook():
+    from monitors.targets import Targets, alertmanager_config
+    receivers = alertmanager_config(Targets("test", {}))["receivers"]
+    assert {r["name"]: [h["url"] for h in r["webhook_configs"]] for r in receivers} == {
+        "page": ["http://127.0.0.1:19095/alerts/page", "http://127.0.0.1:19096/alertmanager/page"],
+        "ticket": ["http://127.0.0.1:19095/alerts/ticket", "http://127.0.0.1:19096/alertmanager/ticket"]}
+
+
 @pytest.mark.slow
 def test_the_service_notifies_an_incident_and_an_alertmanager_page_by_mail_and_webhook(notifier_for, smtp_server,
                                                                                        receivers, sealed):
