@@ -115,3 +115,52 @@ def test_secrets_are_never_in_the_config_the_journal_the_log_or_the_secrets_file
     for where, text in texts.items():
         for secret in ALL_SECRETS:
             assert secret not in text, f"a secret is readable in {where}"
+
+
+def test_implicit_tls_smtp_delivers_too(sealed, certificate, tmp_path):
+    """`security: tls` (port 465 style): TLS from the first byte, then AUTH."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from notify.config import load_config
+    from notify.engine import Notifier
+    from notify.journal import Journal
+    from tests.secops.testbed import free_port
+
+    from .conftest import SMTP_PASSWORD, Mailbox
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), ssl_context=context,
+                            authenticator=lambda *a: AuthResult(success=a[4].password == SMTP_PASSWORD.encode()),
+                            auth_required=True, auth_require_tls=False)  # aiosmtpd counts only STARTTLS as TLS
+    controller.start()
+    try:
+        path = tmp_path / "tls.yaml"
+        path.write_text(f"""version: 1
+channels:
+  mail:
+    type: email
+    host: 127.0.0.1
+    port: {controller.port}
+    security: tls
+    ca_file: {certificate[0]}
+    username: {SMTP_USER}
+    password_secret: soc-mail
+    from: {SMTP_USER}
+    to: [duty@gov.example]
+routes:
+  - name: all
+    channels: [mail]
+""", encoding="utf-8")
+        notifier = Notifier(load_config(path), Journal(tmp_path / "j.sqlite"))
+        notifier.submit(_incident())
+        notifier.deliver_due()
+        [mail] = mailbox.wait(1)
+        assert "新安全事件" in mail["Subject"] and "详情：来自 203.0.113.7" in mail.get_body().get_content()
+        notifier.journal.close()
+    finally:
+        controller.stop()
