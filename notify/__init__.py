@@ -15,8 +15,13 @@ def send_event(kind: str, payload: dict, *, deliver: bool = False, notifier=None
     from .engine import Notifier
     from .events import event_from
     event = event_from(kind, payload)
+    own = notifier is None
     notifier = notifier or Notifier()
-    outcomes = notifier.submit(event)
-    if deliver:
-        notifier.deliver_due()
+    try:
+        outcomes = notifier.submit(event)
+        if deliver:
+            notifier.deliver_due()
+    finally:
+        if own:
+            notifier.journal.close()
     return outcomes

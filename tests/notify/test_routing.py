@@ -167,3 +167,16 @@ def test_send_event_routes_an_sla_breach_through_the_same_path(notifier):
     assert channels_of(outcomes) == {"bell": "sent"}
     item = notifier.journal.inbox("li", "security")["items"][0]
     assert item["subject"].startswith("[govctl][严重] 处置时限超期：事件 #42") and "SLA breached" in item["subject"]
+
+
+def test_send_event_with_the_default_configuration_reaches_the_bell(tmp_path, monkeypatch):
+    """What another part of govctl (the cases' SLA checker) calls: no notifier of its own."""
+    import notify
+    monkeypatch.setenv("GOVCTL_NOTIFY_JOURNAL", str(tmp_path / "journal.sqlite"))
+    from notify.config import BUNDLED
+    monkeypatch.setenv("GOVCTL_NOTIFY_CONFIG", str(BUNDLED))
+    outcomes = notify.send_event("sla.breach", {"title": "事件 #9 超过遏制时限", "severity": "high"})
+    assert [(o["channel"], o["status"]) for o in outcomes] == [("console", "sent")]
+    journal = Journal(tmp_path / "journal.sqlite")
+    assert journal.inbox("li", "security")["items"][0]["title"] == "事件 #9 超过遏制时限"
+    journal.close()
