@@ -10,7 +10,7 @@ import pytest
 
 from console.app import DEFAULT_STATIC, create_console_app
 from notify.events import Event
-from tests.console.browser import Watch, chromium  # noqa: F401 (the module's browser fixture)
+from tests.console.browser import IMG, Watch, chromium  # noqa: F401 (the module's browser fixture)
 from tests.console.conftest import PASSWORDS, add_users, seed_store
 
 pytestmark = pytest.mark.slow
@@ -69,6 +69,8 @@ def test_the_bell_shows_unread_notifications_in_chinese_and_marks_them_read(chro
         items = page.get_by_test_id("bell-item").all_inner_texts()
         assert "处置时限超期：事件 #7 超过确认时限" in items[0] and "严重" in items[1]
         page.get_by_text("2 条未读").wait_for()
+        IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=IMG / "console-bell.png")
         page.get_by_test_id("bell-read-all").click()
         page.get_by_text("0 条未读").wait_for()
         badge.wait_for(state="hidden")
