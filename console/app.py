@@ -11,6 +11,7 @@ Every response carries a Content-Security-Policy without inline scripts, nosniff
 """
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 from core.errors import BadInput
@@ -32,10 +33,11 @@ STREAM_LIFETIME_SECONDS = 300.0  # the browser's EventSource reconnects by itsel
 
 def create_console_app(store, tokens_path: str | Path, users_path: str | Path, decisions=None,
                        static_dir: str | Path | None = None, signin_log: str | Path | None = None,
-                       policy: dict | None = None):
+                       policy: dict | None = None, notify_journal: str | Path | None = None):
     """The console on `store` (as secops.api.create_app). `signin_log` defaults to `console-signin.log`
-    beside the users file; `policy` to console/policy.yaml."""
-    from fastapi import Body, FastAPI, HTTPException, Request, Response
+    beside the users file; `policy` to console/policy.yaml; `notify_journal` (the bell's inbox) to
+    notify.journal.journal_path()."""
+    from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, Field
@@ -144,6 +146,39 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
                     yield ": idle\n\n"
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # notify (issue #18): the bell — the signed-in user's role's notifications, and marking them read
+    from notify.journal import Journal, journal_path
+
+    inbox_lock = threading.Lock()
+    inbox: list = []
+
+    def notifications_journal() -> Journal | None:
+        """notify's journal, opened at first use; None while notify has never run (an empty bell)."""
+        with inbox_lock:
+            if not inbox:
+                path = Path(notify_journal) if notify_journal else journal_path()
+                if not path.exists():
+                    return None
+                inbox.append(Journal(path))
+            return inbox[0]
+
+    class MarkRead(BaseModel):
+        ids: list[int] | None = Field(default=None, max_length=1000)
+
+    @app.get("/api/notifications")
+    def notifications(request: Request, limit: int = Query(50, ge=1, le=500)):
+        """The notifications for the signed-in user's role, newest first, each with `read`; and `unread`."""
+        session = session_of(request)
+        journal = notifications_journal()
+        return journal.inbox(session.user, session.role, limit) if journal else {"unread": 0, "items": []}
+
+    @app.post("/api/notifications/read")
+    def notifications_read(request: Request, body: MarkRead = Body(...)):
+        """Mark the given notifications (all, when `ids` is null) read for the signed-in user."""
+        session = session_of(request)
+        journal = notifications_journal()
+        return {"marked": journal.mark_read(session.user, session.role, body.ids) if journal else 0}
 
     @app.get("/", include_in_schema=False)
     def index():

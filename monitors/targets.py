@@ -21,6 +21,7 @@ DEFAULTS = {
     "prometheus": "127.0.0.1:19090",
     "alertmanager": "127.0.0.1:19093",
     "webhook": "127.0.0.1:19095",
+    "notify": "127.0.0.1:19096",  # notify's receiver (issue #18): pages go on to email, robots and the console
     "replication_exporter": "127.0.0.1:19120",
     "probe_timeout": "5s",
     "probe_concurrency": 200,
@@ -177,6 +178,9 @@ def alertmanager_config(targets: Targets) -> dict:
             "routes": [{"matchers": ['severity="page"'], "receiver": "page",
                         "group_wait": s["page_group_wait"]}],
         },
-        "receivers": [{"name": name, "webhook_configs": [{"url": f"{hook}/{name}", "send_resolved": True}]}
-                      for name in ("page", "ticket")],
+        "receivers": [{"name": name, "webhook_configs": [
+            {"url": f"{hook}/{name}", "send_resolved": True},
+            # notify (issue #18): the same alerts through notify's routing and channels
+            {"url": f"http://{s['notify']}/alertmanager/{name}", "send_resolved": True}]}
+            for name in ("page", "ticket")],
     }

@@ -22,7 +22,7 @@ def _plan(options, **values):
 def test_shipped_components_validate_and_plan_in_dependency_order():
     spec = load_spec(DEFAULT_SPEC)
     assert {c.name for c in spec.components} == {"lab", "hardening", "monitoring", "elasticsearch",
-                                                 "secops", "console"}
+                                                 "secops", "console", "notify"}
     planned = plan(spec, {"stack": "lab", "store": "sqlite"}, VALUES, LAUNCHER)
     order = [p.name for p in planned]
     assert "elasticsearch" not in order  # only with --store elasticsearch
@@ -34,6 +34,8 @@ def test_shipped_components_validate_and_plan_in_dependency_order():
     assert by_name["console"].run[-4:] == ("--tls-certfile", "/c.crt", "--tls-keyfile", "/c.key")
     assert by_name["console"].check_url == "https://127.0.0.1:8443/api/openapi.json"
     assert by_name["secops"].needs == ("lab",)  # elasticsearch does not apply
+    # notify (issue #18): the receiver Alertmanager posts to, on the SQLite store unless told otherwise
+    assert by_name["notify"].run == (*LAUNCHER, "notify", "serve", "--listen", "127.0.0.1:19096")
 
 
 def test_elasticsearch_store_adds_the_node_and_passes_its_config():

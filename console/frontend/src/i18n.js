@@ -33,6 +33,8 @@ const messages = {
     trail: '决策记录', minutes: '{n} 分钟', hours: '{n} 小时', days: '{n} 天', badAddress: '请输入 IP 地址',
     banAdded: '已封禁 {a}', banLifted: '已解除 {a}', confirm: '确定', cancel: '取消',
     enforced: '已执行', dryRun: '演练（未下发）',
+    // notify (issue #18): the bell
+    notifications: '通知', unreadCount: '{n} 条未读', markAllRead: '全部标为已读', noNotifications: '暂无通知',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -63,6 +65,8 @@ const messages = {
     trail: 'Decision trail', minutes: '{n} minutes', hours: '{n} hours', days: '{n} days', badAddress: 'Enter an IP address',
     banAdded: 'Blocked {a}', banLifted: 'Lifted {a}', confirm: 'OK', cancel: 'Cancel',
     enforced: 'enforced', dryRun: 'dry run (not enforced)',
+    // notify (issue #18): the bell
+    notifications: 'Notifications', unreadCount: '{n} unread', markAllRead: 'Mark all read', noNotifications: 'No notifications',
   },
 }
 
