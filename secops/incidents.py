@@ -58,7 +58,7 @@ class IncidentGrouper:
 
     def __init__(self, store, window: float = 3600.0):
         self.store, self.window = store, window
-        self._indexed: dict = {}  # alert id → evidence items whose observables are indexed already
+        self._indexed: dict = {}  # alert id → (evidence items looked at, observables stored) of this process
 
     def add(self, alert) -> int | None:
         """Attach a stored alert to its incident (new or existing); returns the incident id."""
@@ -70,16 +70,17 @@ class IncidentGrouper:
         return incident_id
 
     def _index_observables(self, alert) -> None:
-        # evidence is capped (EVIDENCE_PER_ALERT): once it is full and indexed, a growing alert costs nothing
-        seen = len(alert.evidence)
-        if self._indexed.get(alert.id) == seen:
+        # only evidence items not looked at yet, and only pairs not stored yet, reach the store; evidence is
+        # capped (EVIDENCE_PER_ALERT), so once it is full a growing alert costs one dict lookup
+        looked, stored = self._indexed.get(alert.id, (0, frozenset()))
+        if looked == len(alert.evidence):
             return
         if len(self._indexed) >= 100_000:
             self._indexed.clear()
-        self._indexed[alert.id] = seen
-        pairs = observables(alert.evidence)
-        if pairs:
-            self.store.save_observables(alert.id, sorted(pairs))
+        new = observables(alert.evidence[looked:]) - stored
+        self._indexed[alert.id] = (len(alert.evidence), stored | new)
+        if new:
+            self.store.save_observables(alert.id, sorted(new))
 
     def _attach(self, alert, entity: tuple[str, str]) -> int:
         kind, value = entity
