@@ -140,7 +140,7 @@ def show(incident_id: int = _ID, config: Optional[Path] = _CONFIG,
 
     Example: govctl incidents show 12
     """
-    _do(config, "show", incident_id, json_out=json_out)
+    _do_case(config, "show", incident_id, json_out=json_out)  # with SLA, observables and checklist (cases)
 
 
 @app.command()
@@ -317,8 +317,7 @@ def split(incident_id: int = _ID, alerts: list[str] = typer.Argument(..., help="
 
     Example: govctl incidents split 12 31 32
     """
-    _do_case(config, "split", incident_id, [int(a) if a.isdigit() else a for a in alerts], _actor(), note,
-             json_out=json_out)
+    _do_case(config, "split", incident_id, alerts, _actor(), note, json_out=json_out)  # ids compare as text
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 
 import pytest
@@ -142,6 +143,37 @@ def test_merge_split_reopen_keep_history(case):
     assert reopened["notes"][-1]["text"] == "resolved → acknowledged: reopened"
     with pytest.raises(IncidentError, match="only a closed incident reopens"):
         svc.reopen(split["id"], "li.na")
+
+
+def test_cli_merge_split_reopen_task(case):
+    from typer.testing import CliRunner
+
+    from govctl.cli import app
+    runner = CliRunner()
+    run = lambda *args: runner.invoke(app, ["incidents", *args, "--config", str(case.cfgfile)])  # noqa: E731
+    early, later = case.by_entity("203.0.113.5")
+    other = case.by_entity("203.0.113.6")[0]
+    moved = [str(a["id"]) for a in Incidents(case.store).show(other["id"])["alerts"]]
+    merged = run("merge", str(early["id"]), str(other["id"]), "--json")
+    assert merged.exit_code == 0, merged.output
+    assert set(moved) <= {str(a["id"]) for a in json.loads(merged.stdout)["alerts"]}
+    assert run("merge", str(early["id"]), str(early["id"])).exit_code == 2
+    assert run("merge", str(early["id"]), "0").exit_code == 2
+    split = run("split", str(early["id"]), *moved, "--json")
+    assert split.exit_code == 0, split.output
+    assert json.loads(split.stdout)["entity"]["value"] == "203.0.113.6"
+    bad = run("split", str(early["id"]), "nope")
+    assert bad.exit_code == 2 and "not alerts of incident" in bad.output
+    ticked = run("task", str(later["id"]), "confirm-block", "--json")
+    assert ticked.exit_code == 0 and json.loads(ticked.stdout)["checklist"]["done"] == 1
+    assert run("task", str(later["id"]), "nope").exit_code == 2
+    assert run("reopen", str(later["id"])).exit_code == 1  # open: nothing to reopen
+    assert run("resolve", str(later["id"])).exit_code == 0
+    reopened = run("reopen", str(later["id"]), "--note", "again", "--json")
+    assert reopened.exit_code == 0 and json.loads(reopened.stdout)["state"] == "acknowledged"
+    shown = run("show", str(later["id"])).output
+    assert "SLA acknowledge: due" in shown and "observable ip 203.0.113.5" in shown
+    assert re.search(r"✔ \S+ \S+ confirm-block:", shown) and "☐ report:" in shown
 
 
 def test_alert_growing_after_resolution_reopens_its_incident(case):
