@@ -246,8 +246,10 @@ class Incidents:
         for state in STATES:
             if state in CLOSED:
                 continue
-            for record in self.store.incidents(state, limit):
-                status = self._record_breaches(record, self.store.incident_notes(record["id"]))
+            records = self.store.incidents(state, limit)
+            notes = self.store.notes_of_incidents([r["id"] for r in records])
+            for record in records:
+                status = self._record_breaches(record, notes[record["id"]])
                 out.append({"id": record["id"], "title": record["title"], "state": record["state"],
                             "severity": record["severity"], "last": record["last"], **_sla_out(status)})
         out.sort(key=lambda r: r.pop("last"), reverse=True)

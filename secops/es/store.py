@@ -740,3 +740,15 @@ class ElasticStore:
                 if key in out and int(incident) not in out[key]:
                     out[key].append(int(incident))
         return {k: sorted(v, reverse=True)[:limit] for k, v in out.items()}
+
+    def notes_of_incidents(self, incident_ids: list) -> dict:
+        """{incident id: its notes as incident_notes gives them} for many incidents in one pass."""
+        out: dict = {i: [] for i in incident_ids}
+        for start in range(0, len(incident_ids), 1000):
+            chunk = [str(i) for i in incident_ids[start:start + 1000]]
+            resp = self.client.mget(index=self.layout.incidents, ids=chunk, source_includes=["notes", "number"])
+            for doc in resp["docs"]:
+                if doc.get("found"):
+                    out[doc["_source"]["number"]] = [{**n, "created": epoch(n["created"])}
+                                                     for n in doc["_source"].get("notes") or []]
+        return out
