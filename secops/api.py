@@ -221,6 +221,13 @@ def answer_models() -> dict:
         alerts: list[IncidentAlert]
         notes: list[IncidentNote]
         decisions: list[IncidentDecision]
+        # cases (issue #18; docs/secops.md "Cases")
+        sla: dict[str, Any] = Field(description="class, since, targets[] (target, seconds, due, reached, status"
+                                                " met|breached|pending, remaining), breached[]")
+        observables: list[dict[str, Any]] = Field(description="kind, value, other_incidents[] (ids)")
+        checklist: dict[str, Any] | None = Field(description="the response plan's tasks (id, zh, en, done, by, at);"
+                                                             " null when no plan fits")
+        merged_into: int | None = Field(description="the incident this one was merged into")
 
     return {"incidents": list[Incident], "incident": IncidentDetail, "decision": Decision,
             "decisions": list[Decision], "events": list[dict[str, Any]]}
