@@ -32,6 +32,10 @@ PERMISSIONS: dict[str, set[str]] = {
     "ban": {"security"},
     "audit": {"security", "auditor"},
 }
+# cases (issue #18): merge/split/reopen are triage (security); plan tasks are done by ops and security;
+# reports and SLA figures are read by every role
+PERMISSIONS.update({"merge": {"security"}, "split": {"security"}, "reopen": {"security"},
+                    "task": {"ops", "security"}})
 
 
 class Tokens:
@@ -217,6 +221,13 @@ def answer_models() -> dict:
         alerts: list[IncidentAlert]
         notes: list[IncidentNote]
         decisions: list[IncidentDecision]
+        # cases (issue #18; docs/secops.md "Cases")
+        sla: dict[str, Any] = Field(description="class, since, targets[] (target, seconds, due, reached, status"
+                                                " met|breached|pending, remaining), breached[]")
+        observables: list[dict[str, Any]] = Field(description="kind, value, other_incidents[] (ids)")
+        checklist: dict[str, Any] | None = Field(description="the response plan's tasks (id, zh, en, done, by, at);"
+                                                             " null when no plan fits")
+        merged_into: int | None = Field(description="the incident this one was merged into")
 
     return {"incidents": list[Incident], "incident": IncidentDetail, "decision": Decision,
             "decisions": list[Decision], "events": list[dict[str, Any]]}
@@ -381,6 +392,61 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
             return decisions.unblock(address, reason, actor=who[0]).to_dict()
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+
+    # ---- cases (issue #18): SLAs, merge/split/reopen, plan tasks, the incident report
+    from fastapi.responses import Response
+
+    from .case_report import to_json as report_json, to_pdf as report_pdf
+
+    class Merge(BaseModel):
+        incidents: list[Annotated[int, Field(ge=RECORD_ID.minimum, le=RECORD_ID.maximum)]] = Field(
+            min_length=1, max_length=50, description="the incidents whose alerts move into this one (1 to 50)")
+        note: str | None = Field(None, max_length=NOTE.max_length, description=NOTE.description)
+
+    class Split(BaseModel):
+        alerts: list[int | Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+            min_length=1, max_length=1000, description="ids of the alerts that move into a new incident")
+        note: str | None = Field(None, max_length=NOTE.max_length, description=NOTE.description)
+
+    class Reopen(BaseModel):
+        note: str | None = Field(None, max_length=NOTE.max_length, description=NOTE.description)
+
+    class Task(BaseModel):
+        done: bool = True
+
+    TaskId = Annotated[str, PathParam(pattern="^[a-z][a-z0-9-]{1,40}$", description="a task id of the plan")]
+
+    @app.get("/sla")
+    def sla_overview(limit: int = limit_param(1000), who=Depends(allowed("read"))):
+        """SLA figures of every open incident; breaches now due are recorded (notes of kind sla-breach)."""
+        return guarded(incidents.sla, limit)
+
+    @app.post("/incidents/{incident_id}/merge", responses=answer("incident"))
+    def merge(incident_id: IncidentId, body: Merge, who=Depends(allowed("merge"))):
+        return guarded(incidents.merge, incident_id, body.incidents, who[0], body.note)
+
+    @app.post("/incidents/{incident_id}/split", responses=answer("incident"))
+    def split(incident_id: IncidentId, body: Split, who=Depends(allowed("split"))):
+        """Answers the new incident."""
+        return guarded(incidents.split, incident_id, body.alerts, who[0], body.note)
+
+    @app.post("/incidents/{incident_id}/reopen", responses=answer("incident"))
+    def reopen(incident_id: IncidentId, body: Reopen, who=Depends(allowed("reopen"))):
+        return guarded(incidents.reopen, incident_id, who[0], body.note)
+
+    @app.post("/incidents/{incident_id}/tasks/{task_id}", responses=answer("incident"))
+    def task(incident_id: IncidentId, task_id: TaskId, body: Task, who=Depends(allowed("task"))):
+        return guarded(incidents.task, incident_id, task_id, who[0], body.done)
+
+    @app.get("/incidents/{incident_id}/report", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}, "application/json": {}}}})
+    def report(incident_id: IncidentId, format: Literal["pdf", "json"] = "pdf", who=Depends(allowed("read"))):
+        """The incident report for the emergency-command records, as a Chinese PDF or JSON (a download)."""
+        document = guarded(incidents.report, incident_id, who[0])
+        body = report_pdf(document) if format == "pdf" else report_json(document)
+        name = f"incident-{incident_id}-report.{format}"
+        return Response(body, media_type="application/pdf" if format == "pdf" else "application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     app.state.store = store
     return app

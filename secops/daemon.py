@@ -31,6 +31,8 @@ from .respond import Enforcer
 from .wiring import build_allowlist, build_rules, decision_engine_from_config
 
 CHECKPOINT_MIN_EVENTS = 10_000  # a restart feeds the detector again at most about this many stored events
+SLA_SWEEP_SECONDS = 60.0  # how often the daemon records SLA breaches now due (cases)
+LIST_LIMIT_FOR_SLA = 10000
 BAN_SYNC_SECONDS = 5.0  # how often the daemon takes the blocks in force from the store again (people lift some)
 CHECKPOINT_BYTES_PER_EVENT = 64  # …or more, when the state is big: one checkpoint per this many bytes per event
 
@@ -111,6 +113,19 @@ class Engine:
         self.stats["refused_elements"] = self.decisions.counts["refused_elements"]
         self.stats["unblockable_sources"] = self.decisions.counts["unblockable_sources"]
         self.detector.alerts.clear()  # stored; open windows keep what can still grow
+
+    def sweep_sla(self, now: float | None = None) -> None:
+        """Every SLA_SWEEP_SECONDS: record the SLA breaches now due as incident notes (kind "sla-breach",
+        which notifications read from the store), also while no lines arrive."""
+        now = time.monotonic() if now is None else now
+        if now - getattr(self, "_sla_swept", float("-inf")) < SLA_SWEEP_SECONDS:
+            return
+        self._sla_swept = now
+        from .incidents import Incidents
+        try:
+            Incidents(self.store).sla(LIST_LIMIT_FOR_SLA)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop interception
+            self.log(f"SLA sweep failed, will retry: {type(exc).__name__}: {exc}")
 
     def _checkpoint(self) -> None:
         store = self.store
@@ -219,6 +234,7 @@ class Runner:
             self.receivers.start()
         try:
             while not stop():
+                self.engine.sweep_sla()
                 if self.step(max_lines) == 0:
                     if once:
                         return

@@ -7,7 +7,9 @@ false-positive; every change, assignment and note is kept with its author and ti
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+from .cases import SLA_AUTHOR, breaches_to_record, checklist, load_plans, load_sla, observables, plan_for, sla_status
 from .limits import ASSIGNEE, LIST_LIMIT, NOTE, RECORD_ID
 from .normalize import iso
 
@@ -56,12 +58,31 @@ class IncidentGrouper:
 
     def __init__(self, store, window: float = 3600.0):
         self.store, self.window = store, window
+        self._indexed: dict = {}  # alert id → (evidence items looked at, observables stored) of this process
 
     def add(self, alert) -> int | None:
         """Attach a stored alert to its incident (new or existing); returns the incident id."""
         entity = _entity(alert)
         if entity is None or alert.id is None:
             return None
+        incident_id = self._attach(alert, entity)
+        self._index_observables(alert)
+        return incident_id
+
+    def _index_observables(self, alert) -> None:
+        # only evidence items not looked at yet, and only pairs not stored yet, reach the store; evidence is
+        # capped (EVIDENCE_PER_ALERT), so once it is full a growing alert costs one dict lookup
+        looked, stored = self._indexed.get(alert.id, (0, frozenset()))
+        if looked == len(alert.evidence):
+            return
+        if len(self._indexed) >= 100_000:
+            self._indexed.clear()
+        new = observables(alert.evidence[looked:]) - stored
+        self._indexed[alert.id] = (len(alert.evidence), stored | new)
+        if new:
+            self.store.save_observables(alert.id, sorted(new))
+
+    def _attach(self, alert, entity: tuple[str, str]) -> int:
         kind, value = entity
         store = self.store
         now = time.time()
@@ -71,7 +92,14 @@ class IncidentGrouper:
             if current is not None:
                 record = store.incident(current)
                 if record is not None:
+                    grew = alert.last > record["last"]
                     store.update_incident(current, {"last": max(record["last"], alert.last), "updated": now})
+                    if grew and record["state"] in CLOSED:
+                        # the attack goes on after the incident was closed: it is open again, not silently
+                        # appended to a closed case (docs/secops.md, "Cases")
+                        reopen_record(store, current, record["state"], "new", now, REOPEN_AUTHOR,
+                                      f"alert {alert.id} ({alert.rule.name}) grew after the incident was"
+                                      f" {record['state']}")
                     return current
             record = store.open_incident(kind, value, alert.first - self.window, CLOSED)
             if record is not None:
@@ -89,6 +117,16 @@ class IncidentGrouper:
         return incident_id
 
 
+REOPEN_AUTHOR = "govctl"
+
+
+def reopen_record(store, incident_id, was: str, state: str, now: float, actor: str, why: str) -> None:
+    """Reopen a closed incident: a "reopen" note (a new SLA cycle starts) and the state change."""
+    store.update_incident(incident_id, {"state": state, "updated": now})
+    store.add_incident_note(incident_id, now, actor, "reopen", why)
+    store.add_incident_note(incident_id, now, actor, "state", f"{was} → {state}: reopened")
+
+
 def _level(level: str) -> str:
     return level if level in SEVERITY else "medium"
 
@@ -96,8 +134,12 @@ def _level(level: str) -> str:
 class Incidents:
     """Queries and state changes, shared by the CLI and the HTTP API, on either store."""
 
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, store, sla_file=None, plans_dir=None, clock=time.time):
+        """`sla_file` and `plans_dir` replace the bundled secops/sla.yaml and secops/plans/ (CaseDataError
+        when one is off its schema); `clock` gives "now" for SLA figures (a test shifts it)."""
+        self.store, self.clock = store, clock
+        self.sla_policy = load_sla(*([Path(sla_file)] if sla_file else []))
+        self.plans = load_plans(*([Path(plans_dir)] if plans_dir else []))
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict]:
         if state is not None and state not in STATES:
@@ -121,6 +163,7 @@ class Incidents:
         out["decisions"] = [{k: d[k] for k in ("id", "address", "action", "until", "reason", "actor")}
                             | {"time": d["created"]}
                             for d in self.store.decisions_for_alerts([a["id"] for a in alerts])]
+        out.update(self._case(record, alerts))
         return out
 
     def _transition(self, incident_id, target: str, actor: str, note: str | None) -> dict:
@@ -131,7 +174,7 @@ class Incidents:
             if target not in TRANSITIONS[current["state"]]:
                 raise IncidentError(f"incident {incident_id} is {current['state']}; it cannot become {target}"
                                     + (" (closed incidents stay closed)" if current["state"] in CLOSED else ""))
-            now = time.time()
+            now = self.clock()
             self.store.update_incident(incident_id, {"state": target, "updated": now})
             self.store.add_incident_note(incident_id, now, actor, "state",
                                          f"{current['state']} → {target}" + (f": {note}" if note else ""))
@@ -149,7 +192,7 @@ class Incidents:
     def assign(self, incident_id, assignee: str, actor: str) -> dict:
         _bounded_text(ASSIGNEE, assignee, "assignee")
         self.show(incident_id)
-        now = time.time()
+        now = self.clock()
         with self.store.lock:
             self.store.update_incident(incident_id, {"assignee": assignee, "updated": now})
             self.store.add_incident_note(incident_id, now, actor, "assign", f"assigned to {assignee}")
@@ -158,8 +201,185 @@ class Incidents:
     def note(self, incident_id, author: str, text: str) -> dict:
         _bounded_text(NOTE, text, "note")
         self.show(incident_id)
-        self.store.add_incident_note(incident_id, time.time(), author, "note", text)
+        self.store.add_incident_note(incident_id, self.clock(), author, "note", text)
         return self.show(incident_id)
+
+    # ------------------------------------------------------------ cases: SLAs, plans, observables, merge/split/reopen
+    def _case(self, record: dict, alerts: list[dict]) -> dict:
+        """The case parts of an incident's detail; records a due SLA breach once (see record_breaches)."""
+        notes = self.store.incident_notes(record["id"])
+        status = self._record_breaches(record, notes)
+        pairs = self.store.incident_observables(record["id"])
+        seen = self.store.observable_incidents(pairs) if pairs else {}
+        plan = plan_for(alerts, self.plans)
+        tasks = checklist(plan, notes)
+        if tasks:
+            for t in tasks["tasks"]:
+                t["at"] = iso(t["at"]) if t["at"] else None
+        merged_into = next((int(n["text"].split("#", 1)[1].split(":", 1)[0]) for n in reversed(notes)
+                            if n["kind"] == "merge" and n["text"].startswith("merged into #")), None)
+        return {"sla": _sla_out(status), "checklist": tasks, "merged_into": merged_into,
+                "observables": [{"kind": k, "value": v,
+                                 "other_incidents": [i for i in seen.get((k, v), []) if i != record["id"]]}
+                                for k, v in pairs]}
+
+    def _record_breaches(self, record: dict, notes: list[dict]) -> dict:
+        now = self.clock()
+        status = sla_status(record, notes, self.sla_policy, now)
+        if record["state"] in CLOSED and not any(t["status"] == "breached" for t in status["targets"]):
+            return status
+        with self.store.lock:
+            for target in breaches_to_record(status, notes):
+                late = (target["reached"] or now) - target["due"]
+                text = (f"{target['target']}: due {iso(target['due'])}, "
+                        + (f"reached {iso(target['reached'])}" if target["reached"] else "not reached")
+                        + f", {late / 60:.0f} min late (SLA {target['seconds'] // 60} min, severity {record['severity']})")
+                self.store.add_incident_note(record["id"], now, SLA_AUTHOR, "sla-breach", text)
+        return status
+
+    def sla(self, limit: int = 1000) -> list[dict]:
+        """The SLA figures of every open incident (newest activity first), recording breaches now due: what
+        `govctl incidents sla`, the API and the daemon's periodic sweep call."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not LIST_LIMIT.minimum <= limit <= LIST_LIMIT.maximum:
+            raise InvalidInput(f"limit {limit!r} is out of range: {LIST_LIMIT.description}")
+        out = []
+        for state in STATES:
+            if state in CLOSED:
+                continue
+            records = self.store.incidents(state, limit)
+            notes = self.store.notes_of_incidents([r["id"] for r in records])
+            for record in records:
+                status = self._record_breaches(record, notes[record["id"]])
+                out.append({"id": record["id"], "title": record["title"], "state": record["state"],
+                            "severity": record["severity"], "last": record["last"], **_sla_out(status)})
+        out.sort(key=lambda r: r.pop("last"), reverse=True)
+        return out[:limit]
+
+    def _open(self, incident_id, what: str) -> dict:
+        record = self.show(incident_id)
+        if record["state"] in CLOSED:
+            raise IncidentError(f"incident {incident_id} is {record['state']}; reopen it before you {what} it")
+        return record
+
+    def merge(self, target_id, source_ids: list, actor: str, note: str | None = None) -> dict:
+        """Move every alert of the `source_ids` incidents into `target_id`; each source is closed as merged.
+        Both sides keep a "merge" note naming the alerts that moved."""
+        if note:
+            _bounded_text(NOTE, note, "note")
+        sources = list(dict.fromkeys(source_ids))
+        if not sources or len(sources) > 50:
+            raise InvalidInput("merge needs 1 to 50 other incidents")
+        if target_id in sources:
+            raise InvalidInput(f"incident {target_id} cannot be merged into itself")
+        with self.store.lock:
+            target = self._open(target_id, "merge into")
+            records = [self.show(s) for s in sources]
+            now = self.clock()
+            severity, first, last = target["severity"], self.store.incident(target_id)["first"], \
+                self.store.incident(target_id)["last"]
+            for src in records:
+                raw = self.store.incident(src["id"])
+                moved = [a["id"] for a in self.store.incident_alerts(src["id"])]
+                for alert_id in moved:
+                    self.store.link_alert(alert_id, target_id)
+                if SEVERITY.index(src["severity"]) > SEVERITY.index(severity):
+                    severity = src["severity"]
+                first, last = min(first, raw["first"]), max(last, raw["last"])
+                ids = ", ".join(map(str, moved)) or "none"
+                extra = f" — {note}" if note else ""
+                self.store.add_incident_note(target_id, now, actor, "merge", f"merged #{src['id']}: alerts {ids}{extra}")
+                self.store.add_incident_note(src["id"], now, actor, "merge", f"merged into #{target_id}: alerts {ids}{extra}")
+                if src["state"] not in CLOSED:
+                    self.store.update_incident(src["id"], {"state": "resolved", "updated": now})
+                    self.store.add_incident_note(src["id"], now, actor, "state",
+                                                 f"{src['state']} → resolved: merged into #{target_id}")
+            self.store.update_incident(target_id, {"severity": severity, "first": first, "last": last, "updated": now})
+        return self.show(target_id)
+
+    def split(self, incident_id, alert_ids: list, actor: str, note: str | None = None) -> dict:
+        """Move some alerts of an open incident into a new incident (state new); returns the new one."""
+        if note:
+            _bounded_text(NOTE, note, "note")
+        wanted = list(dict.fromkeys(str(a) for a in alert_ids))
+        with self.store.lock:
+            self._open(incident_id, "split")
+            alerts = self.store.incident_alerts(incident_id)
+            by_id = {str(a["id"]): a for a in alerts}
+            unknown = [a for a in wanted if a not in by_id]
+            if not wanted or unknown:
+                raise InvalidInput(f"alert(s) {', '.join(unknown) or '(none given)'} are not alerts of incident"
+                                   f" {incident_id}; its alerts: {', '.join(by_id)}")
+            if len(wanted) == len(alerts):
+                raise InvalidInput(f"splitting every alert of incident {incident_id} leaves it empty; keep one")
+            moving = [by_id[a] for a in wanted]
+            staying = [a for a in alerts if str(a["id"]) not in wanted]
+            now = self.clock()
+            lead = moving[0]
+            kind, value = next(((k, str(lead[f])) for k, f in (("source.ip", "source.ip"), ("user.name", "user"),
+                                                                ("host.hostname", "host")) if lead.get(f)),
+                               (self.store.incident(incident_id)["entity_kind"], self.store.incident(incident_id)["entity"]))
+            new_id = self.store.create_incident({
+                "entity_kind": kind, "entity": value, "title": f"{lead['title'] or lead['rule']} — {value}",
+                "severity": _max_level(moving), "state": "new", "assignee": None, "created": now, "updated": now,
+                "first": min(a["first"] for a in moving), "last": max(a["last"] for a in moving)})
+            for a in moving:
+                self.store.link_alert(a["id"], new_id)
+            self.store.update_incident(incident_id, {"severity": _max_level(staying), "updated": now,
+                                                     "first": min(a["first"] for a in staying),
+                                                     "last": max(a["last"] for a in staying)})
+            ids = ", ".join(wanted)
+            extra = f" — {note}" if note else ""
+            self.store.add_incident_note(incident_id, now, actor, "split", f"split into #{new_id}: alerts {ids}{extra}")
+            self.store.add_incident_note(new_id, now, actor, "split", f"split from #{incident_id}: alerts {ids}{extra}")
+        return self.show(new_id)
+
+    def reopen(self, incident_id, actor: str, note: str | None = None) -> dict:
+        """A closed incident becomes acknowledged again (the one reopening it has looked at it); its SLA
+        cycle starts again. An incident merged into another is reopened through that one."""
+        if note:
+            _bounded_text(NOTE, note, "note")
+        with self.store.lock:
+            current = self.show(incident_id)
+            if current["state"] not in CLOSED:
+                raise IncidentError(f"incident {incident_id} is {current['state']}; only a closed incident reopens")
+            if current["merged_into"] is not None:
+                raise IncidentError(f"incident {incident_id} was merged into #{current['merged_into']};"
+                                    f" reopen #{current['merged_into']} instead")
+            reopen_record(self.store, incident_id, current["state"], "acknowledged", self.clock(), actor,
+                          note or "reopened by hand")
+        return self.show(incident_id)
+
+    def task(self, incident_id, task_id: str, actor: str, done: bool = True) -> dict:
+        """Tick a task of the incident's response plan off (or undo it), with who and when."""
+        current = self.show(incident_id)
+        tasks = current["checklist"]
+        if tasks is None:
+            raise IncidentError(f"incident {incident_id} has no response plan (no plan in secops/plans/ fits its"
+                                " alerts)")
+        if task_id not in {t["id"] for t in tasks["tasks"]}:
+            raise InvalidInput(f"task {task_id!r} is not in plan {tasks['plan']}; its tasks: "
+                               + ", ".join(t["id"] for t in tasks["tasks"]))
+        self.store.add_incident_note(incident_id, self.clock(), actor, "task",
+                                     f"{tasks['plan']}.{task_id}: {'done' if done else 'undone'}")
+        return self.show(incident_id)
+
+    def report(self, incident_id, author: str) -> dict:
+        """The incident report document (secops.case_report renders it as JSON or a Chinese PDF)."""
+        from .case_report import build
+        return build(self.show(incident_id), iso(self.clock()), author)
+
+
+def _max_level(alerts: list[dict]) -> str:
+    return max((_level(a["level"] or "medium") for a in alerts), key=SEVERITY.index)
+
+
+def _sla_out(status: dict) -> dict:
+    """SLA figures for JSON: times as ISO 8601."""
+    return {"class": status["class"], "since": iso(status["since"]),
+            "targets": [{**t, "due": iso(t["due"]), "reached": iso(t["reached"]) if t["reached"] else None,
+                         "remaining": None if t["remaining"] is None else round(t["remaining"])}
+                        for t in status["targets"]],
+            "breached": [t["target"] for t in status["targets"] if t["status"] == "breached"]}
 
 
 def _incident(r: dict) -> dict:

@@ -431,6 +431,62 @@ class Store:
                                                        (inc_cut, now)).rowcount
         return removed
 
+    # ------------------------------------------------------------ cases: observables (secops.cases, secops.incidents)
+    _OBSERVABLES_SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS observables(alert_id INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,"
+        " UNIQUE(alert_id, kind, value))",
+        "CREATE INDEX IF NOT EXISTS observables_value ON observables(kind, value)",
+        # SLA figures read every open incident's notes (the daemon's sweep): by incident, not a scan each
+        "CREATE INDEX IF NOT EXISTS incident_notes_incident ON incident_notes(incident_id, id)")
+
+    def _observables_table(self) -> None:
+        # created on first use, so stores from before cases gain it; execute, not executescript, which
+        # would commit a batch's open transaction
+        if not getattr(self, "_has_observables", False):
+            with self.lock:
+                for statement in self._OBSERVABLES_SCHEMA:
+                    self.db.execute(statement)
+            self._has_observables = True
+
+    def save_observables(self, alert_id, pairs) -> None:
+        """Index (kind, value) pairs seen in an alert's evidence (kept once per alert)."""
+        self._observables_table()
+        with self.lock:
+            self.db.executemany("INSERT OR IGNORE INTO observables(alert_id, kind, value) VALUES (?,?,?)",
+                                [(alert_id, k, v) for k, v in pairs])
+
+    def incident_observables(self, incident_id) -> list[tuple[str, str]]:
+        """The distinct (kind, value) pairs of the incident's alerts (they follow alerts that move)."""
+        self._observables_table()
+        with self.lock:
+            return [tuple(r) for r in self.db.execute(
+                "SELECT DISTINCT o.kind, o.value FROM observables o JOIN alerts a ON a.id=o.alert_id"
+                " WHERE a.incident_id=? ORDER BY o.kind, o.value", (incident_id,))]
+
+    def observable_incidents(self, pairs, limit: int = 20) -> dict[tuple[str, str], list[int]]:
+        """For each (kind, value): the incidents whose alerts show it, newest first (at most `limit` each)."""
+        self._observables_table()
+        out: dict[tuple[str, str], list[int]] = {}
+        with self.lock:
+            for kind, value in pairs:
+                out[(kind, value)] = [r[0] for r in self.db.execute(
+                    "SELECT DISTINCT a.incident_id FROM observables o JOIN alerts a ON a.id=o.alert_id"
+                    " WHERE o.kind=? AND o.value=? AND a.incident_id IS NOT NULL ORDER BY a.incident_id DESC LIMIT ?",
+                    (kind, value, limit))]
+        return out
+
+    def notes_of_incidents(self, incident_ids: list) -> dict:
+        """{incident id: its notes as incident_notes gives them} for many incidents in one pass."""
+        self._observables_table()
+        out: dict = {i: [] for i in incident_ids}
+        with self.lock:
+            for start in range(0, len(incident_ids), 500):
+                chunk = list(incident_ids[start:start + 500])
+                for r in self.db.execute("SELECT incident_id, created, author, kind, text FROM incident_notes"
+                                         f" WHERE incident_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk):
+                    out[r[0]].append({"created": r[1], "author": r[2], "kind": r[3], "text": r[4]})
+        return out
+
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:
     return [dict(zip(columns, r)) for r in cursor]

@@ -140,7 +140,7 @@ def show(incident_id: int = _ID, config: Optional[Path] = _CONFIG,
 
     Example: govctl incidents show 12
     """
-    _do(config, "show", incident_id, json_out=json_out)
+    _do_case(config, "show", incident_id, json_out=json_out)  # with SLA, observables and checklist (cases)
 
 
 @app.command()
@@ -231,3 +231,141 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
                   tls_certfile, tls_keyfile)
     finally:
         store.close()
+
+
+# ---- cases (issue #18): SLAs, merge/split/reopen, plan tasks, the incident report
+def _print_case(i: dict) -> None:
+    from govctl.ui import console
+    _print_incident(i)
+    sla = i.get("sla") or {}
+    for t in sla.get("targets", []):
+        console.print(f"  SLA {t['target']}: due {t['due']} {t['status']}"
+                      + (f" (reached {t['reached']})" if t["reached"] else ""), highlight=False, markup=False)
+    for o in i.get("observables", []):
+        others = ", ".join(f"#{n}" for n in o["other_incidents"])
+        console.print(f"  observable {o['kind']} {o['value']}" + (f"  seen in {others}" if others else ""),
+                      highlight=False, markup=False)
+    plan = i.get("checklist")
+    if plan:
+        console.print(f"  plan {plan['plan']} {plan['name']['zh']} {plan['done']}/{plan['total']}", highlight=False)
+        for t in plan["tasks"]:
+            mark = f"✔ {t['by']} {t['at']}" if t["done"] else "☐"
+            console.print(f"    {mark} {t['id']}: {t['zh']}", highlight=False, markup=False)
+
+
+def _do_case(config: Optional[Path], fn_name: str, *args, json_out: bool = False) -> None:
+    from secops.incidents import IncidentError, InvalidInput, NotFound
+    from govctl.ui import print_json
+    service, _ = _service(config)
+    try:
+        result = getattr(service, fn_name)(*args)
+    except (NotFound, InvalidInput) as exc:
+        raise BadInput(str(exc)) from None
+    except IncidentError as exc:
+        raise GovctlError(str(exc)) from None
+    finally:
+        service.store.close()
+    print_json(result) if json_out else _print_case(result)
+
+
+@app.command()
+def sla(limit: int = _limit(1000, "open incidents"), config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """SLA figures of the open incidents (due times to acknowledge, contain, resolve; met or breached).
+    Breaches now due are recorded on the incident (note kind sla-breach), where notifications read them.
+
+    Example: govctl incidents sla --json
+    """
+    from secops.incidents import IncidentError
+    from govctl.ui import console, print_json
+    service, _ = _service(config)
+    try:
+        rows = service.sla(limit)
+    except IncidentError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        service.store.close()
+    if json_out:
+        print_json(rows)
+        return
+    from rich.table import Table
+    table = Table("id", "severity", "state", "class", "acknowledge", "contain", "resolve", "title")
+    for r in rows:
+        cells = {t["target"]: f"{t['status']} {t['due']}" for t in r["targets"]}
+        table.add_row(str(r["id"]), r["severity"], r["state"], r["class"]["zh"], cells.get("acknowledge", "—"),
+                      cells.get("contain", "—"), cells.get("resolve", "—"), r["title"])
+    console.print(table)
+
+
+@app.command()
+def merge(incident_id: int = _ID, others: list[int] = typer.Argument(..., help="Incidents to merge into it."),
+          note: Optional[str] = typer.Option(None, "--note"), config: Optional[Path] = _CONFIG,
+          json_out: bool = _JSON) -> None:
+    """Merge other incidents into this one: their alerts move here, they close as merged (history kept).
+
+    Example: govctl incidents merge 12 14 15 --note 'one campaign'
+    """
+    for other in others:
+        within(RECORD_ID)(other)
+    _do_case(config, "merge", incident_id, others, _actor(), note, json_out=json_out)
+
+
+@app.command()
+def split(incident_id: int = _ID, alerts: list[str] = typer.Argument(..., help="Ids of the alerts to move."),
+          note: Optional[str] = typer.Option(None, "--note"), config: Optional[Path] = _CONFIG,
+          json_out: bool = _JSON) -> None:
+    """Split alerts off into a new incident (printed); both keep the history.
+
+    Example: govctl incidents split 12 31 32
+    """
+    _do_case(config, "split", incident_id, alerts, _actor(), note, json_out=json_out)  # ids compare as text
+
+
+@app.command()
+def reopen(incident_id: int = _ID, note: Optional[str] = typer.Option(None, "--note"),
+           config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Reopen a resolved or false-positive incident (it becomes acknowledged; its SLA clock restarts).
+
+    Example: govctl incidents reopen 12 --note 'the source came back'
+    """
+    _do_case(config, "reopen", incident_id, _actor(), note, json_out=json_out)
+
+
+@app.command()
+def task(incident_id: int = _ID, task_id: str = typer.Argument(..., help="A task id of the incident's plan."),
+         undo: bool = typer.Option(False, "--undo", help="Mark the task not done again."),
+         config: Optional[Path] = _CONFIG, json_out: bool = _JSON) -> None:
+    """Tick a task of the incident's response plan (应急预案) off, with who and when.
+
+    Example: govctl incidents task 12 confirm-block
+    """
+    _do_case(config, "task", incident_id, task_id, _actor(), not undo, json_out=json_out)
+
+
+@app.command()
+def report(incident_id: int = _ID, out: Path = typer.Option(..., "--out", help="File to write."),
+           json_out: bool = typer.Option(False, "--json", help="Write JSON instead of the PDF."),
+           config: Optional[Path] = _CONFIG) -> None:
+    """The incident report for the emergency-command records: a Chinese PDF (or JSON) with timeline,
+    evidence, actions, checklist and SLA figures.
+
+    Example: govctl incidents report 12 --out incident-12.pdf
+    """
+    from secops.case_report import to_json, to_pdf
+    from secops.incidents import IncidentError, InvalidInput, NotFound
+    from govctl.ui import console
+    service, _ = _service(config)
+    try:
+        document = service.report(incident_id, _actor())
+    except (NotFound, InvalidInput) as exc:
+        raise BadInput(str(exc)) from None
+    except IncidentError as exc:
+        raise GovctlError(str(exc)) from None
+    finally:
+        service.store.close()
+    data = to_json(document) if json_out else to_pdf(document)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise BadInput(f"--out {out}: cannot write ({exc.strerror}); give a writable path") from None
+    console.print(f"wrote {out} ({len(data)} bytes)", highlight=False)

@@ -690,3 +690,65 @@ class ElasticStore:
             body = "".join(json.dumps({"delete": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" for h in hits)
             self.client.bulk(operations=body, refresh=True)
             total += len(hits)
+
+    # ------------------------------------------------------------ cases: observables (secops.cases, secops.incidents)
+    # Kept on the alert document as keywords "kind|value": they follow the alert when it moves between
+    # incidents (merge, split), and one terms query finds every alert, hence incident, showing a value.
+    def _observables_mapping(self) -> None:
+        # an alerts index made before cases lacks the field (the template adds it only to new indices)
+        if not getattr(self, "_has_observables", False):
+            self.client.options(ignore_status=404).indices.put_mapping(
+                index=self.layout.alerts, properties={"observables": {"type": "keyword"}})
+            self._has_observables = True
+
+    def save_observables(self, alert_id, pairs) -> None:
+        """Index (kind, value) pairs seen in an alert's evidence (the alert keeps the union)."""
+        new = {f"{k}|{v}" for k, v in pairs}
+        if not new:
+            return
+        self._observables_mapping()
+        from elasticsearch import NotFoundError
+        try:
+            doc = self.client.get(index=self.layout.alerts, id=str(alert_id), source_includes=["observables"])
+        except NotFoundError:
+            return
+        known = set(doc["_source"].get("observables") or [])
+        if not new <= known:
+            self.client.update(index=self.layout.alerts, id=str(alert_id), refresh=True,
+                               doc={"observables": sorted(known | new)})
+
+    def incident_observables(self, incident_id) -> list[tuple[str, str]]:
+        hits = self._search_all(self.layout.alerts, {"term": {"incident_id": str(incident_id)}}, [{"first": "asc"}],
+                                source_includes=["observables"])
+        found = {tuple(o.split("|", 1)) for h in hits for o in h["_source"].get("observables") or []}
+        return sorted(found)
+
+    def observable_incidents(self, pairs, limit: int = 20) -> dict[tuple[str, str], list[int]]:
+        """For each (kind, value): the incidents whose alerts show it, newest first (at most `limit` each)."""
+        pairs = list(pairs)
+        out: dict[tuple[str, str], list[int]] = {p: [] for p in pairs}
+        if not pairs:
+            return out
+        hits = self._search_all(self.layout.alerts, {"terms": {"observables": [f"{k}|{v}" for k, v in pairs]}},
+                                [{"last": "desc"}], source_includes=["observables", "incident_id"])
+        for h in hits:
+            incident = h["_source"].get("incident_id")
+            if not incident:
+                continue
+            for o in h["_source"].get("observables") or []:
+                key = tuple(o.split("|", 1))
+                if key in out and int(incident) not in out[key]:
+                    out[key].append(int(incident))
+        return {k: sorted(v, reverse=True)[:limit] for k, v in out.items()}
+
+    def notes_of_incidents(self, incident_ids: list) -> dict:
+        """{incident id: its notes as incident_notes gives them} for many incidents in one pass."""
+        out: dict = {i: [] for i in incident_ids}
+        for start in range(0, len(incident_ids), 1000):
+            chunk = [str(i) for i in incident_ids[start:start + 1000]]
+            resp = self.client.mget(index=self.layout.incidents, ids=chunk, source_includes=["notes", "number"])
+            for doc in resp["docs"]:
+                if doc.get("found"):
+                    out[doc["_source"]["number"]] = [{**n, "created": epoch(n["created"])}
+                                                     for n in doc["_source"].get("notes") or []]
+        return out

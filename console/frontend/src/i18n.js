@@ -35,6 +35,15 @@ const messages = {
     enforced: '已执行', dryRun: '演练（未下发）',
     // notify (issue #18): the bell
     notifications: '通知', unreadCount: '{n} 条未读', markAllRead: '全部标为已读', noNotifications: '暂无通知',
+    // cases (issue #18): SLAs, merge/split/reopen, observables, response plans, the report
+    sla: '处置时限 SLA', slaTarget: { acknowledge: '确认', contain: '遏制', resolve: '解决' },
+    slaStatus: { met: '达标', breached: '超时', pending: '进行中' }, due: '截止', reached: '达成',
+    observables: '关联指标', obsKind: { ip: '地址', user: '用户', host: '主机', url: 'URL', hash: '文件哈希' },
+    seenElsewhere: '在其他 {n} 个事件中出现', notSeenElsewhere: '仅见于本事件',
+    checklist: '应急预案检查单', noPlan: '无适用预案', tickedBy: '{who} 于 {at} 完成',
+    merge: '合并', mergeIds: '并入的事件编号（逗号分隔）', split: '拆分所选告警', reopen: '重新打开',
+    report: '下载事件报告 (PDF)', reportJson: 'JSON', mergedInto: '已并入 #{id}', badIds: '请输入事件编号，如 12, 15',
+    selectAlerts: '请先在时间线中勾选要拆分的告警', splitDone: '已拆分为新事件 #{id}',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -67,6 +76,15 @@ const messages = {
     enforced: 'enforced', dryRun: 'dry run (not enforced)',
     // notify (issue #18): the bell
     notifications: 'Notifications', unreadCount: '{n} unread', markAllRead: 'Mark all read', noNotifications: 'No notifications',
+    // cases (issue #18): SLAs, merge/split/reopen, observables, response plans, the report
+    sla: 'SLA', slaTarget: { acknowledge: 'Acknowledge', contain: 'Contain', resolve: 'Resolve' },
+    slaStatus: { met: 'met', breached: 'breached', pending: 'pending' }, due: 'Due', reached: 'Reached',
+    observables: 'Observables', obsKind: { ip: 'address', user: 'user', host: 'host', url: 'URL', hash: 'file hash' },
+    seenElsewhere: 'seen in {n} other incidents', notSeenElsewhere: 'only in this incident',
+    checklist: 'Response plan checklist', noPlan: 'No response plan fits', tickedBy: 'done by {who} at {at}',
+    merge: 'Merge', mergeIds: 'Incidents to merge in (comma-separated)', split: 'Split selected alerts', reopen: 'Reopen',
+    report: 'Download report (PDF)', reportJson: 'JSON', mergedInto: 'merged into #{id}', badIds: 'Enter incident numbers, e.g. 12, 15',
+    selectAlerts: 'Tick the alerts to split off in the timeline first', splitDone: 'Split into new incident #{id}',
   },
 }
 
