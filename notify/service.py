@@ -18,7 +18,7 @@ from core.errors import BadInput
 
 from .engine import Notifier
 from .events import event_from
-from .sources import IncidentWatcher, alertmanager_events
+from .sources import SLA_WATCH_SECONDS, IncidentWatcher, SlaWatcher, alertmanager_events
 
 log = logging.getLogger("govctl.notify")
 DEFAULT_LISTEN = "127.0.0.1:19096"
@@ -81,10 +81,11 @@ def run(notifier: Notifier, store, listen: str = DEFAULT_LISTEN, stop: threading
     threading.Thread(target=server.serve_forever, name="notify-receiver", daemon=True).start()
     stop = stop or threading.Event()
     watcher = IncidentWatcher(store, notifier.journal, notifier.config.console_url) if store is not None else None
+    sla_watcher = SlaWatcher(store, notifier.journal, notifier.config.console_url) if store is not None else None
     notifier.journal.recover_stuck()
     log.info("notify on %s: %d channel(s), %d route(s), config %s", listen, len(notifier.config.channels),
              len(notifier.config.routes), notifier.config.source)
-    last_watch = last_prune = 0.0
+    last_watch = last_sla = last_prune = 0.0
     try:
         while not stop.is_set():
             now = time.time()
@@ -92,6 +93,10 @@ def run(notifier: Notifier, store, listen: str = DEFAULT_LISTEN, stop: threading
                 if watcher is not None and now - last_watch >= WATCH_SECONDS:
                     last_watch = now
                     for event in watcher.poll():
+                        notifier.submit(event)
+                if sla_watcher is not None and now - last_sla >= SLA_WATCH_SECONDS:
+                    last_sla = now
+                    for event in sla_watcher.poll():
                         notifier.submit(event)
                 notifier.release()
                 notifier.deliver_due()

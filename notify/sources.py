@@ -71,6 +71,44 @@ class IncidentWatcher:
                      incident["state"], ("security",), key, link)
 
 
+SLA_WATCH_NAME = "sla"
+SLA_WATCH_SECONDS = 60.0  # SLA targets are minutes to hours: a minute late is on time for a notification
+
+
+class SlaWatcher:
+    """Breached SLA targets of open incidents → `sla.breach` events, each (incident, target) once ever:
+    the keys sent are kept in the journal, so neither a restart nor the de-duplication window's end
+    repeats one. The figures come from secops.incidents (the SLA policy lives there, in secops/sla.yaml),
+    which also records the breach as an incident note; notify only tells people."""
+
+    def __init__(self, store, journal, console_url: str | None = None):
+        from secops.incidents import Incidents
+        self.incidents = Incidents(store)
+        self.journal = journal
+        self.console_url = console_url
+
+    def poll(self) -> list[Event]:
+        sent = (self.journal.watch_state(SLA_WATCH_NAME) or {}).get("sent", [])
+        known = set(sent)
+        events = []
+        for case in self.incidents.sla():
+            for target in case["breached"]:
+                key = f"incident:{case['id']}:sla:{target}"
+                if key in known:
+                    continue
+                due = next((t["due"] for t in case["targets"] if t["target"] == target), None)
+                severity = case["severity"] if case["severity"] in SEVERITIES else "medium"
+                link = f"{self.console_url.rstrip('/')}/#/incidents/{case['id']}" if self.console_url else None
+                events.append(Event("sla.breach", f"#{case['id']} {case['title']}", severity,
+                                    f"#{case['id']} 处置时限超期：{target}（截止 {due}）/ SLA breached: {target} "
+                                    f"(due {due})", ("sla",), None, case["state"], ("security",), key, link))
+                known.add(key)
+                sent.append(key)
+        if events:
+            self.journal.save_watch_state(SLA_WATCH_NAME, {"sent": sent[-SEEN_BOUND:]})
+        return events
+
+
 def alertmanager_events(receiver: str, payload: dict, received_at: float) -> list[Event]:
     """Alertmanager's webhook payload → one Event per alert (the parser is monitors.webhook's)."""
     events = []

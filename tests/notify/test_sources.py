@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from notify.sources import IncidentWatcher, alertmanager_events
+from notify.sources import IncidentWatcher, SlaWatcher, alertmanager_events
 from secops.store import Store
 
 
@@ -39,6 +39,20 @@ def test_the_watcher_reports_new_incidents_state_changes_and_escalations_once(tm
         ("incident.escalated", f"incident:{new}:severity:critical"), ("incident.state", f"incident:{old}:state:acknowledged")]
     store.update_incident(new, {"severity": "low"})
     assert IncidentWatcher(store, journal).poll() == []  # a lower severity is not an escalation
+    store.close(), journal.close()
+
+
+def test_a_breached_sla_target_is_notified_once_even_after_a_restart(tmp_path):
+    from notify.journal import Journal
+    store, journal = Store(tmp_path / "secops.db"), Journal(tmp_path / "notify.sqlite")
+    on_time = _new_incident(store, "刚发生", severity="critical")
+    late = _new_incident(store, "无人处理", severity="critical", created=time.time() - 7 * 86400)
+    events = SlaWatcher(store, journal, "https://console.gov.example/").poll()
+    assert sorted(e.key for e in events) == [f"incident:{late}:sla:{t}" for t in ("acknowledge", "contain", "resolve")]
+    event = events[0]  # a week old and untouched: every target is late; the fresh one is on time
+    assert (event.kind, event.severity) == ("sla.breach", "critical") and on_time != late
+    assert event.link.endswith(f"/#/incidents/{late}") and "处置时限超期" in event.summary
+    assert SlaWatcher(store, journal).poll() == []  # a restarted watcher: the breach was told once
     store.close(), journal.close()
 
 
