@@ -1,4 +1,5 @@
-"""A local single-node Elasticsearch: fetched from Maven Central, run as an unprivileged user.
+"""A local Elasticsearch — one node, or a cluster of N nodes on this machine — fetched from Maven Central,
+run as an unprivileged user.
 
 The distribution (distribution.json) is the minimal `integ-test-zip` build: core, security (file
 realm, basic auth) and nothing else — no ES|QL, no ingest pipelines, no painless, no data streams
@@ -9,6 +10,14 @@ A node lives in one folder (`state/elasticsearch` for `govctl es up`, a temp fol
 `config/` (generated), `data/`, `logs/`, `node.json` (pid, url, user, version) and `password`
 (0600, the generated password of the node's superuser `govctl`). Elasticsearch refuses to run as
 root, so as root the node runs as the system user `govctl-es`, created on first use.
+
+A cluster (`LocalCluster`, `govctl es up --nodes 3`) lives in one folder too: `cluster.json` (its size,
+each node's HTTP and transport port, whether it has bootstrapped), `password`, and `node-1` … `node-N`,
+each a node folder as above. The nodes find each other on loopback through `discovery.seed_hosts`;
+every node is master-eligible and holds data, so with indices of one replica the cluster keeps every
+document and answers while one node is lost. Transport between the nodes is plain TCP on 127.0.0.1 (the
+nodes never leave this machine; a cluster across machines needs transport TLS, see docs/elasticsearch.md).
+`open_local(home)` returns whichever of the two lives in a folder.
 """
 from __future__ import annotations
 
@@ -136,12 +145,13 @@ class LocalNode:
     """One single-node cluster bound to 127.0.0.1 with its data in `home`."""
 
     def __init__(self, home: Path = DEFAULT_HOME, port: int | None = None, heap_mb: int = DEFAULT_HEAP_MB,
-                 security: bool = True, version: str = VERSION):
+                 security: bool = True, version: str = VERSION, membership: "Membership | None" = None):
         self.home = Path(home)
         self.port = port
         self.heap_mb = heap_mb
         self.security = security
         self.version = version
+        self.membership = membership  # None: a single-node cluster of its own
 
     # -------------------------------------------------------------- state
     @property
@@ -163,10 +173,15 @@ class LocalNode:
     # -------------------------------------------------------------- start
     def start(self, timeout: float = 120.0) -> NodeInfo:
         """Start the node (or return the running one) and wait until it answers with yellow health."""
+        info, proc = self.launch()
+        self._wait_ready(info, timeout, proc)
+        return info
+
+    def launch(self) -> tuple[NodeInfo, subprocess.Popen | None]:
+        """Start the node's process without waiting for it (a cluster's nodes wait for each other);
+        (info, None) when it runs already."""
         if self.running():
-            info = self.info()
-            self._wait_ready(info, timeout, None)
-            return info
+            return self.info(), None
         es_home = fetch_distribution(self.version)
         jdk = java_home()
         owner = ensure_service_user()
@@ -175,7 +190,11 @@ class LocalNode:
         port = self.port or (previous and int(previous.url.rsplit(":", 1)[1])) or free_port()
         if _port_taken(port):
             raise NodeError(f"port {port} on 127.0.0.1 is taken by another program; choose another with --port")
-        self._write_config(port, free_port())
+        transport = self.membership.transport_port if self.membership else free_port()
+        if self.membership and _port_taken(transport):
+            raise NodeError(f"transport port {transport} of {self.membership.name} is taken by another program; "
+                            f"stop it, or remove {self.home.parent / 'cluster.json'} to choose new ports")
+        self._write_config(port, transport)
         password = self._ensure_admin(es_home, jdk, owner) if self.security else None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_", "JAVA_"))}
         env.update(ES_PATH_CONF=str(self.home / "config"), ES_JAVA_HOME=str(jdk),
@@ -191,8 +210,7 @@ class LocalNode:
                         password, proc.pid, self.version)
         self._meta_path.write_text(json.dumps({"url": info.url, "user": info.user, "pid": proc.pid,
                                                "version": self.version, "heap_mb": self.heap_mb}))
-        self._wait_ready(info, timeout, proc)
-        return info
+        return info, proc
 
     def _prepare(self, es_home: Path, owner: tuple[int, int] | None) -> None:
         for sub in ("data", "logs", "tmp"):
@@ -212,13 +230,13 @@ class LocalNode:
     def _write_config(self, http_port: int, transport_port: int) -> None:
         settings = {
             "cluster.name": "govctl",
-            "node.name": "govctl-local",
+            "node.name": self.membership.name if self.membership else "govctl-local",
             "path.data": str(self.home / "data"),
             "path.logs": str(self.home / "logs"),
             "network.host": "127.0.0.1",  # loopback only: development mode, bootstrap checks only warn
             "http.port": http_port,
             "transport.port": transport_port,
-            "discovery.type": "single-node",
+            **(self.membership.discovery() if self.membership else {"discovery.type": "single-node"}),
             "xpack.security.enabled": self.security,
             # A shared build machine's disk may be fuller than the default watermarks allow; without this
             # the node would turn every index read-only and ingest would stall.
@@ -235,6 +253,14 @@ class LocalNode:
         users = self.home / "config" / "users"
         if password_file.exists() and users.exists() and f"{ADMIN_USER}:" in users.read_text():
             return password_file.read_text().strip()
+        source = self.membership.users_from if self.membership else None
+        if source is not None and (source / "password").exists():  # the file realm is per node: same users on all
+            for name in ("users", "users_roles"):
+                shutil.copy2(source / "config" / name, self.home / "config" / name)
+                if owner is not None:
+                    os.chown(self.home / "config" / name, *owner)
+            shutil.copy2(source / "password", password_file)
+            return password_file.read_text().strip()
         password = secrets.token_urlsafe(24)
         env = dict(os.environ, ES_PATH_CONF=str(self.home / "config"), ES_JAVA_HOME=str(jdk))
         stale = users.exists() and f"{ADMIN_USER}:" in users.read_text()  # its password file was lost
@@ -250,22 +276,16 @@ class LocalNode:
         return password
 
     def _wait_ready(self, info: NodeInfo, timeout: float, proc: subprocess.Popen | None) -> None:
-        import urllib.request
-        import base64
         deadline = time.monotonic() + timeout
-        request = urllib.request.Request(f"{info.url}/_cluster/health?wait_for_status=yellow&timeout=1s")
-        if info.user:
-            token = base64.b64encode(f"{info.user}:{info.password}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 raise NodeError(f"Elasticsearch exited with status {proc.returncode} while starting; "
                                 f"see {self.home / 'logs' / 'console.log'}: {self._log_tail()}")
             try:
-                with urllib.request.urlopen(request, timeout=3) as resp:
-                    if json.loads(resp.read()).get("status") in ("yellow", "green"):
-                        return
-            except OSError:
+                health = _get_json(f"{info.url}/_cluster/health?wait_for_status=yellow&timeout=1s", info, 3)
+                if health.get("status") in ("yellow", "green"):
+                    return
+            except (OSError, ValueError):
                 pass
             time.sleep(0.5)
         raise NodeError(f"Elasticsearch at {info.url} did not become ready in {timeout:.0f} s; "
@@ -292,6 +312,188 @@ class LocalNode:
         _reap(info.pid)
         return True
 
+
+
+@dataclass
+class Membership:
+    """How one node of a local cluster finds the others."""
+    name: str
+    transport_port: int
+    seeds: list[int]  # every node's transport port
+    initial_masters: list[str] | None  # only for the cluster's very first start (bootstrapping)
+    users_from: Path | None  # the node folder whose file-realm users and password this node copies
+
+    def discovery(self) -> dict:
+        settings: dict = {"discovery.seed_hosts": [f"127.0.0.1:{port}" for port in self.seeds]}
+        if self.initial_masters:
+            settings["cluster.initial_master_nodes"] = self.initial_masters
+        return settings
+
+
+MAX_NODES = 5  # 2 cores and loopback: more nodes only measure the machine's contention
+
+
+class LocalCluster:
+    """N nodes bound to 127.0.0.1, one cluster "govctl", each node's folder under `home` (node-1 …)."""
+
+    def __init__(self, home: Path = DEFAULT_HOME, nodes: int | None = None, heap_mb: int = DEFAULT_HEAP_MB,
+                 security: bool = True, version: str = VERSION):
+        self.home = Path(home)
+        layout = self._layout()
+        if nodes is None:
+            if layout is None:
+                raise NodeError(f"{self.home} holds no cluster; start one with `govctl es up --nodes 3`")
+            nodes = len(layout["nodes"])
+        if not 2 <= nodes <= MAX_NODES:
+            raise NodeError(f"a local cluster has 2 to {MAX_NODES} nodes, not {nodes}")
+        if layout is not None and len(layout["nodes"]) != nodes:
+            raise NodeError(f"the cluster in {self.home} has {len(layout['nodes'])} nodes, not {nodes}; "
+                            f"`govctl es down --home {self.home}` and remove the folder to change its size")
+        self.size, self.heap_mb, self.security, self.version = nodes, heap_mb, security, version
+
+    @property
+    def _layout_path(self) -> Path:
+        return self.home / "cluster.json"
+
+    def _layout(self) -> dict | None:
+        return json.loads(self._layout_path.read_text()) if self._layout_path.exists() else None
+
+    def _planned(self) -> dict:
+        """The ports of every node, chosen once and kept (a node that rejoins must find the others)."""
+        layout = self._layout()
+        if layout is None:
+            layout = {"nodes": [{"name": f"govctl-{i}", "http": free_port(), "transport": free_port()}
+                                for i in range(1, self.size + 1)], "bootstrapped": False}
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._layout_path.write_text(json.dumps(layout, indent=1))
+        return layout
+
+    def node(self, name_or_index: str | int) -> LocalNode:
+        """One member (by name "govctl-2" or 1-based index), e.g. to stop or kill it in a test."""
+        layout = self._planned()
+        names = [n["name"] for n in layout["nodes"]]
+        index = name_or_index - 1 if isinstance(name_or_index, int) else names.index(name_or_index)
+        entry = layout["nodes"][index]
+        transports = [n["transport"] for n in layout["nodes"]]
+        membership = Membership(entry["name"], entry["transport"], transports,
+                                None if layout["bootstrapped"] else names,
+                                None if index == 0 else self.home / "node-1")
+        return LocalNode(self.home / f"node-{index + 1}", port=entry["http"], heap_mb=self.heap_mb,
+                         security=self.security, version=self.version, membership=membership)
+
+    def nodes(self) -> list[LocalNode]:
+        return [self.node(i) for i in range(1, self.size + 1)]
+
+    def info(self) -> NodeInfo | None:
+        """The cluster as a client sees it: every node's URL (the client fails over between them)."""
+        layout = self._layout()
+        first = self.node(1).info() if layout else None
+        if first is None:
+            return None
+        return ClusterInfo(self.home, [f"http://127.0.0.1:{n['http']}" for n in layout["nodes"]], first.user,
+                           first.password, first.pid, first.version)
+
+    def running(self) -> bool:
+        return any(node.running() for node in self.nodes()) if self._layout() else False
+
+    def start(self, timeout: float = 240.0) -> "ClusterInfo":
+        """Start every node that is not running and wait until all have joined and health is yellow or
+        better. The first start bootstraps the cluster from all N master-eligible nodes."""
+        started = [node.launch() for node in self.nodes()]  # the first node's users are copied by the others
+        info = self.info()
+        self._wait_joined(info, timeout, [proc for _, proc in started])
+        layout = self._planned()
+        if not layout["bootstrapped"]:  # from now on a node that restarts joins, it never bootstraps anew
+            layout["bootstrapped"] = True
+            self._layout_path.write_text(json.dumps(layout, indent=1))
+        return info
+
+    def _wait_joined(self, info: "ClusterInfo", timeout: float, procs: list) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            for proc in procs:
+                if proc is not None and proc.poll() is not None:
+                    raise NodeError(f"an Elasticsearch node exited with status {proc.returncode} while starting; "
+                                    f"see {self.home}/node-*/logs/console.log")
+            health = self.health(info, timeout=2)
+            if health and health.get("number_of_nodes") == self.size and health["status"] in ("yellow", "green"):
+                return
+            last = f"health {health}" if health else "no node answers yet"
+            time.sleep(1)
+        raise NodeError(f"the {self.size}-node cluster in {self.home} did not form in {timeout:.0f} s ({last}); "
+                        f"see {self.home}/node-*/logs/console.log")
+
+    def health(self, info: "ClusterInfo | None" = None, timeout: float = 5) -> dict | None:
+        """`_cluster/health` from the first node that answers; None when none does."""
+        info = info or self.info()
+        if info is None:
+            return None
+        for url in info.urls:
+            try:
+                return _get_json(f"{url}/_cluster/health", info, timeout)
+            except OSError:
+                continue
+        return None
+
+    def members(self, info: "ClusterInfo | None" = None) -> list[dict]:
+        """Every planned node: its name, URL, pid, whether its process runs and whether the cluster lists it."""
+        info = info or self.info()
+        joined: set[str] = set()
+        if info is not None:
+            for url in info.urls:
+                try:
+                    rows = _get_json(f"{url}/_cat/nodes?format=json&h=name,master,node.role", info, 5)
+                    joined = {row["name"] for row in rows}
+                    master = {row["name"] for row in rows if row.get("master") == "*"}
+                    break
+                except OSError:
+                    continue
+            else:
+                master = set()
+        else:
+            master = set()
+        answer = []
+        for entry, node in zip(self._layout()["nodes"], self.nodes()):
+            meta = node.info()
+            answer.append({"name": entry["name"], "url": f"http://127.0.0.1:{entry['http']}",
+                           "pid": meta.pid if meta and node.running() else None, "running": node.running(),
+                           "joined": entry["name"] in joined, "master": entry["name"] in master})
+        return answer
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop every node (their data stays); False when none was running."""
+        return any([node.stop(timeout) for node in self.nodes()]) if self._layout() else False
+
+
+class ClusterInfo(NodeInfo):
+    """A cluster's connection details: `url` is the first node's, `urls` all of them."""
+
+    def __init__(self, home, urls, user, password, pid, version):
+        super().__init__(home, urls[0], user, password, pid, version)
+        self.urls = urls
+
+    def client_settings(self) -> dict:
+        settings = {"url": list(self.urls), "replicas": 1}  # one replica: every document survives a node loss
+        if self.user:
+            settings.update(username=self.user, password_file=str(self.home / "node-1" / "password"))
+        return settings
+
+
+def open_local(home: Path = DEFAULT_HOME) -> LocalNode | LocalCluster:
+    """Whatever lives in `home`: a cluster (cluster.json) or a single node."""
+    return LocalCluster(home) if (Path(home) / "cluster.json").exists() else LocalNode(home)
+
+
+def _get_json(url: str, info: NodeInfo, timeout: float):
+    import base64
+    import urllib.request
+    request = urllib.request.Request(url)
+    if info.user:
+        token = base64.b64encode(f"{info.user}:{info.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return json.loads(resp.read())
 
 def _alive(pid: int) -> bool:
     _reap(pid)

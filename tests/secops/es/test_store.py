@@ -155,3 +155,31 @@ def test_cli_status_reports_the_running_node(es_node):
     assert data["version"] == "8.19.21" and data["url"] == es_node["url"]
     again = run_govctl("es", "up", "--home", str(es_node["home"]), "--json", timeout=120)  # idempotent
     assert again.returncode == 0 and json.loads(again.stdout)["pid"] == data["pid"]
+
+
+def test_retention_keeps_180_days_and_drops_older_daily_indices_with_a_shifted_clock(es_section):
+    """等保 2.0 asks for security logs kept at least 180 days: less is refused; with the clock moved a year
+    on, the daily indices older than the period go, the recent ones stay (this distribution has no ILM, so
+    govctl expires whole daily indices itself)."""
+    from secops.store import MIN_SECURITY_RETENTION_DAYS
+    store = ElasticStore(es_section)
+    try:
+        with pytest.raises(ValueError, match="180"):
+            store.apply_retention(MIN_SECURITY_RETENTION_DAYS - 1)
+        n = Normalizer(year=2026)
+        old = n.normalize(b"Jan  5 00:00:01 web-1 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2")
+        recent = n.normalize(b"Nov  1 00:00:01 web-1 sshd[1]: Failed password for root from 203.0.113.5 port 2 ssh2")
+        store.commit_batch("auth.log", [(0, old), (100, recent)], [(200, "binary", "NUL bytes", b"\x00")])
+        store.flush()
+        store.refresh()
+        assert store.counts()["events"] == 2
+        today = recent["@timestamp"] + 86400  # 2026-11-02: January is 300 days back, November 1 one day
+        removed = store.apply_retention(MIN_SECURITY_RETENTION_DAYS, now=today)
+        assert [i for i in removed["indices"] if "2026.01.05" in i] and not [i for i in removed["indices"]
+                                                                               if "2026.11.01" in i]
+        store.refresh()
+        assert store.counts()["events"] == 1
+        assert store.search_events({"source.port": 2})[0]["source.port"] == 2
+        assert store.apply_retention(MIN_SECURITY_RETENTION_DAYS, now=today)["indices"] == []  # idempotent
+    finally:
+        store.close()
