@@ -69,6 +69,8 @@ class SLOSpec:
     services: tuple[ServiceSLO, ...]
     lag_targets: dict[str, float]
     not_ready_for: float
+    # below this share of measured SLI steps a period's verdict is "insufficient data", never "met"
+    min_coverage: float = 0.95
 
     @property
     def alert_classes(self) -> tuple[AlertClass, AlertClass]:
@@ -132,7 +134,8 @@ def load_slo_spec(path: str | Path | None = None, *, text: str | None = None) ->
     doc.raise_if_problems()
     return SLOSpec(str(path or DEFAULT_SPEC), period, interval, scale, classes["page"],
                    classes["ticket"], tuple(services), lag,
-                   parse_duration(replication.get("not_ready_for", "2m")))
+                   parse_duration(replication.get("not_ready_for", "2m")),
+                   float(data.get("min_coverage", 95)) / 100)
 
 
 def spec_text_with(text: str, **values: str | float) -> str:
