@@ -198,3 +198,32 @@ def test_restart_keeps_rules_and_time_series(platform):
     assert prom_query(base, 'slo:sli_error:instant{center="prod"}', before) == old and old
     assert len(httpx.get(f"{base}/api/v1/rules").json()["data"]["groups"]) == rules
     assert records(platform["records"])  # the alert records stay
+
+
+@pytest.mark.slow
+def test_restart_with_data_kept_does_not_page(platform):
+    """Issue #19: `monitor down` then `monitor up` with the data folder kept wrote one bad SLI sample
+    for every center at the first evaluation and paged everywhere although every service answered."""
+    base, govctl = platform["prometheus"], platform["govctl"]
+    wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
+             "a good SLI sample for the three centers and the service address")
+    settle = wait_for(lambda: not [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
+                                   if a["labels"].get("severity") == "page"] and time.time(), 120,
+                      "no page pending or firing before the restart")
+    govctl("monitor", "down")
+    time.sleep(2)
+    govctl("monitor", "up")  # the targets, spec and data folder of the last run
+    restarted = time.time()
+    seen_pages = []
+    while time.time() - restarted < 20:  # the page pair's short window is 5 s at this scale
+        seen_pages += [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
+                       if a["labels"].get("severity") == "page"]
+        time.sleep(0.5)
+    bad = prom_query(base, f"max_over_time(slo:sli_error:instant[{int(time.time() - settle) + 1}s]) > 0")
+    assert bad == [], f"bad SLI samples after a restart although every service answered: {bad}"
+    assert seen_pages == []
+    assert not [r for r in records(platform["records"])
+                if r["receiver"] == "page" and r["received_at"] > settle]
+    # the SLI is measured again once every vantage point has reported for a few intervals
+    wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
+             "the SLI measured again after the restart")
