@@ -507,7 +507,9 @@ def monitor_slo(ev: Evidence) -> Outcome:
     unmeasured = [f"{r['service']}@{r['center']} 覆盖率 {r['coverage'] * 100:.2f}%" for r in rows
                   if r.get("verdict") == "insufficient_data"]
     worst = min(r["availability"] for r in rows) * 100
-    period = f"{report.get('from')}–{report.get('to')} 可用性："
+    coverages = [r["coverage"] for r in rows if r.get("coverage") is not None]
+    covered = f"（数据覆盖率最低 {min(coverages) * 100:.2f}%）" if coverages else ""
+    period = f"{report.get('from')}–{report.get('to')} 可用性{covered}："
     if missed:
         return Outcome(PARTIAL if len(missed) < len(rows) else NON_COMPLIANT,
                        period + f"{len(rows) - len(missed) - len(unmeasured)}/{len(rows)} 达到 {objective}% 目标，"

@@ -112,6 +112,24 @@ def test_status_scrapes_every_exporter_and_loads_the_rules(platform):
 
 
 @pytest.mark.slow
+def test_a_30_day_report_right_after_monitoring_starts_says_insufficient_data(platform):
+    """Issue #19: minutes of measurement are not 30 days of service; never 达标 met."""
+    govctl = platform["govctl"]
+    wait_for(lambda: len(prom_query(platform["prometheus"], "slo:sli_error:instant == 0")) == 4, 30,
+             "a measured SLI for every center")
+    report = json.loads(govctl("availability", "report", "--from", "now-30d").stdout)
+    assert report["verdict"] == "insufficient_data" and len(report["rows"]) == 4
+    for row in report["rows"]:
+        assert row["availability"] == 1 and row["verdict"] == "insufficient_data" and not row["met"]
+        assert row["expected_steps"] == 30 * 86400 + 1 and 0 < row["measured_steps"] < 600
+        assert row["coverage"] == row["measured_steps"] / row["expected_steps"]
+    html_file = platform["folder"] / "month.html"
+    govctl("availability", "report", "--from", "now-30d", "--format", "html", "-o", str(html_file))
+    page_html = html_file.read_text()
+    assert page_html.count("数据不足 insufficient data") == 4 and "达标 met</td>" not in page_html
+
+
+@pytest.mark.slow
 def test_outage_pages_through_the_webhook_then_resolves(platform):
     base, govctl = platform["prometheus"], platform["govctl"]
     # let the page pair's long window (1h / 60 = 60 s) fill with healthy history first
