@@ -221,17 +221,33 @@ def test_restart_keeps_rules_and_time_series(platform):
 @pytest.mark.slow
 def test_restart_with_data_kept_does_not_page(platform):
     """Issue #19: `monitor down` then `monitor up` with the data folder kept wrote one bad SLI sample
-    for every center at the first evaluation and paged everywhere although every service answered."""
+    for every center at the first evaluation and paged everywhere although every service answered:
+    the previous process's last probe results (failures, taken while the lab went down) and its start
+    time were still inside the lookback. Here those last results are written into the kept data
+    folder as TSDB blocks (promtool), exactly as the old process would have left them."""
     base, govctl = platform["prometheus"], platform["govctl"]
     wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
              "a good SLI sample for the three centers and the service address")
     settle = wait_for(lambda: not [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
                                    if a["labels"].get("severity") == "page"] and time.time(), 120,
                       "no page pending or firing before the restart")
+    probes = prom_query(base, 'govctl_probe_success{service="gov-portal"}')
+    assert len(probes) >= 12
     govctl("monitor", "down")
-    time.sleep(2)
+    stopped = time.time()
+    lines = ["# TYPE govctl_probe_success gauge"]
+    for p in probes:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(p["metric"].items()) if k != "__name__")
+        lines.append(f"govctl_probe_success{{{labels}}} 0 {stopped:.3f}")
+    failures = platform["folder"] / "last-failures.om"
+    failures.write_text("\n".join([*lines, "# EOF"]) + "\n")
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(failures),
+                    str(platform["folder"] / "state" / "monitor" / "prometheus-data")],
+                   check=True, capture_output=True)
     govctl("monitor", "up")  # the targets, spec and data folder of the last run
     restarted = time.time()
+    assert prom_query(base, "min(govctl_probe_success)", stopped + 0.5)[0]["value"][1] == "0", \
+        "the old process's last results are in the kept data"
     seen_pages = []
     while time.time() - restarted < 20:  # the page pair's short window is 5 s at this scale
         seen_pages += [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
@@ -242,6 +258,6 @@ def test_restart_with_data_kept_does_not_page(platform):
     assert seen_pages == []
     assert not [r for r in records(platform["records"])
                 if r["receiver"] == "page" and r["received_at"] > settle]
-    # the SLI is measured again once every vantage point has reported for a few intervals
+    # the SLI is measured again once this process has run for two intervals
     wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
              "the SLI measured again after the restart")
