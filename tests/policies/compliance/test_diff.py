@@ -75,24 +75,27 @@ def test_cli_prints_chinese_first_text_and_json(reports):
     assert [f["id"] for f in doc["reports"][0]["new_high_risk"]] == ["CE-IA-C", "CN-TRANS-B"]
 
 
-def test_bad_inputs_exit_2_naming_the_side_and_what_to_do(reports, tmp_path):
-    folder, before, _ = reports
+def test_bad_inputs_name_the_side_and_what_to_do(reports, tmp_path):
+    from core.errors import BadInput
+
+    _, before, _ = reports
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
     other = write_json(tmp_path / "other.json", {"hello": 1})
-    crypto = write_json(tmp_path / "crypto.json", evaluate("mlps-crypto", fixture_layers()))
     cases = [
-        ([str(tmp_path / "none.json"), str(before)], "A", "does not exist"),
-        ([str(before), str(junk)], "B", "not JSON (line 1"),
-        ([str(other), str(before)], "A", "not a govctl compliance report"),
-        ([str(before), str(crypto)], "share no standard and level", ""),
-        ([str(before), str(tmp_path)], "B", "has no evidence.manifest.json"),
+        (lambda: load_side(tmp_path / "none.json", "A"), "A .* does not exist"),
+        (lambda: load_side(junk, "B"), "B .*not JSON \\(line 1"),
+        (lambda: load_side(other, "A"), "A .*not a govctl compliance report"),
+        (lambda: load_side(tmp_path, "B"), "B .*has no evidence.manifest.json"),
     ]
-    for args, side, message in cases:
-        proc = run_govctl("comply", "diff", *args, env={"GOVCTL_STATE": str(tmp_path / "state")})
-        assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
-        assert side in proc.stderr and message in " ".join(proc.stderr.split()), (args, proc.stderr)
-        assert "Traceback" not in proc.stderr
+    for call, message in cases:
+        with pytest.raises(BadInput, match=message):
+            call()
+    crypto = {"source": "c", "kind": "report", "signer": None, "reports": {("mlps-crypto", 3): {}}}
+    with pytest.raises(BadInput, match="share no standard and level"):
+        compare(load_side(before, "A"), crypto)
+    proc = run_govctl("comply", "diff", str(before), str(junk))
+    assert proc.returncode == 2 and "B " in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
