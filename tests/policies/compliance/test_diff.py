@@ -7,7 +7,7 @@ import json
 import pytest
 
 from policies.compliance import COMPLIANT, NON_COMPLIANT
-from policies.compliance.diff import compare, load_side, to_text
+from policies.compliance.diff import compare, load_side
 
 from .conftest import evaluate, fixture_layers, write_json
 from tests.conftest import run_govctl
