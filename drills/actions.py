@@ -55,15 +55,62 @@ def replication_lag_below(ctx, seconds: float) -> str:
 @action("monitoring_quiet", seconds="number")
 def monitoring_quiet(ctx, seconds: float) -> str:
     """No page alert is active (waiting up to `seconds` for earlier ones to resolve), so the first
-    page after the fault is this drill's own."""
+    page after the fault is this drill's own. While it waits it names what it waits on (ctx.notice,
+    ctx.blockers), and a timeout names what still blocks."""
     if ctx.detection.alertmanager is None:
         return ctx.detection.unavailable_reason or "monitoring is not running"
     centers = set(ctx.target.centers())
     # A monitor that has just started does not measure the SLI yet: it could not page in time.
-    wait_until(lambda: centers <= ctx.detection.measured_centers(), seconds,
-               "monitoring to measure the SLI of every center")
-    wait_until(lambda: not ctx.detection.page_alerts(0), seconds, "active page alerts to resolve")
-    return "monitoring measures every center and nothing pages"
+    _wait_naming(ctx, seconds, "monitoring to measure the SLI of every center",
+                 lambda: [{"kind": "unmeasured_center", "center": c}
+                          for c in sorted(centers - ctx.detection.measured_centers())])
+    _wait_naming(ctx, seconds, "active page alerts to resolve",
+                 lambda: [{"kind": "page_alert", **{k: a[k] for k in ("alertname", "labels", "since",
+                                                                        "state")}}
+                          for a in ctx.detection.page_alerts(0)])
+    return "monitoring measures every center and nothing pages" + (
+        f" (waited on {len(ctx.blockers)}: {'; '.join(describe_blocker(b) for b in ctx.blockers)})"
+        if ctx.blockers else "")
+
+
+# labels every page alert carries; naming them again says nothing about which one it is
+_ROUTINE_LABELS = {"alertname", "severity", "sloth_severity", "sloth_id", "sloth_slo"}
+
+
+def describe_blocker(blocker: dict) -> str:
+    """One line naming what a preflight waits on: the alert with its labels and since when."""
+    if blocker["kind"] == "unmeasured_center":
+        return f"center {blocker['center']} not measured yet"
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(blocker["labels"].items()) if k not in _ROUTINE_LABELS)
+    return f"{blocker['alertname']}{{{labels}}} {blocker['state']} since {blocker['since']}"
+
+
+def _wait_naming(ctx, seconds: float, what: str, blocking: Callable[[], list[dict]]) -> None:
+    """Wait until nothing blocks; tell ctx.notice whenever the set of blockers changes, record each
+    in ctx.blockers (with when it was first and last seen), and on timeout raise naming them."""
+    deadline = time.monotonic() + seconds
+    announced: list[str] | None = None
+    while True:
+        current = blocking()
+        now = time.time()
+        described = [describe_blocker(b) for b in current]
+        for b, text in zip(current, described):
+            known = next((r for r in ctx.blockers if r["description"] == text), None)
+            if known is None:
+                ctx.blockers.append({**b, "description": text, "first_seen": now, "last_seen": now})
+            else:
+                known["last_seen"] = now
+        if not current:
+            if announced:
+                ctx.notice(f"preflight: done waiting for {what}")
+            return
+        if described != announced:
+            ctx.notice(f"preflight waits for {what}: " + "; ".join(described))
+            announced = described
+        if time.monotonic() >= deadline:
+            raise DrillError(f"timed out after {seconds:.0f} s waiting for {what}; still blocking: "
+                             + "; ".join(described))
+        time.sleep(1)
 
 
 @action("single_primary")

@@ -76,6 +76,9 @@ def to_html(result: dict) -> str:
                             ("rpo_seconds", "数据丢失 RPO", "(s)"),
                             ("detection_seconds", "发现时间", "detection (s)")))
     anomalies = "".join(f"<li>{e(a)}</li>" for a in result.get("anomalies", [])) or "<li>无 none</li>"
+    blocked = result.get("blocked_by") or []
+    blocked_html = ("<h3>预检阻塞项 Preflight blocked by</h3><p>" + e(result.get("reason", "")) + "</p><ul>"
+                    + "".join(f"<li>{e(b['description'])}</li>" for b in blocked) + "</ul>") if blocked else ""
     level_text = (f"第{level['level']}级 {e(level['zh'])} / level {level['level']}, {e(level['en'])}"
                   if level else "未能评定 not demonstrated")
     return f"""<!doctype html>
@@ -93,6 +96,7 @@ td,th{{border:1px solid #999;padding:4px 8px;vertical-align:top}}</style></head>
 <p>{e(result.get('detection_note') or '')}</p>
 <h3>时间线 Timeline</h3>
 <table><tr><th>阶段 phase</th><th>动作 action</th><th>时间 time</th><th>耗时 s</th><th></th><th>说明 detail</th></tr>{rows}</table>
+{blocked_html}
 <h3>异常 Anomalies</h3><ul>{anomalies}</ul>
 </body></html>
 """

@@ -101,11 +101,17 @@ class Detection:
     """Page alerts from govctl's monitoring, read from Alertmanager (silenced ones included, so a
     drill can silence its expected alerts and still measure when they fired)."""
 
-    def __init__(self, expected_alerts: tuple[str, ...] = ()):
+    def __init__(self, expected_alerts: tuple[str, ...] = (), alertmanager: str | None = None,
+                 prometheus: str | None = None):
+        """Alertmanager and Prometheus are the ones `govctl monitor up` runs unless given."""
         self.expected = expected_alerts
         self.unavailable_reason: str | None = None
         self.silence_id: str | None = None
         self.seen: list[dict] = []
+        self.prometheus = prometheus
+        self.alertmanager = alertmanager
+        if alertmanager:
+            return
         try:
             from monitors.stack import Layout, alertmanager_address
 
@@ -115,7 +121,7 @@ class Detection:
             self.unavailable_reason = f"monitoring is not running ({exc}); detection not measured"
 
     def page_alerts(self, since: float) -> list[dict]:
-        from datetime import datetime
+        from datetime import datetime, timezone
 
         from monitors import prom_api
 
@@ -128,7 +134,9 @@ class Detection:
             started = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
             if started >= since:
                 found.append({"alertname": alert["labels"].get("alertname"), "started": started,
-                              "labels": alert["labels"], "state": alert["status"]["state"]})
+                              "since": datetime.fromtimestamp(started, timezone.utc).isoformat(
+                                  timespec="seconds"), "labels": alert["labels"],
+                              "state": alert["status"]["state"]})
         return found
 
     def measured_centers(self) -> set[str]:
@@ -136,7 +144,8 @@ class Detection:
         from monitors import prom_api
         from monitors.stack import Layout, prometheus_address
 
-        found = prom_api.query(prometheus_address(Layout.default()), "slo:sli_error:instant")
+        found = prom_api.query(self.prometheus or prometheus_address(Layout.default()),
+                               "slo:sli_error:instant")
         return {r["metric"].get("center") for r in found}
 
     def wait_for_page(self, since: float, seconds: float) -> float | None:
@@ -246,6 +255,10 @@ class Context:
     detected_at: float | None = None
     verification: dict = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
+    # what a preflight step waits on (page alerts still active, centers not yet measured): printed
+    # as it waits, kept in the result and named in the abort report
+    notice: Callable[[str], None] = lambda message: None
+    blockers: list[dict] = field(default_factory=list)
 
     def mark_fault(self) -> None:
         self.fault_at = time.time()
@@ -302,14 +315,15 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
 
 
 def run_drill(plan: Plan, outputs: StackOutputs, dry_run: bool = False,
-              on_step: Callable[[Step], None] = lambda s: None) -> dict[str, Any]:
+              on_step: Callable[[Step], None] = lambda s: None,
+              on_notice: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Run a plan against the lab; returns the result document the report is made from."""
     target = LabTarget(outputs)
     started = time.time()
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
     ctx = Context(plan, target, None, Detection(plan.expected_alerts),
                   Backups(target, DRILL_DIR / "backups"),
-                  primary=target.original_primary)
+                  primary=target.original_primary, notice=on_notice)
     result: dict[str, Any] = {"scenario": plan.id, "name": plan.name, "run_id": run_id,
                               "started": started, "dry_run": dry_run, "targets": plan.targets,
                               "anomalies": []}
@@ -342,7 +356,7 @@ def run_drill(plan: Plan, outputs: StackOutputs, dry_run: bool = False,
     except Exception as exc:  # noqa: BLE001
         result.update(verdict="aborted", aborted_in="preflight", reason=str(exc),
                       steps=[_step_doc(s) for s in ctx.steps], ended=time.time(),
-                      touched=False)
+                      touched=False, blocked_by=ctx.blockers)
         return result
 
     ctx.ledger = Ledger(client, f"{outputs.service.url}ledger")

@@ -16,7 +16,7 @@ from core.errors import BadInput
 
 from . import names, prom_api
 from .durations import parse_duration
-from .slo import SLOSpec
+from .slo import ServiceSLO, SLOSpec
 
 TEMPLATE = Path(__file__).with_name("report.html")
 
@@ -59,6 +59,46 @@ def outages_of(values: list[tuple[float, float]], end: float) -> list[dict]:
     return out
 
 
+MET, NOT_MET, INSUFFICIENT = "met", "not_met", "insufficient_data"
+VERDICT_TEXT = {MET: "达标 met", NOT_MET: "未达标 not met", INSUFFICIENT: "数据不足 insufficient data"}
+
+
+def expected_steps(start: float, end: float, step: float) -> int:
+    """SLI steps a fully measured period holds (a 30-day period at 5 s: 518,401)."""
+    return int((end - start) // step) + 1
+
+
+def judge(slo: ServiceSLO, values: list[tuple[float, float]], start: float, end: float, step: float,
+          min_coverage: float) -> dict:
+    """One service in one center over the period: availability of the measured steps, their
+    coverage of the period, and the verdict. Below `min_coverage` the measured steps cannot show
+    the objective was met (105 good steps of 518,401 are not 30 days of service), so the verdict is
+    insufficient data, unless the downtime measured already exceeds the period's whole budget."""
+    bad = sum(1 for _, v in values if v >= 0.5)
+    measured, expected = len(values), expected_steps(start, end, step)
+    coverage = measured / expected
+    availability = 1 - bad / measured if measured else None
+    allowed = slo.error_budget * (end - start)
+    bad_seconds = bad * step
+    if allowed and bad_seconds > allowed:
+        verdict = NOT_MET
+    elif coverage < min_coverage or availability is None:
+        verdict = INSUFFICIENT
+    else:
+        verdict = MET if availability >= slo.objective else NOT_MET
+    return {
+        "service": slo.name, "objective": slo.objective, "availability": availability,
+        "measured_steps": measured, "expected_steps": expected, "coverage": coverage,
+        "min_coverage": min_coverage, "bad_steps": bad,
+        "step_seconds": step, "downtime_seconds": bad_seconds,
+        "budget_allowed_seconds": allowed,
+        "budget_used": bad_seconds / allowed if allowed else None,
+        "budget_remaining": 1 - bad_seconds / allowed if allowed else None,
+        "verdict": verdict, "met": verdict == MET,
+        "outages": outages_of(values, end),
+    }
+
+
 def report(address: str, spec: SLOSpec, start: float, end: float) -> dict:
     if end <= start:
         raise BadInput(f"--from ({_iso(start)}) must be before --to ({_iso(end)})")
@@ -71,27 +111,16 @@ def report(address: str, spec: SLOSpec, start: float, end: float) -> dict:
             address, f'{names.BUDGET_REMAINING}{{sloth_id="{slo.sloth_id}"}}', end)}
         for s in sorted(series, key=lambda s: s["metric"].get("center", "")):
             values = [(float(ts), float(v)) for ts, v in s["values"]]
-            bad = sum(1 for _, v in values if v >= 0.5)
-            measured = len(values)
-            expected = int((end - start) // step) + 1
-            availability = 1 - bad / measured if measured else None
-            allowed = slo.error_budget * (end - start)
-            bad_seconds = bad * step
             center = s["metric"].get("center", "")
-            rows.append({
-                "service": slo.name, "center": center, "objective": slo.objective,
-                "availability": availability,
-                "measured_steps": measured, "expected_steps": expected, "bad_steps": bad,
-                "step_seconds": step, "downtime_seconds": bad_seconds,
-                "budget_allowed_seconds": allowed,
-                "budget_used": bad_seconds / allowed if allowed else None,
-                "budget_remaining": 1 - bad_seconds / allowed if allowed else None,
-                "rolling_budget_remaining": remaining.get(center),
-                "met": availability is not None and availability >= slo.objective,
-                "outages": outages_of(values, end),
-            })
+            row = judge(slo, values, start, end, step, spec.min_coverage)
+            rows.append({"service": row.pop("service"), "center": center, **row,
+                         "rolling_budget_remaining": remaining.get(center)})
+    verdicts = {r["verdict"] for r in rows}
+    overall = (NOT_MET if NOT_MET in verdicts else INSUFFICIENT if INSUFFICIENT in verdicts or not rows
+               else MET)
     return {"from": _iso(start), "to": _iso(end), "seconds": end - start, "source": address,
-            "sli": names.SLI_INSTANT, "spec": spec.source, "rows": rows}
+            "sli": names.SLI_INSTANT, "spec": spec.source, "min_coverage": spec.min_coverage,
+            "expected_steps": expected_steps(start, end, step), "verdict": overall, "rows": rows}
 
 
 def _pct(x: float | None, digits: int = 3) -> str:
@@ -109,14 +138,16 @@ def render_html(data: dict) -> str:
     e = html.escape
     rows, outages = [], []
     for r in data["rows"]:
-        verdict = "达标 met" if r["met"] else "未达标 not met"
+        verdict = r.get("verdict") or (MET if r["met"] else NOT_MET)
+        coverage = r.get("coverage", r["measured_steps"] / r["expected_steps"])
+        css = {MET: "ok", NOT_MET: "bad"}.get(verdict, "unknown")
         rows.append(
             f"<tr><td>{e(r['service'])}</td><td>{e(r['center'])}</td><td>{_pct(r['objective'], 2)}</td>"
             f"<td>{_pct(r['availability'])}</td><td>{e(_duration(r['downtime_seconds']))}</td>"
             f"<td>{_pct(r['budget_used'], 1)}</td><td>{_pct(r['budget_remaining'], 1)}</td>"
             f"<td>{_pct(r['rolling_budget_remaining'], 1)}</td>"
-            f"<td>{r['measured_steps']} / {r['expected_steps']}</td>"
-            f"<td class=\"{'ok' if r['met'] else 'bad'}\">{verdict}</td></tr>")
+            f"<td>{r['measured_steps']:,} / {r['expected_steps']:,} ({_pct(coverage, 2)})</td>"
+            f"<td class=\"{css}\">{VERDICT_TEXT[verdict]}</td></tr>")
         for o in r["outages"]:
             end = o["end"] or "进行中 ongoing"
             outages.append(f"<tr><td>{e(r['service'])}</td><td>{e(r['center'])}</td><td>{e(o['start'])}</td>"
@@ -125,7 +156,7 @@ def render_html(data: dict) -> str:
         outages.append('<tr><td colspan="5">无中断 no outages</td></tr>')
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         start=e(data["from"]), end=e(data["to"]), source=e(data["source"]), sli=e(data["sli"]),
-        spec=e(data["spec"]), rows="\n".join(rows), outages="\n".join(outages),
+        spec=e(data["spec"]), min_coverage=_pct(data.get("min_coverage", 0.95), 0), rows="\n".join(rows), outages="\n".join(outages),
         generated=e(_iso(dt.datetime.now(dt.timezone.utc).timestamp())))
 
 

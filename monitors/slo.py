@@ -69,6 +69,8 @@ class SLOSpec:
     services: tuple[ServiceSLO, ...]
     lag_targets: dict[str, float]
     not_ready_for: float
+    # below this share of measured SLI steps a period's verdict is "insufficient data", never "met"
+    min_coverage: float = 0.95
 
     @property
     def alert_classes(self) -> tuple[AlertClass, AlertClass]:
@@ -132,7 +134,8 @@ def load_slo_spec(path: str | Path | None = None, *, text: str | None = None) ->
     doc.raise_if_problems()
     return SLOSpec(str(path or DEFAULT_SPEC), period, interval, scale, classes["page"],
                    classes["ticket"], tuple(services), lag,
-                   parse_duration(replication.get("not_ready_for", "2m")))
+                   parse_duration(replication.get("not_ready_for", "2m")),
+                   float(data.get("min_coverage", 95)) / 100)
 
 
 def spec_text_with(text: str, **values: str | float) -> str:
@@ -162,18 +165,32 @@ def _reached(slo: ServiceSLO) -> str:
     return f'min by (center, vantage) ({names.PROBE_SUCCESS}{{service="{slo.name}"}})'
 
 
+def _warmed_up(spec: SLOSpec) -> str:
+    """True once this Prometheus process has run for two intervals, so every vantage point's
+    latest result is from a scrape of its own. After a restart with the data folder kept, the
+    previous process's last samples stay visible for the 5-minute lookback: its last probe results
+    (taken, say, while the lab went down) and its own start time, which made a bare `time() -
+    start > 2 intervals` guard pass at the first evaluation and record one bad step for every
+    center (issue #19). So the start time must also come from a fresh self-scrape: no older than
+    two intervals, which a previous process's cannot be (`govctl monitor up` starts Prometheus no
+    sooner than that after it stopped, monitors.stack.RESTART_GAP_INTERVALS)."""
+    fresh = _num(2 * spec.interval)
+    return (f"(time() - max({PROMETHEUS_START}) > {fresh})\n"
+            f"  and on () (time() - max(timestamp({PROMETHEUS_START})) < {fresh})")
+
+
 def _sli_rules(spec: SLOSpec, slo: ServiceSLO) -> list[dict]:
     # A vantage point reaches the service in a center when all its probes there succeed (min); the
     # step is bad when fewer than `quorum` vantage points reach it. A step where fewer than `quorum`
     # vantage points reported at all (an exporter down) is not measured: no sample, so it is
-    # neither good nor bad, and SLOQuorumUnmeasured says so. Nor are the first two intervals after
-    # Prometheus starts, before it has scraped every vantage point once.
+    # neither good nor bad, and SLOQuorumUnmeasured says so. Nor is a step in warm-up: see
+    # _warmed_up.
     reached = _reached(slo)
     rules: list[dict] = [{
         "record": names.SLI_INSTANT,
         "expr": f"(1 - (sum by (center) ({reached}) >= bool {slo.quorum}))\n"
                 f"  and on (center) (count by (center) ({reached}) >= {slo.quorum})\n"
-                f"  and on () (time() - max({PROMETHEUS_START}) > {_num(2 * spec.interval)})",
+                f"  and on () {_warmed_up(spec)}",
         "labels": _sloth_labels(slo),
     }]
     for w in [*spec.windows(), spec.period]:

@@ -330,6 +330,35 @@ def _startup_case(spec: SLOSpec, step: float) -> _Case:
                                     f'sloth_service="{slo.name}", sloth_slo="availability"}}', "value": 1}]}])
 
 
+def _restart_case(spec: SLOSpec, step: float) -> _Case:
+    """Issue #19: monitoring ran two steps while the lab was still down (warm-up: nothing
+    recorded), stopped, and restarted with its data kept three steps later, when every service
+    answered again. The new process's first evaluation runs before its first scrape, with the old
+    process's last probe results (failures) and start time still inside the lookback: it must
+    record nothing and page nowhere, then measure the healthy service once warmed up."""
+    slo = spec.services[0]
+    gap = "_ _ _ _"            # steps 2-5: stopped, then started; the first new scrape is at step 6
+    restarted = 6
+    series = [{"series": s["series"], "values": f"0 0 {gap} {_rle([1] * 8)}"}
+              for s in (_series(slo, c, v + 1, []) for c in (CENTER, OTHER_CENTER)
+                        for v in range(slo.quorum))]
+    series.append({"series": PROMETHEUS_START,
+                   "values": f"0 0 {gap} {_rle([restarted * step] * 8)}"})
+    expr = f'{names.SLI_INSTANT}{{sloth_id="{slo.sloth_id}"}}'
+    measured = restarted + int(2 * spec.interval / step) + 1
+    quiet = [{"eval_time": _at(i, step), "alertname": cls.name, "exp_alerts": []}
+             for i in (restarted - 1, restarted, measured) for cls in spec.alert_classes]
+    good = [{"labels": f'{names.SLI_INSTANT}{{center="{c}", sloth_id="{slo.sloth_id}", '
+                       f'sloth_service="{slo.name}", sloth_slo="availability"}}', "value": 0}
+            for c in (CENTER, OTHER_CENTER)]
+    return _Case("restart with the data kept: the first evaluation sees only the previous process's "
+                 "samples (failures from before the stop) and records nothing; no alert; measured "
+                 "again once warmed up", series, quiet,
+                 [{"expr": expr, "eval_time": _at(i, step), "exp_samples": []}
+                  for i in range(restarted - 1, measured)] +
+                 [{"expr": expr, "eval_time": _at(measured, step), "exp_samples": good}])
+
+
 def spec_for_tests(spec: SLOSpec) -> SLOSpec:
     """The spec evaluated every minute (finer when scaled windows are short).
 
@@ -357,7 +386,8 @@ def render_rule_tests(spec: SLOSpec, rule_file: str) -> tuple[dict[str, Any], li
         notes += b.notes
     cases.append(_health_case(spec, step))
     cases.append(_startup_case(spec, step))
-    for case in cases[:-1]:  # Prometheus has been up for a day in every case but the start-up one
+    cases.append(_restart_case(spec, step))
+    for case in cases[:-2]:  # Prometheus has been up for a day in every case but the last two
         last = max(parse_duration(t["eval_time"]) for t in [*case.alerts, *case.exprs])
         case.series.append({"series": PROMETHEUS_START, "values": _rle([-86400] * (int(last / step) + 2))})
     groups = [g["name"] for g in render_rules(spec)["groups"]]

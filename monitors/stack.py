@@ -27,6 +27,9 @@ from .targets import (Targets, alertmanager_config, probe_configs, prometheus_co
                       replication_config)
 
 PROMETHEUS = "prometheus"
+# A restarted Prometheus starts this many SLI intervals after the previous one stopped, so the old
+# process's last self-scrape is already too old to open the rules' warm-up guard (monitors.slo).
+RESTART_GAP_INTERVALS = 2.5
 ALERTMANAGER = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
 
 
@@ -47,6 +50,7 @@ class Layout:
     processes = property(lambda self: self.root / "processes.json")
     targets = property(lambda self: self.root / "targets.yaml")
     spec = property(lambda self: self.root / "slo.yaml")
+    prometheus_stopped = property(lambda self: self.root / "prometheus-stopped-at")
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ def up(layout: Layout, targets: Targets, spec: SLOSpec, progress=lambda msg: Non
                 progress(f"reloading {p.name}")
                 prom_api.post_json(settings[p.name], "/-/reload", None)
             continue
+        if p.name == "prometheus":
+            _wait_restart_gap(layout, spec, progress)
         progress(f"starting {p.name}")
         log = layout.logs / f"{p.name}.log"
         with log.open("ab") as out:
@@ -180,6 +186,17 @@ def up(layout: Layout, targets: Targets, spec: SLOSpec, progress=lambda msg: Non
     return table
 
 
+def _wait_restart_gap(layout: Layout, spec: SLOSpec, progress) -> None:
+    try:
+        stopped = float(layout.prometheus_stopped.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    wait = stopped + RESTART_GAP_INTERVALS * spec.interval - time.time()
+    if wait > 0:
+        progress(f"waiting {wait:.1f} s so Prometheus's warm-up starts clean")
+        time.sleep(wait)
+
+
 def down(layout: Layout, progress=lambda msg: None) -> list[str]:
     """Stop every process `up` started (newest first); returns their names."""
     table = _load_table(layout)
@@ -194,6 +211,8 @@ def down(layout: Layout, progress=lambda msg: None) -> list[str]:
             time.sleep(0.1)
         if _alive(entry):
             os.kill(entry["pid"], signal.SIGKILL)
+        if name == "prometheus":
+            layout.prometheus_stopped.write_text(f"{time.time():.3f}", encoding="utf-8")
         stopped.append(name)
     if layout.processes.exists():
         layout.processes.unlink()

@@ -23,7 +23,8 @@ def report(
                                              "(default: the one `govctl monitor up` runs)."),
 ) -> None:
     """Per service and center: achieved availability, outages with start/end/duration, error budget
-    used and remaining.
+    used and remaining. Every figure states its coverage (measured / expected SLI steps); below the
+    spec's min_coverage (95 %) the verdict is 数据不足 insufficient data, never 达标 met.
 
     Example: govctl availability report --from 2026-11-01T00:00:00+08:00 --to now --format html -o r.html
     """

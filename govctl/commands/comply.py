@@ -218,3 +218,31 @@ def coverage(
                       f"partly {t['partial']}, manual {t['manual']}")
         for area, row in c["areas"].items():
             console.print(f"  {area:<28} {row['items']:>3}  auto {row['automated']:>2}  partly {row['partial']:>2}  manual {row['manual']:>2}")
+
+
+@app.command("diff")
+def diff_cmd(
+    a: Path = typer.Argument(..., metavar="A", help="The earlier report (JSON) or signed evidence pack (directory)."),
+    b: Path = typer.Argument(..., metavar="B", help="The later report (JSON) or signed evidence pack (directory)."),
+    pubkey: Optional[list[str]] = typer.Option(None, "--pubkey", help="Trusted SM2 public key for packs (04… hex); default: the keystore's key."),
+    key: str = typer.Option("evidence", "--key", help="Keystore key whose public versions are trusted for packs."),
+    json_out: bool = typer.Option(False, "--json", help="Print the difference as JSON."),
+) -> None:
+    """Compare two assessments over time: items whose verdict changed, new high-risk findings,
+    evidence that changed and the score's movement. Packs are verified before they are read.
+
+    Example: govctl comply diff out/djcp-2026Q3.json out/djcp-2026Q4.json
+    """
+    from crypto.audit import trusted_keys_from_hex
+    from crypto.suite import load_settings
+    from govctl.ui import console, print_json
+    from policies.compliance import diff
+
+    trusted = None
+    if pubkey and (a.is_dir() or b.is_dir()):
+        trusted = trusted_keys_from_hex(pubkey, load_settings().suite.signature)
+    result = diff.compare(diff.load_side(a, "A", trusted, key), diff.load_side(b, "B", trusted, key))
+    if json_out:
+        print_json(result)
+    else:
+        console.print(diff.to_text(result), end="", highlight=False, markup=False, soft_wrap=True)

@@ -103,7 +103,11 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
             err_console.print(f"{mark} {step.phase:9} {step.action:22} {step.ended - step.started:6.2f} s  "
                               f"{step.detail}", highlight=False)
 
-    result = finish(run_drill(plan, outputs, dry_run=dry_run, on_step=progress))
+    def notice(message: str) -> None:
+        if not json_output:
+            err_console.print(f"[yellow]…[/] {message}", highlight=False)
+
+    result = finish(run_drill(plan, outputs, dry_run=dry_run, on_step=progress, on_notice=notice))
     if not dry_run:
         from crypto import audit
         from drills.report import sign
@@ -126,6 +130,9 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
                       f"detection {m.get('detection_seconds')} s  "
                       f"GB/T 20988 level {(result.get('gbt20988') or {}).get('level', '—')}",
                       highlight=False)
+        if result.get("blocked_by"):
+            console.print("preflight waited on: " + "; ".join(b["description"] for b in result["blocked_by"]),
+                          highlight=False)
         for f in result.get("report_files", []):
             console.print(f"report: {f}")
     if result["verdict"] not in ("pass", "dry-run"):

@@ -500,12 +500,30 @@ def monitor_slo(ev: Evidence) -> Outcome:
                        "把 monitors/slo.yaml 的 objective 提高到 99.95。", "monitoring.json#slo_spec")
     if not rows:
         raise Missing("可用性报告没有数据（监控刚启动或未运行）。", "the availability report has no data yet")
-    missed = [f"{r['service']}@{r['center']}={r['availability'] * 100:.3f}%" for r in rows if not r.get("met")]
+    missed = [f"{r['service']}@{r['center']}={r['availability'] * 100:.3f}%" for r in rows
+              if r.get("verdict", "met" if r.get("met") else "not_met") == "not_met"]
+    # a row measured over too little of the period (monitoring just started) decides nothing:
+    # it is never counted as met (reports before coverage existed carry only `met`)
+    unmeasured = [f"{r['service']}@{r['center']} 覆盖率 {r['coverage'] * 100:.2f}%" for r in rows
+                  if r.get("verdict") == "insufficient_data"]
     worst = min(r["availability"] for r in rows) * 100
-    verdict = COMPLIANT if not missed else (PARTIAL if len(missed) < len(rows) else NON_COMPLIANT)
-    return Outcome(verdict, f"{report.get('from')}–{report.get('to')} 可用性：{len(rows) - len(missed)}/{len(rows)} "
-                   f"达到 {objective}% 目标，最低 {worst:.3f}%" + (f"；未达标 {', '.join(missed)}" if missed else "") + "。",
-                   None if not missed else "分析未达标中心的中断记录，扩容或修复。", "monitoring.json#availability")
+    coverages = [r["coverage"] for r in rows if r.get("coverage") is not None]
+    covered = f"（数据覆盖率最低 {min(coverages) * 100:.2f}%）" if coverages else ""
+    period = f"{report.get('from')}–{report.get('to')} 可用性{covered}："
+    if missed:
+        return Outcome(PARTIAL if len(missed) < len(rows) else NON_COMPLIANT,
+                       period + f"{len(rows) - len(missed) - len(unmeasured)}/{len(rows)} 达到 {objective}% 目标，"
+                       f"最低 {worst:.3f}%；未达标 {', '.join(missed)}"
+                       + (f"；数据不足 {', '.join(unmeasured)}" if unmeasured else "") + "。",
+                       "分析未达标中心的中断记录，扩容或修复。", "monitoring.json#availability")
+    if unmeasured:
+        minimum = report.get("min_coverage")
+        return Outcome(MANUAL, period + f"数据不足，不能判定达标：{', '.join(unmeasured)}"
+                       + (f"（至少需要 {minimum * 100:g}%）" if minimum else "") + "。",
+                       "监控持续运行满一个统计周期后重新生成报告，或附上其他监控平台的可用性数据。",
+                       "monitoring.json#availability")
+    return Outcome(COMPLIANT, period + f"{len(rows)}/{len(rows)} 达到 {objective}% 目标，最低 {worst:.3f}%。",
+                   None, "monitoring.json#availability")
 
 
 # ---------------------------------------------------------------- SecOps

@@ -112,6 +112,24 @@ def test_status_scrapes_every_exporter_and_loads_the_rules(platform):
 
 
 @pytest.mark.slow
+def test_a_30_day_report_right_after_monitoring_starts_says_insufficient_data(platform):
+    """Issue #19: minutes of measurement are not 30 days of service; never 达标 met."""
+    govctl = platform["govctl"]
+    wait_for(lambda: len(prom_query(platform["prometheus"], "slo:sli_error:instant == 0")) == 4, 30,
+             "a measured SLI for every center")
+    report = json.loads(govctl("availability", "report", "--from", "now-30d").stdout)
+    assert report["verdict"] == "insufficient_data" and len(report["rows"]) == 4
+    for row in report["rows"]:
+        assert row["availability"] == 1 and row["verdict"] == "insufficient_data" and not row["met"]
+        assert row["expected_steps"] == 30 * 86400 + 1 and 0 < row["measured_steps"] < 600
+        assert row["coverage"] == row["measured_steps"] / row["expected_steps"]
+    html_file = platform["folder"] / "month.html"
+    govctl("availability", "report", "--from", "now-30d", "--format", "html", "-o", str(html_file))
+    page_html = html_file.read_text()
+    assert page_html.count("数据不足 insufficient data") == 4 and "达标 met</td>" not in page_html
+
+
+@pytest.mark.slow
 def test_outage_pages_through_the_webhook_then_resolves(platform):
     base, govctl = platform["prometheus"], platform["govctl"]
     # let the page pair's long window (1h / 60 = 60 s) fill with healthy history first
@@ -198,3 +216,48 @@ def test_restart_keeps_rules_and_time_series(platform):
     assert prom_query(base, 'slo:sli_error:instant{center="prod"}', before) == old and old
     assert len(httpx.get(f"{base}/api/v1/rules").json()["data"]["groups"]) == rules
     assert records(platform["records"])  # the alert records stay
+
+
+@pytest.mark.slow
+def test_restart_with_data_kept_does_not_page(platform):
+    """Issue #19: `monitor down` then `monitor up` with the data folder kept wrote one bad SLI sample
+    for every center at the first evaluation and paged everywhere although every service answered:
+    the previous process's last probe results (failures, taken while the lab went down) and its start
+    time were still inside the lookback. Here those last results are written into the kept data
+    folder as TSDB blocks (promtool), exactly as the old process would have left them."""
+    base, govctl = platform["prometheus"], platform["govctl"]
+    wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
+             "a good SLI sample for the three centers and the service address")
+    settle = wait_for(lambda: not [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
+                                   if a["labels"].get("severity") == "page"] and time.time(), 120,
+                      "no page pending or firing before the restart")
+    probes = prom_query(base, 'govctl_probe_success{service="gov-portal"}')
+    assert len(probes) >= 12
+    govctl("monitor", "down")
+    stopped = time.time()
+    lines = ["# TYPE govctl_probe_success gauge"]
+    for p in probes:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(p["metric"].items()) if k != "__name__")
+        lines.append(f"govctl_probe_success{{{labels}}} 0 {stopped:.3f}")
+    failures = platform["folder"] / "last-failures.om"
+    failures.write_text("\n".join([*lines, "# EOF"]) + "\n")
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(failures),
+                    str(platform["folder"] / "state" / "monitor" / "prometheus-data")],
+                   check=True, capture_output=True)
+    govctl("monitor", "up")  # the targets, spec and data folder of the last run
+    restarted = time.time()
+    assert prom_query(base, "min(govctl_probe_success)", stopped + 0.5)[0]["value"][1] == "0", \
+        "the old process's last results are in the kept data"
+    seen_pages = []
+    while time.time() - restarted < 20:  # the page pair's short window is 5 s at this scale
+        seen_pages += [a for a in httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
+                       if a["labels"].get("severity") == "page"]
+        time.sleep(0.5)
+    bad = prom_query(base, f"max_over_time(slo:sli_error:instant[{int(time.time() - settle) + 1}s]) > 0")
+    assert bad == [], f"bad SLI samples after a restart although every service answered: {bad}"
+    assert seen_pages == []
+    assert not [r for r in records(platform["records"])
+                if r["receiver"] == "page" and r["received_at"] > settle]
+    # the SLI is measured again once this process has run for two intervals
+    wait_for(lambda: len(prom_query(base, "slo:sli_error:instant == 0")) == 4, 30,
+             "the SLI measured again after the restart")

@@ -80,6 +80,9 @@ def test_govctl_slo_test_runs_promtool_check_and_every_generated_case():
     ("(50 * 0.0005)", "(14.4 * 0.0005)", "pair 1 (14.4×"),      # page pair 1 threshold too high
     ("(12 * 0.0005)", "(6 * 0.0005)", "pair 2 (6×"),            # page pair 2 threshold too high
     ("[5m])", "[30m])", "pair 2 (6×"),                         # wrong short window for pair 2
+    # the previous process's start time, still in the lookback, would open the warm-up guard
+    ("timestamp(process_start_time_seconds{job=\"prometheus\"})) < 1e9",
+     "timestamp(process_start_time_seconds{job=\"prometheus\"})) < 120", "restart with the data kept"),
 ])
 def test_generated_tests_fail_when_the_rules_are_wrong(tmp_path: Path, broken, original, case):
     cases, _ = promtool_runner.write_rule_tests(load_slo_spec(), tmp_path)

@@ -192,3 +192,23 @@ def test_unreachable_host_leaves_a_passing_item_open(layers):
     hosts["db-1.prod"] = {"status": "unreachable", "message": "ssh: connection refused", "items": []}
     e = item(evaluate("djcp", layers), "CE-IP-A")
     assert e["verdict"] == MANUAL and "db-1.prod（ssh: connection refused）" in " ".join(x["detail"] for x in e["evidence"])
+
+
+def test_availability_with_insufficient_coverage_is_never_counted_as_met(layers):
+    """Issue #19: a 30-day report measured over minutes leaves MC-CEN-C to a person, never 符合."""
+    data = layers["monitoring"]["data"]
+    data["status"] = {"processes": {"prometheus": {"running": True}, "alertmanager": {"running": True}},
+                      "targets": [{"health": "up"}, {"health": "up"}]}
+    thin = {"availability": 1.0, "met": False, "verdict": "insufficient_data", "coverage": 105 / 518_401,
+            "measured_steps": 105, "expected_steps": 518_401}
+    rows = [{"service": "gov-portal", "center": c, **thin} for c in ("prod", "samecity")]
+    data["availability"] = {"from": "2026-11-06T00:00:00Z", "to": "2026-12-06T00:00:00Z",
+                            "min_coverage": 0.95, "rows": rows}
+    e = item(evaluate("djcp", layers), "MC-CEN-C")
+    assert e["verdict"] == MANUAL
+    assert "数据不足" in deciding_text(e) and "gov-portal@prod 覆盖率 0.02%" in deciding_text(e)
+    rows[0].update(verdict="met", met=True, coverage=1.0)   # one center fully measured and met
+    assert item(evaluate("djcp", layers), "MC-CEN-C")["verdict"] == MANUAL
+    rows[1].update(availability=0.999, verdict="not_met")   # a measured failure still decides
+    e = item(evaluate("djcp", layers), "MC-CEN-C")
+    assert e["verdict"] == PARTIAL and "gov-portal@samecity=99.900%" in deciding_text(e)
