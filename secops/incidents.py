@@ -7,8 +7,10 @@ false-positive; every change, assignment and note is kept with its author and ti
 from __future__ import annotations
 
 import time
+from typing import Iterable
 
-from .limits import ASSIGNEE, LIST_LIMIT, NOTE, RECORD_ID
+from .limits import (ASSIGNEE, INCIDENT_LABEL, INCIDENT_SOURCE, LIST_LIMIT, LIST_OFFSET, NOTE, OVERVIEW_DAYS,
+                     RECORD_ID, TIME_ZONE, TITLE_QUERY)
 from .normalize import iso
 
 STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
@@ -57,8 +59,9 @@ class IncidentGrouper:
     def __init__(self, store, window: float = 3600.0):
         self.store, self.window = store, window
 
-    def add(self, alert) -> int | None:
-        """Attach a stored alert to its incident (new or existing); returns the incident id."""
+    def add(self, alert, centers: Iterable[str] = ()) -> int | None:
+        """Attach a stored alert to its incident (new or existing); returns the incident id. `centers`: those
+        whose enforcement points took the block the alert caused (the incident carries them, and its rules)."""
         entity = _entity(alert)
         if entity is None or alert.id is None:
             return None
@@ -71,7 +74,8 @@ class IncidentGrouper:
             if current is not None:
                 record = store.incident(current)
                 if record is not None:
-                    store.update_incident(current, {"last": max(record["last"], alert.last), "updated": now})
+                    store.update_incident(current, {"last": max(record["last"], alert.last), "updated": now,
+                                                    **_grown_labels(record, alert, centers)})
                     return current
             record = store.open_incident(kind, value, alert.first - self.window, CLOSED)
             if record is not None:
@@ -79,14 +83,29 @@ class IncidentGrouper:
                 severity = level if SEVERITY.index(level) > SEVERITY.index(record["severity"]) else record["severity"]
                 store.update_incident(incident_id, {"last": max(record["last"], alert.last),
                                                     "first": min(record["first"], alert.first),
-                                                    "severity": severity, "updated": now})
+                                                    "severity": severity, "updated": now,
+                                                    **_grown_labels(record, alert, centers)})
             else:
                 incident_id = store.create_incident({
                     "entity_kind": kind, "entity": value, "title": f"{alert.rule.title} — {value}",
                     "severity": level, "state": "new", "assignee": None, "created": now, "updated": now,
-                    "first": alert.first, "last": alert.last})
+                    "first": alert.first, "last": alert.last,
+                    "rules": [alert.rule.name], "centers": sorted(set(centers))})
             store.link_alert(alert.id, incident_id)
         return incident_id
+
+
+def _grown_labels(record: dict, alert, centers: Iterable[str]) -> dict:
+    """The incident's rules and centers with the alert's added, only those that changed (most alerts of an
+    ongoing attack change neither, and rewriting them would cost a write each)."""
+    changes = {}
+    rules = set(record.get("rules") or ()) | {alert.rule.name}
+    if len(rules) != len(record.get("rules") or ()):
+        changes["rules"] = sorted(rules)
+    grown = set(record.get("centers") or ()) | set(centers)
+    if len(grown) != len(record.get("centers") or ()):
+        changes["centers"] = sorted(grown)
+    return changes
 
 
 def _level(level: str) -> str:
@@ -100,11 +119,8 @@ class Incidents:
         self.store = store
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict]:
-        if state is not None and state not in STATES:
-            raise InvalidInput(f"state {state!r} is not one of {', '.join(STATES)}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not LIST_LIMIT.minimum <= limit <= LIST_LIMIT.maximum:
-            raise InvalidInput(f"limit {limit!r} is out of range: {LIST_LIMIT.description}")
-        return [_incident(r) for r in self.store.incidents(state, limit)]
+        """Newest activity first (`search` with one state at most)."""
+        return self.search(states=() if state is None else (state,), limit=limit)["items"]
 
     def show(self, incident_id) -> dict:
         # an id no store can hold names no incident (SQLite would overflow on it)
@@ -161,8 +177,105 @@ class Incidents:
         self.store.add_incident_note(incident_id, time.time(), author, "note", text)
         return self.show(incident_id)
 
+    # ---------------------------------------------------------------- search and overview (console, issue #17)
+    def search(self, states: Iterable[str] = (), severities: Iterable[str] = (), rule: str | None = None,
+               center: str | None = None, source: str | None = None, since: str | float | None = None,
+               until: str | float | None = None, text: str | None = None, sort: str = "-last",
+               offset: int = 0, limit: int = 50) -> dict:
+        """Incidents matching every filter given, one page of them, the total and the counts by state and
+        by severity (facets: see secops.model.IncidentQuery). The API's GET /incidents and `govctl incidents
+        list` both call this with what their caller sent; anything out of bounds raises InvalidInput."""
+        query = parse_incident_query(states, severities, rule, center, source, since, until, text, sort, offset, limit)
+        found = self.store.search_incidents(query)
+        return {"total": found["total"], "offset": query.offset, "limit": query.limit,
+                "items": [_incident(r) for r in found["items"]],
+                "counts": {"by_state": {s: found["counts"]["by_state"].get(s, 0) for s in STATES},
+                           "by_severity": {s: found["counts"]["by_severity"].get(s, 0) for s in SEVERITY}}}
+
+    def overview(self, days: int = 7, zone: str = "Asia/Shanghai", top: int = 10, now: float | None = None) -> dict:
+        """Blocks per day (in `zone`, today last) by center and by rule, today's and the period's totals, the
+        most blocked addresses of the period and open incidents by severity and state; the store aggregates."""
+        import datetime as dt
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        if isinstance(days, bool) or not isinstance(days, int) or not OVERVIEW_DAYS.minimum <= days <= OVERVIEW_DAYS.maximum:
+            raise InvalidInput(f"days {days!r} is out of range: {OVERVIEW_DAYS.description}")
+        _bounded_text(TIME_ZONE, zone, "zone")
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"zone {zone!r} is not an IANA time zone (e.g. Asia/Shanghai, UTC)") from None
+        today = dt.datetime.fromtimestamp(time.time() if now is None else now, tz).date()
+        dates = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+        bounds = [dt.datetime.combine(d, dt.time(), tz).timestamp() for d in [*dates, today + dt.timedelta(days=1)]]
+        found = self.store.incident_overview(bounds, top)
+        per_day = [{"date": d.isoformat(), **day} for d, day in zip(dates, found["days"])]
+        period: dict = {"blocks": 0, "by_center": {}, "by_rule": {}}
+        for day in per_day:
+            period["blocks"] += day["blocks"]
+            for key in ("by_center", "by_rule"):
+                for name, count in day[key].items():
+                    period[key][name] = period[key].get(name, 0) + count
+        return {"zone": zone, "days": per_day, "today": per_day[-1], "period": period,
+                "top_sources": found["top_sources"], "open_incidents": found["open_incidents"],
+                "open_by_severity": {s: found["open_by_severity"].get(s, 0) for s in SEVERITY},
+                "by_state": {s: found["by_state"].get(s, 0) for s in STATES}}
+
+
+def parse_incident_query(states=(), severities=(), rule=None, center=None, source=None, since=None, until=None,
+                         text=None, sort="-last", offset=0, limit=50):
+    """An IncidentQuery from what a caller sent (each input hostile until checked), or InvalidInput naming
+    the input and its bound."""
+    from .address import AddressError, network, parse
+    from .model import INCIDENT_SORTS, IncidentQuery
+    from .stores import parse_time
+
+    def one_of(values, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+        values = tuple(dict.fromkeys(values or ()))
+        for v in values:
+            if v not in allowed:
+                raise InvalidInput(f"{what} {v!r} is not one of {', '.join(allowed)}")
+        return values
+
+    def whole(value, bound, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not bound.minimum <= value <= bound.maximum:
+            raise InvalidInput(f"{what} {value!r} is out of range: {bound.description}")
+        return value
+
+    def label(value, what: str) -> str | None:
+        return None if value is None else _bounded_text(INCIDENT_LABEL, value, what)
+
+    states = one_of(states, STATES, "state")
+    severities = one_of(severities, SEVERITY, "severity")
+    if source is not None:
+        _bounded_text(INCIDENT_SOURCE, source, "source")
+        try:  # one canonical form: ::ffff:203.0.113.9 is 203.0.113.9, ranges likewise
+            source = str(network(source)) if "/" in source else str(parse(source.strip()))
+        except (AddressError, ValueError):
+            raise InvalidInput(f"source {source!r} is not an IP address or CIDR range "
+                               "(e.g. 203.0.113.9 or 203.0.113.0/24)") from None
+    try:
+        start = since if isinstance(since, (int, float)) or since is None else parse_time(since, "since")
+        end = until if isinstance(until, (int, float)) or until is None else parse_time(until, "until")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("since is after until: give a time range that starts before it ends")
+    if text:
+        _bounded_text(TITLE_QUERY, text, "text")
+    descending = sort.startswith("-")
+    column = sort.lstrip("-")
+    if column not in INCIDENT_SORTS or sort.count("-") > 1:
+        raise InvalidInput(f"sort {sort!r} is not one of {', '.join(INCIDENT_SORTS)} (a leading - sorts descending)")
+    offset, limit = whole(offset, LIST_OFFSET, "offset"), whole(limit, LIST_LIMIT, "limit")
+    if offset + limit > LIST_LIMIT.maximum:
+        raise InvalidInput(f"offset {offset} + limit {limit} is over {LIST_LIMIT.maximum}: narrow the filter instead")
+    return IncidentQuery(states=states, severities=severities, rule=label(rule, "rule"), center=label(center, "center"),
+                         source=source, since=start, until=end, text=text or None, sort=column,
+                         descending=descending, offset=offset, limit=limit)
+
 
 def _incident(r: dict) -> dict:
     return {"id": r["id"], "entity": {"kind": r["entity_kind"], "value": r["entity"]}, "title": r["title"],
             "severity": r["severity"], "state": r["state"], "assignee": r["assignee"], "created": iso(r["created"]),
-            "updated": iso(r["updated"]), "first": iso(r["first"]), "last": iso(r["last"]), "alerts": r["alerts"]}
+            "updated": iso(r["updated"]), "first": iso(r["first"]), "last": iso(r["last"]), "alerts": r["alerts"],
+            "rules": list(r.get("rules") or ()), "centers": list(r.get("centers") or ())}

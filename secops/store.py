@@ -59,6 +59,15 @@ CREATE INDEX IF NOT EXISTS incidents_entity ON incidents(entity_kind, entity, la
 -- the top of these instead of sorting every incident (docs/benchmarks.md: 100,000 incidents)
 CREATE INDEX IF NOT EXISTS incidents_last ON incidents(last);
 CREATE INDEX IF NOT EXISTS incidents_state_last ON incidents(state, last);
+-- the incident search (issue #17): filters and facet counts by severity without a full scan
+CREATE INDEX IF NOT EXISTS incidents_severity_last ON incidents(severity, last);
+-- what an incident carries besides its columns: kind 'rule' (the rules of its alerts) and 'center' (the
+-- centers whose firewalls enforced its blocks), one row each, so filters and per-center counts use an index
+CREATE TABLE IF NOT EXISTS incident_labels(
+  kind TEXT NOT NULL, value TEXT NOT NULL, incident_id INTEGER NOT NULL,
+  PRIMARY KEY(kind, value, incident_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS incident_labels_incident ON incident_labels(incident_id, kind);
+CREATE INDEX IF NOT EXISTS decisions_created ON decisions(created);
 CREATE TABLE IF NOT EXISTS incident_notes(
   id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL, created REAL NOT NULL, author TEXT NOT NULL,
   kind TEXT NOT NULL, text TEXT NOT NULL);
@@ -70,23 +79,29 @@ _SEARCH_COLUMNS = {"source.ip": "source_ip", "user.name": "user_name", "host.hos
                    "event.action": "action", "event.outcome": "outcome", "event.dataset": "dataset"}
 _INCIDENT_FIELDS = ("entity_kind", "entity", "title", "severity", "state", "assignee", "created", "updated",
                     "first", "last")
+_LABELS = {"rules": "rule", "centers": "center"}  # incident field → incident_labels.kind
 _INCIDENT_COLUMNS = ", ".join(f"i.{c}" for c in ("id", *_INCIDENT_FIELDS)) + \
-    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id)"
+    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id)" + "".join(
+        f", (SELECT group_concat(l.value, char(31)) FROM incident_labels l WHERE l.incident_id=i.id AND l.kind='{k}')"
+        for k in _LABELS.values())
 
 
 def _incident_record(row) -> dict:
-    """An incident as both stores return it: times in epoch seconds, `alerts` = how many."""
-    return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11]}
+    """An incident as both stores return it: times in epoch seconds, `alerts` = how many, `rules` and
+    `centers` sorted."""
+    return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11],
+            "rules": sorted(row[12].split("\x1f")) if row[12] else [],
+            "centers": sorted(row[13].split("\x1f")) if row[13] else []}
 
 
-_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"
+_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence, centers"
 
 
 def _decision(row) -> dict:
     """A decisions row as Decision.to_dict() gives it (the Elasticsearch store returns the same shape)."""
     return Decision(address=row[2], action=row[3], reason=row[6], actor=row[9], created=row[1], ttl=row[4],
                     until=row[5], rule=row[7], alert_id=row[8], enforced=bool(row[10]), offence=row[11] or 0,
-                    id=row[0]).to_dict()
+                    id=row[0], centers=json.loads(row[12]) if row[12] else []).to_dict()
 
 
 def _as_text(value: Any) -> str:
@@ -123,6 +138,7 @@ class Store:
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_key ON alerts(key)")
         self.db.create_function("govctl_in_network", 2, _in_network, deterministic=True)
         self.lock = threading.RLock()
+        self._add_incident_search_columns()
 
     def close(self) -> None:
         self.db.close()
@@ -306,20 +322,24 @@ class Store:
         return _incident_record(row) if row else None
 
     def create_incident(self, record: dict) -> int:
-        with self.lock:
+        with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO incidents(entity_kind, entity, title, severity, state, assignee, created, updated,"
                 " first, last) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(record[k] for k in _INCIDENT_FIELDS))
+            self._set_labels(cur.lastrowid, record)
         return cur.lastrowid
 
     def update_incident(self, incident_id, changes: dict) -> None:
-        """Set the given fields (of entity_kind … last) of one incident."""
-        unknown = set(changes) - set(_INCIDENT_FIELDS)
+        """Set the given fields (of entity_kind … last, rules, centers) of one incident."""
+        unknown = set(changes) - set(_INCIDENT_FIELDS) - set(_LABELS)
         if unknown:
             raise ValueError(f"incidents have no field(s) {', '.join(sorted(unknown))}")
-        with self.lock:
-            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in changes)} WHERE id=?",
-                            (*changes.values(), incident_id))
+        columns = {k: v for k, v in changes.items() if k in _INCIDENT_FIELDS}
+        with self.transaction():
+            if columns:
+                self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in columns)} WHERE id=?",
+                                (*columns.values(), incident_id))
+            self._set_labels(incident_id, changes)
 
     def link_alert(self, alert_id, incident_id) -> None:
         with self.lock:
@@ -333,14 +353,8 @@ class Store:
 
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
         """Newest activity first; each record with its number of alerts."""
-        sql = f"SELECT {_INCIDENT_COLUMNS} FROM incidents i"
-        args: list[Any] = []
-        if state:
-            sql += " WHERE i.state=?"
-            args.append(state)
-        with self.lock:
-            rows = self.db.execute(sql + " ORDER BY i.last DESC, i.id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [_incident_record(r) for r in rows]
+        from .model import IncidentQuery
+        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit))["items"]
 
     def incident_alerts(self, incident_id) -> list[dict]:
         """The incident's alerts, oldest first; `evidence` as flat events."""
@@ -378,10 +392,10 @@ class Store:
         with self.lock:
             cur = self.db.execute(
                 "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
-                " enforced, offence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " enforced, offence, centers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (decision.created, decision.address, decision.action, decision.ttl, decision.until,
                  decision.reason, decision.rule, decision.alert_id, decision.actor, int(decision.enforced),
-                 decision.offence))
+                 decision.offence, json.dumps(sorted(decision.centers)) if decision.centers else None))
             return cur.lastrowid
 
     def block_counts(self) -> dict[str, int]:
@@ -430,6 +444,113 @@ class Store:
                 removed["decisions"] = self.db.execute("DELETE FROM decisions WHERE created < ? AND until < ?",
                                                        (inc_cut, now)).rowcount
         return removed
+
+    # ------------------------------------------------------------ incident search and overview (issue #17)
+    def _add_incident_search_columns(self) -> None:
+        """Columns and labels the incident search needs, on a store from before them: decisions get their
+        centers; incidents get the rules of their alerts (and centers of their blocks), once."""
+        if "centers" not in {r[1] for r in self.db.execute("PRAGMA table_info(decisions)")}:
+            self.db.execute("ALTER TABLE decisions ADD COLUMN centers TEXT")
+        self.db.execute("CREATE TABLE IF NOT EXISTS govctl_migrations(name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM govctl_migrations WHERE name='incident_labels'").fetchone():
+                return
+            self.db.execute("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id)"
+                            " SELECT DISTINCT 'rule', rule, incident_id FROM alerts WHERE incident_id IS NOT NULL")
+            self.db.execute("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id)"
+                            " SELECT DISTINCT 'center', c.value, a.incident_id FROM decisions d"
+                            " JOIN alerts a ON a.id = d.alert_id, json_each(d.centers) c"
+                            " WHERE d.centers IS NOT NULL AND a.incident_id IS NOT NULL")
+            self.db.execute("INSERT INTO govctl_migrations(name, applied) VALUES ('incident_labels', ?)", (time.time(),))
+
+    def _set_labels(self, incident_id: int, record: dict) -> None:
+        """Replace the incident's rules / centers with those given in `record` (fields absent: unchanged)."""
+        for field, kind in _LABELS.items():
+            if field in record:
+                self.db.execute("DELETE FROM incident_labels WHERE incident_id=? AND kind=?", (incident_id, kind))
+                self.db.executemany("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id) VALUES (?,?,?)",
+                                    [(kind, str(v), incident_id) for v in record[field] or ()])
+
+    @staticmethod
+    def _incident_where(query, skip: str = "") -> tuple[str, list]:
+        """The WHERE clause of an IncidentQuery; `skip` "states" or "severities" leaves that filter out (facets)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if query.states and skip != "states":
+            where.append(f"i.state IN ({','.join('?' * len(query.states))})")
+            args += query.states
+        if query.severities and skip != "severities":
+            where.append(f"i.severity IN ({','.join('?' * len(query.severities))})")
+            args += query.severities
+        for kind, value in (("rule", query.rule), ("center", query.center)):
+            if value is not None:
+                where.append("i.id IN (SELECT incident_id FROM incident_labels WHERE kind=? AND value=?)")
+                args += [kind, value]
+        if query.source is not None:
+            where.append("i.entity_kind='source.ip' AND " +
+                         ("govctl_in_network(i.entity, ?)" if "/" in query.source else "i.entity=?"))
+            args.append(query.source)
+        if query.since is not None:
+            where.append("i.last >= ?")
+            args.append(query.since)
+        if query.until is not None:
+            where.append("i.first <= ?")
+            args.append(query.until)
+        if query.text:
+            escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("i.title LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def search_incidents(self, query) -> dict:
+        from .incidents import SEVERITY, STATES
+
+        def rank(column: str, order: tuple[str, ...]) -> str:
+            return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {n}" for n, v in enumerate(order)) + " END"
+
+        order_by = {"id": "i.id", "title": "i.title", "severity": rank("i.severity", SEVERITY),
+                    "state": rank("i.state", STATES), "entity": "i.entity", "first": "i.first", "last": "i.last",
+                    "updated": "i.updated"}[query.sort]
+        direction = "DESC" if query.descending else "ASC"
+        where, args = self._incident_where(query)
+        with self.lock:
+            total = self.db.execute(f"SELECT count(*) FROM incidents i{where}", args).fetchone()[0]
+            rows = self.db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents i{where} ORDER BY {order_by} {direction},"
+                f" i.id {direction} LIMIT ? OFFSET ?", (*args, query.limit, query.offset)).fetchall() \
+                if query.limit else []
+            counts = {}
+            for name, column, skip in (("by_state", "state", "states"), ("by_severity", "severity", "severities")):
+                facet_where, facet_args = self._incident_where(query, skip)
+                counts[name] = dict(self.db.execute(
+                    f"SELECT i.{column}, count(*) FROM incidents i{facet_where} GROUP BY i.{column}", facet_args))
+        return {"total": total, "items": [_incident_record(r) for r in rows], "counts": counts}
+
+    def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
+        from .incidents import CLOSED, STATES
+        from .model import IncidentQuery
+        start, end = bounds[0], bounds[-1]
+        bucket = "CASE " + " ".join(f"WHEN created < ? THEN {n}" for n in range(len(bounds) - 1)) + " END"
+        days = [{"blocks": 0, "by_center": {}, "by_rule": {}} for _ in bounds[:-1]]
+        with self.lock:
+            groups = self.db.execute(
+                f"SELECT {bucket} AS day, coalesce(rule, 'manual'), centers, count(*) FROM decisions"
+                " WHERE action='block' AND created >= ? AND created < ? GROUP BY day, 2, centers",
+                (*bounds[1:], start, end)).fetchall()
+            sources = self.db.execute(
+                "SELECT address, count(*) FROM decisions WHERE action='block' AND created >= ? AND created < ?"
+                " GROUP BY address ORDER BY 2 DESC, address LIMIT ?", (start, end, top)).fetchall()
+        for day, rule, centers, count in groups:
+            into = days[day]
+            into["blocks"] += count
+            into["by_rule"][rule] = into["by_rule"].get(rule, 0) + count
+            for center in json.loads(centers) if centers else ():
+                into["by_center"][center] = into["by_center"].get(center, 0) + count
+        open_states = tuple(s for s in STATES if s not in CLOSED)
+        facets = self.search_incidents(IncidentQuery(states=open_states, limit=0))
+        return {"days": days, "top_sources": [{"address": a, "blocks": n} for a, n in sources],
+                "open_incidents": facets["total"], "open_by_severity": facets["counts"]["by_severity"],
+                "by_state": facets["counts"]["by_state"]}
 
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:
