@@ -1,8 +1,11 @@
 import { createApp } from 'vue'
-import ElementPlus from 'element-plus'
-import 'element-plus/dist/index.css'
+// Element Plus components are imported on demand by the build (vite.config.js); the services called from
+// scripts (ElMessage, ElMessageBox, ElNotification) need their styles named here.
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
+import 'element-plus/es/components/notification/style/css'
 import App from './App.vue'
 import { router } from './router'
 import './style.css'
 
-createApp(App).use(ElementPlus).use(router).mount('#app')
+createApp(App).use(router).mount('#app')
