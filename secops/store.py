@@ -61,12 +61,6 @@ CREATE INDEX IF NOT EXISTS incidents_last ON incidents(last);
 CREATE INDEX IF NOT EXISTS incidents_state_last ON incidents(state, last);
 -- the incident search (issue #17): filters and facet counts by severity without a full scan
 CREATE INDEX IF NOT EXISTS incidents_severity_last ON incidents(severity, last);
--- what an incident carries besides its columns: kind 'rule' (the rules of its alerts) and 'center' (the
--- centers whose firewalls enforced its blocks), one row each, so filters and per-center counts use an index
-CREATE TABLE IF NOT EXISTS incident_labels(
-  kind TEXT NOT NULL, value TEXT NOT NULL, incident_id INTEGER NOT NULL,
-  PRIMARY KEY(kind, value, incident_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS incident_labels_incident ON incident_labels(incident_id, kind);
 CREATE INDEX IF NOT EXISTS decisions_created ON decisions(created);
 CREATE TABLE IF NOT EXISTS incident_notes(
   id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL, created REAL NOT NULL, author TEXT NOT NULL,
@@ -79,19 +73,26 @@ _SEARCH_COLUMNS = {"source.ip": "source_ip", "user.name": "user_name", "host.hos
                    "event.action": "action", "event.outcome": "outcome", "event.dataset": "dataset"}
 _INCIDENT_FIELDS = ("entity_kind", "entity", "title", "severity", "state", "assignee", "created", "updated",
                     "first", "last")
-_LABELS = {"rules": "rule", "centers": "center"}  # incident field → incident_labels.kind
+# What an incident carries besides its first columns (issue #17): the rules of its alerts and the centers whose
+# firewalls enforced its blocks, each a column of names between unit separators ("\x1fa\x1fb\x1f"), so a
+# filter is one instr() on the row, or on the facets index that holds them.
+_LABELS = ("rules", "centers")
+_SEPARATOR = "\x1f"
 _INCIDENT_COLUMNS = ", ".join(f"i.{c}" for c in ("id", *_INCIDENT_FIELDS)) + \
-    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id)" + "".join(
-        f", (SELECT group_concat(l.value, char(31)) FROM incident_labels l WHERE l.incident_id=i.id AND l.kind='{k}')"
-        for k in _LABELS.values())
+    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id), i.rules, i.centers"
+
+
+def _labels_text(values) -> str | None:
+    names = sorted({str(v) for v in values or ()})
+    return _SEPARATOR + _SEPARATOR.join(names) + _SEPARATOR if names else None
 
 
 def _incident_record(row) -> dict:
     """An incident as both stores return it: times in epoch seconds, `alerts` = how many, `rules` and
     `centers` sorted."""
     return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11],
-            "rules": sorted(row[12].split("\x1f")) if row[12] else [],
-            "centers": sorted(row[13].split("\x1f")) if row[13] else []}
+            "rules": row[12].strip(_SEPARATOR).split(_SEPARATOR) if row[12] else [],
+            "centers": row[13].strip(_SEPARATOR).split(_SEPARATOR) if row[13] else []}
 
 
 _DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence, centers"
@@ -119,6 +120,28 @@ def _in_network(address: str | None, network: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
     except ValueError:
         return False
+
+
+def _rank(column: str) -> str:
+    """The order of a severity or a state (informational 0 … critical 4, new 0 … false-positive 4), as SQL;
+    the same text in the index and in ORDER BY, so the sort reads the index."""
+    from .incidents import SEVERITY, STATES
+    order = SEVERITY if column == "severity" else STATES
+    return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {n}" for n, v in enumerate(order)) + " END"
+
+
+def _source_key(address) -> bytes | None:
+    """An address as 16 bytes that sort in address order (IPv4 as IPv4-mapped IPv6), so that an address range
+    is a range of keys; None if `address` is not one."""
+    import ipaddress
+
+    from .address import canonical
+    if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        text = canonical(str(address))
+        if not text:
+            return None
+        address = ipaddress.ip_address(text)
+    return (b"\0" * 10 + b"\xff\xff" + address.packed) if address.version == 4 else address.packed
 
 
 class Store:
@@ -327,6 +350,7 @@ class Store:
                 "INSERT INTO incidents(entity_kind, entity, title, severity, state, assignee, created, updated,"
                 " first, last) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(record[k] for k in _INCIDENT_FIELDS))
             self._set_labels(cur.lastrowid, record)
+            self._set_source_key(cur.lastrowid, record)
         return cur.lastrowid
 
     def update_incident(self, incident_id, changes: dict) -> None:
@@ -340,6 +364,7 @@ class Store:
                 self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in columns)} WHERE id=?",
                                 (*columns.values(), incident_id))
             self._set_labels(incident_id, changes)
+            self._set_source_key(incident_id, changes)
 
     def link_alert(self, alert_id, incident_id) -> None:
         with self.lock:
@@ -447,49 +472,70 @@ class Store:
 
     # ------------------------------------------------------------ incident search and overview (issue #17)
     def _add_incident_search_columns(self) -> None:
-        """Columns and labels the incident search needs, on a store from before them: decisions get their
-        centers; incidents get the rules of their alerts (and centers of their blocks), once."""
+        """Columns the incident search needs, on a store from before them: decisions get their centers; incidents
+        their rules (derived from their alerts), centers and source address key, once."""
         if "centers" not in {r[1] for r in self.db.execute("PRAGMA table_info(decisions)")}:
             self.db.execute("ALTER TABLE decisions ADD COLUMN centers TEXT")
-        self.db.execute("CREATE TABLE IF NOT EXISTS govctl_migrations(name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-        with self.transaction():
-            if self.db.execute("SELECT 1 FROM govctl_migrations WHERE name='incident_labels'").fetchone():
-                return
-            self.db.execute("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id)"
-                            " SELECT DISTINCT 'rule', rule, incident_id FROM alerts WHERE incident_id IS NOT NULL")
-            self.db.execute("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id)"
-                            " SELECT DISTINCT 'center', c.value, a.incident_id FROM decisions d"
-                            " JOIN alerts a ON a.id = d.alert_id, json_each(d.centers) c"
-                            " WHERE d.centers IS NOT NULL AND a.incident_id IS NOT NULL")
-            self.db.execute("INSERT INTO govctl_migrations(name, applied) VALUES ('incident_labels', ?)", (time.time(),))
+        if "source_key" not in {r[1] for r in self.db.execute("PRAGMA table_info(incidents)")}:
+            with self.transaction():
+                for column in ("rules TEXT", "centers TEXT", "source_key BLOB"):
+                    self.db.execute(f"ALTER TABLE incidents ADD COLUMN {column}")
+                self.db.executemany("UPDATE incidents SET source_key=? WHERE id=?", [
+                    (_source_key(entity), iid) for iid, entity in
+                    self.db.execute("SELECT id, entity FROM incidents WHERE entity_kind='source.ip'").fetchall()])
+                rules: dict[int, set] = {}
+                for iid, rule in self.db.execute("SELECT DISTINCT incident_id, rule FROM alerts"
+                                                 " WHERE incident_id IS NOT NULL"):
+                    rules.setdefault(iid, set()).add(rule)
+                self.db.executemany("UPDATE incidents SET rules=? WHERE id=?",
+                                    [(_labels_text(names), iid) for iid, names in rules.items()])
+        self.db.execute("CREATE INDEX IF NOT EXISTS incidents_source_key ON incidents(source_key)")
+        # the counts by state × severity read this index alone, whatever the filters but the title's (with the
+        # title it grew by half and every count got slower: docs/benchmarks.md)
+        self.db.execute("CREATE INDEX IF NOT EXISTS incidents_facets ON incidents(state, severity, last, first,"
+                        " source_key, centers, rules)")
+        # sorts by severity and by state in their order, page by page from an index
+        for name, column in (("severity", "severity"), ("state", "state")):
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS incidents_{name}_rank ON incidents({_rank(column)}, id)")
+
+    def _set_source_key(self, incident_id: int, record: dict) -> None:
+        if "entity" in record or "entity_kind" in record:
+            entity = record.get("entity")
+            if entity is None:
+                entity = self.db.execute("SELECT entity FROM incidents WHERE id=?", (incident_id,)).fetchone()[0]
+            self.db.execute("UPDATE incidents SET source_key = CASE WHEN entity_kind='source.ip' THEN ? END WHERE id=?",
+                            (_source_key(entity), incident_id))
 
     def _set_labels(self, incident_id: int, record: dict) -> None:
         """Replace the incident's rules / centers with those given in `record` (fields absent: unchanged)."""
-        for field, kind in _LABELS.items():
-            if field in record:
-                self.db.execute("DELETE FROM incident_labels WHERE incident_id=? AND kind=?", (incident_id, kind))
-                self.db.executemany("INSERT OR IGNORE INTO incident_labels(kind, value, incident_id) VALUES (?,?,?)",
-                                    [(kind, str(v), incident_id) for v in record[field] or ()])
+        given = {field: _labels_text(record[field]) for field in _LABELS if field in record}
+        if given:
+            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in given)} WHERE id=?",
+                            (*given.values(), incident_id))
 
     @staticmethod
     def _incident_where(query, skip: str = "") -> tuple[str, list]:
-        """The WHERE clause of an IncidentQuery; `skip` "states" or "severities" leaves that filter out (facets)."""
+        """The WHERE clause of an IncidentQuery; `skip` "states", "severities" or "both" leaves those filters out
+        (the facets)."""
         where: list[str] = []
         args: list[Any] = []
-        if query.states and skip != "states":
+        if query.states and skip not in ("states", "both"):
             where.append(f"i.state IN ({','.join('?' * len(query.states))})")
             args += query.states
-        if query.severities and skip != "severities":
+        if query.severities and skip not in ("severities", "both"):
             where.append(f"i.severity IN ({','.join('?' * len(query.severities))})")
             args += query.severities
-        for kind, value in (("rule", query.rule), ("center", query.center)):
+        for column, value in (("rules", query.rule), ("centers", query.center)):
             if value is not None:
-                where.append("i.id IN (SELECT incident_id FROM incident_labels WHERE kind=? AND value=?)")
-                args += [kind, value]
-        if query.source is not None:
-            where.append("i.entity_kind='source.ip' AND " +
-                         ("govctl_in_network(i.entity, ?)" if "/" in query.source else "i.entity=?"))
-            args.append(query.source)
+                where.append(f"instr(i.{column}, ?) > 0")
+                args.append(_SEPARATOR + value + _SEPARATOR)
+        if query.source is not None:  # an address or range as the span of keys it covers (indexed)
+            import ipaddress
+            net = ipaddress.ip_network(query.source)
+            # a narrow range reads the index; a wide one (most incidents) is checked row by row in sort order
+            narrow = net.num_addresses <= (256 if net.version == 4 else 2 ** 64)
+            where.append(("i.source_key" if narrow else "+i.source_key") + " BETWEEN ? AND ?")
+            args += [_source_key(net.network_address), _source_key(net.broadcast_address)]
         if query.since is not None:
             where.append("i.last >= ?")
             args.append(query.since)
@@ -503,27 +549,33 @@ class Store:
         return (" WHERE " + " AND ".join(where) if where else ""), args
 
     def search_incidents(self, query) -> dict:
-        from .incidents import SEVERITY, STATES
-
-        def rank(column: str, order: tuple[str, ...]) -> str:
-            return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {n}" for n, v in enumerate(order)) + " END"
-
-        order_by = {"id": "i.id", "title": "i.title", "severity": rank("i.severity", SEVERITY),
-                    "state": rank("i.state", STATES), "entity": "i.entity", "first": "i.first", "last": "i.last",
-                    "updated": "i.updated"}[query.sort]
+        order_by = {"id": "i.id", "title": "i.title", "severity": _rank("severity"), "state": _rank("state"),
+                    "entity": "i.entity", "first": "i.first", "last": "i.last", "updated": "i.updated"}[query.sort]
         direction = "DESC" if query.descending else "ASC"
         where, args = self._incident_where(query)
+        # one pass counts state × severity under the other filters: the total and both facets come from it
+        facet_where, facet_args = self._incident_where(query, skip="both")
         with self.lock:
-            total = self.db.execute(f"SELECT count(*) FROM incidents i{where}", args).fetchone()[0]
-            rows = self.db.execute(
-                f"SELECT {_INCIDENT_COLUMNS} FROM incidents i{where} ORDER BY {order_by} {direction},"
-                f" i.id {direction} LIMIT ? OFFSET ?", (*args, query.limit, query.offset)).fetchall() \
-                if query.limit else []
-            counts = {}
-            for name, column, skip in (("by_state", "state", "states"), ("by_severity", "severity", "severities")):
-                facet_where, facet_args = self._incident_where(query, skip)
-                counts[name] = dict(self.db.execute(
-                    f"SELECT i.{column}, count(*) FROM incidents i{facet_where} GROUP BY i.{column}", facet_args))
+            # the page's ids first: a sort that is not an index's would otherwise compute every matching row's
+            # alert count and labels before sorting
+            ids = [r[0] for r in self.db.execute(
+                f"SELECT i.id FROM incidents i{where} ORDER BY {order_by} {direction}, i.id {direction}"
+                " LIMIT ? OFFSET ?", (*args, query.limit, query.offset))] if query.limit else []
+            found = {r[0]: r for r in self.db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE i.id IN ({','.join('?' * len(ids))})", ids)}
+            rows = [found[i] for i in ids if i in found]
+            cells = self.db.execute(f"SELECT i.state, i.severity, count(*) FROM incidents i{facet_where}"
+                                    " GROUP BY i.state, i.severity", facet_args).fetchall()
+        state_ok = (lambda s: s in query.states) if query.states else (lambda s: True)
+        severity_ok = (lambda s: s in query.severities) if query.severities else (lambda s: True)
+        total, counts = 0, {"by_state": {}, "by_severity": {}}
+        for state, severity, n in cells:
+            if severity_ok(severity):
+                counts["by_state"][state] = counts["by_state"].get(state, 0) + n
+            if state_ok(state):
+                counts["by_severity"][severity] = counts["by_severity"].get(severity, 0) + n
+            if state_ok(state) and severity_ok(severity):
+                total += n
         return {"total": total, "items": [_incident_record(r) for r in rows], "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:

@@ -335,7 +335,8 @@ def test_blocks_and_incidents_name_the_centers_that_enforced_them(tmp_path):
 
 
 def test_an_older_store_gets_its_incidents_rules_on_open(tmp_path):
-    """A store written before incidents carried their rules: opening it derives them from the alerts, once."""
+    """A store written before incidents carried their rules: opening it derives them from the alerts (and the
+    source address key from the entity), once."""
     import io
     import sqlite3
 
@@ -349,11 +350,14 @@ def test_an_older_store_gets_its_incidents_rules_on_open(tmp_path):
                      .encode() for i in range(6))
     ingest_stream(Engine(cfg, store, dry_run=True), io.BytesIO(lines), "test", "auto", "auto", 1000)
     store.close()
-    db = sqlite3.connect(tmp_path / "s.db")  # as an older version left it: no labels, no migration
-    db.executescript("DROP TABLE incident_labels; DROP TABLE govctl_migrations;")
+    db = sqlite3.connect(tmp_path / "s.db")  # as an older version left it: incidents without the new columns
+    db.executescript("DROP INDEX incidents_facets; DROP INDEX incidents_source_key;"
+                     " ALTER TABLE incidents DROP COLUMN rules; ALTER TABLE incidents DROP COLUMN centers;"
+                     " ALTER TABLE incidents DROP COLUMN source_key;")
     db.close()
     store = open_store(cfg)
     try:
-        assert Incidents(store).search(rule="ssh_bruteforce_fast")["total"] == 1
+        found = Incidents(store).search(rule="ssh_bruteforce_fast", source="203.0.113.0/24")
+        assert found["total"] == 1 and found["items"][0]["rules"] == ["ssh_bruteforce_fast"]
     finally:
         store.close()
