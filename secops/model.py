@@ -175,3 +175,4 @@ class IncidentQuery:
     descending: bool = True
     offset: int = 0
     limit: int = 50
+    counted: bool = True  # False: the page alone (total and counts left empty), as `incidents()` and polls need

@@ -379,7 +379,7 @@ class Store:
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
         """Newest activity first; each record with its number of alerts."""
         from .model import IncidentQuery
-        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit))["items"]
+        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit, counted=False))["items"]
 
     def incident_alerts(self, incident_id) -> list[dict]:
         """The incident's alerts, oldest first; `evidence` as flat events."""
@@ -565,7 +565,7 @@ class Store:
                 f"SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE i.id IN ({','.join('?' * len(ids))})", ids)}
             rows = [found[i] for i in ids if i in found]
             cells = self.db.execute(f"SELECT i.state, i.severity, count(*) FROM incidents i{facet_where}"
-                                    " GROUP BY i.state, i.severity", facet_args).fetchall()
+                                    " GROUP BY i.state, i.severity", facet_args).fetchall() if query.counted else []
         state_ok = (lambda s: s in query.states) if query.states else (lambda s: True)
         severity_ok = (lambda s: s in query.severities) if query.severities else (lambda s: True)
         total, counts = 0, {"by_state": {}, "by_severity": {}}

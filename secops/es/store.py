@@ -535,7 +535,7 @@ class ElasticStore:
 
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
         from ..model import IncidentQuery
-        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit))["items"]
+        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit, counted=False))["items"]
 
     def _incident_records(self, hits: list[dict]) -> list[dict]:
         """Incident documents as records (epoch seconds) with their number of alerts."""
@@ -755,15 +755,17 @@ class ElasticStore:
                     "aggs": {"n": {"terms": {"field": field_name, "size": 100}}}}
 
         resp = self.client.search(
-            index=self.layout.incidents, ignore_unavailable=True, allow_no_indices=True, track_total_hits=True,
-            query={"bool": {"filter": filters}}, post_filter={"bool": {"filter": chosen}},
+            index=self.layout.incidents, ignore_unavailable=True, allow_no_indices=True,
+            track_total_hits=query.counted, query={"bool": {"filter": filters}}, post_filter={"bool": {"filter": chosen}},
             sort=[{field: {"order": direction, "unmapped_type": "long"}}, {"number": direction}],
             from_=query.offset, size=query.limit,
-            aggs={"by_state": facet("states", "state"), "by_severity": facet("severities", "severity")})
+            aggs={"by_state": facet("states", "state"), "by_severity": facet("severities", "severity")}
+            if query.counted else None)
         aggs = resp.get("aggregations") or {}
         counts = {name: {b["key"]: b["doc_count"] for b in aggs.get(name, {}).get("n", {}).get("buckets", [])}
                   for name in ("by_state", "by_severity")}
-        return {"total": resp["hits"]["total"]["value"], "items": self._incident_records(resp["hits"]["hits"]),
+        return {"total": resp["hits"]["total"]["value"] if query.counted else 0,
+                "items": self._incident_records(resp["hits"]["hits"]),
                 "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
