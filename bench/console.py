@@ -124,7 +124,7 @@ def store_query_times(path: Path, rounds: int = 30) -> dict:
     store = Store(path)
     default = parse_incident_query(limit=20)
     filtered = parse_incident_query(states=["new", "acknowledged"], severities=["high", "critical"], center="remote",
-                                    source="198.18.0.0/16", sort="-severity", offset=40, limit=20)
+                                    source="198.19.0.0/16", sort="-severity", offset=0, limit=20)
     try:
         page, narrowed, latest = [], [], []
         for _ in range(rounds):
@@ -185,8 +185,8 @@ API_CALLS = {
     "page_default": ("/api/incident-search", [("sort", "-last"), ("offset", "0"), ("limit", "20")]),
     "page_filtered": ("/api/incident-search", [("state", "new"), ("state", "acknowledged"), ("severity", "high"),
                                                ("severity", "critical"), ("center", "remote"),
-                                               ("source", "198.18.0.0/16"), ("sort", "-severity"),
-                                               ("offset", "40"), ("limit", "20")]),
+                                               ("source", "198.19.0.0/16"), ("sort", "-severity"),
+                                               ("offset", "0"), ("limit", "20")]),
     "page_title_search": ("/api/incident-search", [("q", "brute"), ("sort", "-last"), ("limit", "20")]),
     "overview_7_days": ("/api/overview", [("days", "7"), ("zone", "Asia/Shanghai")]),
 }
