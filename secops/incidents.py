@@ -11,10 +11,9 @@ from typing import Iterable
 
 from .limits import (ASSIGNEE, INCIDENT_LABEL, INCIDENT_SOURCE, LIST_LIMIT, LIST_OFFSET, NOTE, OVERVIEW_DAYS,
                      RECORD_ID, TIME_ZONE, TITLE_QUERY)
+from .model import CLOSED, SEVERITY, STATES  # noqa: F401 (the vocabulary, shared with the stores; used from here)
 from .normalize import iso
 
-STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
-CLOSED = ("resolved", "false-positive")
 TRANSITIONS = {
     "new": {"acknowledged", "contained", "resolved", "false-positive"},
     "acknowledged": {"contained", "resolved", "false-positive"},
@@ -22,7 +21,6 @@ TRANSITIONS = {
     "resolved": set(),
     "false-positive": set(),
 }
-SEVERITY = ("informational", "low", "medium", "high", "critical")
 
 
 class IncidentError(ValueError):

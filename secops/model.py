@@ -149,6 +149,11 @@ class Store(Protocol):
 
 
 # ---------------------------------------------------------------- incidents search (console list, issue #17)
+# The incidents' vocabulary (secops.incidents holds the logic and re-exports these): here, so the stores sort
+# and count by it without importing the incidents service (which reads times through secops.stores).
+STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
+CLOSED = ("resolved", "false-positive")
+SEVERITY = ("informational", "low", "medium", "high", "critical")
 INCIDENT_SORTS = ("id", "title", "severity", "state", "entity", "first", "last", "updated")
 
 

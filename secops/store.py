@@ -138,7 +138,7 @@ CREATE TRIGGER IF NOT EXISTS incident_titles_update AFTER UPDATE OF title ON inc
 def _rank(column: str) -> str:
     """The order of a severity or a state (informational 0 … critical 4, new 0 … false-positive 4), as SQL;
     the same text in the index and in ORDER BY, so the sort reads the index."""
-    from .incidents import SEVERITY, STATES
+    from .model import SEVERITY, STATES
     order = SEVERITY if column == "severity" else STATES
     return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {n}" for n, v in enumerate(order)) + " END"
 
@@ -601,7 +601,7 @@ class Store:
         return {"total": total, "items": [_incident_record(r) for r in rows], "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
-        from .incidents import CLOSED, STATES
+        from .model import CLOSED, STATES
         from .model import IncidentQuery
         start, end = bounds[0], bounds[-1]
         bucket = "CASE " + " ".join(f"WHEN created < ? THEN {n}" for n in range(len(bounds) - 1)) + " END"

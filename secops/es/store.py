@@ -95,7 +95,7 @@ _INCIDENT_TIMES = ("created", "updated", "first", "last")
 
 def _incident_doc(record: dict) -> dict:
     """Incident fields for the index (times as ISO 8601), with what the search derives from them."""
-    from ..incidents import SEVERITY, STATES
+    from ..model import SEVERITY, STATES
     doc = {k: (iso(v) if k in _INCIDENT_TIMES and v is not None else v) for k, v in record.items()}
     if record.get("severity") in SEVERITY:
         doc["severity_rank"] = SEVERITY.index(record["severity"])
@@ -769,7 +769,7 @@ class ElasticStore:
                 "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
-        from ..incidents import CLOSED, STATES
+        from ..model import CLOSED, STATES
         from ..model import IncidentQuery
         ranges = [{"from": str(int(a * 1000)), "to": str(int(b * 1000))} for a, b in zip(bounds, bounds[1:])]
         resp = self.client.search(
