@@ -601,8 +601,7 @@ class Store:
         return {"total": total, "items": [_incident_record(r) for r in rows], "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
-        from .model import CLOSED, STATES
-        from .model import IncidentQuery
+        from .model import CLOSED, STATES, IncidentQuery
         start, end = bounds[0], bounds[-1]
         bucket = "CASE " + " ".join(f"WHEN created < ? THEN {n}" for n in range(len(bounds) - 1)) + " END"
         days = [{"blocks": 0, "by_center": {}, "by_rule": {}} for _ in bounds[:-1]]

@@ -769,8 +769,7 @@ class ElasticStore:
                 "counts": counts}
 
     def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
-        from ..model import CLOSED, STATES
-        from ..model import IncidentQuery
+        from ..model import CLOSED, STATES, IncidentQuery
         ranges = [{"from": str(int(a * 1000)), "to": str(int(b * 1000))} for a, b in zip(bounds, bounds[1:])]
         resp = self.client.search(
             index=self.layout.decisions, size=0, ignore_unavailable=True, allow_no_indices=True,
