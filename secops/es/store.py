@@ -720,7 +720,10 @@ class ElasticStore:
                 doc.setdefault("severity_rank", 0)  # a severity outside the scale sorts lowest; marks it done
                 body += json.dumps({"update": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" + \
                     json.dumps({"doc": doc}) + "\n"
-            self.client.bulk(operations=body, refresh=True)
+            answer = self.client.bulk(operations=body, refresh=True)
+            if answer.get("errors"):  # else the same incidents would come back forever
+                failed = next(i["update"] for i in answer["items"] if i["update"].get("error"))
+                raise RuntimeError(f"incident {failed['_id']} could not get the search fields: {failed['error']}")
 
     @staticmethod
     def _incident_filters(query) -> tuple[list[dict], dict[str, dict | None]]:
