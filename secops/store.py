@@ -533,9 +533,9 @@ class Store:
                             (*given.values(), incident_id))
 
     @staticmethod
-    def _incident_where(query, skip: str = "") -> tuple[str, list]:
+    def _incident_where(query, skip: str = "", page: bool = False) -> tuple[str, list]:
         """The WHERE clause of an IncidentQuery; `skip` "states", "severities" or "both" leaves those filters out
-        (the facets)."""
+        (the facets); `page`: for the query of the page's rows (in sort order)."""
         where: list[str] = []
         args: list[Any] = []
         if query.states and skip not in ("states", "both"):
@@ -562,7 +562,10 @@ class Store:
             where.append("i.first <= ?")
             args.append(query.until)
         if query.text and len(query.text) >= 3:  # a phrase of trigrams: the text anywhere in the title, any case
-            where.append("i.id IN (SELECT rowid FROM incident_titles WHERE incident_titles MATCH ?)")
+            # (for the page, +: the matching ids are a set to look rows up in, not the order to read them, so it
+            # walks its sort's index and stops at its last row however many titles match; the counts read the
+            # matching ids alone, few for a rare text)
+            where.append(("+" if page else "") + "i.id IN (SELECT rowid FROM incident_titles WHERE incident_titles MATCH ?)")
             args.append('"' + query.text.replace('"', '""') + '"')
         elif query.text:  # shorter than a trigram: every title is read
             escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -574,7 +577,7 @@ class Store:
         order_by = {"id": "i.id", "title": "i.title", "severity": _rank("severity"), "state": _rank("state"),
                     "entity": "i.entity", "first": "i.first", "last": "i.last", "updated": "i.updated"}[query.sort]
         direction = "DESC" if query.descending else "ASC"
-        where, args = self._incident_where(query)
+        where, args = self._incident_where(query, page=True)
         # one pass counts state × severity under the other filters: the total and both facets come from it
         facet_where, facet_args = self._incident_where(query, skip="both")
         with self.lock:
