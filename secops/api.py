@@ -175,6 +175,8 @@ def answer_models() -> dict:
         first: str
         last: str
         alerts: int = Field(description="how many alerts")
+        rules: list[str] = Field([], description="the rules of its alerts")
+        centers: list[str] = Field([], description="the centers whose firewalls enforced its blocks")
 
     class Decision(BaseModel):
         id: int | None
@@ -189,6 +191,7 @@ def answer_models() -> dict:
         alert_id: int | str | None
         enforced: bool
         offence: int
+        centers: list[str] = Field([], description="the centers whose enforcement points took the block")
 
     class IncidentAlert(BaseModel):
         model_config = ConfigDict(extra="allow")  # source.ip, user, host
@@ -229,8 +232,43 @@ def answer_models() -> dict:
                                                              " null when no plan fits")
         merged_into: int | None = Field(description="the incident this one was merged into")
 
+    # the incident search and the overview (console, issue #17)
+    class IncidentCounts(BaseModel):
+        by_state: dict[str, int] = Field(description="every state: how many match the other filters")
+        by_severity: dict[str, int] = Field(description="every severity: how many match the other filters")
+
+    class IncidentPage(BaseModel):
+        total: int = Field(description="how many incidents match every filter")
+        offset: int
+        limit: int
+        items: list[Incident]
+        counts: IncidentCounts
+
+    class Blocks(BaseModel):
+        blocks: int
+        by_center: dict[str, int] = Field(description="blocks each center's firewall enforced")
+        by_rule: dict[str, int] = Field(description="blocks per rule; `manual` for blocks made by hand")
+
+    class Day(Blocks):
+        date: str = Field(description="the day in the requested zone, YYYY-MM-DD")
+
+    class Source(BaseModel):
+        address: str
+        blocks: int
+
+    class Overview(BaseModel):
+        zone: str
+        days: list[Day] = Field(description="oldest first, today last")
+        today: Day
+        period: Blocks
+        top_sources: list[Source] = Field(description="the most blocked addresses of the period")
+        open_incidents: int
+        open_by_severity: dict[str, int]
+        by_state: dict[str, int] = Field(description="every incident, open or closed, by state")
+
     return {"incidents": list[Incident], "incident": IncidentDetail, "decision": Decision,
-            "decisions": list[Decision], "events": list[dict[str, Any]]}
+            "decisions": list[Decision], "events": list[dict[str, Any]], "incident_page": IncidentPage,
+            "overview": Overview}
 
 
 def create_app(store, tokens_path: str | Path, decisions=None, authenticator=None):
@@ -240,14 +278,16 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
     session cookie); it raises HTTPException when it refuses."""
     from typing import Annotated, Literal
 
-    from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+    from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
-    from .incidents import STATES, IncidentError, Incidents, InvalidInput, NotFound
+    from .incidents import SEVERITY, STATES, IncidentError, Incidents, InvalidInput, NotFound
     from .limits import ASSIGNEE, BAN_TTL, EVENT_QUERY, LIST_LIMIT, NOTE, REASON, RECORD_ID, REQUEST_BODY, TIME_TEXT
+    from .limits import INCIDENT_LABEL, INCIDENT_SOURCE, LIST_OFFSET, OVERVIEW_DAYS, TIME_ZONE, TITLE_QUERY
+    from .model import INCIDENT_SORTS
     from .store import Store
     from .stores import parse_event_query, parse_time
 
@@ -305,6 +345,29 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         except IncidentError as exc:
             raise HTTPException(409, str(exc)) from None
 
+    # the incident search's parameters, shared by GET /incidents and GET /incident-search (issue #17)
+    sorts = tuple(f"{sign}{column}" for column in INCIDENT_SORTS for sign in ("", "-"))
+
+    def incident_search(
+            state: list[Literal[STATES]] = Query([], description="one or more states (repeat the parameter)"),
+            severity: list[Literal[SEVERITY]] = Query([], description="one or more severities (repeat the parameter)"),
+            rule: str | None = Query(None, min_length=INCIDENT_LABEL.min_length, max_length=INCIDENT_LABEL.max_length,
+                                     description="incidents with an alert of this rule; " + INCIDENT_LABEL.description),
+            center: str | None = Query(None, min_length=INCIDENT_LABEL.min_length,
+                                       max_length=INCIDENT_LABEL.max_length,
+                                       description="incidents whose blocks this center's firewall enforced"),
+            source: str | None = Query(None, max_length=INCIDENT_SOURCE.max_length,
+                                       description="the source address, exact or a CIDR range; "
+                                       + INCIDENT_SOURCE.description),
+            since: TimeText = None, until: TimeText = None,
+            q: str | None = Query(None, max_length=TITLE_QUERY.max_length,
+                                  description="text in the title (any case); " + TITLE_QUERY.description),
+            sort: Literal[sorts] = Query("-last", description="a column; a leading - sorts descending"),
+            offset: int = Query(0, ge=LIST_OFFSET.minimum, le=LIST_OFFSET.maximum,
+                                description=LIST_OFFSET.description)) -> dict:
+        return {"states": state, "severities": severity, "rule": rule, "center": center, "source": source,
+                "since": since, "until": until, "text": q, "sort": sort, "offset": offset}
+
     class Note(BaseModel):
         text: str = bounded_text(NOTE)
 
@@ -322,9 +385,13 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         reason: str = bounded_text(REASON)
 
     @app.get("/incidents", responses=answer("incidents"))
-    def list_incidents(state: Literal[STATES] | None = None, limit: int = limit_param(100),
-                       who=Depends(allowed("read"))):
-        return guarded(incidents.list, state, limit)
+    def list_incidents(response: Response, search: dict = Depends(incident_search),
+                       limit: int = limit_param(100), who=Depends(allowed("read"))):
+        """One page of the incidents matching every filter given; the total is in the `X-Total-Count` header
+        (GET /incident-search answers the same with the total and the counts in the body)."""
+        found = guarded(incidents.search, *search.values(), limit)
+        response.headers["X-Total-Count"] = str(found["total"])
+        return found["items"]
 
     @app.get("/incidents/{incident_id}", responses=answer("incident"))
     def show_incident(incident_id: IncidentId, who=Depends(allowed("read"))):
@@ -447,6 +514,24 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         name = f"incident-{incident_id}-report.{format}"
         return Response(body, media_type="application/pdf" if format == "pdf" else "application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    # the incident search with its counts, and the overview (console, issue #17)
+    @app.get("/incident-search", responses=answer("incident_page"))
+    def search_incidents(search: dict = Depends(incident_search), limit: int = limit_param(50),
+                         who=Depends(allowed("read"))):
+        """The incidents matching every filter: one page, the total, and the counts by state and by severity
+        (each count applies every filter but its own, so the page can show what each choice would give)."""
+        return guarded(incidents.search, *search.values(), limit)
+
+    @app.get("/overview", responses=answer("overview"))
+    def overview(days: int = Query(7, ge=OVERVIEW_DAYS.minimum, le=OVERVIEW_DAYS.maximum,
+                                   description=OVERVIEW_DAYS.description),
+                 zone: str = Query("Asia/Shanghai", min_length=TIME_ZONE.min_length, max_length=TIME_ZONE.max_length,
+                                   description=TIME_ZONE.description),
+                 who=Depends(allowed("read"))):
+        """Blocks per day in `zone` (today last) per center and per rule, the most blocked addresses and open
+        incidents by severity and state, aggregated by the store."""
+        return guarded(incidents.overview, days, zone)
 
     app.state.store = store
     return app

@@ -95,13 +95,16 @@ class Engine:
                 store.save_alert(alert)
             # decisions the enforcer has answered for (a block still waiting for an unreachable firewall
             # is stored with the batch in which it is finally taken)
+            centers: dict[int, list[str]] = {}  # alert → the centers that took its block (the incident keeps them)
             for decision in self.decisions.take_unrecorded():
                 alert = self._alert_of.pop(id(decision), None)
                 if alert is not None:
                     decision.alert_id = alert.id
+                    if decision.centers:
+                        centers[id(alert)] = decision.centers
                 decision.id = store.record_decision(decision)
             for alert in self._touched.values():
-                self.incidents.add(alert)
+                self.incidents.add(alert, centers.get(id(alert), ()))
             store.commit_batch(batch.key, events, rejected, batch.position if input_name else None, input_name)
             self._since_checkpoint += len(events)
             if self._since_checkpoint >= self._checkpoint_every or not self._has_checkpoint:
@@ -314,7 +317,7 @@ def run_on_cluster(cfg: dict[str, Any], sources: list[dict], *, open_store: Call
             if decision is not None and decision.action == "block":
                 log(f"block {decision.address} for {decision.ttl:.0f}s: {decision.reason}")
                 decisions.flush()
-            grouper.add(alert)
+            grouper.add(alert, decision.centers if decision is not None else ())
 
         detection = ScheduledDetection(store, ruleset, aggregation_seconds=cfg["aggregation_seconds"],
                                        pipeline=Path(cfg["pipeline"]) if cfg["pipeline"] else DEFAULT_PIPELINE,

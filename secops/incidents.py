@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Iterable
 
 from .cases import SLA_AUTHOR, breaches_to_record, checklist, load_plans, load_sla, observables, plan_for, sla_status
-from .limits import ASSIGNEE, LIST_LIMIT, NOTE, RECORD_ID
+from .limits import (ASSIGNEE, INCIDENT_LABEL, INCIDENT_SOURCE, LIST_LIMIT, LIST_OFFSET, NOTE, OVERVIEW_DAYS,
+                     RECORD_ID, TIME_ZONE, TITLE_QUERY)
+from .model import CLOSED, SEVERITY, STATES  # noqa: F401 (the vocabulary, shared with the stores; used from here)
 from .normalize import iso
 
-STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
-CLOSED = ("resolved", "false-positive")
 TRANSITIONS = {
     "new": {"acknowledged", "contained", "resolved", "false-positive"},
     "acknowledged": {"contained", "resolved", "false-positive"},
@@ -22,7 +23,6 @@ TRANSITIONS = {
     "resolved": set(),
     "false-positive": set(),
 }
-SEVERITY = ("informational", "low", "medium", "high", "critical")
 
 
 class IncidentError(ValueError):
@@ -60,12 +60,13 @@ class IncidentGrouper:
         self.store, self.window = store, window
         self._indexed: dict = {}  # alert id → (evidence items looked at, observables stored) of this process
 
-    def add(self, alert) -> int | None:
-        """Attach a stored alert to its incident (new or existing); returns the incident id."""
+    def add(self, alert, centers: Iterable[str] = ()) -> int | None:
+        """Attach a stored alert to its incident (new or existing); returns the incident id. `centers`: those
+        whose enforcement points took the block the alert caused (the incident carries them, and its rules)."""
         entity = _entity(alert)
         if entity is None or alert.id is None:
             return None
-        incident_id = self._attach(alert, entity)
+        incident_id = self._attach(alert, entity, centers)
         self._index_observables(alert)
         return incident_id
 
@@ -82,7 +83,7 @@ class IncidentGrouper:
         if new:
             self.store.save_observables(alert.id, sorted(new))
 
-    def _attach(self, alert, entity: tuple[str, str]) -> int:
+    def _attach(self, alert, entity: tuple[str, str], centers: Iterable[str]) -> int:
         kind, value = entity
         store = self.store
         now = time.time()
@@ -93,7 +94,8 @@ class IncidentGrouper:
                 record = store.incident(current)
                 if record is not None:
                     grew = alert.last > record["last"]
-                    store.update_incident(current, {"last": max(record["last"], alert.last), "updated": now})
+                    store.update_incident(current, {"last": max(record["last"], alert.last), "updated": now,
+                                                    **_grown_labels(record, alert, centers)})
                     if grew and record["state"] in CLOSED:
                         # the attack goes on after the incident was closed: it is open again, not silently
                         # appended to a closed case (docs/secops.md, "Cases")
@@ -107,12 +109,14 @@ class IncidentGrouper:
                 severity = level if SEVERITY.index(level) > SEVERITY.index(record["severity"]) else record["severity"]
                 store.update_incident(incident_id, {"last": max(record["last"], alert.last),
                                                     "first": min(record["first"], alert.first),
-                                                    "severity": severity, "updated": now})
+                                                    "severity": severity, "updated": now,
+                                                    **_grown_labels(record, alert, centers)})
             else:
                 incident_id = store.create_incident({
                     "entity_kind": kind, "entity": value, "title": f"{alert.rule.title} — {value}",
                     "severity": level, "state": "new", "assignee": None, "created": now, "updated": now,
-                    "first": alert.first, "last": alert.last})
+                    "first": alert.first, "last": alert.last,
+                    "rules": [alert.rule.name], "centers": sorted(set(centers))})
             store.link_alert(alert.id, incident_id)
         return incident_id
 
@@ -125,6 +129,18 @@ def reopen_record(store, incident_id, was: str, state: str, now: float, actor: s
     store.update_incident(incident_id, {"state": state, "updated": now})
     store.add_incident_note(incident_id, now, actor, "reopen", why)
     store.add_incident_note(incident_id, now, actor, "state", f"{was} → {state}: reopened")
+
+def _grown_labels(record: dict, alert, centers: Iterable[str]) -> dict:
+    """The incident's rules and centers with the alert's added, only those that changed (most alerts of an
+    ongoing attack change neither, and rewriting them would cost a write each)."""
+    changes = {}
+    rules = set(record.get("rules") or ()) | {alert.rule.name}
+    if len(rules) != len(record.get("rules") or ()):
+        changes["rules"] = sorted(rules)
+    grown = set(record.get("centers") or ()) | set(centers)
+    if len(grown) != len(record.get("centers") or ()):
+        changes["centers"] = sorted(grown)
+    return changes
 
 
 def _level(level: str) -> str:
@@ -142,11 +158,8 @@ class Incidents:
         self.plans = load_plans(*([Path(plans_dir)] if plans_dir else []))
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict]:
-        if state is not None and state not in STATES:
-            raise InvalidInput(f"state {state!r} is not one of {', '.join(STATES)}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not LIST_LIMIT.minimum <= limit <= LIST_LIMIT.maximum:
-            raise InvalidInput(f"limit {limit!r} is out of range: {LIST_LIMIT.description}")
-        return [_incident(r) for r in self.store.incidents(state, limit)]
+        """Newest activity first (`search` with one state at most)."""
+        return self.search(states=() if state is None else (state,), limit=limit)["items"]
 
     def show(self, incident_id) -> dict:
         # an id no store can hold names no incident (SQLite would overflow on it)
@@ -277,6 +290,8 @@ class Incidents:
             now = self.clock()
             severity, first, last = target["severity"], self.store.incident(target_id)["first"], \
                 self.store.incident(target_id)["last"]
+            target_raw = self.store.incident(target_id)
+            rules, centers = set(target_raw.get("rules") or ()), set(target_raw.get("centers") or ())
             for src in records:
                 raw = self.store.incident(src["id"])
                 moved = [a["id"] for a in self.store.incident_alerts(src["id"])]
@@ -285,6 +300,8 @@ class Incidents:
                 if SEVERITY.index(src["severity"]) > SEVERITY.index(severity):
                     severity = src["severity"]
                 first, last = min(first, raw["first"]), max(last, raw["last"])
+                rules |= set(raw.get("rules") or ())  # the search finds the merged incident by every rule and center
+                centers |= set(raw.get("centers") or ())
                 ids = ", ".join(map(str, moved)) or "none"
                 extra = f" — {note}" if note else ""
                 self.store.add_incident_note(target_id, now, actor, "merge", f"merged #{src['id']}: alerts {ids}{extra}")
@@ -293,7 +310,8 @@ class Incidents:
                     self.store.update_incident(src["id"], {"state": "resolved", "updated": now})
                     self.store.add_incident_note(src["id"], now, actor, "state",
                                                  f"{src['state']} → resolved: merged into #{target_id}")
-            self.store.update_incident(target_id, {"severity": severity, "first": first, "last": last, "updated": now})
+            self.store.update_incident(target_id, {"severity": severity, "first": first, "last": last, "updated": now,
+                                                   "rules": sorted(rules), "centers": sorted(centers)})
         return self.show(target_id)
 
     def split(self, incident_id, alert_ids: list, actor: str, note: str | None = None) -> dict:
@@ -321,12 +339,16 @@ class Incidents:
             new_id = self.store.create_incident({
                 "entity_kind": kind, "entity": value, "title": f"{lead['title'] or lead['rule']} — {value}",
                 "severity": _max_level(moving), "state": "new", "assignee": None, "created": now, "updated": now,
-                "first": min(a["first"] for a in moving), "last": max(a["last"] for a in moving)})
+                "first": min(a["first"] for a in moving), "last": max(a["last"] for a in moving),
+                # the rules of the alerts each side keeps; the centers that blocked the source stay on both
+                "rules": sorted({a["rule"] for a in moving}),
+                "centers": list(self.store.incident(incident_id).get("centers") or ())})
             for a in moving:
                 self.store.link_alert(a["id"], new_id)
             self.store.update_incident(incident_id, {"severity": _max_level(staying), "updated": now,
                                                      "first": min(a["first"] for a in staying),
-                                                     "last": max(a["last"] for a in staying)})
+                                                     "last": max(a["last"] for a in staying),
+                                                     "rules": sorted({a["rule"] for a in staying})})
             ids = ", ".join(wanted)
             extra = f" — {note}" if note else ""
             self.store.add_incident_note(incident_id, now, actor, "split", f"split into #{new_id}: alerts {ids}{extra}")
@@ -368,6 +390,49 @@ class Incidents:
         from .case_report import build
         return build(self.show(incident_id), iso(self.clock()), author)
 
+    # ---------------------------------------------------------------- search and overview (console, issue #17)
+    def search(self, states: Iterable[str] = (), severities: Iterable[str] = (), rule: str | None = None,
+               center: str | None = None, source: str | None = None, since: str | float | None = None,
+               until: str | float | None = None, text: str | None = None, sort: str = "-last",
+               offset: int = 0, limit: int = 50) -> dict:
+        """Incidents matching every filter given, one page of them, the total and the counts by state and
+        by severity (facets: see secops.model.IncidentQuery). The API's GET /incidents and `govctl incidents
+        list` both call this with what their caller sent; anything out of bounds raises InvalidInput."""
+        query = parse_incident_query(states, severities, rule, center, source, since, until, text, sort, offset, limit)
+        found = self.store.search_incidents(query)
+        return {"total": found["total"], "offset": query.offset, "limit": query.limit,
+                "items": [_incident(r) for r in found["items"]],
+                "counts": {"by_state": {s: found["counts"]["by_state"].get(s, 0) for s in STATES},
+                           "by_severity": {s: found["counts"]["by_severity"].get(s, 0) for s in SEVERITY}}}
+
+    def overview(self, days: int = 7, zone: str = "Asia/Shanghai", top: int = 10, now: float | None = None) -> dict:
+        """Blocks per day (in `zone`, today last) by center and by rule, today's and the period's totals, the
+        most blocked addresses of the period and open incidents by severity and state; the store aggregates."""
+        import datetime as dt
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        if isinstance(days, bool) or not isinstance(days, int) or not OVERVIEW_DAYS.minimum <= days <= OVERVIEW_DAYS.maximum:
+            raise InvalidInput(f"days {days!r} is out of range: {OVERVIEW_DAYS.description}")
+        _bounded_text(TIME_ZONE, zone, "zone")
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"zone {zone!r} is not an IANA time zone (e.g. Asia/Shanghai, UTC)") from None
+        today = dt.datetime.fromtimestamp(time.time() if now is None else now, tz).date()
+        dates = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+        bounds = [dt.datetime.combine(d, dt.time(), tz).timestamp() for d in [*dates, today + dt.timedelta(days=1)]]
+        found = self.store.incident_overview(bounds, top)
+        per_day = [{"date": d.isoformat(), **day} for d, day in zip(dates, found["days"])]
+        period: dict = {"blocks": 0, "by_center": {}, "by_rule": {}}
+        for day in per_day:
+            period["blocks"] += day["blocks"]
+            for key in ("by_center", "by_rule"):
+                for name, count in day[key].items():
+                    period[key][name] = period[key].get(name, 0) + count
+        return {"zone": zone, "days": per_day, "today": per_day[-1], "period": period,
+                "top_sources": found["top_sources"], "open_incidents": found["open_incidents"],
+                "open_by_severity": {s: found["open_by_severity"].get(s, 0) for s in SEVERITY},
+                "by_state": {s: found["by_state"].get(s, 0) for s in STATES}}
+
 
 def _max_level(alerts: list[dict]) -> str:
     return max((_level(a["level"] or "medium") for a in alerts), key=SEVERITY.index)
@@ -381,8 +446,61 @@ def _sla_out(status: dict) -> dict:
                         for t in status["targets"]],
             "breached": [t["target"] for t in status["targets"] if t["status"] == "breached"]}
 
+def parse_incident_query(states=(), severities=(), rule=None, center=None, source=None, since=None, until=None,
+                         text=None, sort="-last", offset=0, limit=50):
+    """An IncidentQuery from what a caller sent (each input hostile until checked), or InvalidInput naming
+    the input and its bound."""
+    from .address import AddressError, network, parse
+    from .model import INCIDENT_SORTS, IncidentQuery
+    from .stores import parse_time
+
+    def one_of(values, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+        values = tuple(dict.fromkeys(values or ()))
+        for v in values:
+            if v not in allowed:
+                raise InvalidInput(f"{what} {v!r} is not one of {', '.join(allowed)}")
+        return values
+
+    def whole(value, bound, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not bound.minimum <= value <= bound.maximum:
+            raise InvalidInput(f"{what} {value!r} is out of range: {bound.description}")
+        return value
+
+    def label(value, what: str) -> str | None:
+        return None if value is None else _bounded_text(INCIDENT_LABEL, value, what)
+
+    states = one_of(states, STATES, "state")
+    severities = one_of(severities, SEVERITY, "severity")
+    if source is not None:
+        _bounded_text(INCIDENT_SOURCE, source, "source")
+        try:  # one canonical form: ::ffff:203.0.113.9 is 203.0.113.9, ranges likewise
+            source = str(network(source)) if "/" in source else str(parse(source.strip()))
+        except (AddressError, ValueError):
+            raise InvalidInput(f"source {source!r} is not an IP address or CIDR range "
+                               "(e.g. 203.0.113.9 or 203.0.113.0/24)") from None
+    try:
+        start = since if isinstance(since, (int, float)) or since is None else parse_time(since, "since")
+        end = until if isinstance(until, (int, float)) or until is None else parse_time(until, "until")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("since is after until: give a time range that starts before it ends")
+    if text:
+        _bounded_text(TITLE_QUERY, text, "text")
+    descending = sort.startswith("-")
+    column = sort.lstrip("-")
+    if column not in INCIDENT_SORTS or sort.count("-") > 1:
+        raise InvalidInput(f"sort {sort!r} is not one of {', '.join(INCIDENT_SORTS)} (a leading - sorts descending)")
+    offset, limit = whole(offset, LIST_OFFSET, "offset"), whole(limit, LIST_LIMIT, "limit")
+    if offset + limit > LIST_LIMIT.maximum:
+        raise InvalidInput(f"offset {offset} + limit {limit} is over {LIST_LIMIT.maximum}: narrow the filter instead")
+    return IncidentQuery(states=states, severities=severities, rule=label(rule, "rule"), center=label(center, "center"),
+                         source=source, since=start, until=end, text=text or None, sort=column,
+                         descending=descending, offset=offset, limit=limit)
+
 
 def _incident(r: dict) -> dict:
     return {"id": r["id"], "entity": {"kind": r["entity_kind"], "value": r["entity"]}, "title": r["title"],
             "severity": r["severity"], "state": r["state"], "assignee": r["assignee"], "created": iso(r["created"]),
-            "updated": iso(r["updated"]), "first": iso(r["first"]), "last": iso(r["last"]), "alerts": r["alerts"]}
+            "updated": iso(r["updated"]), "first": iso(r["first"]), "last": iso(r["last"]), "alerts": r["alerts"],
+            "rules": list(r.get("rules") or ()), "centers": list(r.get("centers") or ())}

@@ -9,7 +9,7 @@ incidents service, the HTTP API and `govctl incidents|bans` run unchanged on eit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ContextManager, Iterator, Protocol, runtime_checkable
 
 # ECS fields of type ip: a value with a prefix length matches the whole range on both stores
@@ -30,6 +30,7 @@ class Decision:
     enforced: bool = False
     offence: int = 0
     id: int | None = None
+    centers: list[str] = field(default_factory=list)  # the centers whose enforcement points took a block
 
     def to_dict(self) -> dict:
         """As JSON shows it. A row stored before TTLs were bounded (ttl 1e308 or inf) reads as ttl and
@@ -38,7 +39,8 @@ class Decision:
         return {"id": self.id, "address": self.address, "action": self.action, "reason": self.reason,
                 "actor": self.actor, "created": iso(self.created), "ttl": _finite_or_none(self.ttl),
                 "until": _stamp_or_none(self.until), "rule": self.rule,
-                "alert_id": self.alert_id, "enforced": self.enforced, "offence": self.offence}
+                "alert_id": self.alert_id, "enforced": self.enforced, "offence": self.offence,
+                "centers": sorted(self.centers)}
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -118,6 +120,14 @@ class Store(Protocol):
 
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]: ...
 
+    def search_incidents(self, query: "IncidentQuery") -> dict:
+        """{total, items (records as `incident` gives them), counts: {by_state, by_severity}} for the query
+        (see IncidentQuery for the semantics both stores share)."""
+
+    def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
+        """Blocks per day window [bounds[i], bounds[i+1]) by center and by rule, the `top` blocked
+        addresses over the whole span, and open incidents by severity and state (see secops.incidents.overview)."""
+
     def incident_alerts(self, incident_id) -> list[dict]: ...
 
     def incident_notes(self, incident_id) -> list[dict]: ...
@@ -146,3 +156,38 @@ class Store(Protocol):
     def observable_incidents(self, pairs, limit: int = 20) -> dict[tuple[str, str], list[int]]: ...
 
     def notes_of_incidents(self, incident_ids: list) -> dict: ...
+
+
+# ---------------------------------------------------------------- incidents search (console list, issue #17)
+# The incidents' vocabulary (secops.incidents holds the logic and re-exports these): here, so the stores sort
+# and count by it without importing the incidents service (which reads times through secops.stores).
+STATES = ("new", "acknowledged", "contained", "resolved", "false-positive")
+CLOSED = ("resolved", "false-positive")
+SEVERITY = ("informational", "low", "medium", "high", "critical")
+INCIDENT_SORTS = ("id", "title", "severity", "state", "entity", "first", "last", "updated")
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """One incident search, already checked (secops.incidents.search builds it from hostile input).
+
+    Every filter narrows the result (AND); a tuple filter matches any of its values. `source` is a
+    canonical address (exact) or network (CIDR text) matched against incidents whose entity is a source
+    address. `since`/`until`: activity overlapping the range (last ≥ since, first ≤ until). `text`: a
+    case-insensitive substring of the title. Counts are facets: `by_state` applies every filter but the
+    states, `by_severity` every filter but the severities, so the page can show what each choice would give.
+    Severity and state sort by their order (informational < … < critical, new < … < false-positive); ties
+    by id, in the same direction."""
+    states: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    rule: str | None = None
+    center: str | None = None
+    source: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+    sort: str = "last"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 50
+    counted: bool = True  # False: the page alone (total and counts left empty), as `incidents()` and polls need

@@ -196,8 +196,14 @@ class DecisionEngine:
         except Exception:
             self._pending = batch + self._pending  # kept for the next flush: a decided block is never lost
             raise
+        took = getattr(self.enforcer, "took", None)  # an EnforcerGroup: the centers each element went to
+        center = getattr(self.enforcer, "center", None)
         for decision in batch:
             why = refused.get(decision.address)
+            if took is not None:
+                decision.centers = list(took.get(decision.address, ()))
+            elif center and why is None:
+                decision.centers = [center]
             if why is None:
                 decision.enforced = True
             else:
@@ -240,9 +246,10 @@ class NftablesEnforcer:
     """
 
     def __init__(self, table: str = "govctl", set_name: str = "blocklist", family: str = "inet",
-                 netns: str | None = None, nft: str = "nft", set6: str | None = None):
+                 netns: str | None = None, nft: str = "nft", set6: str | None = None, center: str | None = None):
         self.table, self.set_name, self.family, self.netns, self.nft = table, set_name, family, netns, nft
         self.set6 = set6 or f"{set_name}6"
+        self.center = center  # the center whose firewall this is (a stack's), recorded on the blocks it takes
 
     def _run(self, script: str | None = None, args: list[str] | None = None) -> str:
         cmd = (["ip", "netns", "exec", self.netns] if self.netns else []) + [self.nft]
@@ -379,9 +386,13 @@ class EnforcerGroup:
         if not items:
             return []
         reasons: dict[str, list[str]] = {}
+        refused_by: dict[str, set[str]] = {}
         for member, member_refused in zip(self.members, self._each(lambda member: member.block(items))):
             for address, why in member_refused or ():
                 reasons.setdefault(address, []).append(f"{getattr(member, 'netns', None) or member}: {why}")
+                refused_by.setdefault(address, set()).add(getattr(member, "center", None))
+        centers = [c for c in (getattr(m, "center", None) for m in self.members) if c]
+        self.took = {address: [c for c in centers if c not in refused_by.get(address, ())] for address, _ in items}
         return [(address, "; ".join(whys)) for address, whys in reasons.items()]
 
     def unblock(self, addresses: list[str]) -> None:

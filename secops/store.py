@@ -59,6 +59,9 @@ CREATE INDEX IF NOT EXISTS incidents_entity ON incidents(entity_kind, entity, la
 -- the top of these instead of sorting every incident (docs/benchmarks.md: 100,000 incidents)
 CREATE INDEX IF NOT EXISTS incidents_last ON incidents(last);
 CREATE INDEX IF NOT EXISTS incidents_state_last ON incidents(state, last);
+-- the incident search (issue #17): filters and facet counts by severity without a full scan
+CREATE INDEX IF NOT EXISTS incidents_severity_last ON incidents(severity, last);
+CREATE INDEX IF NOT EXISTS decisions_created ON decisions(created);
 CREATE TABLE IF NOT EXISTS incident_notes(
   id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL, created REAL NOT NULL, author TEXT NOT NULL,
   kind TEXT NOT NULL, text TEXT NOT NULL);
@@ -70,23 +73,36 @@ _SEARCH_COLUMNS = {"source.ip": "source_ip", "user.name": "user_name", "host.hos
                    "event.action": "action", "event.outcome": "outcome", "event.dataset": "dataset"}
 _INCIDENT_FIELDS = ("entity_kind", "entity", "title", "severity", "state", "assignee", "created", "updated",
                     "first", "last")
+# What an incident carries besides its first columns (issue #17): the rules of its alerts and the centers whose
+# firewalls enforced its blocks, each a column of names between unit separators ("\x1fa\x1fb\x1f"), so a
+# filter is one instr() on the row, or on the facets index that holds them.
+_LABELS = ("rules", "centers")
+_SEPARATOR = "\x1f"
 _INCIDENT_COLUMNS = ", ".join(f"i.{c}" for c in ("id", *_INCIDENT_FIELDS)) + \
-    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id)"
+    ", (SELECT count(*) FROM alerts a WHERE a.incident_id=i.id), i.rules, i.centers"
+
+
+def _labels_text(values) -> str | None:
+    names = sorted({str(v) for v in values or ()})
+    return _SEPARATOR + _SEPARATOR.join(names) + _SEPARATOR if names else None
 
 
 def _incident_record(row) -> dict:
-    """An incident as both stores return it: times in epoch seconds, `alerts` = how many."""
-    return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11]}
+    """An incident as both stores return it: times in epoch seconds, `alerts` = how many, `rules` and
+    `centers` sorted."""
+    return {"id": row[0], **dict(zip(_INCIDENT_FIELDS, row[1:11])), "alerts": row[11],
+            "rules": row[12].strip(_SEPARATOR).split(_SEPARATOR) if row[12] else [],
+            "centers": row[13].strip(_SEPARATOR).split(_SEPARATOR) if row[13] else []}
 
 
-_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence"
+_DECISION_COLUMNS = "id, created, address, action, ttl, until, reason, rule, alert_id, actor, enforced, offence, centers"
 
 
 def _decision(row) -> dict:
     """A decisions row as Decision.to_dict() gives it (the Elasticsearch store returns the same shape)."""
     return Decision(address=row[2], action=row[3], reason=row[6], actor=row[9], created=row[1], ttl=row[4],
                     until=row[5], rule=row[7], alert_id=row[8], enforced=bool(row[10]), offence=row[11] or 0,
-                    id=row[0]).to_dict()
+                    id=row[0], centers=json.loads(row[12]) if row[12] else []).to_dict()
 
 
 def _as_text(value: Any) -> str:
@@ -106,6 +122,41 @@ def _in_network(address: str | None, network: str) -> bool:
         return False
 
 
+_TITLE_INDEX = """
+CREATE VIRTUAL TABLE IF NOT EXISTS incident_titles USING fts5(title, content='incidents', content_rowid='id',
+  tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS incident_titles_insert AFTER INSERT ON incidents BEGIN
+  INSERT INTO incident_titles(rowid, title) VALUES (new.id, new.title); END;
+CREATE TRIGGER IF NOT EXISTS incident_titles_delete AFTER DELETE ON incidents BEGIN
+  INSERT INTO incident_titles(incident_titles, rowid, title) VALUES ('delete', old.id, old.title); END;
+CREATE TRIGGER IF NOT EXISTS incident_titles_update AFTER UPDATE OF title ON incidents BEGIN
+  INSERT INTO incident_titles(incident_titles, rowid, title) VALUES ('delete', old.id, old.title);
+  INSERT INTO incident_titles(rowid, title) VALUES (new.id, new.title); END;
+"""
+
+
+def _rank(column: str) -> str:
+    """The order of a severity or a state (informational 0 … critical 4, new 0 … false-positive 4), as SQL;
+    the same text in the index and in ORDER BY, so the sort reads the index."""
+    from .model import SEVERITY, STATES
+    order = SEVERITY if column == "severity" else STATES
+    return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {n}" for n, v in enumerate(order)) + " END"
+
+
+def _source_key(address) -> bytes | None:
+    """An address as 16 bytes that sort in address order (IPv4 as IPv4-mapped IPv6), so that an address range
+    is a range of keys; None if `address` is not one."""
+    import ipaddress
+
+    from .address import canonical
+    if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        text = canonical(str(address))
+        if not text:
+            return None
+        address = ipaddress.ip_address(text)
+    return (b"\0" * 10 + b"\xff\xff" + address.packed) if address.version == 4 else address.packed
+
+
 class Store:
     """One SQLite database. Thread-safe through one lock (SQLite serialises writers anyway)."""
 
@@ -123,6 +174,7 @@ class Store:
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_key ON alerts(key)")
         self.db.create_function("govctl_in_network", 2, _in_network, deterministic=True)
         self.lock = threading.RLock()
+        self._add_incident_search_columns()
 
     def close(self) -> None:
         self.db.close()
@@ -306,20 +358,26 @@ class Store:
         return _incident_record(row) if row else None
 
     def create_incident(self, record: dict) -> int:
-        with self.lock:
+        with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO incidents(entity_kind, entity, title, severity, state, assignee, created, updated,"
                 " first, last) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(record[k] for k in _INCIDENT_FIELDS))
+            self._set_labels(cur.lastrowid, record)
+            self._set_source_key(cur.lastrowid, record)
         return cur.lastrowid
 
     def update_incident(self, incident_id, changes: dict) -> None:
-        """Set the given fields (of entity_kind … last) of one incident."""
-        unknown = set(changes) - set(_INCIDENT_FIELDS)
+        """Set the given fields (of entity_kind … last, rules, centers) of one incident."""
+        unknown = set(changes) - set(_INCIDENT_FIELDS) - set(_LABELS)
         if unknown:
             raise ValueError(f"incidents have no field(s) {', '.join(sorted(unknown))}")
-        with self.lock:
-            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in changes)} WHERE id=?",
-                            (*changes.values(), incident_id))
+        columns = {k: v for k, v in changes.items() if k in _INCIDENT_FIELDS}
+        with self.transaction():
+            if columns:
+                self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in columns)} WHERE id=?",
+                                (*columns.values(), incident_id))
+            self._set_labels(incident_id, changes)
+            self._set_source_key(incident_id, changes)
 
     def link_alert(self, alert_id, incident_id) -> None:
         with self.lock:
@@ -333,14 +391,8 @@ class Store:
 
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
         """Newest activity first; each record with its number of alerts."""
-        sql = f"SELECT {_INCIDENT_COLUMNS} FROM incidents i"
-        args: list[Any] = []
-        if state:
-            sql += " WHERE i.state=?"
-            args.append(state)
-        with self.lock:
-            rows = self.db.execute(sql + " ORDER BY i.last DESC, i.id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [_incident_record(r) for r in rows]
+        from .model import IncidentQuery
+        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit, counted=False))["items"]
 
     def incident_alerts(self, incident_id) -> list[dict]:
         """The incident's alerts, oldest first; `evidence` as flat events."""
@@ -378,10 +430,10 @@ class Store:
         with self.lock:
             cur = self.db.execute(
                 "INSERT INTO decisions(created, address, action, ttl, until, reason, rule, alert_id, actor,"
-                " enforced, offence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " enforced, offence, centers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (decision.created, decision.address, decision.action, decision.ttl, decision.until,
                  decision.reason, decision.rule, decision.alert_id, decision.actor, int(decision.enforced),
-                 decision.offence))
+                 decision.offence, json.dumps(sorted(decision.centers)) if decision.centers else None))
             return cur.lastrowid
 
     def block_counts(self) -> dict[str, int]:
@@ -486,6 +538,151 @@ class Store:
                                          f" WHERE incident_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk):
                     out[r[0]].append({"created": r[1], "author": r[2], "kind": r[3], "text": r[4]})
         return out
+
+    # ------------------------------------------------------------ incident search and overview (issue #17)
+    def _add_incident_search_columns(self) -> None:
+        """Columns the incident search needs, on a store from before them: decisions get their centers; incidents
+        their rules (derived from their alerts), centers and source address key, once."""
+        if "centers" not in {r[1] for r in self.db.execute("PRAGMA table_info(decisions)")}:
+            self.db.execute("ALTER TABLE decisions ADD COLUMN centers TEXT")
+        if "source_key" not in {r[1] for r in self.db.execute("PRAGMA table_info(incidents)")}:
+            with self.transaction():
+                for column in ("rules TEXT", "centers TEXT", "source_key BLOB"):
+                    self.db.execute(f"ALTER TABLE incidents ADD COLUMN {column}")
+                self.db.executemany("UPDATE incidents SET source_key=? WHERE id=?", [
+                    (_source_key(entity), iid) for iid, entity in
+                    self.db.execute("SELECT id, entity FROM incidents WHERE entity_kind='source.ip'").fetchall()])
+                rules: dict[int, set] = {}
+                for iid, rule in self.db.execute("SELECT DISTINCT incident_id, rule FROM alerts"
+                                                 " WHERE incident_id IS NOT NULL"):
+                    rules.setdefault(iid, set()).add(rule)
+                self.db.executemany("UPDATE incidents SET rules=? WHERE id=?",
+                                    [(_labels_text(names), iid) for iid, names in rules.items()])
+        self.db.execute("CREATE INDEX IF NOT EXISTS incidents_source_key ON incidents(source_key)")
+        # titles in an FTS5 trigram index: a search for text in titles reads it instead of every title
+        # (kept in step with the incidents by triggers, filled once on a store from before it)
+        fresh = not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='incident_titles'").fetchone()
+        self.db.executescript(_TITLE_INDEX)
+        if fresh:
+            self.db.execute("INSERT INTO incident_titles(incident_titles) VALUES ('rebuild')")
+        # the counts by state × severity read this index alone, whatever the filters but the title's (with the
+        # title it grew by half and every count got slower: docs/benchmarks.md)
+        self.db.execute("CREATE INDEX IF NOT EXISTS incidents_facets ON incidents(state, severity, last, first,"
+                        " source_key, centers, rules)")
+        # sorts by severity and by state in their order, page by page from an index
+        for name, column in (("severity", "severity"), ("state", "state")):
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS incidents_{name}_rank ON incidents({_rank(column)}, id)")
+
+    def _set_source_key(self, incident_id: int, record: dict) -> None:
+        if "entity" in record or "entity_kind" in record:
+            entity = record.get("entity")
+            if entity is None:
+                entity = self.db.execute("SELECT entity FROM incidents WHERE id=?", (incident_id,)).fetchone()[0]
+            self.db.execute("UPDATE incidents SET source_key = CASE WHEN entity_kind='source.ip' THEN ? END WHERE id=?",
+                            (_source_key(entity), incident_id))
+
+    def _set_labels(self, incident_id: int, record: dict) -> None:
+        """Replace the incident's rules / centers with those given in `record` (fields absent: unchanged)."""
+        given = {field: _labels_text(record[field]) for field in _LABELS if field in record}
+        if given:
+            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k}=?' for k in given)} WHERE id=?",
+                            (*given.values(), incident_id))
+
+    @staticmethod
+    def _incident_where(query, skip: str = "", page: bool = False) -> tuple[str, list]:
+        """The WHERE clause of an IncidentQuery; `skip` "states", "severities" or "both" leaves those filters out
+        (the facets); `page`: for the query of the page's rows (in sort order)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if query.states and skip not in ("states", "both"):
+            where.append(f"i.state IN ({','.join('?' * len(query.states))})")
+            args += query.states
+        if query.severities and skip not in ("severities", "both"):
+            where.append(f"i.severity IN ({','.join('?' * len(query.severities))})")
+            args += query.severities
+        for column, value in (("rules", query.rule), ("centers", query.center)):
+            if value is not None:
+                where.append(f"instr(i.{column}, ?) > 0")
+                args.append(_SEPARATOR + value + _SEPARATOR)
+        if query.source is not None:  # an address or range as the span of keys it covers (indexed)
+            import ipaddress
+            net = ipaddress.ip_network(query.source)
+            # a narrow range reads the index; a wide one (most incidents) is checked row by row in sort order
+            narrow = net.num_addresses <= (256 if net.version == 4 else 2 ** 64)
+            where.append(("i.source_key" if narrow else "+i.source_key") + " BETWEEN ? AND ?")
+            args += [_source_key(net.network_address), _source_key(net.broadcast_address)]
+        if query.since is not None:
+            where.append("i.last >= ?")
+            args.append(query.since)
+        if query.until is not None:
+            where.append("i.first <= ?")
+            args.append(query.until)
+        if query.text and len(query.text) >= 3:  # a phrase of trigrams: the text anywhere in the title, any case
+            # (for the page, +: the matching ids are a set to look rows up in, not the order to read them, so it
+            # walks its sort's index and stops at its last row however many titles match; the counts read the
+            # matching ids alone, few for a rare text)
+            where.append(("+" if page else "") + "i.id IN (SELECT rowid FROM incident_titles WHERE incident_titles MATCH ?)")
+            args.append('"' + query.text.replace('"', '""') + '"')
+        elif query.text:  # shorter than a trigram: every title is read
+            escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("i.title LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def search_incidents(self, query) -> dict:
+        order_by = {"id": "i.id", "title": "i.title", "severity": _rank("severity"), "state": _rank("state"),
+                    "entity": "i.entity", "first": "i.first", "last": "i.last", "updated": "i.updated"}[query.sort]
+        direction = "DESC" if query.descending else "ASC"
+        where, args = self._incident_where(query, page=True)
+        # one pass counts state × severity under the other filters: the total and both facets come from it
+        facet_where, facet_args = self._incident_where(query, skip="both")
+        with self.lock:
+            # the page's ids first: a sort that is not an index's would otherwise compute every matching row's
+            # alert count and labels before sorting
+            ids = [r[0] for r in self.db.execute(
+                f"SELECT i.id FROM incidents i{where} ORDER BY {order_by} {direction}, i.id {direction}"
+                " LIMIT ? OFFSET ?", (*args, query.limit, query.offset))] if query.limit else []
+            found = {r[0]: r for r in self.db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents i WHERE i.id IN ({','.join('?' * len(ids))})", ids)}
+            rows = [found[i] for i in ids if i in found]
+            cells = self.db.execute(f"SELECT i.state, i.severity, count(*) FROM incidents i{facet_where}"
+                                    " GROUP BY i.state, i.severity", facet_args).fetchall() if query.counted else []
+        state_ok = (lambda s: s in query.states) if query.states else (lambda s: True)
+        severity_ok = (lambda s: s in query.severities) if query.severities else (lambda s: True)
+        total, counts = 0, {"by_state": {}, "by_severity": {}}
+        for state, severity, n in cells:
+            if severity_ok(severity):
+                counts["by_state"][state] = counts["by_state"].get(state, 0) + n
+            if state_ok(state):
+                counts["by_severity"][severity] = counts["by_severity"].get(severity, 0) + n
+            if state_ok(state) and severity_ok(severity):
+                total += n
+        return {"total": total, "items": [_incident_record(r) for r in rows], "counts": counts}
+
+    def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
+        from .model import CLOSED, STATES, IncidentQuery
+        start, end = bounds[0], bounds[-1]
+        bucket = "CASE " + " ".join(f"WHEN created < ? THEN {n}" for n in range(len(bounds) - 1)) + " END"
+        days = [{"blocks": 0, "by_center": {}, "by_rule": {}} for _ in bounds[:-1]]
+        with self.lock:
+            groups = self.db.execute(
+                f"SELECT {bucket} AS day, coalesce(rule, 'manual'), centers, count(*) FROM decisions"
+                " WHERE action='block' AND created >= ? AND created < ? GROUP BY day, 2, centers",
+                (*bounds[1:], start, end)).fetchall()
+            sources = self.db.execute(
+                "SELECT address, count(*) FROM decisions WHERE action='block' AND created >= ? AND created < ?"
+                " GROUP BY address ORDER BY 2 DESC, address LIMIT ?", (start, end, top)).fetchall()
+        for day, rule, centers, count in groups:
+            into = days[day]
+            into["blocks"] += count
+            into["by_rule"][rule] = into["by_rule"].get(rule, 0) + count
+            for center in json.loads(centers) if centers else ():
+                into["by_center"][center] = into["by_center"].get(center, 0) + count
+        open_states = tuple(s for s in STATES if s not in CLOSED)
+        facets = self.search_incidents(IncidentQuery(states=open_states, limit=0))
+        return {"days": days, "top_sources": [{"address": a, "blocks": n} for a, n in sources],
+                "open_incidents": facets["total"], "open_by_severity": facets["counts"]["by_severity"],
+                "by_state": facets["counts"]["by_state"]}
 
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:

@@ -44,7 +44,7 @@ def make_enforcer(cfg: dict[str, Any]) -> Enforcer | None:
         return None
     points = e.get("firewalls") or [e]
     enforcers = [NftablesEnforcer(table=p["table"], set_name=p["set"], family=p["family"], netns=p["netns"],
-                                  set6=p.get("set6")) for p in points]
+                                  set6=p.get("set6"), center=p.get("center")) for p in points]
     if e["manage"]:
         for enforcer in enforcers:
             enforcer.ensure()

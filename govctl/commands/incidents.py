@@ -67,33 +67,58 @@ def _print_incident(i: dict) -> None:
 
 @app.command("list")
 def list_incidents(
-    state: Optional[str] = typer.Option(None, "--state", help="new, acknowledged, contained, resolved or false-positive."),
-    limit: int = _limit(100, "incidents, newest activity first"),
+    state: Optional[list[str]] = typer.Option(None, "--state", help="new, acknowledged, contained, resolved or "
+                                              "false-positive; repeat for several."),
+    severity: Optional[list[str]] = typer.Option(None, "--severity", help="informational, low, medium, high or "
+                                                 "critical; repeat for several."),
+    rule: Optional[str] = typer.Option(None, "--rule", help="Incidents with an alert of this rule."),
+    center: Optional[str] = typer.Option(None, "--center", help="Incidents whose blocks this center's firewall enforced."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source address, exact or a CIDR range."),
+    since: Optional[str] = typer.Option(None, "--since", help="Active at or after this time (ISO 8601 or epoch seconds)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Active at or before this time (ISO 8601 or epoch seconds)."),
+    text: Optional[str] = typer.Option(None, "--text", help="Text in the title (any case)."),
+    sort: str = typer.Option("-last", "--sort", help="id, title, severity, state, entity, first, last or updated; "
+                             "a leading - sorts descending (e.g. --sort=-severity)."),
+    page: Optional[int] = typer.Option(None, "--page", min=1, help="Page number (pages of --limit incidents)."),
+    offset: Optional[int] = typer.Option(None, "--offset", help="Skip this many incidents (instead of --page)."),
+    limit: int = _limit(100, "incidents"),
     config: Optional[Path] = _CONFIG,
-    json_out: bool = _JSON,
+    json_out: bool = typer.Option(False, "--json", help="Print the incidents as a JSON list."),
+    page_json: bool = typer.Option(False, "--json-page", help="Print JSON as GET /incident-search answers: "
+                                   "total, offset, limit, items, counts by state and severity."),
 ) -> None:
-    """Incidents, newest activity first.
+    """Incidents matching every filter given, newest activity first unless --sort says otherwise (the same
+    search as the API's GET /incidents).
 
-    Example: govctl incidents list --state new --json
+    Example: govctl incidents list --state new --severity high --source 203.0.113.0/24 --sort=-severity --json
     """
     from secops.incidents import IncidentError
     from govctl.ui import console, print_json
+    if page is not None and offset is not None:
+        raise BadInput("give --page or --offset, not both")
+    skip = offset if offset is not None else ((page or 1) - 1) * limit
     service, _ = _service(config)
     try:
-        rows = service.list(state, limit)
+        found = service.search(state or (), severity or (), rule, center, source, since, until, text, sort, skip, limit)
     except IncidentError as exc:
         raise BadInput(str(exc)) from None
     finally:
         service.store.close()
+    if page_json:
+        print_json(found)
+        return
     if json_out:
-        print_json(rows)
+        print_json(found["items"])
         return
     from rich.table import Table
     table = Table("id", "severity", "state", "entity", "title", "alerts", "assignee", "last")
-    for r in rows:
+    for r in found["items"]:
         table.add_row(str(r["id"]), r["severity"], r["state"], r["entity"]["value"], r["title"], str(r["alerts"]),
                       r["assignee"] or "", r["last"])
     console.print(table)
+    shown = f"{skip + 1}–{skip + len(found['items'])}" if found["items"] else "none"
+    console.print(f"{shown} of {found['total']}; by state: "
+                  + ", ".join(f"{k} {v}" for k, v in found["counts"]["by_state"].items() if v), highlight=False)
 
 
 @app.command()

@@ -94,8 +94,17 @@ _INCIDENT_TIMES = ("created", "updated", "first", "last")
 
 
 def _incident_doc(record: dict) -> dict:
-    """Incident fields for the index (times as ISO 8601)."""
-    return {k: (iso(v) if k in _INCIDENT_TIMES and v is not None else v) for k, v in record.items()}
+    """Incident fields for the index (times as ISO 8601), with what the search derives from them."""
+    from ..model import SEVERITY, STATES
+    doc = {k: (iso(v) if k in _INCIDENT_TIMES and v is not None else v) for k, v in record.items()}
+    if record.get("severity") in SEVERITY:
+        doc["severity_rank"] = SEVERITY.index(record["severity"])
+    if record.get("state") in STATES:
+        doc["state_rank"] = STATES.index(record["state"])
+    if record.get("entity_kind") == "source.ip":
+        from ..address import canonical
+        doc["source_address"] = canonical(str(record.get("entity"))) or None
+    return doc
 
 
 def _decision_dict(src: dict) -> dict:
@@ -104,7 +113,7 @@ def _decision_dict(src: dict) -> dict:
                     created=epoch(src["created"]), ttl=src.get("ttl"),
                     until=epoch(src["until"]) if src.get("until") else None, rule=src.get("rule"),
                     alert_id=src.get("alert_id"), enforced=bool(src.get("enforced")), offence=src.get("offence") or 0,
-                    id=src["sequence"]).to_dict()
+                    id=src["sequence"], centers=list(src.get("centers") or ())).to_dict()
 
 
 class Layout:
@@ -178,6 +187,7 @@ class ElasticStore:
         self.positions_dir.mkdir(parents=True, exist_ok=True)
         if check and apply:
             self.apply_templates()
+            self._add_incident_search_fields()
         self.writer = BulkWriter(self.client, self.cfg["bulk"], Spool(spool_dir), self._operations,
                                  self._quarantine_op, self._save_position, log)
 
@@ -524,9 +534,8 @@ class ElasticStore:
         return self._incident_records([doc])[0]
 
     def incidents(self, state: str | None = None, limit: int = 100) -> list[dict]:
-        query = {"term": {"state": state}} if state else {"match_all": {}}
-        return self._incident_records(self._search_all(self.layout.incidents, query,
-                                                       [{"last": "desc"}, {"number": "desc"}], size=limit))
+        from ..model import IncidentQuery
+        return self.search_incidents(IncidentQuery(states=(state,) if state else (), limit=limit, counted=False))["items"]
 
     def _incident_records(self, hits: list[dict]) -> list[dict]:
         """Incident documents as records (epoch seconds) with their number of alerts."""
@@ -543,7 +552,8 @@ class ElasticStore:
             out.append({"id": src["number"], "entity_kind": src["entity_kind"], "entity": src["entity"],
                         "title": src["title"], "severity": src["severity"], "state": src["state"],
                         "assignee": src.get("assignee"), **{k: epoch(src[k]) for k in _INCIDENT_TIMES},
-                        "alerts": counts.get(str(src["number"]), 0)})
+                        "alerts": counts.get(str(src["number"]), 0), "rules": sorted(src.get("rules") or ()),
+                        "centers": sorted(src.get("centers") or ())})
         return out
 
     def incident_alerts(self, incident_id) -> list[dict]:
@@ -592,7 +602,8 @@ class ElasticStore:
                "ttl": decision.ttl, "until": iso(decision.until) if decision.until else None,
                "reason": decision.reason, "rule": decision.rule,
                "alert_id": None if decision.alert_id is None else str(decision.alert_id), "actor": decision.actor,
-               "enforced": bool(decision.enforced), "offence": decision.offence, "sequence": sequence}
+               "enforced": bool(decision.enforced), "offence": decision.offence, "sequence": sequence,
+               "centers": sorted(decision.centers)}
         while True:
             try:
                 self.client.create(index=self.layout.decisions, id=str(sequence), document=doc, refresh=True)
@@ -677,6 +688,111 @@ class ElasticStore:
                 {"range": {"created": {"lt": cutoff, "format": "epoch_millis"}}},
                 {"range": {"until": {"lt": int(now * 1000), "format": "epoch_millis"}}}]}})
         return removed
+
+    # ------------------------------------------------------------ incident search and overview (issue #17)
+    def _add_incident_search_fields(self) -> None:
+        """On indices created before the incident search: add its fields to their mappings and derive them
+        for every incident lacking them (ranks, source address, the rules of its alerts), once."""
+        from elasticsearch import NotFoundError
+        for name in ("incidents", "decisions"):
+            index = getattr(self.layout, name)
+            try:
+                self.client.indices.put_mapping(index=index, properties=self.layout.templates[name]["mappings"]["properties"])
+            except NotFoundError:
+                continue  # created from the template when first written
+        while True:
+            hits = self._search_all(self.layout.incidents, {"bool": {"must_not": [{"exists": {"field": "severity_rank"}}]}},
+                                    [{"number": "asc"}], size=500)
+            if not hits:
+                return
+            numbers = [str(h["_source"]["number"]) for h in hits]
+            resp = self.client.search(index=self.layout.alerts, size=0, ignore_unavailable=True, allow_no_indices=True,
+                                      query={"terms": {"incident_id": numbers}},
+                                      aggs={"n": {"terms": {"field": "incident_id", "size": len(numbers)},
+                                                  "aggs": {"rules": {"terms": {"field": "rule", "size": 1000}}}}})
+            rules = {b["key"]: [r["key"] for r in b["rules"]["buckets"]]
+                     for b in (resp.get("aggregations") or {}).get("n", {}).get("buckets", [])}
+            body = ""
+            for h in hits:
+                src = h["_source"]
+                doc = _incident_doc({k: src.get(k) for k in ("severity", "state", "entity_kind", "entity")})
+                doc.update(rules=sorted(rules.get(h["_id"], [])), centers=src.get("centers") or [])
+                doc.setdefault("severity_rank", 0)  # a severity outside the scale sorts lowest; marks it done
+                body += json.dumps({"update": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" + \
+                    json.dumps({"doc": doc}) + "\n"
+            answer = self.client.bulk(operations=body, refresh=True)
+            if answer.get("errors"):  # else the same incidents would come back forever
+                failed = next(i["update"] for i in answer["items"] if i["update"].get("error"))
+                raise RuntimeError(f"incident {failed['_id']} could not get the search fields: {failed['error']}")
+
+    @staticmethod
+    def _incident_filters(query) -> tuple[list[dict], dict[str, dict | None]]:
+        """(filters, facet filters {"states": …, "severities": …}) of an IncidentQuery, as secops.store reads it."""
+        filters: list[dict] = []
+        for field, value in (("rules", query.rule), ("centers", query.center)):
+            if value is not None:
+                filters.append({"term": {field: value}})
+        if query.source is not None:  # a term on an ip field takes a CIDR range too
+            filters.append({"term": {"source_address": query.source}})
+        if query.since is not None:
+            filters.append({"range": {"last": {"gte": int(query.since * 1000), "format": "epoch_millis"}}})
+        if query.until is not None:
+            filters.append({"range": {"first": {"lte": int(query.until * 1000), "format": "epoch_millis"}}})
+        if query.text:
+            escaped = "".join("\\" + c if c in "*?\\" else c for c in query.text)
+            filters.append({"wildcard": {"title.raw": {"value": f"*{escaped}*", "case_insensitive": True}}})
+        facets = {"states": {"terms": {"state": list(query.states)}} if query.states else None,
+                  "severities": {"terms": {"severity": list(query.severities)}} if query.severities else None}
+        return filters, facets
+
+    def search_incidents(self, query) -> dict:
+        filters, facets = self._incident_filters(query)
+        field = {"id": "number", "title": "title.raw", "severity": "severity_rank", "state": "state_rank",
+                 "entity": "entity", "first": "first", "last": "last", "updated": "updated"}[query.sort]
+        direction = "desc" if query.descending else "asc"
+        chosen = [f for f in facets.values() if f is not None]
+
+        def facet(skip: str, field_name: str) -> dict:
+            others = [f for name, f in facets.items() if f is not None and name != skip]
+            return {"filter": {"bool": {"filter": others}},
+                    "aggs": {"n": {"terms": {"field": field_name, "size": 100}}}}
+
+        resp = self.client.search(
+            index=self.layout.incidents, ignore_unavailable=True, allow_no_indices=True,
+            track_total_hits=query.counted, query={"bool": {"filter": filters}}, post_filter={"bool": {"filter": chosen}},
+            sort=[{field: {"order": direction, "unmapped_type": "long"}}, {"number": direction}],
+            from_=query.offset, size=query.limit,
+            aggs={"by_state": facet("states", "state"), "by_severity": facet("severities", "severity")}
+            if query.counted else None)
+        aggs = resp.get("aggregations") or {}
+        counts = {name: {b["key"]: b["doc_count"] for b in aggs.get(name, {}).get("n", {}).get("buckets", [])}
+                  for name in ("by_state", "by_severity")}
+        return {"total": resp["hits"]["total"]["value"] if query.counted else 0,
+                "items": self._incident_records(resp["hits"]["hits"]),
+                "counts": counts}
+
+    def incident_overview(self, bounds: list[float], top: int = 10) -> dict:
+        from ..model import CLOSED, STATES, IncidentQuery
+        ranges = [{"from": str(int(a * 1000)), "to": str(int(b * 1000))} for a, b in zip(bounds, bounds[1:])]
+        resp = self.client.search(
+            index=self.layout.decisions, size=0, ignore_unavailable=True, allow_no_indices=True,
+            query={"bool": {"filter": [{"term": {"action": "block"}}, {"range": {"created": {
+                "gte": int(bounds[0] * 1000), "lt": int(bounds[-1] * 1000), "format": "epoch_millis"}}}]}},
+            aggs={"days": {"date_range": {"field": "created", "format": "epoch_millis", "ranges": ranges},
+                           "aggs": {"centers": {"terms": {"field": "centers", "size": 1000}},
+                                    "rules": {"terms": {"field": "rule", "size": 1000, "missing": "manual"}}}},
+                  "top": {"terms": {"field": "address", "size": top, "order": [{"_count": "desc"}, {"_key": "asc"}]}}})
+        aggs = resp.get("aggregations") or {}
+        buckets = aggs.get("days", {}).get("buckets", [])
+        days = [{"blocks": b["doc_count"], "by_center": {c["key"]: c["doc_count"] for c in b["centers"]["buckets"]},
+                 "by_rule": {r["key"]: r["doc_count"] for r in b["rules"]["buckets"]}} for b in buckets] \
+            or [{"blocks": 0, "by_center": {}, "by_rule": {}} for _ in ranges]
+        open_states = tuple(s for s in STATES if s not in CLOSED)
+        facets = self.search_incidents(IncidentQuery(states=open_states, limit=0))
+        return {"days": days, "top_sources": [{"address": b["key"], "blocks": b["doc_count"]}
+                                              for b in aggs.get("top", {}).get("buckets", [])],
+                "open_incidents": facets["total"], "open_by_severity": facets["counts"]["by_severity"],
+                "by_state": facets["counts"]["by_state"]}
 
     def _delete_matching(self, index: str, query: dict) -> int:
         """Delete by ids page by page (this distribution has no delete-by-query)."""

@@ -36,7 +36,7 @@ def test_no_server_error_on_any_operation(api_app):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ids = [i["id"] for i in store.incidents()]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18 and len(ids) == 2  # 12, and 6 of cases (issue #18)
+    assert len(operations) == 20 and len(ids) == 2  # 12, 6 of cases (issue #18), the incident search and the overview (#17)
     tried, failures = 0, []
     for operation in operations:
         for role in API_ROLES:

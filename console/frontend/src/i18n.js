@@ -17,8 +17,6 @@ const messages = {
     state: { new: '新建', acknowledged: '已确认', contained: '已遏制', resolved: '已解决', 'false-positive': '误报' },
     openIncidents: '未关闭事件', blockedToday: '今日拦截', blocked7d: '近 7 日拦截', activeBans: '生效中的封禁',
     blocksPerRule: '近 7 日每日拦截（按规则）', bySeverity: '未关闭事件（按严重程度）', byState: '事件（按状态）',
-    topSources: '主要攻击来源（告警数）', trailHidden: '拦截统计需要“安全”或“审计”角色',
-    perCenterMissing: '按中心统计待 API 提供每次拦截所在中心后显示',
     status: '状态', id: '编号', title: '标题', entity: '实体', alerts: '告警', assignee: '负责人', last: '最近活动', first: '首次',
     all: '全部', source: '来源', timeRange: '时间范围', start: '开始', end: '结束', search: '搜索', reset: '重置',
     total: '共 {n} 条', filterText: '标题包含', live: '实时', liveNew: '有新的告警或事件',
@@ -44,6 +42,10 @@ const messages = {
     merge: '合并', mergeIds: '并入的事件编号（逗号分隔）', split: '拆分所选告警', reopen: '重新打开',
     report: '下载事件报告 (PDF)', reportJson: 'JSON', mergedInto: '已并入 #{id}', badIds: '请输入事件编号，如 12, 15',
     selectAlerts: '请先在时间线中勾选要拆分的告警', splitDone: '已拆分为新事件 #{id}',
+    // incidents list and overview per center (issue #17)
+    center: '中心', sourceOrRange: '来源地址或网段', blocksPerCenter: '各中心拦截（今日 / 近 7 日）',
+    noBlocksInCenters: '近 7 日无中心防火墙执行的拦截', today: '今日', last7days: '近 7 日',
+    topBlockedSources: '拦截最多的来源（近 7 日）',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -58,8 +60,6 @@ const messages = {
     state: { new: 'new', acknowledged: 'acknowledged', contained: 'contained', resolved: 'resolved', 'false-positive': 'false positive' },
     openIncidents: 'Open incidents', blockedToday: 'Blocked today', blocked7d: 'Blocked in 7 days', activeBans: 'Active bans',
     blocksPerRule: 'Blocks per day, last 7 days (by rule)', bySeverity: 'Open incidents by severity', byState: 'Incidents by state',
-    topSources: 'Top sources (alerts)', trailHidden: 'Block statistics need the security or auditor role',
-    perCenterMissing: 'Per-center figures appear once the API says which center enforced each block',
     status: 'State', id: 'ID', title: 'Title', entity: 'Entity', alerts: 'Alerts', assignee: 'Assignee', last: 'Last activity', first: 'First',
     all: 'All', source: 'Source', timeRange: 'Time range', start: 'Start', end: 'End', search: 'Search', reset: 'Reset',
     total: '{n} in all', filterText: 'Title contains', live: 'Live', liveNew: 'New alerts or incidents',
@@ -85,6 +85,10 @@ const messages = {
     merge: 'Merge', mergeIds: 'Incidents to merge in (comma-separated)', split: 'Split selected alerts', reopen: 'Reopen',
     report: 'Download report (PDF)', reportJson: 'JSON', mergedInto: 'merged into #{id}', badIds: 'Enter incident numbers, e.g. 12, 15',
     selectAlerts: 'Tick the alerts to split off in the timeline first', splitDone: 'Split into new incident #{id}',
+    // incidents list and overview per center (issue #17)
+    center: 'Center', sourceOrRange: 'Source address or range', blocksPerCenter: 'Blocks per center (today / 7 days)',
+    noBlocksInCenters: 'No block enforced by a center firewall in 7 days', today: 'Today', last7days: '7 days',
+    topBlockedSources: 'Most blocked sources (7 days)',
   },
 }
 

@@ -3,9 +3,12 @@ import { createRouter, createWebHashHistory } from 'vue-router'
 import { loadSession, session } from './api'
 import SignIn from './pages/SignIn.vue'
 import Incidents from './pages/Incidents.vue'
-import IncidentDetail from './pages/IncidentDetail.vue'
-import Events from './pages/Events.vue'
-import Bans from './pages/Bans.vue'
+
+// Pages other than the incidents list load as chunks of their own when first shown (with the Element Plus
+// components only they use), so the list, the analyst's first page, parses the least (issue #17, first render).
+const IncidentDetail = () => import('./pages/IncidentDetail.vue')
+const Events = () => import('./pages/Events.vue')
+const Bans = () => import('./pages/Bans.vue')
 
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
