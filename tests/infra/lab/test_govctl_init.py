@@ -97,6 +97,17 @@ def test_a_restarted_service_comes_back_and_a_removed_one_stops(init):
     _wait(lambda: not _alive(init, second), "a service whose file was removed to stop")
 
 
+def test_a_service_file_caught_half_written_does_not_stop_its_service(init):
+    spec = init["services"] / "daemon.json"
+    spec.write_text(json.dumps({"command": ["sleep", "3600"]}))
+    pid = _wait(lambda: _running(init, "daemon"), "daemon to start")
+    spec.write_text('{"command": ["sleep", ')  # what a reader sees in the middle of a write
+    time.sleep(2)
+    assert _running(init, "daemon") == pid, "the service was stopped over a file being written"
+    spec.write_text(json.dumps({"command": ["sleep", "3601"]}))  # the finished file: a new command
+    _wait(lambda: _running(init, "daemon", not_pid=pid), "daemon to restart with its new command")
+
+
 # The pid files hold PIDs of the namespace: look at them from inside it.
 def _in_namespace(init, *cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(["nsenter", "-t", str(init["init_pid"]), "-p", "-m", *cmd],
