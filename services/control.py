@@ -89,6 +89,7 @@ class Platform:
     def __init__(self, layout: Layout, launcher: tuple[str, ...], cwd: Path,
                  progress: Progress = lambda m: None):
         self.layout, self.launcher, self.cwd, self.progress = layout, launcher, cwd, progress
+        self.check_seconds: dict[str, float] = {}  # how long each component's last check took
 
     # -- checks ------------------------------------------------------------------------------
     def _ca(self) -> str | None:
@@ -97,12 +98,14 @@ class Platform:
 
     def check(self, entry: dict, services: dict | None) -> tuple[str, str]:
         """(up|degraded|down, why) of one component now, trying a failing check `retries` times."""
+        began = time.monotonic()
         state, why = self._check_once(entry, services)
         for _ in range(entry.get("check_retries", 0) if state != UP else 0):
             time.sleep(entry["check_retry_pause"])
             state, why = self._check_once(entry, services)
             if state == UP:
                 break
+        self.check_seconds[entry["name"]] = round(time.monotonic() - began, 2)
         return state, why
 
     def _check_once(self, entry: dict, services: dict | None) -> tuple[str, str]:
@@ -213,7 +216,8 @@ class Platform:
                 ran.add(name)
         result.update(self._start_services(entries, result, ran, found))
         components = {e["name"]: {"kind": e["kind"], **result[e["name"]],
-                                  "log": str(self.layout.log(e["name"]))} for e in entries}
+                                  "log": str(self.layout.log(e["name"])),
+                                  "check_seconds": self.check_seconds.get(e["name"])} for e in entries}
         report = self._report(facts, components, time.monotonic() - started)
         write_json(self.layout.platform, {"options": options.__dict__, "spec": spec.source,
                                           "facts": facts, "components": entries})

@@ -189,7 +189,9 @@ def test_a_check_that_fails_once_is_retried_before_the_step_runs(isolated_state,
     try:
         up = run_govctl("up", "--components", str(spec), "--plain-http", "--json", env=env, timeout=60)
         assert up.returncode == 0, up.stderr
-        assert json.loads(up.stdout)["components"]["flapping"]["action"] == "found up"
+        flapping = json.loads(up.stdout)["components"]["flapping"]
+        assert flapping["action"] == "found up"
         assert counter.read_text() == "2" and not ran.exists()  # failed, retried, passed: not run
+        assert flapping["check_seconds"] >= 0.1  # what the check took, its retry pause included
     finally:
         run_govctl("down", env=env, timeout=60)
