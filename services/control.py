@@ -96,21 +96,22 @@ class Platform:
         ca = self.layout.tls / "ca.crt"
         return str(ca) if ca.exists() else None
 
-    def check(self, entry: dict, services: dict | None) -> tuple[str, str]:
-        """(up|degraded|down, why) of one component now, trying a failing check `retries` times."""
+    def check(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
+        """(up|degraded|down, why) of one component now, trying a failing check `retries` times.
+        `token`: the restart token of the plan a service must run (while `up` awaits it)."""
         began = time.monotonic()
-        state, why = self._check_once(entry, services)
+        state, why = self._check_once(entry, services, token)
         for _ in range(entry.get("check_retries", 0) if state != UP else 0):
             time.sleep(entry["check_retry_pause"])
-            state, why = self._check_once(entry, services)
+            state, why = self._check_once(entry, services, token)
             if state == UP:
                 break
         self.check_seconds[entry["name"]] = round(time.monotonic() - began, 2)
         return state, why
 
-    def _check_once(self, entry: dict, services: dict | None) -> tuple[str, str]:
+    def _check_once(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
         if entry["kind"] == "service":
-            return self._check_service(entry, services)
+            return self._check_service(entry, services, token)
         if entry["check_stamp"]:
             stamp = self.layout.stamp(entry["name"])
             return (UP, f"done {time.strftime('%Y-%m-%d %H:%M', time.localtime(stamp.stat().st_mtime))}") \
@@ -126,12 +127,15 @@ class Platform:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         return DOWN, (lines[-1].removeprefix("error: ").strip() if lines else f"check exited {proc.returncode}")
 
-    def _check_service(self, entry: dict, services: dict | None) -> tuple[str, str]:
+    def _check_service(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
         if supervisor_pid(self.layout) is None:
             return DOWN, "the supervisor is not running"
         s = (services or {}).get(entry["name"])
         if s is None:
             return DOWN, "not planned (its needs are not up)"
+        # Until the supervisor has taken up the new plan, what runs is the old command: not this one.
+        if s.get("argv") != entry["run"] or (token is not None and s.get("token", token) != token):
+            return DOWN, "waiting for the supervisor to start it with its new command line"
         if s["state"] == "backoff":
             return DEGRADED, (f"exited with code {s['last_exit']}; restart {s['restarts']} in "
                               f"{s['next_start_in']} s")
@@ -299,7 +303,7 @@ class Platform:
                 out[s["name"]] = {"state": UP, "why": why, "action": "found up"}
                 continue
             self.progress(f"{s['name']}: starting under the supervisor — {entry['description']}")
-            out[s["name"]] = self._await_service(entry)
+            out[s["name"]] = self._await_service(entry, s["token"])
         return out
 
     def _start_supervisor(self) -> None:
@@ -314,13 +318,13 @@ class Platform:
                 raise GovctlError(f"the supervisor did not start within 15 s; see {log}")
             time.sleep(0.1)
 
-    def _await_service(self, entry: dict) -> dict:
+    def _await_service(self, entry: dict, token: str) -> dict:
         began = time.monotonic()
         deadline = began + entry["timeout"]
         state, why = DOWN, "not started"
         while time.monotonic() < deadline:
             services = (read_json(self.layout.status) or {}).get("services", {})
-            state, why = self.check(entry, services)
+            state, why = self.check(entry, services, token)
             if state == UP:
                 break
             time.sleep(0.3)
