@@ -160,7 +160,7 @@ class Platform:
 
     # -- up ----------------------------------------------------------------------------------
     def prepare(self, options: Options, spec: Spec) -> tuple[dict, list[dict]]:
-        """The platform's one-time material (CA, root key, first admin) and the resolved plan."""
+        """The platform's one-time material (CA, first admin) and the resolved plan (the root key: `up`)."""
         self.layout.make()
         facts: dict = {"console_url": options.url(spec.console_path)}
         values = {"stack": options.stack or "", "store": options.store, "host": options.host,
@@ -179,9 +179,6 @@ class Platform:
                           tls_args=["--tls-certfile", files.cert, "--tls-keyfile", files.key])
         if options.store == "elasticsearch":
             values["store_args"] = ["--config", self.layout.root / "secops-elasticsearch.json"]
-        facts["signing"] = signing.ensure_signing()
-        if facts["signing"]["created"]:
-            self.progress(f"signing: created the root key file {facts['signing']['path']}; back it up")
         facts["credentials"] = admin.ensure_first_admin(self.layout.credentials,
                                                         self.layout.state / "console" / "users.yaml",
                                                         facts["console_url"])
@@ -192,10 +189,17 @@ class Platform:
     def up(self, options: Options, spec: Spec) -> dict:
         started = time.monotonic()
         options.check()
-        facts, entries = self.prepare(options, spec)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            # the keystore's self-test (SM2 in pure Python: about half a second of CPU) runs while the
+            # components are checked; nothing before the steps needs the keystore
+            signing_ready = background.submit(signing.ensure_signing)
+            facts, entries = self.prepare(options, spec)
+            found = self.check_all(entries)
+            facts["signing"] = signing_ready.result()
+        if facts["signing"]["created"]:
+            self.progress(f"signing: created the root key file {facts['signing']['path']}; back it up")
         write_json(self.layout.platform, {"options": options.__dict__, "spec": spec.source,
                                           "facts": facts, "components": entries})
-        found = self.check_all(entries)
         result: dict[str, dict] = {}
         ran: set[str] = set()
         for entry in entries:
