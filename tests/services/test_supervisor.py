@@ -218,11 +218,12 @@ def test_up_waits_for_a_changed_service_to_run_its_new_command(isolated_state, t
         second = run_govctl("up", "--components", str(components("second")), "--plain-http", "--json",
                             env=env, timeout=60)
         assert second.returncode == 0, second.stderr
-        assert json.loads(second.stdout)["components"]["s"]["action"] == "started"
-        code, status = _status(env)
-        assert code == 0, status["components"]["s"]
-        new_pid = status["components"]["s"]["pid"]
+        reported = json.loads(second.stdout)["components"]["s"]
+        assert reported["action"] == "started"
+        new_pid = int(reported["why"].split()[1].rstrip(","))  # "pid N, 0 restart(s)": the one it saw up
         assert new_pid != old_pid and not process_alive(old_pid)
+        code, status = _status(env)
+        assert code == 0 and status["components"]["s"]["pid"] == new_pid, status["components"]["s"]
         assert Path(f"/proc/{new_pid}/cmdline").read_bytes().split(b"\0")[-2] == b"second"
     finally:
         run_govctl("down", env=env, timeout=60)
