@@ -102,6 +102,15 @@ def pulumi_env() -> dict[str, str]:
     return env
 
 
+def _file_identity(path: Path) -> list[int] | None:
+    """What changes whenever the file is written or replaced (None when it does not exist)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 class Engine:
     """One stack of the govctl Pulumi project."""
 
@@ -209,13 +218,34 @@ class Engine:
         return history[0] if history else {}
 
     def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
+        # A Pulumi start costs 1–4 s on a loaded machine (most of a warm `govctl up`'s lab check), and
+        # the outputs change only with the stack's checkpoint file: keep them keyed by that file's
+        # identity, size and time. Secrets are never kept.
+        checkpoint_file = BACKEND_DIR / ".pulumi" / "stacks" / "govctl" / f"{self.stack}.json"
+        checkpoint = _file_identity(checkpoint_file)
+        cache = BACKEND_DIR / f".{self.stack}.outputs.json"
+        if not show_secrets and checkpoint:
+            try:
+                kept = json.loads(cache.read_text())
+                if kept["checkpoint"] == checkpoint:
+                    return kept["outputs"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
         args = ["stack", "output", "--stack", self.stack, "--json"]
         if show_secrets:
             args.append("--show-secrets")
         proc = self._run(args, capture=True, check=False)
         if proc.returncode != 0:
             return {}
-        return json.loads(proc.stdout or "{}")
+        outputs = json.loads(proc.stdout or "{}")
+        # kept only when the checkpoint was not rewritten while Pulumi read it
+        if not show_secrets and checkpoint and checkpoint == _file_identity(checkpoint_file):
+            tmp = cache.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"checkpoint": checkpoint, "outputs": outputs}, f)
+            os.replace(tmp, cache)
+        return outputs
 
     def config_value(self, key: str) -> str | None:
         """A stack config value (secrets decrypted), or None when it is not set."""

@@ -89,25 +89,29 @@ class Platform:
     def __init__(self, layout: Layout, launcher: tuple[str, ...], cwd: Path,
                  progress: Progress = lambda m: None):
         self.layout, self.launcher, self.cwd, self.progress = layout, launcher, cwd, progress
+        self.check_seconds: dict[str, float] = {}  # how long each component's last check took
 
     # -- checks ------------------------------------------------------------------------------
     def _ca(self) -> str | None:
         ca = self.layout.tls / "ca.crt"
         return str(ca) if ca.exists() else None
 
-    def check(self, entry: dict, services: dict | None) -> tuple[str, str]:
-        """(up|degraded|down, why) of one component now, trying a failing check `retries` times."""
-        state, why = self._check_once(entry, services)
+    def check(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
+        """(up|degraded|down, why) of one component now, trying a failing check `retries` times.
+        `token`: the restart token of the plan a service must run (while `up` awaits it)."""
+        began = time.monotonic()
+        state, why = self._check_once(entry, services, token)
         for _ in range(entry.get("check_retries", 0) if state != UP else 0):
             time.sleep(entry["check_retry_pause"])
-            state, why = self._check_once(entry, services)
+            state, why = self._check_once(entry, services, token)
             if state == UP:
                 break
+        self.check_seconds[entry["name"]] = round(time.monotonic() - began, 2)
         return state, why
 
-    def _check_once(self, entry: dict, services: dict | None) -> tuple[str, str]:
+    def _check_once(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
         if entry["kind"] == "service":
-            return self._check_service(entry, services)
+            return self._check_service(entry, services, token)
         if entry["check_stamp"]:
             stamp = self.layout.stamp(entry["name"])
             return (UP, f"done {time.strftime('%Y-%m-%d %H:%M', time.localtime(stamp.stat().st_mtime))}") \
@@ -123,12 +127,15 @@ class Platform:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         return DOWN, (lines[-1].removeprefix("error: ").strip() if lines else f"check exited {proc.returncode}")
 
-    def _check_service(self, entry: dict, services: dict | None) -> tuple[str, str]:
+    def _check_service(self, entry: dict, services: dict | None, token: str | None = None) -> tuple[str, str]:
         if supervisor_pid(self.layout) is None:
             return DOWN, "the supervisor is not running"
         s = (services or {}).get(entry["name"])
         if s is None:
             return DOWN, "not planned (its needs are not up)"
+        # Until the supervisor has taken up the new plan, what runs is the old command: not this one.
+        if s.get("argv") != entry["run"] or (token is not None and s.get("token", token) != token):
+            return DOWN, "waiting for the supervisor to start it with its new command line"
         if s["state"] == "backoff":
             return DEGRADED, (f"exited with code {s['last_exit']}; restart {s['restarts']} in "
                               f"{s['next_start_in']} s")
@@ -153,7 +160,7 @@ class Platform:
 
     # -- up ----------------------------------------------------------------------------------
     def prepare(self, options: Options, spec: Spec) -> tuple[dict, list[dict]]:
-        """The platform's one-time material (CA, root key, first admin) and the resolved plan."""
+        """The platform's one-time material (CA, first admin) and the resolved plan (the root key: `up`)."""
         self.layout.make()
         facts: dict = {"console_url": options.url(spec.console_path)}
         values = {"stack": options.stack or "", "store": options.store, "host": options.host,
@@ -172,9 +179,6 @@ class Platform:
                           tls_args=["--tls-certfile", files.cert, "--tls-keyfile", files.key])
         if options.store == "elasticsearch":
             values["store_args"] = ["--config", self.layout.root / "secops-elasticsearch.json"]
-        facts["signing"] = signing.ensure_signing()
-        if facts["signing"]["created"]:
-            self.progress(f"signing: created the root key file {facts['signing']['path']}; back it up")
         facts["credentials"] = admin.ensure_first_admin(self.layout.credentials,
                                                         self.layout.state / "console" / "users.yaml",
                                                         facts["console_url"])
@@ -185,10 +189,17 @@ class Platform:
     def up(self, options: Options, spec: Spec) -> dict:
         started = time.monotonic()
         options.check()
-        facts, entries = self.prepare(options, spec)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            # the keystore's self-test (SM2 in pure Python: about half a second of CPU) runs while the
+            # components are checked; nothing before the steps needs the keystore
+            signing_ready = background.submit(signing.ensure_signing)
+            facts, entries = self.prepare(options, spec)
+            found = self.check_all(entries)
+            facts["signing"] = signing_ready.result()
+        if facts["signing"]["created"]:
+            self.progress(f"signing: created the root key file {facts['signing']['path']}; back it up")
         write_json(self.layout.platform, {"options": options.__dict__, "spec": spec.source,
                                           "facts": facts, "components": entries})
-        found = self.check_all(entries)
         result: dict[str, dict] = {}
         ran: set[str] = set()
         for entry in entries:
@@ -213,7 +224,8 @@ class Platform:
                 ran.add(name)
         result.update(self._start_services(entries, result, ran, found))
         components = {e["name"]: {"kind": e["kind"], **result[e["name"]],
-                                  "log": str(self.layout.log(e["name"]))} for e in entries}
+                                  "log": str(self.layout.log(e["name"])),
+                                  "check_seconds": self.check_seconds.get(e["name"])} for e in entries}
         report = self._report(facts, components, time.monotonic() - started)
         write_json(self.layout.platform, {"options": options.__dict__, "spec": spec.source,
                                           "facts": facts, "components": entries})
@@ -295,7 +307,7 @@ class Platform:
                 out[s["name"]] = {"state": UP, "why": why, "action": "found up"}
                 continue
             self.progress(f"{s['name']}: starting under the supervisor — {entry['description']}")
-            out[s["name"]] = self._await_service(entry)
+            out[s["name"]] = self._await_service(entry, s["token"])
         return out
 
     def _start_supervisor(self) -> None:
@@ -310,13 +322,13 @@ class Platform:
                 raise GovctlError(f"the supervisor did not start within 15 s; see {log}")
             time.sleep(0.1)
 
-    def _await_service(self, entry: dict) -> dict:
+    def _await_service(self, entry: dict, token: str) -> dict:
         began = time.monotonic()
         deadline = began + entry["timeout"]
         state, why = DOWN, "not started"
         while time.monotonic() < deadline:
             services = (read_json(self.layout.status) or {}).get("services", {})
-            state, why = self.check(entry, services)
+            state, why = self.check(entry, services, token)
             if state == UP:
                 break
             time.sleep(0.3)

@@ -50,6 +50,7 @@ class Child:
         running = self.proc is not None and self.proc.poll() is None
         state = "running" if running else ("backoff" if self.last_exit is not None else "starting")
         return {"state": state, "pid": self.proc.pid if running else None, "argv": self.argv,
+                "token": self.token,
                 "started": self.started_wall if running else None, "restarts": self.restarts,
                 "failures_in_a_row": self.failures, "last_exit": self.last_exit,
                 "last_exit_at": self.last_exit_at,

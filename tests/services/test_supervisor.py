@@ -189,7 +189,41 @@ def test_a_check_that_fails_once_is_retried_before_the_step_runs(isolated_state,
     try:
         up = run_govctl("up", "--components", str(spec), "--plain-http", "--json", env=env, timeout=60)
         assert up.returncode == 0, up.stderr
-        assert json.loads(up.stdout)["components"]["flapping"]["action"] == "found up"
+        flapping = json.loads(up.stdout)["components"]["flapping"]
+        assert flapping["action"] == "found up"
         assert counter.read_text() == "2" and not ran.exists()  # failed, retried, passed: not run
+        assert flapping["check_seconds"] >= 0.1  # what the check took, its retry pause included
+    finally:
+        run_govctl("down", env=env, timeout=60)
+
+
+@pytest.mark.slow
+def test_up_waits_for_a_changed_service_to_run_its_new_command(isolated_state, tmp_path):
+    """A service whose command changed is up only once the supervisor runs the new command (not while
+    the old process still answers), so `status` right after `up` agrees with it."""
+    env = {**isolated_state, "COLUMNS": "400"}
+
+    def components(marker: str) -> Path:
+        spec = tmp_path / f"{marker}.yaml"
+        spec.write_text("version: 1\nconsole: {component: s, path: /}\ncomponents:\n"
+                        "  - {name: s, kind: service, description: runs,"
+                        f" run: ['{{python}}', -c, 'import time; time.sleep(600)', {marker}]}}\n")
+        return spec
+
+    try:
+        first = run_govctl("up", "--components", str(components("first")), "--plain-http", "--json",
+                           env=env, timeout=60)
+        assert first.returncode == 0, first.stderr
+        old_pid = _status(env)[1]["components"]["s"]["pid"]
+        second = run_govctl("up", "--components", str(components("second")), "--plain-http", "--json",
+                            env=env, timeout=60)
+        assert second.returncode == 0, second.stderr
+        reported = json.loads(second.stdout)["components"]["s"]
+        assert reported["action"] == "started"
+        new_pid = int(reported["why"].split()[1].rstrip(","))  # "pid N, 0 restart(s)": the one it saw up
+        assert new_pid != old_pid and not process_alive(old_pid)
+        code, status = _status(env)
+        assert code == 0 and status["components"]["s"]["pid"] == new_pid, status["components"]["s"]
+        assert Path(f"/proc/{new_pid}/cmdline").read_bytes().split(b"\0")[-2] == b"second"
     finally:
         run_govctl("down", env=env, timeout=60)
