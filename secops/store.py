@@ -431,6 +431,14 @@ class Store:
                                                        (inc_cut, now)).rowcount
         return removed
 
+    # ------------------------------------------------------------ interception: range bans, forgetting escalation
+    def last_block_ends(self) -> dict[str, float]:
+        """Per address (or range): when its latest block ended or ends (epoch seconds); escalation forgets
+        offences after a quiet period from there."""
+        with self.lock:
+            return {a: u for a, u in self.db.execute(
+                "SELECT address, max(until) FROM decisions WHERE action='block' AND until IS NOT NULL GROUP BY address")}
+
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:
     return [dict(zip(columns, r)) for r in cursor]

@@ -690,3 +690,23 @@ class ElasticStore:
             body = "".join(json.dumps({"delete": {"_index": h["_index"], "_id": h["_id"]}}) + "\n" for h in hits)
             self.client.bulk(operations=body, refresh=True)
             total += len(hits)
+
+    # ------------------------------------------------------------ interception: range bans, forgetting escalation
+    def last_block_ends(self) -> dict[str, float]:
+        """Per address: when its latest block ended or ends (epoch seconds), for forgetting escalation."""
+        ends: dict[str, float] = {}
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": 10000, "sources": [{"a": {"terms": {"field": "address"}}}]}
+            if after:
+                composite["after"] = after
+            resp = self.client.search(index=self.layout.decisions, size=0, ignore_unavailable=True,
+                                      allow_no_indices=True, query={"term": {"action": "block"}},
+                                      aggs={"c": {"composite": composite, "aggs": {"u": {"max": {"field": "until"}}}}})
+            agg = (resp.get("aggregations") or {}).get("c")
+            if not agg or not agg["buckets"]:
+                return ends
+            ends.update({b["key"]["a"]: b["u"]["value"] / 1000 for b in agg["buckets"] if b["u"]["value"] is not None})
+            after = agg.get("after_key")
+            if after is None:
+                return ends
