@@ -30,6 +30,23 @@ DEFAULT_VALID_FOR = 86400.0  # seconds an exported list may be imported
 MAX_BYTES = 32 * 1024 * 1024
 
 
+def default_issuer() -> str:
+    """This host's short name: who an export names when not told."""
+    import socket
+    return socket.gethostname().split(".")[0] or "govctl"
+
+
+def trusted_key(text: str):
+    """An SM2 public key given as 04… hex (BadInput naming --pubkey if it is not one)."""
+    from crypto.signing import load_public, parse_hex
+    try:
+        return load_public("sm2", parse_hex(text, "the public key"))
+    except GovctlError:
+        raise
+    except ValueError as exc:
+        raise BadInput(f"the public key is not an SM2 public key (04… hex): {exc}") from None
+
+
 class BlocklistRefused(GovctlError):
     """The list is authentic JSON of the right shape but must not be used: bad signature, expired (exit 1)."""
 

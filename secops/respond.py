@@ -153,8 +153,10 @@ class DecisionEngine:
         for address, count in self.store.block_counts().items():  # rows from before the chokepoint: canonical now
             key = canonical(address) or address
             self.offences[key] = self.offences.get(key, 0) + count
-        for address, until in self.store.last_block_ends().items():
+        for address, (offence, until) in self.store.latest_blocks().items():
             key = canonical(address) or address
+            if offence and key == address:  # the count the latest block escalated from (after any forgetting)
+                self.offences[key] = offence
             self.last_until[key] = max(until, self.last_until.get(key, 0.0))
         self.skipped.update(self.store.allowlisted_alerts())
         self.sync_bans()

@@ -432,13 +432,13 @@ class Store:
         return removed
 
     # ------------------------------------------------------------ interception: range bans, forgetting escalation
-    def last_block_ends(self) -> dict[str, float]:
-        """Per address (or range): when its latest block ended or ends (epoch seconds); escalation forgets
-        offences after a quiet period from there."""
+    def latest_blocks(self) -> dict[str, tuple[int, float]]:
+        """Per address (or range): (offence count of its latest block, when that block ends, epoch seconds).
+        Escalation continues from that count, and forgets offences after a quiet period from that end."""
         with self.lock:
-            return {a: u for a, u in self.db.execute(
-                "SELECT address, max(until) FROM decisions WHERE action='block' AND until IS NOT NULL GROUP BY address")}
-
+            return {a: (o or 0, u) for a, o, u in self.db.execute(
+                "SELECT address, offence, until FROM decisions d WHERE action='block' AND until IS NOT NULL AND id ="
+                " (SELECT max(id) FROM decisions d2 WHERE d2.address=d.address AND d2.action='block')")}
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:
     return [dict(zip(columns, r)) for r in cursor]

@@ -162,14 +162,12 @@ def export(
 
     Example: govctl bans export --out blocklist-hangzhou.json --issuer hangzhou
     """
-    import socket
-
     from crypto.audit import open_keystore
     from govctl.ui import console, print_json
-    from secops.exchange import export_blocklist
+    from secops.exchange import default_issuer, export_blocklist
     if not 60 <= valid_for <= 30 * 86400:
         raise BadInput(f"--valid-for {valid_for:g} is out of range: give 60 to 2592000 seconds")
-    issuer = issuer or socket.gethostname().split(".")[0]
+    issuer = issuer or default_issuer()
     store = open_configured(load(config))
     try:
         doc = export_blocklist(store, open_keystore(), issuer, key=key, valid_for=valid_for)
@@ -228,16 +226,11 @@ def import_(
 
 def _public_key(given: str):
     """--pubkey as hex, or a file holding the hex."""
-    from crypto.signing import load_public, parse_hex
+    from secops.exchange import trusted_key
     text = given
     if not given.strip().lower().removeprefix("0x").startswith("04") or Path(given).is_file():
         try:
             text = Path(given).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise BadInput(f"--pubkey {given[:80]!r} is neither an SM2 public key (04… hex) nor a file holding one") from None
-    try:
-        return load_public("sm2", parse_hex(text, "--pubkey"))
-    except GovctlError:
-        raise
-    except ValueError as exc:
-        raise BadInput(f"--pubkey is not an SM2 public key: {exc}") from None
+    return trusted_key(text)

@@ -692,21 +692,25 @@ class ElasticStore:
             total += len(hits)
 
     # ------------------------------------------------------------ interception: range bans, forgetting escalation
-    def last_block_ends(self) -> dict[str, float]:
-        """Per address: when its latest block ended or ends (epoch seconds), for forgetting escalation."""
-        ends: dict[str, float] = {}
+    def latest_blocks(self) -> dict[str, tuple[int, float]]:
+        """Per address (or range): (offence count of its latest block, when that block ends, epoch seconds)."""
+        latest: dict[str, tuple[int, float]] = {}
         after = None
         while True:
-            composite: dict[str, Any] = {"size": 10000, "sources": [{"a": {"terms": {"field": "address"}}}]}
+            composite: dict[str, Any] = {"size": 1000, "sources": [{"a": {"terms": {"field": "address"}}}]}
             if after:
                 composite["after"] = after
+            top = {"top_hits": {"size": 1, "sort": [{"sequence": "desc"}], "_source": ["offence", "until"]}}
             resp = self.client.search(index=self.layout.decisions, size=0, ignore_unavailable=True,
                                       allow_no_indices=True, query={"term": {"action": "block"}},
-                                      aggs={"c": {"composite": composite, "aggs": {"u": {"max": {"field": "until"}}}}})
+                                      aggs={"c": {"composite": composite, "aggs": {"last": top}}})
             agg = (resp.get("aggregations") or {}).get("c")
             if not agg or not agg["buckets"]:
-                return ends
-            ends.update({b["key"]["a"]: b["u"]["value"] / 1000 for b in agg["buckets"] if b["u"]["value"] is not None})
+                return latest
+            for bucket in agg["buckets"]:
+                src = bucket["last"]["hits"]["hits"][0]["_source"]
+                if src.get("until"):
+                    latest[bucket["key"]["a"]] = (src.get("offence") or 0, epoch(src["until"]))
             after = agg.get("after_key")
             if after is None:
-                return ends
+                return latest
