@@ -33,6 +33,8 @@ const messages = {
     trail: '决策记录', minutes: '{n} 分钟', hours: '{n} 小时', days: '{n} 天', badAddress: '请输入 IP 地址',
     banAdded: '已封禁 {a}', banLifted: '已解除 {a}', confirm: '确定', cancel: '取消',
     enforced: '已执行', dryRun: '演练（未下发）',
+    // range bans (h-ranges)
+    addressOrRange: '地址或网段', kindRange: '网段', badRange: '网段前缀长度须为 IPv4 /1–32 或 IPv6 /1–128，例如 203.0.113.0/24',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -63,6 +65,8 @@ const messages = {
     trail: 'Decision trail', minutes: '{n} minutes', hours: '{n} hours', days: '{n} days', badAddress: 'Enter an IP address',
     banAdded: 'Blocked {a}', banLifted: 'Lifted {a}', confirm: 'OK', cancel: 'Cancel',
     enforced: 'enforced', dryRun: 'dry run (not enforced)',
+    // range bans (h-ranges)
+    addressOrRange: 'Address or range', kindRange: 'range', badRange: 'A range needs a prefix length of /1–32 (IPv4) or /1–128 (IPv6), e.g. 203.0.113.0/24',
   },
 }
 
