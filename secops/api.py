@@ -395,6 +395,8 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         blocklist: dict[str, Any] = Field(description="the document `govctl bans export` / GET /bans/export wrote")
         pubkey: str = Field(max_length=300, description="the issuer's SM2 public key, 04… hex")
 
+    signer: dict = {}
+
     @app.get("/bans/export")
     def export_bans(issuer: str | None = Query(None, max_length=64, description="who issues it (default: host name)"),
                     valid_for: float = Query(86400, ge=60, le=30 * 86400, description="seconds it may be imported"),
@@ -403,12 +405,13 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         from core.errors import GovctlError
         from crypto.audit import open_keystore
         from secops.exchange import default_issuer, export_blocklist
+        if "keystore" not in signer:  # opened once: its key derivation is slow by design
+            try:
+                signer["keystore"] = open_keystore()
+            except GovctlError as exc:
+                raise HTTPException(503, f"the keystore cannot be opened here, so nothing can be signed: {exc}") from None
         try:
-            keystore = open_keystore()
-        except GovctlError as exc:
-            raise HTTPException(503, f"the keystore cannot be opened here, so nothing can be signed: {exc}") from None
-        try:
-            return export_blocklist(store, keystore, issuer or default_issuer(), valid_for=valid_for)
+            return export_blocklist(store, signer["keystore"], issuer or default_issuer(), valid_for=valid_for)
         except GovctlError as exc:
             raise HTTPException(422, str(exc)) from None
 
