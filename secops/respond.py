@@ -394,17 +394,32 @@ class NftablesEnforcer:
 
     def ensure(self) -> None:
         t = f"{self.family} {self.table}"
-        self._run(
-            f"add table {t}\n"
-            f"add set {t} {self.set_name} {{ type ipv4_addr; flags interval, timeout; }}\n"
-            f"add set {t} {self.set6} {{ type ipv6_addr; flags interval, timeout; }}\n"
-            f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
-            f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
-            f"flush chain {t} input\nflush chain {t} forward\n"
-            f"add rule {t} input ip saddr @{self.set_name} drop\n"
-            f"add rule {t} input ip6 saddr @{self.set6} drop\n"
-            f"add rule {t} forward ip saddr @{self.set_name} drop\n"
-            f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
+        # A set made before range bans (flags timeout only) cannot take ranges, and nft cannot change a set's
+        # flags: it is recreated as an interval set (its rules are flushed first) with its elements kept.
+        old = {name: self._listed(name) for name in (self.set_name, self.set6) if self._lacks_interval(name)}
+        script = (f"add table {t}\n"
+                  f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
+                  f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
+                  f"flush chain {t} input\nflush chain {t} forward\n")
+        script += "".join(f"delete set {t} {name}\n" for name in old)
+        script += (f"add set {t} {self.set_name} {{ type ipv4_addr; flags interval, timeout; }}\n"
+                   f"add set {t} {self.set6} {{ type ipv6_addr; flags interval, timeout; }}\n")
+        script += "".join(f"add element {t} {name} {{ {key}"
+                          + ("" if left is None else f" timeout {max(1, int(left))}s") + " }\n"
+                          for name, elements in old.items() for key, left in elements)
+        self._run(script +
+                  f"add rule {t} input ip saddr @{self.set_name} drop\n"
+                  f"add rule {t} input ip6 saddr @{self.set6} drop\n"
+                  f"add rule {t} forward ip saddr @{self.set_name} drop\n"
+                  f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
+
+    def _lacks_interval(self, name: str) -> bool:
+        """The set exists and was made without `flags interval`."""
+        try:
+            doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
+        except RuntimeError:
+            return False  # not there (yet)
+        return any("interval" not in item["set"].get("flags", []) for item in doc.get("nftables", []) if "set" in item)
 
     def _set_of(self, addr) -> str:
         return self.set6 if addr.version == 6 else self.set_name

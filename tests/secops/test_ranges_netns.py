@@ -3,6 +3,8 @@ the banned /24 is dropped except the allowlisted one carved out of it; an addres
 blocked already; a range replaces the single addresses it covers; lifting the range lets traffic through."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from secops.respond import Allowlist, DecisionEngine, NftablesEnforcer
@@ -60,3 +62,19 @@ def test_an_ipv6_range_is_an_element_of_the_ipv6_interval_set(testbed):
     assert "2001:db8:1::/64" in held and "2001:db8:2::9" in held and "2001:db8:1::5" not in held
     nft.unblock(["2001:db8:1::/64"])
     assert list(nft.blocked()) == ["2001:db8:2::9"]
+
+
+def test_a_set_made_before_range_bans_becomes_an_interval_set_keeping_its_blocks(testbed):
+    subprocess.run(["ip", "netns", "exec", testbed.fw, "nft", "-f", "-"], check=True, text=True, input=(
+        "add table inet govctl_old\n"
+        "add set inet govctl_old blocklist { type ipv4_addr; flags timeout; }\n"
+        "add chain inet govctl_old input { type filter hook input priority -10; policy accept; }\n"
+        "add rule inet govctl_old input ip saddr @blocklist drop\n"
+        f"add element inet govctl_old blocklist {{ {testbed.attacker_ip} timeout 300s }}\n"))
+    nft = NftablesEnforcer(table="govctl_old", netns=testbed.fw)
+    nft.ensure()  # the daemon's start with `manage: true`
+    assert 290 <= nft.blocked()[testbed.attacker_ip] <= 300
+    assert not testbed.connects_from(testbed.attacker_ip)
+    assert nft.block([("198.51.100.0/24", 60)]) == [] and "198.51.100.0/24" in nft.blocked()
+    nft.ensure()  # and again: nothing to change
+    assert set(nft.blocked()) == {testbed.attacker_ip, "198.51.100.0/24"}
