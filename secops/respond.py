@@ -129,6 +129,7 @@ class DecisionEngine:
         self.quiet_period, self.min_prefix, self.range_policy = quiet_period, min_prefix, range_policy
         self.ranges: dict[str, ipaddress._BaseNetwork] = {}
         self._watch: dict[str, dict[str, float]] = {}
+        self.watch_limit = 65536  # /24s (/64s) watched at most before the stale ones are dropped
         self.last_until: dict[str, float] = {}  # address or range → end of its latest block (for forgetting)
         self.dry_run, self.actor = dry_run, actor
         self.active: dict[str, float] = {}  # address → until
@@ -219,8 +220,9 @@ class DecisionEngine:
         policy = self.range_policy
         addr = parse(address)
         key = str(ipaddress.ip_network(f"{addr}/{policy.prefix[addr.version]}", strict=False))
-        if len(self._watch) > 65536:  # bounded memory under a scan from everywhere: keep what is recent
-            self._watch = {k: seen for k, seen in self._watch.items() if max(seen.values()) > now - policy.window}
+        if len(self._watch) > self.watch_limit:  # bounded memory under a scan from everywhere: keep what is recent
+            self._watch = {k: seen for k, seen in self._watch.items()
+                           if seen and max(seen.values()) > now - policy.window}
         seen = self._watch.setdefault(key, {})
         seen[address] = now
         for other, when in list(seen.items()):

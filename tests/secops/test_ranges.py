@@ -241,3 +241,23 @@ def test_api_range_bans_422_and_the_exchange_endpoints(api_app, exported):
     assert r.status_code == 200 and r.json()["issuer"] == "shanghai" and r.json()["signature"]["alg"] == "sm2"
     assert {e["target"] for e in r.json()["entries"]} >= {"203.0.113.9", "198.51.100.0/24", "192.0.2.10"}
     assert client.get("/bans/export", headers=auditor).status_code == 403
+
+
+def test_the_range_watch_stays_bounded_under_a_scan_from_everywhere():
+    from secops.respond import RangePolicy
+    engine = DecisionEngine(Allowlist(), None, None, dry_run=True, range_policy=RangePolicy(addresses=2, window=60))
+
+    class Rule:
+        name, title, response = "ssh_bruteforce_fast", "SSH brute force", "block"
+
+    class Alert:
+        def __init__(self, ip):
+            self.group, self.rule, self.count, self.id = {"source.ip": ip}, Rule, 5, None
+
+    engine.on_alert(Alert("198.51.100.1"), now=0.0)
+    assert engine.on_alert(Alert("198.51.100.2"), now=1.0) is not None
+    assert "198.51.100.0/24" in engine.active  # the range, from 2 addresses; its watch is empty again
+    engine.watch_limit = 50
+    for n in range(120):  # one address in each of 120 /24s, each after the window of the one before
+        engine.on_alert(Alert(f"10.1.{n}.9"), now=1000.0 + 100 * n)
+    assert len(engine._watch) <= 51 and "10.1.119.0/24" in engine._watch and "198.51.100.0/24" not in engine._watch
