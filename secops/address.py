@@ -134,3 +134,86 @@ def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if net.version == 6 and net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
         return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
     return net
+
+
+# --- range bans (CIDR): parsed here like addresses, with the same refusals ---
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_RANGE_TEXT = MAX_TEXT + 4  # an address and "/128"
+DEFAULT_MIN_PREFIX = {4: 16, 6: 48}  # a broader range is refused unless configured otherwise
+# Blocks that a banned range must not overlap: "this network", loopback, link-local, multicast, reserved
+# (240.0.0.0/4 holds the broadcast address). IPv6: the unassigned blocks RFC 4291 reserves (what
+# `ipaddress` calls reserved: ::/8 holds ::, ::1 and the IPv4-compatible/-mapped spellings), link-local,
+# multicast.
+_SPECIAL_RANGES = {
+    4: [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
+                                          "240.0.0.0/4")],
+    6: [ipaddress.ip_network(n) for n in ("::/8", "100::/8", "200::/7", "400::/6", "800::/5", "1000::/4",
+                                          "4000::/3", "6000::/3", "8000::/3", "a000::/3", "c000::/3", "e000::/4",
+                                          "f000::/5", "f800::/6", "fe00::/9", "fe80::/10", "ff00::/8")],
+}
+
+
+def parse_network(text: str) -> Network:
+    """CIDR text → network, strictly: no host bits, no zone id, no IPv4-mapped spelling (give the IPv4
+    range), no integer or other non-text. AddressError names the input and says what to give instead."""
+    if not isinstance(text, str):
+        raise AddressError(f"{text!r} is not a CIDR range (expected text like 203.0.113.0/24 or 2001:db8:1::/64)")
+    if len(text) > MAX_RANGE_TEXT:
+        raise AddressError(f"{text[:MAX_RANGE_TEXT]!r}… is not a CIDR range (longer than {MAX_RANGE_TEXT} characters)")
+    if "%" in text:
+        raise AddressError(f"{text!r}: zone ids (the %… part) are refused in ranges; give the range without it")
+    base, _, length = text.partition("/")
+    if not length.isdigit() or length != str(int(length)):
+        raise AddressError(f"{text!r} is not a CIDR range: the prefix length after / must be a plain number "
+                           "(e.g. 203.0.113.0/24)")
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            loose = ipaddress.ip_network(text, strict=False)
+            raise AddressError(f"{text!r} has host bits set; the range is {loose}") from None
+        raise AddressError(f"{text!r} is not a CIDR range (expected e.g. 203.0.113.0/24 or 2001:db8:1::/64)") from None
+    if net.version == 6 and (net.network_address.ipv4_mapped is not None
+                             or (net.network_address.packed[:12] == bytes(12) and net.prefixlen >= 96
+                                 and int(net.network_address) > 1)):
+        v4 = parse(str(net.network_address))
+        raise AddressError(f"{text!r} is an IPv4 range in IPv6 spelling; give it as IPv4: "
+                           f"{v4}/{max(0, net.prefixlen - 96)}")
+    return net
+
+
+def range_refusal(net: Network, min_prefix: dict[int, int] | None = None) -> str | None:
+    """Why this range must never be blocked (too broad, or overlapping a special block), or None."""
+    least = (min_prefix or DEFAULT_MIN_PREFIX)[net.version]
+    if net.prefixlen < least:
+        return (f"/{net.prefixlen} is broader than the smallest range allowed for IPv{net.version} (/{least}); "
+                "ban narrower ranges")
+    for special in _SPECIAL_RANGES[net.version]:
+        if net.overlaps(special):
+            return f"it overlaps {special} (loopback, link-local, multicast, unspecified or reserved), never blocked"
+    return None
+
+
+def blockable_network(text: str, min_prefix: dict[int, int] | None = None) -> Network:
+    """Text → a range that may be blocked, or AddressError with the reason."""
+    net = parse_network(text)
+    why = range_refusal(net, min_prefix)
+    if why is not None:
+        raise AddressError(f"{text!r}: {why}")
+    return net
+
+
+def blockable_target(text: str, min_prefix: dict[int, int] | None = None) -> str:
+    """What a ban names, as canonical text: an address, or a CIDR range (with "/"). A range of one address
+    (/32, /128) is that address, so it is one ban, not two."""
+    if isinstance(text, str) and "/" in text:
+        net = blockable_network(text, min_prefix)
+        if net.prefixlen == net.max_prefixlen:
+            return str(blockable(str(net.network_address)))
+        return str(net)
+    return str(blockable(text))
+
+
+def is_range(text: str) -> bool:
+    """A canonical ban target names a range (what `blockable_target` returned with a "/")."""
+    return "/" in text

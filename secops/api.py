@@ -533,5 +533,52 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         incidents by severity and state, aggregated by the store."""
         return guarded(incidents.overview, days, zone)
 
+    # --- interception: range bans (DELETE of a CIDR) and the signed blocklist exchange (secops/exchange.py) ---
+    @app.delete("/bans/{address}/{prefix}", responses=answer("decision"))
+    def lift_range_ban(address: str, prefix: str,
+                       reason: str = Query("lifted by hand", min_length=REASON.min_length,
+                                           max_length=REASON.max_length, description=REASON.description),
+                       who=Depends(allowed("ban"))):
+        """Lift a range ban: DELETE /bans/203.0.113.0/24 (or with the / as %2F)."""
+        return lift_ban(f"{address}/{prefix}", reason, who)
+
+    class BlocklistImport(BaseModel):
+        blocklist: dict[str, Any] = Field(description="the document `govctl bans export` / GET /bans/export wrote")
+        pubkey: str = Field(max_length=300, description="the issuer's SM2 public key, 04… hex")
+
+    signer: dict = {}
+
+    @app.get("/bans/export")
+    def export_bans(issuer: str | None = Query(None, max_length=64, description="who issues it (default: host name)"),
+                    valid_for: float = Query(86400, ge=60, le=30 * 86400, description="seconds it may be imported"),
+                    who=Depends(allowed("ban"))):
+        """The blocks in force as an SM2-signed blocklist (keystore key `blocklist`)."""
+        from core.errors import GovctlError
+        from crypto.audit import open_keystore
+        from secops.exchange import default_issuer, export_blocklist
+        if "keystore" not in signer:  # opened once: its key derivation is slow by design
+            try:
+                signer["keystore"] = open_keystore()
+            except GovctlError as exc:
+                raise HTTPException(503, f"the keystore cannot be opened here, so nothing can be signed: {exc}") from None
+        try:
+            return export_blocklist(store, signer["keystore"], issuer or default_issuer(), valid_for=valid_for)
+        except GovctlError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.post("/bans/import")
+    def import_bans(body: BlocklistImport, who=Depends(allowed("ban"))):
+        """Verify and import a blocklist; 422 with the reason if it is changed, expired or malformed."""
+        import json as _json
+        from core.errors import GovctlError
+        from secops.exchange import import_blocklist, read_blocklist, trusted_key
+        if decisions is None:
+            raise HTTPException(503, "this API server runs without an enforcer; bans are read-only")
+        try:
+            doc = read_blocklist(_json.dumps(body.blocklist).encode(), [trusted_key(body.pubkey)])
+        except GovctlError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return import_blocklist(doc, decisions)
+
     app.state.store = store
     return app

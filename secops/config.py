@@ -26,7 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "bundled_rules": True,
     "pipeline": None,  # None: the bundled ECS mapping
     "aggregation_seconds": 300,
-    "response": {"ttl": 600, "escalation": 4, "max_ttl": 7 * 86400, "dry_run": False},
+    "response": {"ttl": 600, "escalation": 4, "max_ttl": 7 * 86400, "dry_run": False,
+                 # range bans and forgetting escalation (secops/respond.py)
+                 "quiet_period": 7 * 86400, "min_prefix": {"ipv4": 16, "ipv6": 48},
+                 "range_bans": {"enabled": False, "addresses": 5, "window": 600, "prefix_v4": 24, "prefix_v6": 64,
+                                "ttl": 3600}},
     "enforcer": {"kind": "nftables", "netns": None, "family": "inet", "table": "govctl", "set": "blocklist",
                  "set6": None, "manage": True},
     "sources": [],

@@ -157,6 +157,9 @@ class Store(Protocol):
 
     def notes_of_incidents(self, incident_ids: list) -> dict: ...
 
+    # interception: range bans, forgetting escalation
+    def latest_blocks(self) -> dict[str, tuple[int, float]]: ...
+
 
 # ---------------------------------------------------------------- incidents search (console list, issue #17)
 # The incidents' vocabulary (secops.incidents holds the logic and re-exports these): here, so the stores sort
@@ -191,3 +194,4 @@ class IncidentQuery:
     offset: int = 0
     limit: int = 50
     counted: bool = True  # False: the page alone (total and counts left empty), as `incidents()` and polls need
+

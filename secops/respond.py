@@ -20,7 +20,8 @@ import subprocess
 import time
 from typing import Iterable, Protocol
 
-from .address import AddressError, blockable, canonical, network, parse, refused
+from .address import (AddressError, blockable, blockable_network, blockable_target, canonical, is_range, network,
+                      parse, parse_network, refused)
 from .limits import BAN_TTL
 from .model import Decision, Store
 
@@ -28,6 +29,18 @@ DEFAULT_TTL = 600.0
 DEFAULT_ESCALATION = 4.0  # each repeat offence multiplies the TTL
 DEFAULT_MAX_TTL = 7 * 86400.0
 DEFAULT_ACTOR = "govctl-secops"  # who the daemon's decisions name
+DEFAULT_QUIET_PERIOD = 0.0  # seconds after a block ends that forget one offence; 0: never forget
+
+
+class RangePolicy:
+    """When to block a whole range by itself: `addresses` distinct addresses of one /prefix_v4 (IPv6:
+    /prefix_v6) blocked by rules within `window` seconds → the range is blocked for `ttl` (escalated like
+    an address on a repeat offence)."""
+
+    def __init__(self, addresses: int = 5, window: float = 600.0, prefix_v4: int = 24, prefix_v6: int = 64,
+                 ttl: float = 3600.0):
+        self.addresses, self.window, self.ttl = addresses, window, ttl
+        self.prefix = {4: prefix_v4, 6: prefix_v6}
 
 
 class Enforcer(Protocol):
@@ -80,13 +93,44 @@ class Allowlist:
     def to_list(self) -> list[str]:
         return [str(n) for n in self.networks]
 
+    def holes(self, net) -> list:
+        """The allowlisted networks inside range `net` (carved out of its block); AddressError if an
+        allowlisted network holds the whole range."""
+        holes = []
+        for allowed in self.networks:
+            if allowed.version != net.version or not allowed.overlaps(net):
+                continue
+            if net.subnet_of(allowed):
+                raise AddressError(f"{str(net)!r} lies inside the allowlisted {allowed}; it is never blocked")
+            holes.append(allowed)
+        return holes
+
+
+def carve(net, holes: list) -> list[str]:
+    """Range `net` minus the `holes` (networks inside it), as the fewest CIDR blocks (nft elements)."""
+    parts = [net]
+    for hole in holes:
+        parts = [piece for part in parts
+                 for piece in (part.address_exclude(hole) if hole.subnet_of(part) else
+                               [] if part.subnet_of(hole) else [part])]
+    return [str(p.network_address) if p.prefixlen == p.max_prefixlen else str(p)
+            for p in ipaddress.collapse_addresses(parts)]
+
 
 class DecisionEngine:
     def __init__(self, allowlist: Allowlist, store: Store | None = None, enforcer: Enforcer | None = None,
                  ttl: float = DEFAULT_TTL, escalation: float = DEFAULT_ESCALATION, max_ttl: float = DEFAULT_MAX_TTL,
-                 dry_run: bool = False, actor: str = DEFAULT_ACTOR):
+                 dry_run: bool = False, actor: str = DEFAULT_ACTOR, quiet_period: float = DEFAULT_QUIET_PERIOD,
+                 min_prefix: dict[int, int] | None = None, range_policy: RangePolicy | None = None):
         self.allowlist, self.store, self.enforcer = allowlist, store, enforcer
         self.ttl, self.escalation, self.max_ttl = ttl, escalation, max_ttl
+        # range bans: the broadest range allowed, the automatic policy (None: off), the ranges in force
+        # (text → network; their ends are in `active`), and per /24 (/64) the addresses blocked lately
+        self.quiet_period, self.min_prefix, self.range_policy = quiet_period, min_prefix, range_policy
+        self.ranges: dict[str, ipaddress._BaseNetwork] = {}
+        self._watch: dict[str, dict[str, float]] = {}
+        self.watch_limit = 65536  # /24s (/64s) watched at most before the stale ones are dropped
+        self.last_until: dict[str, float] = {}  # address or range → end of its latest block (for forgetting)
         self.dry_run, self.actor = dry_run, actor
         self.active: dict[str, float] = {}  # address → until
         self.offences: dict[str, int] = {}
@@ -110,6 +154,11 @@ class DecisionEngine:
         for address, count in self.store.block_counts().items():  # rows from before the chokepoint: canonical now
             key = canonical(address) or address
             self.offences[key] = self.offences.get(key, 0) + count
+        for address, (offence, until) in self.store.latest_blocks().items():
+            key = canonical(address) or address
+            if offence and key == address:  # the count the latest block escalated from (after any forgetting)
+                self.offences[key] = offence
+            self.last_until[key] = max(until, self.last_until.get(key, 0.0))
         self.skipped.update(self.store.allowlisted_alerts())
         self.sync_bans()
 
@@ -124,6 +173,7 @@ class DecisionEngine:
             if decision.action == "block":
                 active.setdefault(decision.address, decision.until)
         self.active = active
+        self.ranges = {text: parse_network(text) for text in active if is_range(text)}
 
     def on_alert(self, alert, now: float | None = None) -> Decision | None:
         """Decide on an alert whose rule asks for a block; returns the decision, if any was made."""
@@ -148,24 +198,93 @@ class DecisionEngine:
             self.skipped.add((address, alert.rule.name))
             return self._record(Decision(address, "allowlisted", f"{alert.rule.name}: address is allowlisted",
                                         self.actor, now, rule=alert.rule.name, alert_id=alert.id))
-        return self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
-                          now=now, rule=alert.rule.name, alert_id=alert.id)
+        if self.ranges and self._covered(address, now):  # a range in force drops it already
+            return None
+        decision = self.block(address, f"{alert.rule.name}: {alert.rule.title} ({alert.count} events)",
+                              now=now, rule=alert.rule.name, alert_id=alert.id)
+        if self.range_policy is not None:
+            self._watch_range(address, now, alert)
+        return decision
+
+    def _covered(self, address: str, now: float) -> bool:
+        """A range in force holds `address`: it counts as blocked until the range ends."""
+        addr = parse(address)
+        for text, net in self.ranges.items():
+            if addr.version == net.version and addr in net and self.active.get(text, 0) > now:
+                self.active[address] = self.active[text]
+                return True
+        return False
+
+    def _watch_range(self, address: str, now: float, alert) -> Decision | None:
+        """Count `address` for its /24 (/64); at `addresses` distinct ones within the window, block the range."""
+        policy = self.range_policy
+        addr = parse(address)
+        key = str(ipaddress.ip_network(f"{addr}/{policy.prefix[addr.version]}", strict=False))
+        if len(self._watch) > self.watch_limit:  # bounded memory under a scan from everywhere: keep what is recent
+            self._watch = {k: seen for k, seen in self._watch.items()
+                           if seen and max(seen.values()) > now - policy.window}
+        seen = self._watch.setdefault(key, {})
+        seen[address] = now
+        for other, when in list(seen.items()):
+            if when < now - policy.window:
+                del seen[other]
+        if len(seen) < policy.addresses or self.active.get(key, 0) > now:
+            return None
+        count = len(seen)
+        seen.clear()
+        try:
+            return self.block(key, f"range: {count} addresses of {key} blocked within {policy.window:g} s "
+                                   f"(last: {alert.rule.name})", now=now, rule=alert.rule.name,
+                              alert_id=alert.id, base_ttl=policy.ttl)
+        except AddressError:  # a range never blocked (allowlisted, special, broader than allowed)
+            self.counts["refused_ranges"] += 1
+            return None
+
+    def _offence(self, target: str, now: float) -> int:
+        """Earlier offences of `target` that still count: each full quiet period since its last block ended
+        forgets one (so the multiplier decays rather than ratchets up for ever)."""
+        count = self.offences.get(target, 0)
+        last = self.last_until.get(target)
+        if count and self.quiet_period > 0 and last is not None and now > last:
+            count = max(0, count - int((now - last) // self.quiet_period))
+        return count
+
+    def elements(self, target: str) -> list[str]:
+        """What the enforcer holds for a ban target: the address, or the range carved around the allowlist."""
+        if not is_range(target):
+            return [target]
+        net = parse_network(target)
+        try:
+            holes = self.allowlist.holes(net)
+        except AddressError:
+            return []
+        return carve(net, holes)
 
     def block(self, address: str, reason: str, now: float | None = None, ttl: float | None = None,
-              actor: str | None = None, rule: str | None = None, alert_id: int | None = None) -> Decision:
-        """Block by hand or by rule. Escalates the TTL with each earlier offence unless ttl is given."""
+              actor: str | None = None, rule: str | None = None, alert_id: int | None = None,
+              base_ttl: float | None = None) -> Decision:
+        """Block an address or a CIDR range by hand or by rule. Escalates the TTL (from `base_ttl`, default
+        the configured ttl) with each earlier offence that still counts, unless ttl is given. A range is
+        carved: the allowlisted addresses inside it stay reachable (the reason says which)."""
         now = time.time() if now is None else now
-        given, address = address, str(blockable(address))  # AddressError (a ValueError) says why not
-        if address in self.allowlist:
+        given, address = address, blockable_target(address, self.min_prefix)  # AddressError says why not
+        if is_range(address):
+            holes = self.allowlist.holes(parse_network(address))
+            if holes:
+                reason = f"{reason} [carved: {', '.join(map(str, holes))} allowlisted, never blocked]"
+        elif address in self.allowlist:
             spelled = repr(given) if given == address else f"{given!r} ({address})"
             raise AddressError(f"{spelled} is in the allowlist ({', '.join(self.allowlist.to_list())}); "
                                "it is never blocked")
-        offence = self.offences.get(address, 0)
+        offence = self._offence(address, now)
         if ttl is None:
-            ttl = min(self.ttl * self.escalation ** offence, self.max_ttl)
+            ttl = min((self.ttl if base_ttl is None else base_ttl) * self.escalation ** offence, self.max_ttl)
         BAN_TTL.check_number(ttl, "ttl")  # an endless or NaN ban would poison the trail and the kernel's timeout
         self.offences[address] = offence + 1
         self.active[address] = now + ttl
+        self.last_until[address] = now + ttl
+        if is_range(address):
+            self.ranges[address] = parse_network(address)
         decision = Decision(address, "block", reason, actor or self.actor, now, ttl=ttl, until=now + ttl,
                             rule=rule, alert_id=alert_id, offence=offence + 1)
         if not self.dry_run and self.enforcer is not None:
@@ -176,13 +295,21 @@ class DecisionEngine:
     def unblock(self, address: str, reason: str, actor: str | None = None) -> Decision:
         # Canonical, zone ids refused; special addresses are accepted so that a block made before they
         # were refused can still be lifted.
-        address = str(parse(address))
+        if isinstance(address, str) and "/" in address:
+            net = parse_network(address)
+            address = str(parse(str(net.network_address))) if net.prefixlen == net.max_prefixlen else str(net)
+        else:
+            address = str(parse(address))
         self.set_aside.pop(address, None)
         self.active.pop(address, None)
+        if is_range(address):  # the addresses it covered are blocked again at their next attack
+            net = self.ranges.pop(address, None) or parse_network(address)
+            for other in [a for a in self.active if not is_range(a) and parse(a) in net]:
+                del self.active[other]
         decision = Decision(address, "unblock", reason, actor or self.actor, time.time(),
                             enforced=not self.dry_run and self.enforcer is not None)
         if decision.enforced:
-            self.enforcer.unblock([address])
+            self.enforcer.unblock(self.elements(address) if is_range(address) else [address])
         return self._record(decision)
 
     def flush(self) -> int:
@@ -191,17 +318,23 @@ class DecisionEngine:
         if not self._pending or self.enforcer is None:
             return 0
         batch, self._pending = self._pending, []
+        items = [(element, d.ttl) for d in batch for element in self.elements(d.address)]
         try:
-            refused = dict(self.enforcer.block([(d.address, d.ttl) for d in batch]) or ())
+            refused = dict(self.enforcer.block(items) or ())
         except Exception:
             self._pending = batch + self._pending  # kept for the next flush: a decided block is never lost
             raise
         took = getattr(self.enforcer, "took", None)  # an EnforcerGroup: the centers each element went to
         center = getattr(self.enforcer, "center", None)
         for decision in batch:
-            why = refused.get(decision.address)
-            if took is not None:
-                decision.centers = list(took.get(decision.address, ()))
+            elements = self.elements(decision.address)
+            if is_range(decision.address):  # refused if any piece of the carved range was
+                whys = [f"{e}: {refused[e]}" for e in elements if e in refused]
+                why = "; ".join(whys) or None
+            else:
+                why = refused.get(decision.address)
+            if took is not None:  # the centers that took every piece (a carved range is several elements)
+                decision.centers = sorted(set().union(*(took.get(e, ()) for e in elements)))
             elif center and why is None:
                 decision.centers = [center]
             if why is None:
@@ -210,6 +343,7 @@ class DecisionEngine:
                 decision.reason = f"{decision.reason} [not enforced: {why}]"
                 self.set_aside[decision.address] = why
                 self.active.pop(decision.address, None)
+                self.ranges.pop(decision.address, None)
                 self.counts["refused_elements"] += 1
             self._record(decision)
         return len(batch) - len(refused)
@@ -230,7 +364,11 @@ class DecisionEngine:
         return taken
 
     def blocked_addresses(self) -> list[str]:
-        return sorted(self.active, key=lambda a: (parse(a).version, parse(a)))
+        """Addresses and ranges blocked now, IPv4 first."""
+        def order(text):
+            net = parse_network(text) if is_range(text) else ipaddress.ip_network(text)
+            return (net.version, net.network_address, net.prefixlen)
+        return sorted(self.active, key=order)
 
 
 def _epoch(stamp: str) -> float:
@@ -241,8 +379,13 @@ def _epoch(stamp: str) -> float:
 class NftablesEnforcer:
     """An nftables set with per-element timeouts, optionally inside a network namespace.
 
-    `ensure()` creates table, set (flags timeout) and an input/forward drop rule if they are missing;
-    when a lab stack owns them, pass its names and skip `ensure`.
+    `ensure()` creates table, set (flags interval, timeout: it holds addresses and ranges) and an
+    input/forward drop rule if they are missing; when a lab stack owns them, pass its names and skip `ensure`.
+
+    Interval sets refuse an element that overlaps one they hold (no auto-merge: merged elements would lose
+    their own timeouts). So an address inside a range in the set is taken as blocked already, and a range
+    replaces the addresses and smaller ranges it holds (they are deleted first). This is done only when nft
+    refuses an element, so the common path stays one `nft -f` per batch.
     """
 
     def __init__(self, table: str = "govctl", set_name: str = "blocklist", family: str = "inet",
@@ -261,17 +404,32 @@ class NftablesEnforcer:
 
     def ensure(self) -> None:
         t = f"{self.family} {self.table}"
-        self._run(
-            f"add table {t}\n"
-            f"add set {t} {self.set_name} {{ type ipv4_addr; flags timeout; }}\n"
-            f"add set {t} {self.set6} {{ type ipv6_addr; flags timeout; }}\n"
-            f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
-            f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
-            f"flush chain {t} input\nflush chain {t} forward\n"
-            f"add rule {t} input ip saddr @{self.set_name} drop\n"
-            f"add rule {t} input ip6 saddr @{self.set6} drop\n"
-            f"add rule {t} forward ip saddr @{self.set_name} drop\n"
-            f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
+        # A set made before range bans (flags timeout only) cannot take ranges, and nft cannot change a set's
+        # flags: it is recreated as an interval set (its rules are flushed first) with its elements kept.
+        old = {name: self._listed(name) for name in (self.set_name, self.set6) if self._lacks_interval(name)}
+        script = (f"add table {t}\n"
+                  f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
+                  f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
+                  f"flush chain {t} input\nflush chain {t} forward\n")
+        script += "".join(f"delete set {t} {name}\n" for name in old)
+        script += (f"add set {t} {self.set_name} {{ type ipv4_addr; flags interval, timeout; }}\n"
+                   f"add set {t} {self.set6} {{ type ipv6_addr; flags interval, timeout; }}\n")
+        script += "".join(f"add element {t} {name} {{ {key}"
+                          + ("" if left is None else f" timeout {max(1, int(left))}s") + " }\n"
+                          for name, elements in old.items() for key, left in elements)
+        self._run(script +
+                  f"add rule {t} input ip saddr @{self.set_name} drop\n"
+                  f"add rule {t} input ip6 saddr @{self.set6} drop\n"
+                  f"add rule {t} forward ip saddr @{self.set_name} drop\n"
+                  f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
+
+    def _lacks_interval(self, name: str) -> bool:
+        """The set exists and was made without `flags interval`."""
+        try:
+            doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
+        except RuntimeError:
+            return False  # not there (yet)
+        return any("interval" not in item["set"].get("flags", []) for item in doc.get("nftables", []) if "set" in item)
 
     def _set_of(self, addr) -> str:
         return self.set6 if addr.version == 6 else self.set_name
@@ -284,8 +442,8 @@ class NftablesEnforcer:
         refused: list[tuple[str, str]] = []
         elements: list[tuple[str, str, str]] = []  # (address as decided, set, nft line)
         for address, ttl in items:
-            try:
-                addr = blockable(address)
+            try:  # a range here is a piece of a decided range (carved, narrower): the special blocks still apply
+                addr = blockable_network(address, _ANY_PREFIX) if "/" in address else blockable(address)
             except AddressError as exc:
                 refused.append((address, str(exc)))
                 continue
@@ -318,6 +476,9 @@ class NftablesEnforcer:
                 self._run(elements[0][2] + "\n")
                 return []
             except RuntimeError as exc:
+                if "overlaps" in str(exc):
+                    why = self._overlap(*elements[0])
+                    return [] if why is None else [(elements[0][0], why)]
                 return [(elements[0][0], _nft_reason(exc))]
         half = len(elements) // 2
         out: list[tuple[str, str]] = []
@@ -328,14 +489,60 @@ class NftablesEnforcer:
                 out += self._bisect(part)
         return out
 
+    def _overlap(self, address: str, name: str, line: str) -> str | None:
+        """nft refused `line` as overlapping: None once it is settled (covered by a range held, or the
+        elements it covers replaced by it), else why not (a partial overlap)."""
+        target = ipaddress.ip_network(address)
+        inside = []
+        for key, net in self._elements(name):
+            if target.subnet_of(net):
+                return None  # a range in the set drops it already
+            if net.subnet_of(target):
+                inside.append(key)
+            elif net.overlaps(target):
+                return f"overlaps {key} in the set partly; lift that first"
+        t = f"{self.family} {self.table}"
+        try:
+            self._run("".join(f"delete element {t} {name} {{ {key} }}\n" for key in inside) + line + "\n")
+        except RuntimeError as exc:
+            return _nft_reason(exc)
+        return None
+
+    def _elements(self, name: str) -> list[tuple[str, ipaddress._BaseNetwork]]:
+        """(element as nft spells it: address, a.b.c.d/len or a-b; a network it covers) of set `name`."""
+        out = []
+        for key, _left in self._listed(name):
+            if "-" in key:
+                first, last = key.split("-")
+                out += [(key, net) for net in ipaddress.summarize_address_range(ipaddress.ip_address(first),
+                                                                              ipaddress.ip_address(last))]
+            else:
+                out.append((key, ipaddress.ip_network(key)))
+        return out
+
+    def _listed(self, name: str) -> list[tuple[str, float | None]]:
+        try:
+            doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
+        except RuntimeError:
+            return []
+        out = []
+        for item in doc.get("nftables", []):
+            for elem in item.get("set", {}).get("elem", []) or []:
+                if isinstance(elem, dict) and "elem" in elem:
+                    out.append((_element_text(elem["elem"]["val"]), elem["elem"].get("expires")))
+                else:
+                    out.append((_element_text(elem), None))
+        return out
+
     def unblock(self, addresses: list[str]) -> None:
+        """Delete the elements named (addresses, or ranges as they were added)."""
         t = f"{self.family} {self.table}"
         present = self.blocked()
         script = ""
         for address in addresses:
             try:
-                addr = parse(address)
-            except AddressError:
+                addr = ipaddress.ip_network(address) if "/" in address else parse(address)
+            except ValueError:
                 continue  # never an element of the set
             if str(addr) in present:
                 script += f"delete element {t} {self._set_of(addr)} {{ {addr} }}\n"
@@ -343,18 +550,10 @@ class NftablesEnforcer:
             self._run(script)
 
     def blocked(self) -> dict[str, float | None]:
+        """Elements in the sets → seconds left: addresses, ranges as a.b.c.d/len (a-b for an odd interval)."""
         out: dict[str, float | None] = {}
         for name in (self.set_name, self.set6):
-            try:
-                doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
-            except RuntimeError:
-                continue
-            for item in doc.get("nftables", []):
-                for elem in item.get("set", {}).get("elem", []) or []:
-                    if isinstance(elem, dict) and "elem" in elem:
-                        out[str(elem["elem"]["val"])] = elem["elem"].get("expires")
-                    else:
-                        out[str(elem)] = None
+            out.update(self._listed(name))
         return out
 
 
@@ -406,6 +605,18 @@ class EnforcerGroup:
                 known = out.get(address)
                 out[address] = left if known is None or (left is not None and left > known) else known
         return out
+
+
+_ANY_PREFIX = {4: 0, 6: 0}  # the enforcer's own check of a piece: special blocks only, any width
+
+
+def _element_text(value) -> str:
+    """An element's value in nft's JSON: an address, {"prefix": {addr, len}} or {"range": [first, last]}."""
+    if isinstance(value, dict) and "prefix" in value:
+        return f"{value['prefix']['addr']}/{value['prefix']['len']}"
+    if isinstance(value, dict) and "range" in value:
+        return f"{value['range'][0]}-{value['range'][1]}"
+    return str(value)
 
 
 def _nft_reason(exc: Exception) -> str:

@@ -684,6 +684,14 @@ class Store:
                 "open_incidents": facets["total"], "open_by_severity": facets["counts"]["by_severity"],
                 "by_state": facets["counts"]["by_state"]}
 
+    # ------------------------------------------------------------ interception: range bans, forgetting escalation
+    def latest_blocks(self) -> dict[str, tuple[int, float]]:
+        """Per address (or range): (offence count of its latest block, when that block ends, epoch seconds).
+        Escalation continues from that count, and forgets offences after a quiet period from that end."""
+        with self.lock:
+            return {a: (o or 0, u) for a, o, u in self.db.execute(
+                "SELECT address, offence, until FROM decisions d WHERE action='block' AND until IS NOT NULL AND id ="
+                " (SELECT max(id) FROM decisions d2 WHERE d2.address=d.address AND d2.action='block')")}
 
 def rows(cursor: Iterable, columns: list[str]) -> list[dict]:
     return [dict(zip(columns, r)) for r in cursor]

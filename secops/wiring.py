@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from .config import ConfigError
 from .model import Store
-from .respond import DEFAULT_ACTOR, Allowlist, DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer
+from .respond import DEFAULT_ACTOR, Allowlist, DecisionEngine, Enforcer, EnforcerGroup, NftablesEnforcer, RangePolicy
 
 
 def build_allowlist(cfg: dict[str, Any], extra: Iterable[str] = ()) -> Allowlist:
@@ -58,6 +58,16 @@ def decision_engine_from_config(cfg: dict[str, Any], store: Store | None, enforc
     unless given). `allowlist`: one built already (callers that check the config before touching a
     firewall); by default the configuration's."""
     r = cfg["response"]
+    ranges = r["range_bans"]
+    policy = RangePolicy(ranges["addresses"], ranges["window"], ranges["prefix_v4"], ranges["prefix_v6"],
+                         ranges["ttl"]) if ranges["enabled"] else None
     return DecisionEngine(build_allowlist(cfg) if allowlist is None else allowlist, store, enforcer,
                           ttl=r["ttl"], escalation=r["escalation"], max_ttl=r["max_ttl"],
-                          dry_run=r["dry_run"] if dry_run is None else dry_run, actor=actor)
+                          dry_run=r["dry_run"] if dry_run is None else dry_run, actor=actor,
+                          quiet_period=r["quiet_period"], min_prefix=min_prefix(cfg), range_policy=policy)
+
+
+def min_prefix(cfg: dict[str, Any]) -> dict[int, int]:
+    """The broadest range a ban may name, per IP version (secops.address.blockable_network's `min_prefix`)."""
+    given = cfg["response"]["min_prefix"]
+    return {4: given["ipv4"], 6: given["ipv6"]}

@@ -284,8 +284,8 @@ def firewall_ruleset(topo: Topology, center_name: str) -> str:
     local = topo.center(center_name)
     lines = [
         f"table inet {FW_TABLE} {{",
-        f"  set {BLOCK_SET_V4} {{ type ipv4_addr; flags timeout; }}",
-        f"  set {BLOCK_SET_V6} {{ type ipv6_addr; flags timeout; }}",
+        f"  set {BLOCK_SET_V4} {{ type ipv4_addr; flags interval, timeout; }}",  # addresses and ranges (range bans)
+        f"  set {BLOCK_SET_V6} {{ type ipv6_addr; flags interval, timeout; }}",
         "  chain forward {",
         "    type filter hook forward priority 0; policy drop;",
         f"    ip saddr @{BLOCK_SET_V4} counter drop",

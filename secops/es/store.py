@@ -868,3 +868,27 @@ class ElasticStore:
                     out[doc["_source"]["number"]] = [{**n, "created": epoch(n["created"])}
                                                      for n in doc["_source"].get("notes") or []]
         return out
+
+    # ------------------------------------------------------------ interception: range bans, forgetting escalation
+    def latest_blocks(self) -> dict[str, tuple[int, float]]:
+        """Per address (or range): (offence count of its latest block, when that block ends, epoch seconds)."""
+        latest: dict[str, tuple[int, float]] = {}
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": 1000, "sources": [{"a": {"terms": {"field": "address"}}}]}
+            if after:
+                composite["after"] = after
+            top = {"top_hits": {"size": 1, "sort": [{"sequence": "desc"}], "_source": ["offence", "until"]}}
+            resp = self.client.search(index=self.layout.decisions, size=0, ignore_unavailable=True,
+                                      allow_no_indices=True, query={"term": {"action": "block"}},
+                                      aggs={"c": {"composite": composite, "aggs": {"last": top}}})
+            agg = (resp.get("aggregations") or {}).get("c")
+            if not agg or not agg["buckets"]:
+                return latest
+            for bucket in agg["buckets"]:
+                src = bucket["last"]["hits"]["hits"][0]["_source"]
+                if src.get("until"):
+                    latest[bucket["key"]["a"]] = (src.get("offence") or 0, epoch(src["until"]))
+            after = agg.get("after_key")
+            if after is None:
+                return latest

@@ -99,6 +99,22 @@ class Testbed:
         server = self.fw_attacker_side if from_ns == self.attacker else self.fw_ops_side
         return ssh_banner(from_ns, server, port or self.SERVER_PORT, timeout)
 
+    # range bans: more source addresses on the attacker's side, and connecting from one of them
+    def add_attacker_address(self, address: str) -> None:
+        """One more address (same /24 as the attacker's) on the attacker namespace's link to the firewall."""
+        links = subprocess.run(["ip", "-n", self.attacker, "-o", "link", "show", "type", "veth"], capture_output=True,
+                               text=True, check=True).stdout
+        device = links.split(":")[1].strip().split("@")[0]
+        _ip("-n", self.attacker, "addr", "add", f"{address}/24", "dev", device)
+
+    def connects_from(self, source: str, timeout: float = 1.0) -> bool:
+        """Can the attacker namespace, sending from `source`, reach the listener and read its banner?"""
+        code = (f"import socket,sys\ntry:\n s=socket.create_connection(({self.fw_attacker_side!r},"
+                f"{self.SERVER_PORT}),timeout={timeout},source_address=({source!r},0))\n"
+                f" sys.exit(0 if s.recv(64).startswith(b'SSH-') else 1)\nexcept OSError:\n sys.exit(1)\n")
+        return subprocess.run(["ip", "netns", "exec", self.attacker, sys.executable, "-c", code],
+                              capture_output=True, timeout=timeout + 10).returncode == 0
+
     def close(self) -> None:
         if self.listener is not None:
             self.listener.kill()

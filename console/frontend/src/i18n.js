@@ -46,6 +46,8 @@ const messages = {
     center: '中心', sourceOrRange: '来源地址或网段', blocksPerCenter: '各中心拦截（今日 / 近 7 日）',
     noBlocksInCenters: '近 7 日无中心防火墙执行的拦截', today: '今日', last7days: '近 7 日',
     topBlockedSources: '拦截最多的来源（近 7 日）',
+    // range bans (h-ranges)
+    addressOrRange: '地址或网段', kindRange: '网段', badRange: '网段前缀长度须为 IPv4 /1–32 或 IPv6 /1–128，例如 203.0.113.0/24',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -89,6 +91,8 @@ const messages = {
     center: 'Center', sourceOrRange: 'Source address or range', blocksPerCenter: 'Blocks per center (today / 7 days)',
     noBlocksInCenters: 'No block enforced by a center firewall in 7 days', today: 'Today', last7days: '7 days',
     topBlockedSources: 'Most blocked sources (7 days)',
+    // range bans (h-ranges)
+    addressOrRange: 'Address or range', kindRange: 'range', badRange: 'A range needs a prefix length of /1–32 (IPv4) or /1–128 (IPv6), e.g. 203.0.113.0/24',
   },
 }
 
