@@ -21,6 +21,7 @@ from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, VERDICT
 from .assessment import Assessment, waiver_active
 from .catalog import Catalog, CatalogError, Check, Item, automation, parse_check, validate as validate_document
 from .checks import CHECKS, Evidence, Missing, Outcome, combine, host_outcome, pack_outcome, secops_rules_outcome
+from .freshness import Limits, layer_ages
 
 # The checks that take the catalog's parameter (ids, a clause); `manual` is a person's; every other
 # name is a function of checks.CHECKS.
@@ -52,6 +53,7 @@ class CheckResult:
     detail: str
     remediation: str | None = None
     source: str = ""
+    stale: bool = False                 # from an evidence layer older than its freshness limit
 
 
 @dataclass
@@ -98,10 +100,14 @@ def validate_catalog(document: dict, source: str) -> None:
     validate_document(document, source, unrunnable_checks)
 
 
-def run_check(check: Check, evidence: Evidence) -> CheckResult:
-    """One automated check; missing evidence becomes 需人工核查 with the prompt."""
+def run_check(check: Check, evidence: Evidence, host_waivers: list[dict] | None = None,
+              today: dt.date | None = None) -> CheckResult:
+    """One automated check; missing evidence becomes 需人工核查 with the prompt. Host checks apply the
+    assessment's host-item waivers."""
     try:
-        if check.kind in PARAMETERISED_CHECKS:
+        if check.kind == "host":
+            outcome = host_outcome(evidence, check.param, host_waivers, today)
+        elif check.kind in PARAMETERISED_CHECKS:
             outcome = PARAMETERISED_CHECKS[check.kind](evidence, check.param)
         else:
             outcome = CHECKS[check.kind](evidence)
@@ -110,8 +116,21 @@ def run_check(check: Check, evidence: Evidence) -> CheckResult:
     return CheckResult(check.label, check.layer, True, outcome.verdict, outcome.detail, outcome.remediation, outcome.source)
 
 
+def _stale(result: CheckResult, age: dict) -> CheckResult:
+    """Stale evidence cannot show compliance: a pass becomes 需人工核查 (collect again); a failure
+    found on it still stands, marked stale."""
+    note = (f"（{result.layer} 层证据采集于 {age['collected']}，已超过 {age['max_age_days']} 天时效，"
+            f"请重新采集 `govctl comply collect`）")
+    result.stale = True
+    if result.verdict == COMPLIANT:
+        result.verdict = MANUAL
+        result.remediation = None
+    result.detail += note
+    return result
+
+
 def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: Assessment,
-                  today: dt.date | None = None) -> ItemResult:
+                  today: dt.date | None = None, ages: dict[str, dict] | None = None) -> ItemResult:
     results: list[CheckResult] = []
     open_prompts: list[str] = []
     attachments = assessment.attachments_for(catalog.key, item.id)
@@ -121,7 +140,9 @@ def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: 
                 open_prompts.append(check.param["zh"])
                 results.append(CheckResult("manual", "manual", False, MANUAL, check.param["zh"]))
             continue
-        results.append(run_check(check, evidence))
+        result = run_check(check, evidence, assessment.host_waivers(), today)
+        age = (ages or {}).get(result.layer)
+        results.append(_stale(result, age) if age and age["stale"] and result.verdict != NOT_APPLICABLE else result)
     for a in attachments:
         results.append(CheckResult("attachment", "attachment", False, a["verdict"],
                                    f"{a['title']}（{a['assessor']}，{a['date']}）", None, a.get("path") or ""))
@@ -174,12 +195,15 @@ def estimate(results: list[ItemResult]) -> dict:
             "band": band, "decided_items": len(decided), "manual_items": len(manual), "high_risk_findings": high_risk}
 
 
-def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today: dt.date | None = None) -> dict:
-    """The whole assessment as one JSON-ready document (what every report format renders)."""
+def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today: dt.date | None = None,
+             freshness: Limits | None = None) -> dict:
+    """The whole assessment as one JSON-ready document (what every report format renders). With
+    `freshness`, each evidence layer's age is judged against its limit (freshness.py)."""
     problems = [p for i in catalog.items for p in _unrunnable(i.id, i.checks)]
     if problems:
         raise CatalogError(f"{catalog.source or catalog.key}: " + "; ".join(problems))
-    items = [evaluate_item(i, catalog, evidence, assessment, today) for i in catalog.items]
+    ages = layer_ages(evidence.layers, freshness, today) if freshness else {}
+    items = [evaluate_item(i, catalog, evidence, assessment, today, ages) for i in catalog.items]
     counts = {v: sum(r.verdict == v for r in items) for v in VERDICT_EN}
     per_area = []
     for area in catalog.areas:
@@ -199,7 +223,9 @@ def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "system": assessment.system, "assessment_file": str(assessment.source) if assessment.source else None,
         "evidence": {name: {"status": doc.get("status"), "collected": doc.get("collected"), "source": doc.get("source"),
-                            "prompt": doc.get("prompt")} for name, doc in sorted(evidence.layers.items())},
+                            "prompt": doc.get("prompt"), **ages.get(name, {})}
+                     for name, doc in sorted(evidence.layers.items())},
+        "stale_layers": sorted(name for name, age in ages.items() if age["stale"]),
         "excluded": list(catalog.excluded),
         "counts": counts, "areas": per_area, "estimate": estimate(items),
         "findings": findings, "items": [r.as_dict() for r in items],
