@@ -117,15 +117,11 @@ def run_check(check: Check, evidence: Evidence, host_waivers: list[dict] | None 
 
 
 def _stale(result: CheckResult, age: dict) -> CheckResult:
-    """Stale evidence cannot show compliance: a pass becomes 需人工核查 (collect again); a failure
-    found on it still stands, marked stale."""
-    note = (f"（{result.layer} 层证据采集于 {age['collected']}，已超过 {age['max_age_days']} 天时效，"
-            f"请重新采集 `govctl comply collect`）")
+    """Mark a result that rests on a layer older than its freshness limit (evaluate_item decides
+    what that does to the item's verdict)."""
     result.stale = True
-    if result.verdict == COMPLIANT:
-        result.verdict = MANUAL
-        result.remediation = None
-    result.detail += note
+    result.detail += (f"（证据已过期：{result.layer} 层采集于 {age['collected']}，超过 {age['max_age_days']} 天时效，"
+                      f"请重新采集 `govctl comply collect`）")
     return result
 
 
@@ -159,7 +155,14 @@ def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: 
             results.append(CheckResult("waiver", "waiver", False, MANUAL,
                                        f"豁免已于 {waiver['expires']} 过期（批准人 {waiver['approver']}），不再生效。"))
         verdict = combine([r.verdict for r in results]) if results else MANUAL
-        if verdict in (PARTIAL, NON_COMPLIANT):
+        stale = [i for i, r in enumerate(results) if r.stale and r.verdict == COMPLIANT]
+        if verdict == COMPLIANT and stale:
+            # old evidence cannot show compliance today; a failure found on it still stands
+            verdict = MANUAL
+            open_prompts.append("判定所依据的证据已过期，请重新采集（govctl comply collect）后再判定。")
+        if verdict == MANUAL and stale and not any(r.verdict == MANUAL for r in results):
+            deciding = stale
+        elif verdict in (PARTIAL, NON_COMPLIANT):
             deciding = [i for i, r in enumerate(results) if r.verdict in (PARTIAL, NON_COMPLIANT)]
         elif verdict == MANUAL:
             deciding = [i for i, r in enumerate(results) if r.verdict == MANUAL]
