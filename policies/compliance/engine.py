@@ -6,7 +6,9 @@ examined, manual prompts still open) and its waiver:
 - otherwise the results combine as checks.combine says: any 不符合 or 部分符合 decides the item
   (不符合 when nothing passed, 部分符合 when something did), open manual checks notwithstanding;
   without failures, an open manual check (or a layer whose evidence is missing) leaves it
-  需人工核查 with the prompt saying what to attach; when all evidence passed: 符合.
+  需人工核查 with the prompt saying what to attach; when all evidence passed: 符合 — unless a passing
+  check rests on a stale layer (freshness.py): then 需人工核查 (collect again). Failures found on
+  stale evidence stand. Host checks apply the assessment's waivers of host items.
 
 The engine also says which check names a catalog may use (the ones it can run): it refuses a
 catalog naming any other before evaluating it, and `validate_catalog` adds that to the catalog's
