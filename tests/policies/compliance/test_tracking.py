@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 
 import pytest
 
 from core.errors import BadInput
 from policies.compliance import COMPLIANT, MANUAL, NON_COMPLIANT, PARTIAL, freshness, remediation
 from policies.compliance.assessment import Assessment, load as load_assessment
-from policies.compliance.render import to_html
+from policies.compliance.render import render, to_html
 
 from .conftest import evaluate, item, write_json
 from .test_diff import with_remote_admin
@@ -226,6 +227,12 @@ def test_report_cli_flags_stale_layers_and_overdue_items(tmp_path):
     assert "stale evidence (older than its limit): hosts" in text and "overdue remediation: CE-IA-C" in text
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["stale_layers"] == ["hosts"] and report["remediation_tracking"]["overdue"] == ["CE-IA-C"]
+    # the PDF an assessor reads says the same
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render(report, "pdf"))
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "证据已过期 Stale evidence: hosts" in text and "已过期 stale（14 / 7 天 days）" in text
+    assert "超期 overdue 1：CE-IA-C" in text and "（已超期 OVERDUE）" in text
     proc = run_govctl("comply", "report", "--standard", "djcp", "--evidence", str(FIXTURES), "--as-of", "12/06", env=env)
     assert proc.returncode == 2 and "--as-of '12/06' is not a date" in proc.stderr
 
