@@ -14,7 +14,7 @@ from policies.compliance import COMPLIANT, MANUAL, NON_COMPLIANT, PARTIAL, fresh
 from policies.compliance.assessment import Assessment, load as load_assessment
 from policies.compliance.render import render, to_html
 
-from .conftest import evaluate, item, write_json
+from .conftest import evaluate, item
 from .test_diff import with_remote_admin
 from tests.conftest import run_govctl
 
