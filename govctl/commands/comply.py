@@ -41,15 +41,42 @@ def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], le
     return collect.collect(stack, host_audit, host_limit, level, progress=_progress)
 
 
-def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path]) -> tuple[list[dict], object]:
-    from policies.compliance import STANDARDS, assessment, catalog, engine
+def _known_items() -> dict[str, set[str]]:
+    from policies.compliance import STANDARDS, catalog
+
+    known = {s: {i["id"] for i in catalog.load_document(s)["items"]} for s in STANDARDS}
+    known["host"] = set(catalog.host_catalog() or {})  # host-hardening items may be waived too
+    return known
+
+
+def _as_of(text: Optional[str]):
+    import datetime as dt
+
+    from core.errors import BadInput
+
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--as-of {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path],
+            as_of: Optional[str] = None) -> tuple[list[dict], object]:
+    from policies.compliance import assessment, catalog, engine, freshness, remediation
     from policies.compliance.checks import Evidence
 
+    today = _as_of(as_of)
     catalogs = [catalog.load(s, level) for s in standards]
-    known = {s: {i["id"] for i in catalog.load_document(s)["items"]} for s in STANDARDS}
-    inputs = assessment.load(assessment_file, known)
+    inputs = assessment.load(assessment_file, _known_items())
+    limits = freshness.load()
+    tracker = remediation.load()
     evidence = Evidence(layers, level)
-    return [engine.evaluate(c, evidence, inputs) for c in catalogs], inputs
+    documents = [engine.evaluate(c, evidence, inputs, today, limits) for c in catalogs]
+    for document in documents:
+        remediation.annotate(document, tracker, today)
+    return documents, inputs
 
 
 def _check_standard(standard: str) -> None:
@@ -70,6 +97,7 @@ def report(
     evidence: Optional[Path] = typer.Option(None, "--evidence", help="Use a saved evidence directory (`govctl comply collect`) instead of collecting."),
     host_audit: Optional[Path] = typer.Option(None, "--host-audit", help="A saved `govctl audit --json` result instead of auditing the hosts now."),
     assessment_file: Optional[Path] = typer.Option(None, "--assessment", help="Attachments and waivers (YAML; default state/compliance/assessment.yaml)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge waivers, evidence freshness and remediation due dates as of this date (YYYY-MM-DD; default today)."),
 ) -> None:
     """Assess the stack against a standard and write the report.
 
@@ -87,7 +115,7 @@ def report(
     if fmt == "pdf" and out is None:
         raise BadInput("--format pdf needs --out FILE (a PDF is not written to a terminal)")
     layers = _layers(stack, evidence, host_audit, level)
-    (document,), _ = _assess([standard], level, layers, assessment_file)
+    (document,), _ = _assess([standard], level, layers, assessment_file, as_of)
     data = render(document, fmt)
     if out is None:
         sys.stdout.buffer.write(data)
@@ -98,6 +126,12 @@ def report(
     c, e = document["counts"], document["estimate"]
     err_console.print(f"{out}: {len(document['items'])} items — " + ", ".join(f"{k} {v}" for k, v in c.items())
                       + f"; high-risk {e['high_risk_findings']}; {e['label']['en']} {e['score']}")
+    if document["stale_layers"]:
+        err_console.print(f"stale evidence (older than its limit): {', '.join(document['stale_layers'])} — "
+                          "collect again with `govctl comply collect`")
+    if document["remediation_tracking"]["overdue"]:
+        err_console.print(f"overdue remediation: {', '.join(document['remediation_tracking']['overdue'])} — "
+                          "see `govctl comply remediation list --overdue`")
 
 
 @app.command("collect")
@@ -135,6 +169,7 @@ def pack(
     evidence: Optional[Path] = typer.Option(None, "--evidence", help="Use a saved evidence directory instead of collecting."),
     host_audit: Optional[Path] = typer.Option(None, "--host-audit", help="A saved `govctl audit --json` result."),
     assessment_file: Optional[Path] = typer.Option(None, "--assessment", help="Attachments and waivers (YAML)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge waivers, evidence freshness and remediation due dates as of this date (YYYY-MM-DD; default today)."),
     key: str = typer.Option("evidence", "--key", help="SM2 signing key of the keystore (created on first use)."),
     json_out: bool = typer.Option(False, "--json", help="Print the signed manifest."),
 ) -> None:
@@ -153,7 +188,7 @@ def pack(
         _check_standard(s)
     keystore = open_keystore()  # unlock first: a locked keystore fails before the slow collection
     layers = _layers(stack, evidence, host_audit, level)
-    documents, inputs = _assess(list(dict.fromkeys(standard)), level, layers, assessment_file)
+    documents, inputs = _assess(list(dict.fromkeys(standard)), level, layers, assessment_file, as_of)
     manifest = packs.write(out, documents, layers, inputs, keystore, key)
     audit.append(actor(), "comply.pack", {"directory": str(out), "files": len(manifest["files"]),
                                           "signature": manifest["signature"]["value"]})
@@ -246,3 +281,72 @@ def diff_cmd(
         print_json(result)
     else:
         console.print(diff.to_text(result), end="", highlight=False, markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- remediation tracking (issue #19)
+remediation_app = typer.Typer(
+    name="remediation", no_args_is_help=True,
+    help="Track the fixing of 不符合 / 部分符合 items: owner, due date, status, link to the fix "
+         "(state/compliance/remediation.yaml; carried over from one report to the next).",
+)
+app.add_typer(remediation_app)
+
+
+@remediation_app.command("list")
+def remediation_list(
+    overdue: bool = typer.Option(False, "--overdue", help="Only the items past their due date and not done."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge due dates as of this date (YYYY-MM-DD; default today)."),
+    no_notify: bool = typer.Option(False, "--no-notify", help="Do not notify the auditors of overdue items."),
+) -> None:
+    """List the tracked items, overdue ones first; overdue items are notified to the auditors through
+    the notification channels (once per item and due date within notify's window).
+
+    Example: govctl comply remediation list --overdue
+    """
+    from govctl.ui import console, print_json
+    from policies.compliance import remediation
+
+    rows = remediation.load().listing(_as_of(as_of), overdue)
+    notified = [] if no_notify else remediation.notify_overdue(rows)
+    if json_out:
+        print_json({"as_of": _as_of(as_of).isoformat(), "items": rows, "notified": notified})
+        return
+    if not rows:
+        console.print("没有超期的整改项 no overdue items" if overdue else
+                      "尚无整改跟踪 nothing tracked yet: govctl comply remediation set ITEM --owner … --due …")
+        return
+    for r in rows:
+        flag = "超期 OVERDUE " if r["overdue"] else ""
+        console.print(f"{flag}{r['standard']}:{r['item']}  {r['status_zh']} {r['status']}  负责人 {r['owner']}  "
+                      f"期限 {r['due']}" + (f"  {r['link']}" if r.get("link") else ""), highlight=False, markup=False, soft_wrap=True)
+
+
+@remediation_app.command("set")
+def remediation_set(
+    item: str = typer.Argument(..., metavar="ITEM", help="The item, e.g. djcp:CE-IA-C (or CE-IA-C when one catalog has it)."),
+    standard: Optional[str] = typer.Option(None, "--standard", help=STANDARD_HELP),
+    owner: Optional[str] = typer.Option(None, "--owner", help="Who fixes it (person or team)."),
+    due: Optional[str] = typer.Option(None, "--due", help="Due date, YYYY-MM-DD."),
+    status: Optional[str] = typer.Option(None, "--status", help="open, in-progress, done or accepted-risk (new entries: open)."),
+    link: Optional[str] = typer.Option(None, "--link", help="The fix: change, ticket or document."),
+    json_out: bool = typer.Option(False, "--json", help="Print the entry as JSON."),
+) -> None:
+    """Track an item: a new one needs --owner and --due; later calls change any of the fields.
+
+    Example: govctl comply remediation set djcp:CE-IA-C --owner 张工 --due 2027-01-31 --link https://git.example/fix/12
+    """
+    from govctl.ui import console, print_json
+    from policies.compliance import STANDARDS, remediation
+
+    known = {s: ids for s, ids in _known_items().items() if s in STANDARDS}
+    standard_key, item_id = remediation.resolve_item(item, standard, known)
+    tracker = remediation.load()
+    entry = remediation.set_entry(tracker, standard_key, item_id, owner=owner, due=due, status=status, link=link,
+                                  today=_as_of(None))
+    tracker.save()
+    if json_out:
+        print_json(entry)
+    else:
+        console.print(f"{standard_key}:{item_id}: {entry['status']}, owner {entry['owner']}, due {entry['due']}"
+                      + (f", {entry['link']}" if entry.get("link") else ""), highlight=False, markup=False)

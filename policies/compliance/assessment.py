@@ -34,6 +34,10 @@ class Assessment:
     def waiver_for(self, standard: str, item: str) -> dict | None:
         return next((w for w in self.waivers if w["standard"] == standard and w["item"] == item), None)
 
+    def host_waivers(self) -> list[dict]:
+        """Waivers of host-hardening items (standard `host`), optionally for one host each."""
+        return [w for w in self.waivers if w["standard"] == "host"]
+
     def attachment_file(self, attachment: dict) -> Path | None:
         if not attachment.get("path") or self.source is None:
             return None
@@ -70,6 +74,8 @@ def load(path: Path | None = None, known_items: dict[str, set[str]] | None = Non
         for entry in document.get(kind, []):
             if known_items and entry["item"] not in known_items.get(entry["standard"], set()):
                 problems.append(f"{kind}: item {entry['item']} is not in the {entry['standard']} catalog")
+            if entry.get("host") and entry["standard"] != "host":
+                problems.append(f"{kind}: {entry['item']}: `host` applies to host-hardening items only (standard: host)")
             if kind == "attachments" and entry.get("path") and not (path.parent / entry["path"]).is_file():
                 problems.append(f"attachments: {entry['item']}: file {entry['path']} does not exist")
     if problems:
@@ -80,3 +86,19 @@ def load(path: Path | None = None, known_items: dict[str, set[str]] | None = Non
 
 def waiver_active(waiver: dict, today: dt.date | None = None) -> bool:
     return dt.date.fromisoformat(waiver["expires"]) >= (today or dt.date.today())
+
+
+def host_waiver(waivers: list[dict], item: str, host: str) -> dict | None:
+    """The waiver of a host item on one host: one naming that host before one for every host."""
+    matching = [w for w in waivers if w["item"] == item and w.get("host") in (None, host)]
+    return next((w for w in matching if w.get("host") == host), matching[0] if matching else None)
+
+
+def schema_problems(document, schema_path: Path) -> list[str]:
+    """Every place `document` breaks the JSON schema, as `path: message` (for a BadInput)."""
+    import jsonschema
+
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(checker.iter_errors(document), key=lambda e: list(map(str, e.path)))
+    return [f"{'.'.join(map(str, e.path)) or '(document)'}: {e.message}" for e in errors]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL
+from .assessment import host_waiver, waiver_active
 from .catalog import host_catalog
 
 DJCP_RETENTION_DAYS = 180        # 网络安全法 art. 21: network logs kept at least six months
@@ -434,7 +435,11 @@ def host_verdicts(audit: dict) -> dict[str, dict[str, dict]]:
     return result
 
 
-def host_outcome(ev: Evidence, ids: tuple[str, ...]) -> Outcome:
+def host_outcome(ev: Evidence, ids: tuple[str, ...], waivers: list[dict] | None = None,
+                 today: dt.date | None = None) -> Outcome:
+    """The host audit's verdicts of `ids` over every host. A host item waived on a host (an active
+    waiver of standard `host` in the assessment file) is 不适用 there and named with its justification;
+    an expired waiver is named and the host's verdict counts again."""
     catalog = host_catalog()
     if catalog is None:
         raise Missing("主机加固目录（playbooks/catalog/host-controls.yaml）尚未安装。",
@@ -452,10 +457,23 @@ def host_outcome(ev: Evidence, ids: tuple[str, ...]) -> Outcome:
         found = {h: v[item]["verdict"] for h, v in sorted(per_host.items()) if item in v}
         if not found:
             raise Missing(f"主机核查结果中没有 {item}。", f"the host audit has no result for {item}")
+        waived, expired = {}, {}
+        for h in list(found):
+            w = host_waiver(waivers or [], item, h)
+            if w and waiver_active(w, today):
+                waived[h], found[h] = w, NOT_APPLICABLE
+            elif w:
+                expired[h] = w
         verdict = combine(list(found.values()))
         verdicts.append(verdict)
         failing = [h for h, v in found.items() if v in (NON_COMPLIANT, PARTIAL)]
         lines.append(f"{item}：{verdict}（{len(found)} 台" + (f"，未通过 {', '.join(failing)}" if failing else "") + "）")
+        for w in {id(w): w for w in waived.values()}.values():
+            hosts_of = [h for h, x in waived.items() if x is w]
+            lines.append(f"{item} 已豁免（{', '.join(hosts_of)}）：{w['justification']}（批准人 {w['approver']}，有效期至 {w['expires']}）")
+        for w in {id(w): w for w in expired.values()}.values():
+            hosts_of = [h for h, x in expired.items() if x is w]
+            lines.append(f"{item} 的豁免已于 {w['expires']} 过期（{', '.join(hosts_of)}，批准人 {w['approver']}），重新计入")
         if verdict == MANUAL:
             prompts.append(f"{item}：{catalog[item].get('auditor') or catalog[item]['check']}")
     if unaudited:  # a host the audit could not reach leaves the item open unless a failure decides it

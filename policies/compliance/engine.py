@@ -6,7 +6,9 @@ examined, manual prompts still open) and its waiver:
 - otherwise the results combine as checks.combine says: any 不符合 or 部分符合 decides the item
   (不符合 when nothing passed, 部分符合 when something did), open manual checks notwithstanding;
   without failures, an open manual check (or a layer whose evidence is missing) leaves it
-  需人工核查 with the prompt saying what to attach; when all evidence passed: 符合.
+  需人工核查 with the prompt saying what to attach; when all evidence passed: 符合 — unless a passing
+  check rests on a stale layer (freshness.py): then 需人工核查 (collect again). Failures found on
+  stale evidence stand. Host checks apply the assessment's waivers of host items.
 
 The engine also says which check names a catalog may use (the ones it can run): it refuses a
 catalog naming any other before evaluating it, and `validate_catalog` adds that to the catalog's
@@ -21,6 +23,7 @@ from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, VERDICT
 from .assessment import Assessment, waiver_active
 from .catalog import Catalog, CatalogError, Check, Item, automation, parse_check, validate as validate_document
 from .checks import CHECKS, Evidence, Missing, Outcome, combine, host_outcome, pack_outcome, secops_rules_outcome
+from .freshness import Limits, layer_ages
 
 # The checks that take the catalog's parameter (ids, a clause); `manual` is a person's; every other
 # name is a function of checks.CHECKS.
@@ -52,6 +55,7 @@ class CheckResult:
     detail: str
     remediation: str | None = None
     source: str = ""
+    stale: bool = False                 # from an evidence layer older than its freshness limit
 
 
 @dataclass
@@ -98,10 +102,14 @@ def validate_catalog(document: dict, source: str) -> None:
     validate_document(document, source, unrunnable_checks)
 
 
-def run_check(check: Check, evidence: Evidence) -> CheckResult:
-    """One automated check; missing evidence becomes 需人工核查 with the prompt."""
+def run_check(check: Check, evidence: Evidence, host_waivers: list[dict] | None = None,
+              today: dt.date | None = None) -> CheckResult:
+    """One automated check; missing evidence becomes 需人工核查 with the prompt. Host checks apply the
+    assessment's host-item waivers."""
     try:
-        if check.kind in PARAMETERISED_CHECKS:
+        if check.kind == "host":
+            outcome = host_outcome(evidence, check.param, host_waivers, today)
+        elif check.kind in PARAMETERISED_CHECKS:
             outcome = PARAMETERISED_CHECKS[check.kind](evidence, check.param)
         else:
             outcome = CHECKS[check.kind](evidence)
@@ -110,8 +118,17 @@ def run_check(check: Check, evidence: Evidence) -> CheckResult:
     return CheckResult(check.label, check.layer, True, outcome.verdict, outcome.detail, outcome.remediation, outcome.source)
 
 
+def _stale(result: CheckResult, age: dict) -> CheckResult:
+    """Mark a result that rests on a layer older than its freshness limit (evaluate_item decides
+    what that does to the item's verdict)."""
+    result.stale = True
+    result.detail += (f"（证据已过期：{result.layer} 层采集于 {age['collected']}，超过 {age['max_age_days']} 天时效，"
+                      f"请重新采集 `govctl comply collect`）")
+    return result
+
+
 def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: Assessment,
-                  today: dt.date | None = None) -> ItemResult:
+                  today: dt.date | None = None, ages: dict[str, dict] | None = None) -> ItemResult:
     results: list[CheckResult] = []
     open_prompts: list[str] = []
     attachments = assessment.attachments_for(catalog.key, item.id)
@@ -121,7 +138,9 @@ def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: 
                 open_prompts.append(check.param["zh"])
                 results.append(CheckResult("manual", "manual", False, MANUAL, check.param["zh"]))
             continue
-        results.append(run_check(check, evidence))
+        result = run_check(check, evidence, assessment.host_waivers(), today)
+        age = (ages or {}).get(result.layer)
+        results.append(_stale(result, age) if age and age["stale"] and result.verdict != NOT_APPLICABLE else result)
     for a in attachments:
         results.append(CheckResult("attachment", "attachment", False, a["verdict"],
                                    f"{a['title']}（{a['assessor']}，{a['date']}）", None, a.get("path") or ""))
@@ -138,7 +157,14 @@ def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: 
             results.append(CheckResult("waiver", "waiver", False, MANUAL,
                                        f"豁免已于 {waiver['expires']} 过期（批准人 {waiver['approver']}），不再生效。"))
         verdict = combine([r.verdict for r in results]) if results else MANUAL
-        if verdict in (PARTIAL, NON_COMPLIANT):
+        stale = [i for i, r in enumerate(results) if r.stale and r.verdict == COMPLIANT]
+        if verdict == COMPLIANT and stale:
+            # old evidence cannot show compliance today; a failure found on it still stands
+            verdict = MANUAL
+            open_prompts.append("判定所依据的证据已过期，请重新采集（govctl comply collect）后再判定。")
+        if verdict == MANUAL and stale and not any(r.verdict == MANUAL for r in results):
+            deciding = stale
+        elif verdict in (PARTIAL, NON_COMPLIANT):
             deciding = [i for i, r in enumerate(results) if r.verdict in (PARTIAL, NON_COMPLIANT)]
         elif verdict == MANUAL:
             deciding = [i for i, r in enumerate(results) if r.verdict == MANUAL]
@@ -174,12 +200,15 @@ def estimate(results: list[ItemResult]) -> dict:
             "band": band, "decided_items": len(decided), "manual_items": len(manual), "high_risk_findings": high_risk}
 
 
-def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today: dt.date | None = None) -> dict:
-    """The whole assessment as one JSON-ready document (what every report format renders)."""
+def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today: dt.date | None = None,
+             freshness: Limits | None = None) -> dict:
+    """The whole assessment as one JSON-ready document (what every report format renders). With
+    `freshness`, each evidence layer's age is judged against its limit (freshness.py)."""
     problems = [p for i in catalog.items for p in _unrunnable(i.id, i.checks)]
     if problems:
         raise CatalogError(f"{catalog.source or catalog.key}: " + "; ".join(problems))
-    items = [evaluate_item(i, catalog, evidence, assessment, today) for i in catalog.items]
+    ages = layer_ages(evidence.layers, freshness, today) if freshness else {}
+    items = [evaluate_item(i, catalog, evidence, assessment, today, ages) for i in catalog.items]
     counts = {v: sum(r.verdict == v for r in items) for v in VERDICT_EN}
     per_area = []
     for area in catalog.areas:
@@ -199,7 +228,9 @@ def evaluate(catalog: Catalog, evidence: Evidence, assessment: Assessment, today
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "system": assessment.system, "assessment_file": str(assessment.source) if assessment.source else None,
         "evidence": {name: {"status": doc.get("status"), "collected": doc.get("collected"), "source": doc.get("source"),
-                            "prompt": doc.get("prompt")} for name, doc in sorted(evidence.layers.items())},
+                            "prompt": doc.get("prompt"), **ages.get(name, {})}
+                     for name, doc in sorted(evidence.layers.items())},
+        "stale_layers": sorted(name for name, age in ages.items() if age["stale"]),
         "excluded": list(catalog.excluded),
         "counts": counts, "areas": per_area, "estimate": estimate(items),
         "findings": findings, "items": [r.as_dict() for r in items],

@@ -19,12 +19,14 @@ def fixture_layers() -> dict[str, dict]:
     return copy.deepcopy(collect.load(FIXTURES))
 
 
-def evaluate(standard: str, layers: dict, level: int = 3, assessment=None, today: dt.date | None = None) -> dict:
+def evaluate(standard: str, layers: dict, level: int = 3, assessment=None, today: dt.date | None = None,
+             freshness_limits=None) -> dict:
     from policies.compliance import catalog, engine
     from policies.compliance.assessment import Assessment
     from policies.compliance.checks import Evidence
 
-    return engine.evaluate(catalog.load(standard, level), Evidence(layers, level), assessment or Assessment(), today)
+    return engine.evaluate(catalog.load(standard, level), Evidence(layers, level), assessment or Assessment(), today,
+                           freshness_limits)
 
 
 def item(report: dict, item_id: str) -> dict:
