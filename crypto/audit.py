@@ -495,7 +495,7 @@ def verify(directory: Path | None = None, trusted: list | None = None,
 # Parameter names that may carry a secret; their values never reach the log (the log is read by
 # auditors and copied into evidence packs). Matched anywhere in the name, case-insensitively.
 SECRET_KEY_NAMES = re.compile(r"pass(word|wd|phrase)|secret|token|private|credential|cookie|authori[sz]ation|"
-                              r"api_?key|key_?material|plaintext|session_?id|\bpin\b|otp|kek|dek", re.I)
+                              r"api_?key|key_?material|plaintext|session_?id|\b(pin|otp|kek|dek)\b", re.I)
 REDACTED = "[redacted]"
 # Appends that failed (log unavailable, disk full …) since the process started; the action itself went on.
 record_failures = 0
@@ -559,3 +559,93 @@ def _key_event(actor: str, action: str, details: dict) -> None:
     """The keystore's lifecycle events (key.create / key.rotate / key.destroy …) on the trail."""
     target = details.get("key") or details.get("name")
     record(actor, action, target, details)
+
+
+# -- reading the trail back: `govctl auditlog list|show`, GET /audit ------------------------------
+_RELATIVE = re.compile(r"now(?:-(\d{1,6})([smhd]))?")
+LIST_MAX = 10000
+
+
+def parse_when(text: str | None, what: str) -> datetime | None:
+    """An ISO 8601 time (a date alone is midnight UTC) or `now-30d` / `now-12h` / `now-15m` / `now`."""
+    if text is None or text == "":
+        return None
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        amount, unit = relative.groups()
+        seconds = int(amount or 0) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit or "s"]
+        return datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - seconds, timezone.utc)
+    try:
+        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{what} {text[:64]!r} is not a time; give ISO 8601 (2026-12-01, 2026-12-01T08:00:00+08:00) "
+                       "or now-30d / now-12h / now-15m") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def _view(entry: dict) -> dict:
+    """An entry as the trail shows it: entries appended before `record` (plain `append`) have no
+    target/outcome fields; their details are their parameters."""
+    details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    trail = "outcome" in details and "params" in details
+    return {"index": entry.get("index"), "time": entry.get("time"), "actor": entry.get("actor"),
+            "action": entry.get("action"), "target": details.get("target") if trail else None,
+            "params": details.get("params") if trail else details,
+            "outcome": details.get("outcome", "ok") if trail else "ok", "reason": details.get("reason")}
+
+
+def entries(directory: Path | None = None, actor: str | None = None, action: str | None = None,
+            target: str | None = None, since: str | None = None, until: str | None = None,
+            limit: int = 100, offset: int = 0, outcome: str | None = None) -> dict:
+    """The trail's entries matching the filters, newest first: {"total", "entries"}. `action` matches
+    the name or a dotted prefix ("ban" → ban.add, ban.lift, ban.auto); `target` a part of the target."""
+    if not 1 <= limit <= LIST_MAX:
+        raise BadInput(f"--limit {limit}: give 1 to {LIST_MAX}")
+    if offset < 0:
+        raise BadInput(f"offset {offset}: give 0 or more")
+    if outcome not in (None, "ok", "failed"):
+        raise BadInput(f"outcome {outcome[:32]!r}: give ok or failed")
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    path = Path(directory or default_dir()) / ENTRIES
+    matched: list[dict] = []
+    if path.exists():
+        with open(path, "rb") as stream:
+            for line in stream:
+                try:
+                    view = _view(json.loads(line))
+                except (ValueError, AttributeError):
+                    continue  # a garbled line is `verify`'s to report, not the listing's
+                if actor and view["actor"] != actor:
+                    continue
+                if action and view["action"] != action and not str(view["action"]).startswith(action.rstrip(".") + "."):
+                    continue
+                if target and target not in str(view["target"] or ""):
+                    continue
+                if outcome and view["outcome"] != outcome:
+                    continue
+                if start or end:
+                    try:
+                        when = datetime.fromisoformat(view["time"])
+                    except (TypeError, ValueError):
+                        continue
+                    if (start and when < start) or (end and when > end):
+                        continue
+                matched.append(view)
+    matched.reverse()
+    return {"total": len(matched), "entries": matched[offset:offset + limit]}
+
+
+def entry(index: int, directory: Path | None = None, proof: bool = False) -> dict:
+    """One entry as the trail shows it, with `raw` (the logged line) and, with `proof`, its inclusion
+    proof against the latest signed checkpoint (BadInput when none covers it yet)."""
+    log = AuditLog.at(directory)
+    if index < 0:
+        raise BadInput(f"INDEX {index}: give 0 or more")
+    size = log.size()
+    if index >= size:
+        raise BadInput(f"entry {index} does not exist (the log has {size} entries: 0..{size - 1})")
+    raw = log.entry_line(index)
+    shown = {**_view(json.loads(raw)), "raw": raw}
+    if proof:
+        shown["proof"] = log.prove_inclusion(index)
+    return shown
