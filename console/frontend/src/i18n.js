@@ -44,6 +44,10 @@ const messages = {
     merge: '合并', mergeIds: '并入的事件编号（逗号分隔）', split: '拆分所选告警', reopen: '重新打开',
     report: '下载事件报告 (PDF)', reportJson: 'JSON', mergedInto: '已并入 #{id}', badIds: '请输入事件编号，如 12, 15',
     selectAlerts: '请先在时间线中勾选要拆分的告警', splitDone: '已拆分为新事件 #{id}',
+    // audit trail (issue #19)
+    auditLog: '审计日志', auditTarget: '对象', auditOutcome: '结果', auditParams: '参数', outcomeOk: '成功', outcomeFailed: '失败',
+    proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
+    auditHidden: '审计日志需要“安全”或“审计”角色',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -85,6 +89,10 @@ const messages = {
     merge: 'Merge', mergeIds: 'Incidents to merge in (comma-separated)', split: 'Split selected alerts', reopen: 'Reopen',
     report: 'Download report (PDF)', reportJson: 'JSON', mergedInto: 'merged into #{id}', badIds: 'Enter incident numbers, e.g. 12, 15',
     selectAlerts: 'Tick the alerts to split off in the timeline first', splitDone: 'Split into new incident #{id}',
+    // audit trail (issue #19)
+    auditLog: 'Audit log', auditTarget: 'Target', auditOutcome: 'Outcome', auditParams: 'Parameters', outcomeOk: 'ok', outcomeFailed: 'failed',
+    proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
+    auditHidden: 'The audit log needs the security or auditor role',
   },
 }
 

@@ -6,6 +6,7 @@ import Incidents from './pages/Incidents.vue'
 import IncidentDetail from './pages/IncidentDetail.vue'
 import Events from './pages/Events.vue'
 import Bans from './pages/Bans.vue'
+import Audit from './pages/Audit.vue' // audit trail (issue #19)
 
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
@@ -21,6 +22,7 @@ export const router = createRouter({
     { path: '/incidents/:id(\\d+)', component: IncidentDetail, props: (r) => ({ id: Number(r.params.id) }) },
     { path: '/events', component: Events },
     { path: '/bans', component: Bans },
+    { path: '/audit', component: Audit }, // audit trail (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
