@@ -549,7 +549,8 @@ def recorded(actor: str, action: str, target: str | None = None, params: dict | 
         if code in (0, None):
             record(actor, action, target, params, "ok", directory)
         else:
-            exited = isinstance(exc, SystemExit) or hasattr(exc, "exit_code")  # the command said why itself
+            # typer.Exit (click's) or sys.exit: the command said why itself; any other error says it here
+            exited = isinstance(exc, SystemExit) or type(exc).__module__.startswith("click")
             reason = f"exit code {code}" if exited else (str(exc).splitlines() or [""])[0] or exc.__class__.__name__
             record(actor, action, target, params, f"failed: {reason[:300]}", directory)
         raise

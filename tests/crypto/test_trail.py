@@ -86,11 +86,10 @@ def test_every_action_leaves_an_entry_and_the_log_verifies(state, tmp_path, hook
         assert proc.returncode == 0, proc.stderr[-2000:]
     # lab up / down: the real commands, refused before anything changes (the test does not build a lab)
     cli = CliRunner()
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    for op in ("up", "down"):
-        assert cli.invoke(app, ["lab", op]).exit_code == 1
-    monkeypatch.undo()  # the rest of the test needs the real environment back: set it again below
-    monkeypatch.setenv("GOVCTL_NOTIFY_CONFIG", str(hook))
+    with pytest.MonkeyPatch.context() as not_root:
+        not_root.setattr(os, "geteuid", lambda: 1000)
+        for op in ("up", "down"):
+            assert cli.invoke(app, ["lab", op]).exit_code == 1
     # govctl up / down: up refused on a bad option (nothing started); down with nothing running
     assert cli.invoke(app, ["up", "--store", "mongodb"]).exit_code == 2
     assert cli.invoke(app, ["down", "--keep-lab"]).exit_code == 0
