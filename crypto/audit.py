@@ -550,7 +550,7 @@ def recorded(actor: str, action: str, target: str | None = None, params: dict | 
             record(actor, action, target, params, "ok", directory)
         else:
             # typer.Exit (click's) or sys.exit: the command said why itself; any other error says it here
-            exited = isinstance(exc, SystemExit) or type(exc).__module__.startswith("click")
+            exited = isinstance(exc, SystemExit) or type(exc).__module__.split(".")[0] in ("click", "typer")
             reason = f"exit code {code}" if exited else (str(exc).splitlines() or [""])[0] or exc.__class__.__name__
             record(actor, action, target, params, f"failed: {reason[:300]}", directory)
         raise
