@@ -186,7 +186,7 @@ def test_every_action_leaves_an_entry_and_the_log_verifies(state, tmp_path, hook
     assert len(seen(entries, "harden.run")) == 1, "an audit (check mode) is not a change"
     assert one("harden.rollback", "db-9.nowhere")["outcome"] == "failed"
     auto = one("ban.auto")
-    assert auto["actor"] == "secops" and auto["params"]["count"] == len(auto["params"]["blocks"]) >= 3
+    assert auto["actor"] == "govctl-secops" and auto["params"]["count"] == len(auto["params"]["blocks"]) >= 3
     assert {b["address"] for b in auto["params"]["blocks"]} >= {"203.0.113.5", "203.0.113.6", "198.51.100.7"}
     assert (one("ban.add", "192.0.2.77")["actor"], one("ban.lift", "203.0.113.5")["actor"]) == ("li.na", "li.na")
     states = [(e["params"]["from"], e["params"]["to"]) for e in seen(entries, "incident.state", f"incident:{first}")]
