@@ -147,11 +147,10 @@ def test_every_action_leaves_an_entry_and_the_log_verifies(state, tmp_path, hook
     keystore.destroy_version("backups", 1)
 
     # a compliance pack
-    from policies.compliance import pack as packs
+    from policies.compliance import collect, pack as packs
     from policies.compliance.assessment import Assessment
-    from tests.policies.compliance.conftest import evaluate, fixture_layers
-    layers = fixture_layers()
-    packs.write(tmp_path / "pack", [evaluate("djcp", layers)], layers, Assessment(), keystore, formats=("json",))
+    layers = collect.load(ROOT / "tests/policies/compliance/fixtures/lab")
+    packs.write(tmp_path / "pack", [], layers, Assessment(), keystore, formats=("json",))
 
     # console users and sign-ins
     users = Users(tmp_path / "console" / "users.yaml")
