@@ -209,9 +209,12 @@ def list_entries(
     from rich.table import Table
 
     table = Table("#", "时间 time (UTC)", "操作者 actor", "操作 action", "对象 target", "结果 outcome")
+    for column in table.columns[:4]:
+        column.no_wrap = True  # index, time, actor and action stay readable; target and outcome wrap
     for e in found["entries"]:
         result = "ok" if e["outcome"] == "ok" else f"[red]failed[/]: {str(e['reason'])[:60]}"
-        table.add_row(str(e["index"]), str(e["time"])[:19], e["actor"], e["action"], e["target"] or "-", result)
+        table.add_row(str(e["index"]), str(e["time"])[:19].replace("T", " "), e["actor"], e["action"],
+                      e["target"] or "-", result)
     console.print(table)
     console.print(f"{len(found['entries'])} of {found['total']} matching entries", highlight=False)
 
