@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crypto.audit import record as audit_record
+
 from .users import Users, load_policy
 
 COOKIE = "govctl_session"
@@ -149,3 +151,5 @@ class Sessions:
         self.signin_log.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, open(self.signin_log, "a", encoding="utf-8") as out:
             out.write(line + "\n")
+        audit_record(name[:128], "console.sign-in", "console", {"address": address},
+                     "ok" if outcome == "success" else f"failed: {reason}")

@@ -16,6 +16,8 @@ import yaml
 
 from core import yamlfile
 
+from crypto.audit import record as audit_record
+from crypto.keystore import actor
 from core.errors import BadInput
 
 ROLES = ("ops", "security", "auditor")  # the same three roles as secops.api
@@ -123,6 +125,7 @@ class Users:
                 raise BadInput(f"user {name} exists; change the password with `govctl users passwd {name}`")
             self._save([*users, {"name": name, "role": role, "hash": _hasher().hash(password),
                                  "disabled": False, "changed": time.time()}])
+        audit_record(actor(), "user.add", name, {"role": role})
 
     def _change(self, name: str, **changes) -> None:
         with self._lock:
@@ -137,9 +140,11 @@ class Users:
     def set_password(self, name: str, password: str) -> None:
         check_password(password)
         self._change(name, hash=_hasher().hash(password))
+        audit_record(actor(), "user.password", name)
 
     def disable(self, name: str) -> None:
         self._change(name, disabled=True)
+        audit_record(actor(), "user.disable", name)
 
     def verify(self, name: str, password: str) -> dict | None:
         """The user entry when the password is right (disabled or not: the caller decides), else None."""

@@ -13,6 +13,7 @@ Python API for other parts of govctl:
 
     from crypto import audit
     audit.append("alice", "deploy.up", {"stack": "lab"})   # no key needed
+    audit.record("alice", "infra.up", "lab", {"policy_pack": None}, "ok")  # the trail of actions
     audit.checkpoint()                                     # signs the head (opens the keystore)
     report = audit.verify()                                # report.ok, report.problems
 """
@@ -22,6 +23,8 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -467,7 +470,7 @@ def trusted_keys_from_hex(values: list[str], alg: str) -> list:
 # -- the small API other parts of govctl call ---------------------------------------------------
 def open_keystore(path: Path | None = None, root=None, settings=None) -> Keystore:
     """The keystore with its lifecycle events appended to the audit log (the usual way to open it)."""
-    return Keystore.open(path, root, settings, events=append)
+    return Keystore.open(path, root, settings, events=_key_event)
 
 
 def append(actor: str, action: str, details: dict | None = None, directory: Path | None = None) -> dict:
@@ -486,3 +489,165 @@ def verify(directory: Path | None = None, trusted: list | None = None,
     if trusted is None:
         trusted = list(Keystore.open(events=None).public_keys(AUDIT_KEY).values())  # reads public keys only
     return verify_log(directory, trusted, witness)
+
+
+# -- the trail: one recording function for every state-changing action (issue 19) ----------------
+# Parameter names that may carry a secret; their values never reach the log (the log is read by
+# auditors and copied into evidence packs). Matched anywhere in the name, case-insensitively.
+SECRET_KEY_NAMES = re.compile(r"pass(word|wd|phrase)|secret|token|private|credential|cookie|authori[sz]ation|"
+                              r"api_?key|key_?material|plaintext|session_?id|\b(pin|otp|kek|dek)\b", re.I)
+REDACTED = "[redacted]"
+# Appends that failed (log unavailable, disk full …) since the process started; the action itself went on.
+record_failures = 0
+
+
+def redact(value):
+    """`value` with the values of secret-looking keys replaced (dicts and lists, recursively)."""
+    if isinstance(value, dict):
+        return {str(k): REDACTED if SECRET_KEY_NAMES.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # a Path, an enum …: its text, never a failure to record
+
+
+def record(actor: str, action: str, target: str | None = None, params: dict | None = None,
+           outcome: str = "ok", directory: Path | None = None) -> dict | None:
+    """Append one action to the trail: who (`actor`), what (`action`, e.g. "ban.add"), on what
+    (`target`), with which parameters (secrets redacted) and how it ended (`outcome`: "ok" or
+    "failed: reason"). The entry's time is the log's.
+
+    Never raises: the action has happened (or is protecting something) by the time it is recorded,
+    and failing it because the log is unavailable would leave the platform worse off than an
+    unrecorded action. A failure to record is printed on stderr and counted in `record_failures`
+    (shown by `govctl auditlog verify`'s caller and checked by compliance), and the caller goes on."""
+    global record_failures
+    status, _, reason = (outcome or "ok").partition(":")
+    details = {"target": None if target is None else str(target), "params": redact(params or {}),
+               "outcome": "failed" if status.strip() == "failed" else "ok"}
+    if details["outcome"] == "failed":
+        details["reason"] = reason.strip() or "unspecified"
+    try:
+        return AuditLog.at(directory).append(actor or "unknown", action, details)
+    except Exception as exc:  # noqa: BLE001 - by design: recording must never break the action
+        record_failures += 1
+        print(f"govctl: could not record {action} on {target} in the audit log ({exc.__class__.__name__}: "
+              f"{exc}); the action went on; failures so far: {record_failures}", file=sys.stderr)
+        return None
+
+
+@contextlib.contextmanager
+def recorded(actor: str, action: str, target: str | None = None, params: dict | None = None,
+             directory: Path | None = None):
+    """Run the block and record it: "ok", or "failed: <error>" (then the error propagates). A
+    Ctrl-C or an exit with a non-zero code is a failure too."""
+    try:
+        yield
+    except BaseException as exc:
+        code = exc.code if isinstance(exc, SystemExit) else getattr(exc, "exit_code", 1)  # typer.Exit
+        if code in (0, None):
+            record(actor, action, target, params, "ok", directory)
+        else:
+            # typer.Exit (click's) or sys.exit: the command said why itself; any other error says it here
+            exited = isinstance(exc, SystemExit) or type(exc).__module__.split(".")[0] in ("click", "typer")
+            reason = f"exit code {code}" if exited else (str(exc).splitlines() or [""])[0] or exc.__class__.__name__
+            record(actor, action, target, params, f"failed: {reason[:300]}", directory)
+        raise
+    record(actor, action, target, params, "ok", directory)
+
+
+def _key_event(actor: str, action: str, details: dict) -> None:
+    """The keystore's lifecycle events (key.create / key.rotate / key.destroy …) on the trail."""
+    target = details.get("key") or details.get("name")
+    record(actor, action, target, details)
+
+
+# -- reading the trail back: `govctl auditlog list|show`, GET /audit ------------------------------
+_RELATIVE = re.compile(r"now(?:-(\d{1,6})([smhd]))?")
+LIST_MAX = 10000
+
+
+def parse_when(text: str | None, what: str) -> datetime | None:
+    """An ISO 8601 time (a date alone is midnight UTC) or `now-30d` / `now-12h` / `now-15m` / `now`."""
+    if text is None or text == "":
+        return None
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        amount, unit = relative.groups()
+        seconds = int(amount or 0) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit or "s"]
+        return datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - seconds, timezone.utc)
+    try:
+        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{what} {text[:64]!r} is not a time; give ISO 8601 (2026-12-01, 2026-12-01T08:00:00+08:00) "
+                       "or now-30d / now-12h / now-15m") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def _view(entry: dict) -> dict:
+    """An entry as the trail shows it: entries appended before `record` (plain `append`) have no
+    target/outcome fields; their details are their parameters."""
+    details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    trail = "outcome" in details and "params" in details
+    return {"index": entry.get("index"), "time": entry.get("time"), "actor": entry.get("actor"),
+            "action": entry.get("action"), "target": details.get("target") if trail else None,
+            "params": details.get("params") if trail else details,
+            "outcome": details.get("outcome", "ok") if trail else "ok", "reason": details.get("reason")}
+
+
+def entries(directory: Path | None = None, actor: str | None = None, action: str | None = None,
+            target: str | None = None, since: str | None = None, until: str | None = None,
+            limit: int = 100, offset: int = 0, outcome: str | None = None) -> dict:
+    """The trail's entries matching the filters, newest first: {"total", "entries"}. `action` matches
+    the name or a dotted prefix ("ban" → ban.add, ban.lift, ban.auto); `target` a part of the target."""
+    if not 1 <= limit <= LIST_MAX:
+        raise BadInput(f"--limit {limit}: give 1 to {LIST_MAX}")
+    if offset < 0:
+        raise BadInput(f"offset {offset}: give 0 or more")
+    if outcome not in (None, "ok", "failed"):
+        raise BadInput(f"outcome {outcome[:32]!r}: give ok or failed")
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    path = Path(directory or default_dir()) / ENTRIES
+    matched: list[dict] = []
+    if path.exists():
+        with open(path, "rb") as stream:
+            for line in stream:
+                try:
+                    view = _view(json.loads(line))
+                except (ValueError, AttributeError):
+                    continue  # a garbled line is `verify`'s to report, not the listing's
+                if actor and view["actor"] != actor:
+                    continue
+                if action and view["action"] != action and not str(view["action"]).startswith(action.rstrip(".") + "."):
+                    continue
+                if target and target not in str(view["target"] or ""):
+                    continue
+                if outcome and view["outcome"] != outcome:
+                    continue
+                if start or end:
+                    try:
+                        when = datetime.fromisoformat(view["time"])
+                    except (TypeError, ValueError):
+                        continue
+                    if (start and when < start) or (end and when > end):
+                        continue
+                matched.append(view)
+    matched.reverse()
+    return {"total": len(matched), "entries": matched[offset:offset + limit]}
+
+
+def entry(index: int, directory: Path | None = None, proof: bool = False) -> dict:
+    """One entry as the trail shows it, with `raw` (the logged line) and, with `proof`, its inclusion
+    proof against the latest signed checkpoint (BadInput when none covers it yet)."""
+    log = AuditLog.at(directory)
+    if index < 0:
+        raise BadInput(f"INDEX {index}: give 0 or more")
+    size = log.size()
+    if index >= size:
+        raise BadInput(f"entry {index} does not exist (the log has {size} entries: 0..{size - 1})")
+    raw = log.entry_line(index)
+    shown = {**_view(json.loads(raw)), "raw": raw}
+    if proof:
+        shown["proof"] = log.prove_inclusion(index)
+    return shown

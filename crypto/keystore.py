@@ -57,8 +57,9 @@ def _now() -> str:
 
 
 def actor() -> str:
-    """Who is acting: $GOVCTL_ACTOR, else the login name."""
-    return os.environ.get("GOVCTL_ACTOR") or getpass.getuser()
+    """Who is acting: $GOVCTL_ACTOR, else the person behind sudo (the lab needs root; the trail wants
+    the person, not root), else the login name."""
+    return os.environ.get("GOVCTL_ACTOR") or os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 class RootKey(Protocol):

@@ -10,6 +10,7 @@ preflight rolls back to the topology's layout (restore_original) and the report 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import signal
 import subprocess
@@ -469,3 +470,29 @@ def _left_to_fix(target: LabTarget) -> list[str]:
 
 
 __all__ = ["DRILL_DIR", "run_drill"]
+
+
+# -- the audit trail (issue 19): every drill run that touches the lab, with its verdict --------------
+def _recorded(run):
+    """A start entry (a drill whose process dies still leaves a trace) and one with the verdict."""
+    @functools.wraps(run)
+    def run_and_record(plan: Plan, outputs: StackOutputs, dry_run: bool = False, **kwargs) -> dict[str, Any]:
+        from crypto.audit import record
+        from crypto.keystore import actor
+        if dry_run:  # a dry run changes nothing
+            return run(plan, outputs, dry_run=dry_run, **kwargs)
+        record(actor(), "drill.start", plan.id)
+        try:
+            result = run(plan, outputs, dry_run=dry_run, **kwargs)
+        except BaseException as exc:
+            record(actor(), "drill.run", plan.id, {}, f"failed: {type(exc).__name__}: {exc}")
+            raise
+        verdict = result.get("verdict")
+        why = result.get("reason") or result.get("aborted_in") or verdict
+        record(actor(), "drill.run", plan.id, {"run_id": result.get("run_id"), "verdict": verdict},
+               "ok" if verdict in ("pass", "fail") else f"failed: {why}")
+        return result
+    return run_and_record
+
+
+run_drill = _recorded(run_drill)

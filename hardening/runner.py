@@ -238,3 +238,38 @@ def rollback(host: str, stack: str = "lab", outputs: StackOutputs | None = None,
 
 def _all_results(sink: EventSink, host: str, task: str):
     return [r for r in sink.hosts[host].plumbing if r.task == task]
+
+
+# -- the audit trail (issue 19): harden runs that change hosts, and rollbacks ------------------------
+def _recorded(run, action: str, changes):
+    """Record the run with its outcome: failed when it raised, or when a host failed or was unreachable."""
+    import functools
+    import inspect
+
+    @functools.wraps(run)
+    def run_and_record(*args, **kwargs) -> dict:
+        from crypto.audit import record
+        from crypto.keystore import actor
+        bound = inspect.signature(run).bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = bound.arguments
+        if not changes(arguments):  # audits and --check runs change nothing
+            return run(*args, **kwargs)
+        target = arguments.get("host") or f"{arguments['stack']}:{arguments.get('limit') or 'all'}"
+        params = {k: v for k, v in arguments.items() if k in ("mode", "level", "limit", "stack", "host")}
+        try:
+            report = run(*args, **kwargs)
+        except BaseException as exc:
+            record(actor(), action, target, params, f"failed: {type(exc).__name__}: {exc}")
+            raise
+        broken = [*report.get("failed", []), *report.get("unreachable", [])]
+        if report.get("status", "ok") != "ok":
+            broken.append(report["host"])
+        record(actor(), action, target, {**params, "run_id": report.get("run_id")},
+               f"failed: hosts {', '.join(broken)}" if broken else "ok")
+        return report
+    return run_and_record
+
+
+baseline = _recorded(baseline, "harden.run", lambda a: a["mode"] != "audit" and not a["check"])
+rollback = _recorded(rollback, "harden.rollback", lambda a: True)

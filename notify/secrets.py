@@ -59,6 +59,9 @@ def seal(name: str, value: str, keystore=None, path: Path | None = None) -> None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, sort_keys=True)
     os.replace(temporary, path)
+    from crypto.audit import record
+    from crypto.keystore import actor
+    record(actor(), "notify.secret.set", name)  # the name only: the value never reaches the trail
 
 
 def names(path: Path | None = None) -> list[str]:

@@ -580,5 +580,32 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
             raise HTTPException(422, str(exc)) from None
         return import_blocklist(doc, decisions)
 
+    # audit trail (issue #19): the tamper-evident log of every action, for auditors and security staff
+    from crypto import audit as trail
+    from crypto.errors import BadInput as TrailInput
+
+    @app.get("/audit")
+    def audit_entries(actor: str | None = Query(None, max_length=128), action: str | None = Query(None, max_length=64),
+                      target: str | None = Query(None, max_length=256), outcome: Literal["ok", "failed"] | None = None,
+                      since: TimeText = None, until: TimeText = None, limit: int = Query(50, ge=1, le=1000),
+                      offset: int = Query(0, ge=0, le=10_000_000), who=Depends(allowed("audit"))):
+        """Entries of the audit trail, newest first (`total` counts every match): who did what, on what, how it ended."""
+        try:
+            return trail.entries(getattr(app.state, "audit_dir", None), actor or None, action or None,
+                                 target or None, since, until, limit, offset, outcome)
+        except TrailInput as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/audit/{index}/proof")
+    def audit_proof(index: int = PathParam(ge=0, le=10**12), who=Depends(allowed("audit"))):
+        """Entry `index` with its inclusion proof against the latest signed checkpoint (a download);
+        check it offline with `govctl auditlog verify --proof FILE`."""
+        try:
+            shown = trail.entry(index, getattr(app.state, "audit_dir", None), proof=True)
+        except TrailInput as exc:
+            raise HTTPException(404 if "does not exist" in str(exc) else 409, str(exc)) from None
+        return JSONResponse(shown["proof"], headers={
+            "Content-Disposition": f'attachment; filename="audit-entry-{index}-proof.json"'})
+
     app.state.store = store
     return app

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from crypto.audit import record as audit_record
+
 from .cases import SLA_AUTHOR, breaches_to_record, checklist, load_plans, load_sla, observables, plan_for, sla_status
 from .limits import (ASSIGNEE, INCIDENT_LABEL, INCIDENT_SOURCE, LIST_LIMIT, LIST_OFFSET, NOTE, OVERVIEW_DAYS,
                      RECORD_ID, TIME_ZONE, TITLE_QUERY)
@@ -191,6 +193,7 @@ class Incidents:
             self.store.update_incident(incident_id, {"state": target, "updated": now})
             self.store.add_incident_note(incident_id, now, actor, "state",
                                          f"{current['state']} → {target}" + (f": {note}" if note else ""))
+        audit_record(actor, "incident.state", f"incident:{incident_id}", {"from": current["state"], "to": target})
         return self.show(incident_id)
 
     def ack(self, incident_id, actor: str, note: str | None = None) -> dict:
@@ -209,6 +212,7 @@ class Incidents:
         with self.store.lock:
             self.store.update_incident(incident_id, {"assignee": assignee, "updated": now})
             self.store.add_incident_note(incident_id, now, actor, "assign", f"assigned to {assignee}")
+        audit_record(actor, "incident.assign", f"incident:{incident_id}", {"assignee": assignee})
         return self.show(incident_id)
 
     def note(self, incident_id, author: str, text: str) -> dict:
@@ -312,6 +316,7 @@ class Incidents:
                                                  f"{src['state']} → resolved: merged into #{target_id}")
             self.store.update_incident(target_id, {"severity": severity, "first": first, "last": last, "updated": now,
                                                    "rules": sorted(rules), "centers": sorted(centers)})
+        audit_record(actor, "incident.merge", f"incident:{target_id}", {"merged": [s["id"] for s in records]})
         return self.show(target_id)
 
     def split(self, incident_id, alert_ids: list, actor: str, note: str | None = None) -> dict:
@@ -353,6 +358,7 @@ class Incidents:
             extra = f" — {note}" if note else ""
             self.store.add_incident_note(incident_id, now, actor, "split", f"split into #{new_id}: alerts {ids}{extra}")
             self.store.add_incident_note(new_id, now, actor, "split", f"split from #{incident_id}: alerts {ids}{extra}")
+        audit_record(actor, "incident.split", f"incident:{incident_id}", {"new_incident": new_id, "alerts": wanted})
         return self.show(new_id)
 
     def reopen(self, incident_id, actor: str, note: str | None = None) -> dict:
@@ -369,6 +375,7 @@ class Incidents:
                                     f" reopen #{current['merged_into']} instead")
             reopen_record(self.store, incident_id, current["state"], "acknowledged", self.clock(), actor,
                           note or "reopened by hand")
+        audit_record(actor, "incident.reopen", f"incident:{incident_id}", {"from": current["state"]})
         return self.show(incident_id)
 
     def task(self, incident_id, task_id: str, actor: str, done: bool = True) -> dict:
@@ -383,6 +390,7 @@ class Incidents:
                                + ", ".join(t["id"] for t in tasks["tasks"]))
         self.store.add_incident_note(incident_id, self.clock(), actor, "task",
                                      f"{tasks['plan']}.{task_id}: {'done' if done else 'undone'}")
+        audit_record(actor, "incident.task", f"incident:{incident_id}", {"task": f"{tasks['plan']}.{task_id}", "done": done})
         return self.show(incident_id)
 
     def report(self, incident_id, author: str) -> dict:

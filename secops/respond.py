@@ -20,6 +20,8 @@ import subprocess
 import time
 from typing import Iterable, Protocol
 
+from crypto.audit import record as audit_record
+
 from .address import (AddressError, blockable, blockable_network, blockable_target, canonical, is_range, network,
                       parse, parse_network, refused)
 from .limits import BAN_TTL
@@ -356,11 +358,13 @@ class DecisionEngine:
             self.unrecorded.append(decision)
         elif self.store is not None:
             decision.id = self.store.record_decision(decision)
+            trail([decision], self.dry_run)
         return decision
 
     def take_unrecorded(self) -> list[Decision]:
         """With `deferred`: the decisions ready to be stored since the last call (the caller stores them)."""
         taken, self.unrecorded = self.unrecorded, []
+        trail(taken, self.dry_run)
         return taken
 
     def blocked_addresses(self) -> list[str]:
@@ -369,6 +373,27 @@ class DecisionEngine:
             net = parse_network(text) if is_range(text) else ipaddress.ip_network(text)
             return (net.version, net.network_address, net.prefixlen)
         return sorted(self.active, key=order)
+
+
+def trail(decisions: list[Decision], dry_run: bool) -> None:
+    """The audit trail of blocks and lifts (crypto.audit): a person's one at a time, a rule's
+    automatic blocks as one entry per engine batch (an attack can cause thousands; one append
+    per batch keeps the daemon's cost flat). Dry runs and allowlisted skips change nothing."""
+    changes = [d for d in decisions if d.action in ("block", "unblock") and not dry_run]
+    if not changes:
+        return
+    if len(changes) == 1 and changes[0].rule is None:
+        d = changes[0]
+        audit_record(d.actor, "ban.add" if d.action == "block" else "ban.lift", d.address,
+                     {"reason": d.reason, "ttl": d.ttl, "enforced": d.enforced})
+        return
+    by_actor: dict[str, list[Decision]] = {}
+    for d in changes:
+        by_actor.setdefault(d.actor, []).append(d)
+    for actor, batch in by_actor.items():
+        audit_record(actor, "ban.auto", ",".join(d.address for d in batch[:20]) + (" …" if len(batch) > 20 else ""),
+                     {"count": len(batch), "blocks": [{"address": d.address, "rule": d.rule, "ttl": d.ttl,
+                                                       "enforced": d.enforced} for d in batch[:200]]})
 
 
 def _epoch(stamp: str) -> float:

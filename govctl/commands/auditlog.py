@@ -179,3 +179,70 @@ def prove(
         output.write_text(text, encoding="utf-8")
     else:
         print(text, end="")
+
+
+# -- the trail of actions (issue 19) -----------------------------------------------------------------
+@app.command("list")
+def list_entries(
+    actor: Optional[str] = typer.Option(None, "--actor", help="Only this actor (exact)."),
+    action: Optional[str] = typer.Option(None, "--action", help="An action or a dotted prefix: ban, ban.add, incident."),
+    target: Optional[str] = typer.Option(None, "--target", help="Only targets containing this text."),
+    outcome: Optional[str] = typer.Option(None, "--outcome", help="ok or failed."),
+    since: Optional[str] = typer.Option(None, "--since", help="From this time: ISO 8601 or now-7d / now-12h."),
+    until: Optional[str] = typer.Option(None, "--until", help="Up to this time: ISO 8601 or now-1h."),
+    limit: int = typer.Option(50, "--limit", help="At most this many entries, newest first (1 to 10000)."),
+    log_dir: Optional[Path] = LOG_DIR,
+    json_out: bool = JSON,
+) -> None:
+    """The trail of platform actions, newest first: who did what, on what, with which parameters
+    (secrets are never logged) and how it ended.
+
+    Example: govctl auditlog list --action ban --since now-1d --json
+    """
+    from crypto import audit
+    from govctl.ui import console, print_json
+
+    found = audit.entries(log_dir, actor, action, target, since, until, limit, 0, outcome)
+    if json_out:
+        print_json(found)
+        return
+    from rich.table import Table
+
+    table = Table("#", "时间 time (UTC)", "操作者 actor", "操作 action", "对象 target", "结果 outcome")
+    for column in table.columns[:4]:
+        column.no_wrap = True  # index, time, actor and action stay readable; target and outcome wrap
+    for e in found["entries"]:
+        result = "ok" if e["outcome"] == "ok" else f"[red]failed[/]: {str(e['reason'])[:60]}"
+        table.add_row(str(e["index"]), str(e["time"])[:19].replace("T", " "), e["actor"], e["action"],
+                      e["target"] or "-", result)
+    console.print(table)
+    console.print(f"{len(found['entries'])} of {found['total']} matching entries", highlight=False)
+
+
+@app.command("show")
+def show_entry(
+    index: int = typer.Argument(..., help="The entry's index (the # of `govctl auditlog list`)."),
+    proof: bool = typer.Option(False, "--proof", help="Add its inclusion proof against the latest signed checkpoint."),
+    log_dir: Optional[Path] = LOG_DIR,
+    json_out: bool = JSON,
+) -> None:
+    """One entry in full; with --proof, the proof that it is in the signed log (check it offline with
+    `govctl auditlog verify --proof FILE`).
+
+    Example: govctl auditlog show 41 --proof --json > entry41.json
+    """
+    from crypto import audit
+    from govctl.ui import console, print_json
+
+    shown = audit.entry(index, log_dir, proof)
+    if json_out:
+        print_json(shown)
+        return
+    for name in ("index", "time", "actor", "action", "target", "outcome", "reason"):
+        if shown.get(name) is not None:
+            console.print(f"{name}: {shown[name]}", highlight=False)
+    console.print(f"params: {json.dumps(shown['params'], ensure_ascii=False)}", highlight=False)
+    if proof:
+        checkpoint = shown["proof"]["checkpoint"]
+        console.print(f"proof: included in the tree of size {checkpoint['tree_size']} signed at "
+                      f"{checkpoint['time']} (root {checkpoint['root']})", highlight=False)

@@ -178,9 +178,7 @@ def pack(
 
     Example: govctl comply pack --out out/assessment-2026 && govctl comply verify out/assessment-2026
     """
-    from crypto import audit
     from crypto.audit import open_keystore
-    from crypto.keystore import actor
     from govctl.ui import console, print_json
     from policies.compliance import pack as packs
 
@@ -190,8 +188,6 @@ def pack(
     layers = _layers(stack, evidence, host_audit, level)
     documents, inputs = _assess(list(dict.fromkeys(standard)), level, layers, assessment_file, as_of)
     manifest = packs.write(out, documents, layers, inputs, keystore, key)
-    audit.append(actor(), "comply.pack", {"directory": str(out), "files": len(manifest["files"]),
-                                          "signature": manifest["signature"]["value"]})
     if json_out:
         print_json(manifest)
     else:

@@ -6,6 +6,7 @@ import time
 import typer
 
 from ..ui import console, err_console, print_json
+from ._trail import trailed
 
 app = typer.Typer(
     name="infra",
@@ -55,6 +56,7 @@ def preview(stack: str = STACK, json_output: bool = JSON, policy_pack: str = POL
 
 
 @app.command()
+@trailed("infra.up", lambda a: a["stack"], ("policy_pack",))
 def up(stack: str = STACK, json_output: bool = JSON, policy_pack: str = POLICY):
     """Create or update the stack's resources (preview, then apply).
 
@@ -64,6 +66,7 @@ def up(stack: str = STACK, json_output: bool = JSON, policy_pack: str = POLICY):
 
 
 @app.command()
+@trailed("infra.refresh", lambda a: a["stack"])
 def refresh(stack: str = STACK, json_output: bool = JSON):
     """Read the real state of every resource into the stack (drift shows up here).
 
@@ -73,6 +76,7 @@ def refresh(stack: str = STACK, json_output: bool = JSON):
 
 
 @app.command()
+@trailed("infra.destroy", lambda a: a["stack"])
 def destroy(stack: str = STACK, json_output: bool = JSON):
     """Delete every resource of the stack.
 

@@ -8,6 +8,7 @@ import typer
 
 from core.errors import GovctlError
 from ..ui import console, err_console, print_json
+from ._trail import trailed
 
 app = typer.Typer(
     name="lab",
@@ -52,6 +53,7 @@ def _show(status: dict) -> None:
 
 
 @app.command()
+@trailed("lab.up", "lab")
 def up(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
     """Create (or converge) the lab with the real Pulumi engine, then print its status.
 
@@ -101,6 +103,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the sta
 
 
 @app.command()
+@trailed("lab.down", "lab")
 def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON summary.")):
     """Destroy the lab and everything it made: namespaces, links, firewalls, hosts, processes.
 

@@ -90,6 +90,10 @@ def test(channel: str = typer.Argument(..., help="A channel name from `govctl no
             time.sleep(max(0.1, row["next_try"] - time.time()))
             notifier.deliver_due()
     row = notifier.journal.get(outcome["id"])
+    from crypto.audit import record
+    from crypto.keystore import actor
+    record(actor(), "notify.test", channel, {"attempts": row["attempts"]},
+           "ok" if row["status"] == "sent" else f"failed: {row['error'] or row['status']}")
     if json_out:
         from govctl.ui import print_json
         print_json(row)

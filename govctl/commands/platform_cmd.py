@@ -14,6 +14,7 @@ import typer
 from core.errors import BadInput, GovctlError
 from core.paths import ROOT, STATE
 from ..ui import console, err_console, print_json
+from ._trail import trailed
 
 _COMPONENTS = typer.Option(None, "--components", help="Components file (default services/components.yaml; "
                            "schema services/components.schema.yaml).")
@@ -68,6 +69,7 @@ def _finish(report: dict, json_out: bool) -> None:
         raise GovctlError(f"not up: {', '.join(bad)} (govctl logs COMPONENT shows why)")
 
 
+@trailed("platform.up", "platform", ("stack", "store", "host", "port"))
 def up(
     stack: Optional[str] = typer.Option(None, "--stack", help="The stack to run on (default: the last "
                                         "`up`'s, else lab)."),
@@ -116,6 +118,7 @@ def status(json_out: bool = _JSON) -> None:
     _finish(_platform().status(), json_out)
 
 
+@trailed("platform.down", "platform", ("keep_lab",))
 def down(
     keep_lab: bool = typer.Option(False, "--keep-lab", help="Leave the lab running (stop only "
                                   "what runs on it)."),

@@ -735,6 +735,41 @@ def crypto_audit_log(ev: Evidence) -> Outcome:
     return Outcome(COMPLIANT, detail + "，验证通过。", None, "crypto.json#audit_log")
 
 
+# audit trail (issue 19): 8.1.4.3 / 8.1.5.2 read their evidence from the trail of platform actions
+TRAIL_KINDS = {"infra": "部署", "lab": "部署", "platform": "部署", "harden": "主机加固", "ban": "拦截封禁",
+               "incident": "事件处置", "key": "密钥操作", "console": "控制台登录", "user": "用户管理",
+               "notify": "通知配置", "drill": "容灾演练", "comply": "合规证据包"}
+TRAIL_REQUIRED = ("部署", "主机加固", "拦截封禁", "事件处置", "密钥操作", "控制台登录")
+TRAIL_MAX_SILENCE_DAYS = 7
+
+
+@check("crypto.audit_trail")
+def crypto_audit_trail(ev: Evidence) -> Outcome:
+    """The trail (state/audit) has entries over the period, covers the kinds of actions, and verifies."""
+    data = _crypto(ev)
+    trail, log = data.get("trail"), data.get("audit_log") or {}
+    if not trail or not trail.get("entries"):
+        raise Missing("操作审计日志为空：平台操作（部署、加固、封禁、事件处置、密钥、登录）尚未记录；用 govctl 执行操作后重新生成报告。",
+                      "the audit trail is empty: no platform action has been recorded yet")
+    covered = {TRAIL_KINDS[k] for k in trail["kinds"] if k in TRAIL_KINDS}
+    missing = [k for k in TRAIL_REQUIRED if k not in covered]
+    collected = dt.datetime.fromisoformat(data["collected"])
+    silent = (collected - dt.datetime.fromisoformat(trail["last"])).days
+    detail = (f"操作审计日志 {trail['entries']} 条（{trail['first'][:10]} 至 {trail['last'][:10]}），每条含时间、操作者、"
+              f"操作、对象、参数（不含秘密）与结果；覆盖：{'、'.join(sorted(covered)) or '无'}；失败操作 {trail['failed']} 条")
+    source = "crypto.json#trail"
+    if log.get("error") or not log.get("ok", False):
+        problem = log.get("error") or "；".join(log.get("problems", [])[:2])
+        return Outcome(NON_COMPLIANT, detail + f"；日志验证未通过：{problem}", "调查审计日志被改动的原因并从备份恢复；"
+                       "`govctl auditlog verify` 通过后重新生成报告。", source)
+    if missing or silent > TRAIL_MAX_SILENCE_DAYS:
+        gaps = ([f"未见{'、'.join(missing)}类操作的记录"] if missing else []) + \
+               ([f"最近 {silent} 天无记录"] if silent > TRAIL_MAX_SILENCE_DAYS else [])
+        return Outcome(PARTIAL, detail + "；" + "，".join(gaps) + "。",
+                       "经 govctl（命令行、API 或控制台）执行这些操作，使其进入审计日志。", source)
+    return Outcome(COMPLIANT, detail + "；日志验证通过。", None, source)
+
+
 # ---------------------------------------------------------------- drills
 def _drills(ev: Evidence) -> list[dict]:
     reports = [r for r in ev.data("drills")["reports"] if not r.get("dry_run")]

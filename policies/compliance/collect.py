@@ -295,12 +295,21 @@ def collect_crypto() -> dict:
         data["audit_log"] = {"error": f"no audit log at {entries.parent}"}
     else:
         counts: dict[str, int] = {}
+        trail = {"entries": 0, "first": None, "last": None, "kinds": {}, "failed": 0}  # the trail (issue 19)
         with open(entries, encoding="utf-8") as stream:
             for line in stream:
-                action = json.loads(line).get("action", "")
+                entry = json.loads(line)
+                action = entry.get("action", "")
                 if action.startswith("key."):
                     counts[action] = counts.get(action, 0) + 1
+                kind = action.split(".")[0]
+                trail["kinds"][kind] = trail["kinds"].get(kind, 0) + 1
+                trail["entries"] += 1
+                trail["first"] = trail["first"] or entry.get("time")
+                trail["last"] = entry.get("time")
+                trail["failed"] += (entry.get("details") or {}).get("outcome") == "failed"
         data["lifecycle"] = counts
+        data["trail"] = trail
         if keystore is None:
             data["audit_log"] = {"error": "the keystore (which holds the checkpoint key) is not open"}
         else:

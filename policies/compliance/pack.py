@@ -40,7 +40,12 @@ def write(directory: Path, reports: list[dict], layers: dict[str, dict], assessm
     if assessment.source is not None:
         shutil.copyfile(assessment.source, directory / "assessment.yaml")
     standards = ", ".join(f"{r['standard']} L{r['level']}" for r in reports)
-    return evidence.pack(directory, keystore, key, description=f"govctl compliance evidence pack: {standards}")
+    manifest = evidence.pack(directory, keystore, key, description=f"govctl compliance evidence pack: {standards}")
+    from crypto.audit import record
+    from crypto.keystore import actor
+    record(actor(), "comply.pack", str(directory), {"standards": standards, "files": len(manifest["files"]),
+                                                    "key": key, "signature": manifest["signature"]["value"]})
+    return manifest
 
 
 def verify(directory: Path, trusted: list | None = None, key: str = "evidence"):

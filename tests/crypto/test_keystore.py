@@ -17,7 +17,7 @@ CONTEXT = {"tenant": "finance", "table": "citizens"}
 
 def actions(state) -> list[tuple[str, dict]]:
     lines = (state / "audit" / "entries.jsonl").read_text().splitlines()
-    return [(e["action"], e["details"]) for e in map(json.loads, lines)]
+    return [(e["action"], e["details"]["params"]) for e in map(json.loads, lines)]  # the trail's parameters
 
 
 def test_encrypt_decrypt_with_context_and_header(keystore):

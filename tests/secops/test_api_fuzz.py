@@ -45,7 +45,7 @@ def test_no_server_error_on_any_operation(api_app, tmp_path, monkeypatch):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ids = [i["id"] for i in store.incidents()]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 23 and len(ids) == 2  # 12, 6 of cases and 3 of range bans and the exchange (#18), the incident search and the overview (#17)
+    assert len(operations) == 25 and len(ids) == 2  # 12, 6 of cases and 3 of range bans and the exchange (#18), the incident search and the overview (#17), the audit trail and its proofs (#19)
     tried, failures = 0, []
     for operation in operations:
         for role in API_ROLES:

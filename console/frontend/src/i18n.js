@@ -48,6 +48,10 @@ const messages = {
     topBlockedSources: '拦截最多的来源（近 7 日）',
     // range bans (h-ranges)
     addressOrRange: '地址或网段', kindRange: '网段', badRange: '网段前缀长度须为 IPv4 /1–32 或 IPv6 /1–128，例如 203.0.113.0/24',
+    // audit trail (issue #19)
+    auditLog: '审计日志', auditTarget: '对象', auditOutcome: '结果', auditParams: '参数', outcomeOk: '成功', outcomeFailed: '失败',
+    proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
+    auditHidden: '审计日志需要“安全”或“审计”角色',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -93,6 +97,10 @@ const messages = {
     topBlockedSources: 'Most blocked sources (7 days)',
     // range bans (h-ranges)
     addressOrRange: 'Address or range', kindRange: 'range', badRange: 'A range needs a prefix length of /1–32 (IPv4) or /1–128 (IPv6), e.g. 203.0.113.0/24',
+    // audit trail (issue #19)
+    auditLog: 'Audit log', auditTarget: 'Target', auditOutcome: 'Outcome', auditParams: 'Parameters', outcomeOk: 'ok', outcomeFailed: 'failed',
+    proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
+    auditHidden: 'The audit log needs the security or auditor role',
   },
 }
 
