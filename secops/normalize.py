@@ -122,16 +122,15 @@ _FW_PREFIX = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*(?=IN=)")
 _NGINX = re.compile(
     r'(\S+) \S+ (\S+) \[([^\]]+)\] "(?:(\S+) (.*?)(?: (HTTP/[\d.]+))?|(.*?))" (\d{3}) (\d+|-)'
     r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?')
-# The hot path for the usual line (no backslash: nothing escaped): plain character classes instead of the
-# lazy request and the escape-aware quoted strings above, which cost Python's regex engine a step per
-# character (≈ 4× the time on a 200-byte line). Where it matches, it reads the line as _NGINX does: the
-# request is up to the first quote (the lazy one stops there too when a status follows, and _NGINX's method
-# ends at the request's first space) and the quoted strings cannot differ without a backslash; the request
-# is split in `_request` as _NGINX splits it. Any other line (differential-tested: bench/city_day.py's
-# corpus and 300,000 mutations of it read the same both ways) takes _NGINX.
-_NGINX_PLAIN = re.compile(r'(\S+) \S+ (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?')
-_NON_SPACE = re.compile(r"\S+")
-_HTTP_VERSION = re.compile(r"HTTP/[\d.]+")
+# The hot path for the usual line (no backslash, a request "METHOD URL[ HTTP/x]" without spaces or quotes in
+# its parts): plain character classes instead of _NGINX's lazy request and escape-aware quoted strings, which
+# cost Python's regex engine a step per character (≈ 4× the time on a 200-byte line). Where it matches it
+# reads the line as _NGINX does: the method ends at the request's first space as (\S+) ends it, a URL without
+# spaces leaves " HTTP/x" as the only possible version, and without a backslash the quoted strings read the
+# same. Any other line takes _NGINX (differential-tested on bench/city_day.py's corpus and 300,000 mutations
+# of it: the same events and rejections both ways).
+_NGINX_PLAIN = re.compile(r'(\S+) \S+ (\S+) \[([^\]]+)\] "([^\s"]+) ([^\s"]*)(?: (HTTP/[\d.]+))?" (\d{3}) (\d+|-)'
+                          r'(?: "([^"]*)" "([^"]*)")?')
 _CLF_DATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})$")
 _AUDIT = re.compile(r"(?:type=(\S+) )?msg=audit\((\d+)\.(\d+):(\d+)\): ?(.*)", re.S)
 _AUDIT_KV = re.compile(r"""(\w+)=("[^"]*"|'[^']*'|\S*)""")
@@ -588,9 +587,9 @@ class Normalizer:
     # ---------------------------------------------------------------- nginx access (combined)
     def _nginx(self, text: str) -> dict | Rejected:
         m = _NGINX_PLAIN.match(text) if "\\" not in text else None
-        if m is not None and " " in m.group(4):  # a request without a space: _NGINX's method may span quotes
-            ip, user, stamp, request, status, size, referrer, agent = m.groups()
-            method, url, version, raw_request = _request(request)
+        if m is not None:
+            ip, user, stamp, method, url, version, status, size, referrer, agent = m.groups()
+            raw_request = None
         else:
             m = _NGINX.match(text)
             if not m:
@@ -833,18 +832,6 @@ def _kernel_fields(msg: str, start: int) -> dict[str, str]:
         return dict(reversed(_KV.findall(msg, start)))
     return {"IN": m.group(1), "SRC": m.group(2), "DST": m.group(3), "PROTO": m.group(5), "SPT": m.group(6),
             "DPT": m.group(7)}
-
-
-def _request(request: str) -> tuple[str | None, str | None, str | None, str | None]:
-    """(method, url, version, raw) of a quoted request without quotes, as _NGINX's groups read it: "METHOD URL"
-    with an optional " HTTP/x.y" at the very end, else the raw text."""
-    method, sep, rest = request.partition(" ")
-    if not sep or _NON_SPACE.fullmatch(method) is None:
-        return None, None, None, request
-    space = rest.rfind(" ")  # a version is the whole tail after the last space (it has none of its own)
-    if space >= 0 and _HTTP_VERSION.fullmatch(rest, space + 1) is not None:
-        return method, rest[:space], rest[space + 1:], None
-    return method, rest, None, None
 
 
 _KEY_METHODS = frozenset({"publickey", "hostbased"})
