@@ -570,8 +570,8 @@ class Normalizer:
         # The fields the kernel wrote, from IN= on (the label before it is free text); the first of each wins.
         kv = _kernel_fields(msg, prefix.end() if prefix else 0)
         lowered = label.lower()
-        action = ("drop" if any(w in lowered for w in ("drop", "block", "deny", "reject"))
-                  else "accept" if any(w in lowered for w in ("accept", "allow")) else "log")
+        action = ("drop" if "drop" in lowered or "block" in lowered or "deny" in lowered or "reject" in lowered
+                  else "accept" if "accept" in lowered or "allow" in lowered else "log")
         e.update({"event.category": "network", "event.action": action, "rule.name": label,
                   "network.transport": kv.get("PROTO", "").lower(),
                   "observer.ingress.interface.name": kv.get("IN", "")})
