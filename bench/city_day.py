@@ -75,7 +75,7 @@ CAMPAIGNS = {  # kind: (sources at scale 1, lines per source (min, max))
     "ssh_spraying": (1_000, (6, 10)),
     "ssh_success_after_bruteforce": (3, (30, 40)),
     "fw_heavy_sweep": (8, (8_000, 16_000)),
-    "fw_scanner": (4_000, (12, 40)),
+    "fw_scanner": (2_500, (12, 40)),
 }
 ADMINS = 150
 
