@@ -62,7 +62,7 @@ SECURITY_SCANNER = "10.20.9.9"  # the security team's own scanner (allowlisted: 
 
 # At --scale 1. Background lines, and attack sources per campaign kind (each: attack lines per source).
 WEB_BACKGROUND = 24_000_000
-SSH_BACKGROUND_LOGINS = 260_000  # each login writes ~7 lines (accepted, pam session open/close, disconnect…)
+SSH_BACKGROUND_LOGINS = 260_000  # automation's; each login writes ~6 lines (accepted, sessions, disconnect…)
 FIREWALL_BACKGROUND = 4_000_000
 CAMPAIGNS = {  # kind: (sources at scale 1, lines per source (min, max))
     "web_heavy_scanner": (20, (7_000, 12_000)),
@@ -197,10 +197,14 @@ class Day:
         self.sites = [f"www.{'abcdefghjkmnpqrstwxyz'[i % 21]}{i:04d}.jz.gov.cn" for i in range(SITES)]
         zipf = [1 / (i + 1) ** 0.9 for i in range(SITES)]
         self.site_cum = list(itertools.accumulate(zipf))
-        self.admins = [(f"op{i:03d}", f"10.30.{i // 50}.{10 + i % 50}") for i in range(ADMINS)]
+        self.admins = [(f"op{i:03d}", f"10.30.{i // 50}.{10 + i % 50}") for i in range(_scaled(ADMINS, scale, 3))]
         self.hosts = [f"host-{i:03d}" for i in range(400)]
         for kind, (sources, (lo, hi)) in CAMPAIGNS.items():
-            for _ in range(_scaled(sources, scale)):
+            n = _scaled(sources, scale)
+            # the heavy hitters' volume follows the scale with their number: a source each at small scales,
+            # sending its share of the kind's lines
+            self._volume = sources * scale / n
+            for _ in range(n):
                 getattr(self, "_" + kind)(lo, hi)
 
     def _add(self, file: str, t: float, item: tuple) -> None:
@@ -219,7 +223,7 @@ class Day:
     def _web_heavy_scanner(self, lo: int, hi: int) -> None:
         ip, rnd = self.addresses.one(0.8), self.rnd
         self.attackers[ip] = "web_heavy_scanner"
-        n = _scaled(rnd.randint(lo, hi), self.scale, 50)
+        n = max(50, round(rnd.randint(lo, hi) * self._volume))
         agent = rnd.choice(SCANNER_AGENTS)
         t = self._start(n / 3)
         site = self._site()
@@ -276,7 +280,7 @@ class Day:
     def _ssh_heavy_bruteforce(self, lo: int, hi: int) -> None:
         ip, rnd = self.addresses.one(0.8), self.rnd
         self.attackers[ip] = "ssh_heavy_bruteforce"
-        n = _scaled(rnd.randint(lo, hi), self.scale, 40)
+        n = max(40, round(rnd.randint(lo, hi) * self._volume))
         self._ssh_tries(ip, self._start(n * 2), n, lambda: rnd.expovariate(0.5), ["root", "admin"] + SSH_USERS)
 
     def _ssh_bruteforce(self, lo: int, hi: int) -> None:
@@ -320,7 +324,7 @@ class Day:
     def _fw_heavy_sweep(self, lo: int, hi: int) -> None:
         ip, rnd = self.addresses.one(0.9), self.rnd
         self.attackers[ip] = "fw_heavy_sweep"
-        n = _scaled(rnd.randint(lo, hi), self.scale, 40)
+        n = max(40, round(rnd.randint(lo, hi) * self._volume))
         t, port = self._start(n / 20), rnd.randint(1, 1000)
         for _ in range(n):
             t += rnd.expovariate(20)
@@ -418,6 +422,20 @@ class Day:
         rand, choice, randint = rnd.random, rnd.choice, rnd.randint
         admins, hosts, n_written = self.admins, self.hosts, 0
         later: list[list[tuple[float, str]]] = [[] for _ in range(MINUTES)]  # lines of sessions ending later
+        # Administrators: about a dozen logins a day each at a bastion from the office, each followed by two or
+        # three hops on to hosts through the bastion; in office hours mostly (the day's curve), some at night.
+        admin_logins: list[list[tuple]] = [[] for _ in range(MINUTES)]
+        minutes_cum = list(itertools.accumulate(diurnal(rnd)))
+        for user, office in admins:
+            for _ in range(8 + int(rand() * 9)):
+                m = min(MINUTES - 1, bisect.bisect(minutes_cum, rand() * minutes_cum[-1]))
+                t = DAY + m * 60 + rand() * 50
+                admin_logins[m].append((t, user, office, choice(("bastion-1", "bastion-2"))))
+                for hop in range(2 + int(rand() * 2)):
+                    t += 20 + rand() * 600
+                    mm = int((t - DAY) // 60)
+                    if mm < MINUTES:
+                        admin_logins[mm].append((t, user, BASTION, choice(hosts)))
 
         def sshd(t: float, host: str, pid: int, msg: str) -> tuple[float, str]:
             return t, f"{_bsd(t)} {host} sshd[{pid}]: {msg}\n"
@@ -430,20 +448,15 @@ class Day:
             for m in range(MINUTES):
                 t0 = DAY + m * 60
                 lines: list[tuple[float, str]] = []
-                for _ in range(logins_per_minute[m]):
-                    t = t0 + rand() * 50
+                logins = [(t0 + rand() * 50, None, None, choice(hosts)) for _ in range(logins_per_minute[m])]
+                logins += admin_logins[m]
+                for t, user, ip, host in logins:
                     pid, port = randint(2000, 60000), randint(1024, 65535)
-                    kind = rand()
-                    if kind < 0.55:  # automation: public-key logins to hosts
-                        host, user, ip = choice(hosts), "ansible", AUTOMATION
+                    if user is None:  # automation: public-key logins to hosts
+                        user, ip = "ansible", AUTOMATION
                         lines.append(sshd(t, host, pid, f"Accepted publickey for {user} from {ip} port {port} ssh2: "
                                                         f"ED25519 SHA256:Xq1{pid % 97:02d}kVb1bJ7mTn0wqP4s5Zk"))
                     else:
-                        user, office = choice(admins)
-                        if kind < 0.8:  # an administrator at a bastion, from the office
-                            host, ip = choice(("bastion-1", "bastion-2")), office
-                        else:  # …and on to a host, through the bastion
-                            host, ip = choice(hosts), BASTION
                         if rand() < 0.08:
                             # Mistyped: one or two tries, rarely all three prompts of the ssh client, then a new
                             # connection a minute or more later (looking the password up). sshd with PAM writes a
