@@ -17,7 +17,8 @@ The day (local time, CST +08:00, 2026-11-02), at --scale 1:
   exploit-probing botnets (Log4Shell, ThinkPHP, PHPUnit…) spread over thousands of /24s, a few
   requests per member.
 - auth.log — sshd syslog of two bastions and 400 hosts, ~2 M lines: administrators' logins (some
-  mistype their password now and then, one or two tries, rarely four — they must never be blocked),
+  mistype their password now and then: one or two tries, rarely all three of the ssh client's prompts
+  and a new connection a minute later — they must never be blocked),
   automation's public-key logins, sessions, disconnects; among them brute force (heavy hitters, slow
   guessers, a botnet), password spraying and a few brute forces that end in a successful login.
 - firewall.log — kernel drop lines of the three centers' boundary firewalls, ~4 M lines of internet
@@ -27,8 +28,8 @@ The day (local time, CST +08:00, 2026-11-02), at --scale 1:
 Ground truth comes from the generator: every attacking source does enough to cross one of the bundled
 rules' thresholds (a botnet member sending a single SSH try is not generated: per-address rules cannot
 see it, range aggregation is another issue's work); the other sources are innocents. The generator
-writes in a child process, streaming a minute at a time (never the day in memory), so the engine's
-peak RSS is its own. `seconds` and `lines_per_second` are the replay alone (reading, normalizing,
+writes in a child process, streaming a minute at a time (only the attacks' schedule, ≈ 2 % of the lines,
+is drawn ahead), so the engine's peak RSS is its own. `seconds` and `lines_per_second` are the replay alone (reading, normalizing,
 detecting, deciding), not the writing.
 """
 from __future__ import annotations
