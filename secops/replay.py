@@ -104,6 +104,7 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
     sources_seen: set[str] = set()
     started = time.perf_counter()
     process = detector.process
+    alerts, trimmed = detector.alerts, 0
     for path in paths:
         path = Path(path)
         normalizer = Normalizer(source=str(path), fmt=fmt, encoding=encoding, year=year, tz_offset=tz_offset)
@@ -129,8 +130,13 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
                 if len(events) >= STORE_BATCH:
                     store.commit_batch(str(path.resolve()), events, rejected)
                     events, rejected = [], []
-            if progress is not None and not lines % 100_000:
-                progress(lines)
+            if not lines % 100_000:
+                if progress is not None:
+                    progress(lines)
+                if store is None:  # evidence is only stored, never reported: memory stays with the open alerts
+                    for alert in alerts[trimmed:]:
+                        alert.evidence.clear()
+                    trimmed = len(alerts)
         if store is not None:
             store.commit_batch(str(path.resolve()), events, rejected)
     seconds = time.perf_counter() - started

@@ -187,10 +187,16 @@ class _Compiler(ConditionVisitor[str]):
             return self._string_test(field, simple[0], cased, simple[1])
         f = self.const(field)
         star = SpecialChars.WILDCARD_MULTI
+        # A leading or trailing * is left out of the pattern, which is then searched rather than matched whole
+        # (the same strings match): "*/cores?action=*" is a search for the literal run around one character,
+        # not a ".*" that runs to the value's end and backtracks (timed alike here on short values; the
+        # search does not grow with what follows the match).
+        lead, trail = parts[:1] == [star], parts[-1:] == [star] and len(parts) > 1
+        core = parts[1 if lead else 0:len(parts) - 1 if trail else len(parts)]
         rx = "".join(".*" if p is star else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(p)
-                     for p in parts)
-        pattern = re.compile(rx, re.S if cased else re.S | re.I)
-        return f"m(e, {f}, {self.const(lambda v: pattern.fullmatch(str(v)) is not None)})"
+                     for p in core)
+        pattern = re.compile(("" if lead else r"\A") + rx + ("" if trail else r"\Z"), re.S if cased else re.S | re.I)
+        return f"m(e, {f}, {self.const(lambda v: pattern.search(str(v)) is not None)})"
 
 
 def _simple_string(parts: list, cased: bool) -> tuple[str, str] | None:
