@@ -2,6 +2,8 @@
 with the file, line, key and what to change (exit 2), before anything is touched."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from monitors.specfile import SpecError
@@ -115,7 +117,13 @@ def test_bad_options_are_refused_before_anything_is_made(isolated_state, args, m
     from pathlib import Path
     proc = run_govctl("up", *args, env={**isolated_state, "COLUMNS": "400"})
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-    assert not any(Path(isolated_state["GOVCTL_STATE"]).iterdir())  # no CA, no key, no credentials
+    # no CA, no key, no credentials: only the audit trail, which records the refused attempt
+    state = Path(isolated_state["GOVCTL_STATE"])
+    assert {p.name for p in state.iterdir()} <= {"audit"}
+    if (state / "audit").exists():
+        listed = run_govctl("auditlog", "list", "--action", "platform", "--json", env=isolated_state)
+        entries = json.loads(listed.stdout)["entries"]
+        assert [(e["action"], e["outcome"]) for e in entries] == [("platform.up", "failed")], listed.stdout
 
 
 def test_down_when_never_up_stops_nothing(isolated_state):
