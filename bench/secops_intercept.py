@@ -43,6 +43,7 @@ GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 TTL = 120  # seconds: the bench's blocks leave the firewalls soon after (and are lifted at the end)
 PRELOAD_BATCH = 10_000  # elements per nft invocation while preloading
 MEMCG_ROOT = Path("/sys/fs/cgroup/memory")
+SENTINEL = "198.51.100.254"  # added before the attacks: every `nft monitor` has seen it once it listens
 
 
 def line(ip: str, i: int) -> str:
@@ -158,6 +159,7 @@ def main() -> None:
             config["stack"] = a.stack
             firewalls = with_stack(load_config(None), a.stack)["enforcer"]["firewalls"]
             watch = [(fw["netns"], (fw["set"], fw["set6"])) for fw in firewalls]
+            sets = [(fw["netns"], fw["family"], fw["table"], fw["set"]) for fw in firewalls]
             cfg_for_group = {"enforcer": {"kind": "nftables", "firewalls": firewalls, "manage": False}}
             group = make_enforcer(cfg_for_group)
         elif a.centers > 1 or a.preload:
@@ -174,10 +176,12 @@ def main() -> None:
                 loaded = preload(firewalls, a.preload, work)
             config["enforcer"] = {"firewalls": firewalls, "manage": False}
             watch = [(fw["netns"], ("blocklist",)) for fw in firewalls]
+            sets = [(fw["netns"], "inet", "govctl_bench", "blocklist") for fw in firewalls]
         else:
             tb = Testbed()
             config["enforcer"] = {"netns": tb.fw, "table": "govctl_bench", "set": "blocklist", "manage": True}
             watch = [(tb.fw, ("blocklist",))]
+            sets = [(tb.fw, "inet", "govctl_bench", "blocklist")]
         cfg.write_text(json.dumps(config))
         daemon = subprocess.Popen([str(GOVCTL), "secops", "run", "--config", str(cfg), "--source", f"auth={log}",
                                    "--enforce"], stderr=subprocess.PIPE, text=True)
@@ -185,8 +189,14 @@ def main() -> None:
         threading.Thread(target=lambda: [started.append(x) for x in daemon.stderr], daemon=True).start()
         if wait_for(lambda: any("secops running" in x for x in started), 120) is None:
             raise SystemExit("the daemon did not start:\n" + "".join(started))
-        monitors = [ElementMonitor(ns, sets) for ns, sets in watch]
-        time.sleep(1)
+        monitors = [ElementMonitor(ns, names) for ns, names in watch]
+        # `nft monitor` reads the ruleset (every element) before it listens: with a preloaded set that takes
+        # a while, and an element added meanwhile would never be reported
+        for ns, family, table, name in sets:
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "element", family, table, name,
+                            f"{{ {SENTINEL} timeout 300s }}"], check=True)
+        if wait_for(lambda: all(SENTINEL in m.seen for m in monitors), 300, interval=0.05) is None:
+            raise SystemExit("nft monitor did not report the sentinel element within 300 s")
         latencies, first_center = [], []
         rnd = random.Random(5)
         with open(log, "a") as f:
@@ -228,7 +238,7 @@ def main() -> None:
             daemon.terminate()
             daemon.wait(30)
         if group is not None:  # leave the lab's sets as they were
-            group.unblock([attacker_address(n) for n in range(a.attackers)])
+            group.unblock([attacker_address(n) for n in range(a.attackers)] + [SENTINEL])
         if tb is not None:
             tb.close()
         for ns in namespaces:  # the tables and sets go with them
