@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,7 @@ GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 TTL = 120  # seconds: the bench's blocks leave the firewalls soon after (and are lifted at the end)
 PRELOAD_BATCH = 10_000  # elements per nft invocation while preloading
 MEMCG_ROOT = Path("/sys/fs/cgroup/memory")
-SENTINEL = "198.51.100.254"  # added before the attacks: every `nft monitor` has seen it once it listens
+SENTINELS = [f"198.51.100.{n}" for n in range(1, 255)]  # added before the attacks until every monitor reports one
 
 
 def line(ip: str, i: int) -> str:
@@ -134,6 +135,7 @@ def main() -> None:
     ap.add_argument("--poll", action="store_true", help="the daemon polls its inputs (batch.inotify: false)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (namespaces, daemon) when stopped
     if (why := can_run()) is not None:
         raise SystemExit(f"bench/secops_intercept.py {why}")
     if a.preload and a.stack:
@@ -191,12 +193,16 @@ def main() -> None:
             raise SystemExit("the daemon did not start:\n" + "".join(started))
         monitors = [ElementMonitor(ns, names) for ns, names in watch]
         # `nft monitor` reads the ruleset (every element) before it listens: with a preloaded set that takes
-        # a while, and an element added meanwhile would never be reported
-        for ns, family, table, name in sets:
-            subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "element", family, table, name,
-                            f"{{ {SENTINEL} timeout 300s }}"], check=True)
-        if wait_for(lambda: all(SENTINEL in m.seen for m in monitors), 300, interval=0.05) is None:
-            raise SystemExit("nft monitor did not report the sentinel element within 300 s")
+        # seconds, and an element added meanwhile is never reported. A new sentinel element each second
+        # until every monitor has reported one.
+        for sentinel in SENTINELS:
+            for ns, family, table, name in sets:
+                subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "element", family, table, name,
+                                f"{{ {sentinel} timeout 300s }}"], check=True)
+            if wait_for(lambda: all(m.seen.keys() & set(SENTINELS) for m in monitors), 1) is not None:
+                break
+        else:
+            raise SystemExit("nft monitor reported no sentinel element within 254 s")
         latencies, first_center = [], []
         rnd = random.Random(5)
         with open(log, "a") as f:
@@ -238,7 +244,7 @@ def main() -> None:
             daemon.terminate()
             daemon.wait(30)
         if group is not None:  # leave the lab's sets as they were
-            group.unblock([attacker_address(n) for n in range(a.attackers)] + [SENTINEL])
+            group.unblock([attacker_address(n) for n in range(a.attackers)] + SENTINELS)
         if tb is not None:
             tb.close()
         for ns in namespaces:  # the tables and sets go with them
