@@ -17,7 +17,8 @@ with the nft processes in a memory cgroup of their own: the kernel memory the se
 cgroup's `memory.kmem.usage_in_bytes` (cgroup v1; nf_tables charges set elements to the memory cgroup of
 the process that added them). `--poll` turns the daemon's inotify wake-up off (`batch.inotify: false`).
 For each attacker address it writes four failed logins, a random pause, then the fifth (the line that
-crosses `ssh_bruteforce_fast`'s threshold) and times until `nft monitor` reports the element. Writing the
+crosses `ssh_bruteforce_fast`'s threshold) and times until the kernel's notification of the element (nf_tables' netlink group, what
+`nft monitor` reads; testbed.SetElementListener) — `nft monitor` itself falls behind with a preloaded set. Writing the
 lines itself (instead of real ssh logins, as tests/secops/test_interception_lab.py does once) times
 exactly from the line; the addresses (192.0.2.0/24, 198.18.0.0/24) are none of the lab's clients.
 """
@@ -38,13 +39,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.secops.testbed import ElementMonitor, Testbed, can_run, wait_for  # noqa: E402
+from tests.secops.testbed import SetElementListener, Testbed, can_run, wait_for  # noqa: E402
 
 GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 TTL = 120  # seconds: the bench's blocks leave the firewalls soon after (and are lifted at the end)
 PRELOAD_BATCH = 10_000  # elements per nft invocation while preloading
 MEMCG_ROOT = Path("/sys/fs/cgroup/memory")
-SENTINELS = [f"198.51.100.{n}" for n in range(1, 255)]  # added before the attacks until every monitor reports one
 
 
 def line(ip: str, i: int) -> str:
@@ -148,7 +148,7 @@ def main() -> None:
     cfg = work / "secops.yaml"
     tb = group = None
     namespaces: list[str] = []
-    monitors: list[ElementMonitor] = []
+    monitors: list[SetElementListener] = []
     daemon = None
     try:
         config = {"store": str(work / "s.db"), "ops_networks": ["10.20.0.0/16"], "response": {"ttl": TTL},
@@ -161,7 +161,6 @@ def main() -> None:
             config["stack"] = a.stack
             firewalls = with_stack(load_config(None), a.stack)["enforcer"]["firewalls"]
             watch = [(fw["netns"], (fw["set"], fw["set6"])) for fw in firewalls]
-            sets = [(fw["netns"], fw["family"], fw["table"], fw["set"]) for fw in firewalls]
             cfg_for_group = {"enforcer": {"kind": "nftables", "firewalls": firewalls, "manage": False}}
             group = make_enforcer(cfg_for_group)
         elif a.centers > 1 or a.preload:
@@ -178,12 +177,10 @@ def main() -> None:
                 loaded = preload(firewalls, a.preload, work)
             config["enforcer"] = {"firewalls": firewalls, "manage": False}
             watch = [(fw["netns"], ("blocklist",)) for fw in firewalls]
-            sets = [(fw["netns"], "inet", "govctl_bench", "blocklist") for fw in firewalls]
         else:
             tb = Testbed()
             config["enforcer"] = {"netns": tb.fw, "table": "govctl_bench", "set": "blocklist", "manage": True}
             watch = [(tb.fw, ("blocklist",))]
-            sets = [(tb.fw, "inet", "govctl_bench", "blocklist")]
         cfg.write_text(json.dumps(config))
         daemon = subprocess.Popen([str(GOVCTL), "secops", "run", "--config", str(cfg), "--source", f"auth={log}",
                                    "--enforce"], stderr=subprocess.PIPE, text=True)
@@ -191,18 +188,8 @@ def main() -> None:
         threading.Thread(target=lambda: [started.append(x) for x in daemon.stderr], daemon=True).start()
         if wait_for(lambda: any("secops running" in x for x in started), 120) is None:
             raise SystemExit("the daemon did not start:\n" + "".join(started))
-        monitors = [ElementMonitor(ns, names) for ns, names in watch]
-        # `nft monitor` reads the ruleset (every element) before it listens: with a preloaded set that takes
-        # seconds, and an element added meanwhile is never reported. A new sentinel element each second
-        # until every monitor has reported one.
-        for sentinel in SENTINELS:
-            for ns, family, table, name in sets:
-                subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "element", family, table, name,
-                                f"{{ {sentinel} timeout 300s }}"], check=True)
-            if wait_for(lambda: all(m.seen.keys() & set(SENTINELS) for m in monitors), 1) is not None:
-                break
-        else:
-            raise SystemExit("nft monitor reported no sentinel element within 254 s")
+        monitors = [SetElementListener(ns, names) for ns, names in watch]  # listening once constructed
+        time.sleep(1)
         latencies, first_center = [], []
         rnd = random.Random(5)
         with open(log, "a") as f:
@@ -244,7 +231,7 @@ def main() -> None:
             daemon.terminate()
             daemon.wait(30)
         if group is not None:  # leave the lab's sets as they were
-            group.unblock([attacker_address(n) for n in range(a.attackers)] + SENTINELS)
+            group.unblock([attacker_address(n) for n in range(a.attackers)])
         if tb is not None:
             tb.close()
         for ns in namespaces:  # the tables and sets go with them
