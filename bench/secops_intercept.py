@@ -133,6 +133,8 @@ def main() -> None:
     ap.add_argument("--centers", type=int, default=1, help="without --stack: this many firewall namespaces")
     ap.add_argument("--preload", type=int, default=0, help="elements in every center's set before the attacks")
     ap.add_argument("--poll", action="store_true", help="the daemon polls its inputs (batch.inotify: false)")
+    ap.add_argument("--set-type", choices=["hash", "interval"], default="hash",
+                    help="the bench's own sets: hash (what the enforcer creates) or interval (address ranges)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (namespaces, daemon) when stopped
@@ -163,7 +165,7 @@ def main() -> None:
             watch = [(fw["netns"], (fw["set"], fw["set6"])) for fw in firewalls]
             cfg_for_group = {"enforcer": {"kind": "nftables", "firewalls": firewalls, "manage": False}}
             group = make_enforcer(cfg_for_group)
-        elif a.centers > 1 or a.preload:
+        elif a.centers > 1 or a.preload or a.set_type != "hash":
             from secops.respond import NftablesEnforcer
             tag = os.urandom(3).hex()
             firewalls = []
@@ -173,6 +175,15 @@ def main() -> None:
                 firewalls.append({"center": f"c{i}", "netns": namespaces[-1], "family": "inet",
                                   "table": "govctl_bench", "set": "blocklist", "set6": "blocklist6"})
                 NftablesEnforcer(table="govctl_bench", netns=namespaces[-1]).ensure()
+                if a.set_type == "interval":  # the same sets made again as interval sets (CIDR ranges)
+                    subprocess.run(["ip", "netns", "exec", namespaces[-1], "nft", "-f", "-"], check=True, text=True,
+                                   input="flush table inet govctl_bench\n"
+                                         "delete set inet govctl_bench blocklist\ndelete set inet govctl_bench blocklist6\n"
+                                         "add set inet govctl_bench blocklist { type ipv4_addr; flags interval, timeout; }\n"
+                                         "add set inet govctl_bench blocklist6 { type ipv6_addr; flags interval, timeout; }\n"
+                                         + "".join(f"add rule inet govctl_bench {chain} {ip} saddr @{name} drop\n"
+                                                   for chain in ("input", "forward")
+                                                   for ip, name in (("ip", "blocklist"), ("ip6", "blocklist6"))))
             if a.preload:
                 loaded = preload(firewalls, a.preload, work)
             config["enforcer"] = {"firewalls": firewalls, "manage": False}
@@ -208,7 +219,7 @@ def main() -> None:
         lat = sorted(latencies)
         target = (f"stack {a.stack}: {len(monitors)} center firewalls" if a.stack else
                   f"{len(monitors)} firewall namespace(s)" if namespaces else "namespace testbed")
-        result = {"target": target, "attackers": a.attackers,
+        result = {"target": target, "attackers": a.attackers, "set_type": a.set_type,
                   "wake": "poll every 0.05 s" if a.poll else
                           ("inotify" if any("by inotify" in x for x in started) else "poll (inotify unavailable)"),
                   **loaded,
