@@ -432,7 +432,7 @@ def _libnftables(netns: str | None) -> "_InProcessNft | None":
 
 class _InProcessNft:
     """Runs nft scripts (what `nft -f -` reads) through libnftables, the library the nft command is
-    itself built on, in a thread of its own that joins the network namespace for each script.
+    itself built on, in the calling thread, which joins the network namespace for the script.
 
     Forking `ip netns exec … nft -f -` took ≈ 11 ms per batch on a loaded 2-core machine, most of an
     interception's latency, and three centers meant three forks at once; the same script in-process
@@ -441,16 +441,18 @@ class _InProcessNft:
     NftablesEnforcer's halving. PyPI has no kept-up libnftables binding and Debian's python3-nftables
     is for the system Python, so the few calls are bound here with ctypes.
 
-    setns(2) moves only the calling thread, hence the dedicated thread. It joins /run/netns/<name>
-    afresh for each script with a fresh libnftables context, and goes home afterwards: nothing keeps a
-    namespace alive after `ip netns delete` (its interfaces go with it, as before), a namespace made
-    again under the same name is the one written to, and a missing one is an error.
+    setns(2) moves only the calling thread, and only for the synchronous call: it joins /run/netns/<name>
+    afresh for each script with a fresh libnftables context and goes home before returning (no other
+    code runs on that thread meanwhile, so no socket of the process is ever made in the wrong namespace).
+    Nothing keeps a namespace alive after `ip netns delete` (its interfaces go with it, as before), a
+    namespace made again under the same name is the one written to, and a missing one is an error.
+    An earlier version handed each script to a thread of its own per namespace: under heavy CPU
+    contention every extra thread wake-up added to the tail (docs/benchmarks.md).
     """
 
     def __init__(self, netns: str | None):
         import ctypes
         import ctypes.util
-        from concurrent.futures import ThreadPoolExecutor
         name = ctypes.util.find_library("nftables")
         if name is None:
             raise OSError("libnftables not found")
@@ -464,12 +466,14 @@ class _InProcessNft:
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         self._lib, self._libc, self._ctypes = lib, ctypes.CDLL(None, use_errno=True), ctypes
         self.netns = netns
-        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)  # where the thread returns
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nft-{netns or 'host'}")
-        self.broken: str | None = None  # the thread could not go home: the nft command is used from then on
+        # where a thread returns: the namespace the process started in (threads never stay elsewhere)
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.broken: str | None = None  # a thread could not go home: the nft command is used from then on
 
     def run(self, script: str) -> str:
-        return self._thread.submit(self._run, script).result()
+        if self.netns is None:
+            return self._script(script)
+        return self._in_namespace(script)
 
     def _where(self) -> str:
         return f"nft in-process{f' in netns {self.netns}' if self.netns else ''}"
@@ -478,9 +482,7 @@ class _InProcessNft:
         if self._libc.setns(fd, _CLONE_NEWNET) != 0:
             raise OSError(self._ctypes.get_errno(), os.strerror(self._ctypes.get_errno()))
 
-    def _run(self, script: str) -> str:
-        if self.netns is None:
-            return self._script(script)
+    def _in_namespace(self, script: str) -> str:
         try:
             fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -496,8 +498,9 @@ class _InProcessNft:
         finally:
             try:
                 self._setns(self._home)
-            except OSError as exc:
+            except OSError as exc:  # never seen; the thread must not go on in another namespace unnoticed
                 self.broken = f"nft failed ({self._where()}): cannot leave the namespace: {exc.strerror}"
+                raise RuntimeError(self.broken) from None
 
     def _script(self, script: str) -> str:
         ctx = self._lib.nft_ctx_new(0)
