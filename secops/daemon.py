@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from .detect import Alert, Detector
-from .ingest import Batch, FileTail, Spool, SyslogReceivers
+from .ingest import Batch, ChangeWaiter, FileTail, Spool, SyslogReceivers
 from .model import Store
 from .normalize import UNDATED_FORMATS, Normalizer, Rejected
 from .respond import Enforcer
@@ -232,7 +232,13 @@ class Runner:
                 done += len(batch.lines)
         return done
 
-    def run(self, once: bool, idle_sleep: float, max_lines: int, stop=lambda: False) -> None:
+    def run(self, once: bool, idle_sleep: float, max_lines: int, stop=lambda: False, inotify: bool = True) -> None:
+        """Process the inputs until stop(); when they hold nothing new, wait for a write (inotify, see
+        ChangeWaiter) or `idle_sleep` seconds (polling: inotify off or unavailable)."""
+        waiter = None if once else ChangeWaiter([tail.path for _, tail, _ in self.inputs], idle_sleep, inotify)
+        if waiter is not None:
+            self.engine.log("waiting for new lines by inotify" if waiter.mode == "inotify" else
+                            f"polling the inputs every {idle_sleep:g} s ({waiter.why_poll})")
         if self.receivers:
             self.receivers.start()
         try:
@@ -241,8 +247,10 @@ class Runner:
                 if self.step(max_lines) == 0:
                     if once:
                         return
-                    time.sleep(idle_sleep)
+                    waiter.wait(stop)
         finally:
+            if waiter is not None:
+                waiter.close()
             if self.receivers:
                 self.receivers.stop()
             if self.spool:

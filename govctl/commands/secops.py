@@ -251,7 +251,7 @@ def run(
     stderr_log(f"secops running: {len(runner.inputs)} inputs, store {cfg['store']}")
     try:
         runner.run(once=once, idle_sleep=cfg["batch"]["seconds"], max_lines=cfg["batch"]["lines"],
-                   stop=lambda: stop[0])
+                   stop=lambda: stop[0], inotify=cfg["batch"]["inotify"])
     finally:
         store.close()
     stderr_log(f"stopped: {engine.stats}")
