@@ -24,6 +24,8 @@ from typing import Iterable, Protocol
 
 from crypto.audit import record as audit_record
 
+from infra.lab.plan import RANGE_SET_SUFFIX
+
 from .address import (AddressError, blockable, blockable_network, blockable_target, canonical, is_range, network,
                       parse, parse_network, refused)
 from .limits import BAN_TTL
@@ -398,6 +400,14 @@ def trail(decisions: list[Decision], dry_run: bool) -> None:
                                                        "enforced": d.enforced} for d in batch[:200]]})
 
 
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)
+        return True
+    except ValueError:
+        return False
+
+
 def _epoch(stamp: str) -> float:
     import datetime as dt
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
@@ -406,19 +416,24 @@ def _epoch(stamp: str) -> float:
 class NftablesEnforcer:
     """An nftables set with per-element timeouts, optionally inside a network namespace.
 
-    `ensure()` creates table, set (flags interval, timeout: it holds addresses and ranges) and an
-    input/forward drop rule if they are missing; when a lab stack owns them, pass its names and skip `ensure`.
+    `ensure()` creates the table, the address sets (hash, timeout), the range sets (interval, timeout;
+    named `<set>_ranges`) and input/forward drop rules if they are missing; when a lab stack owns them,
+    pass its names and skip `ensure`. Addresses and ranges live in separate sets because an interval set
+    holding 100,000 addresses takes seconds per added element in nftables 1.0.6, a hash set under a
+    millisecond (docs/benchmarks.md).
 
     Interval sets refuse an element that overlaps one they hold (no auto-merge: merged elements would lose
-    their own timeouts). So an address inside a range in the set is taken as blocked already, and a range
-    replaces the addresses and smaller ranges it holds (they are deleted first). This is done only when nft
-    refuses an element, so the common path stays one `nft -f` per batch.
+    their own timeouts). So a range inside a held range is taken as blocked already, and a range replaces
+    the smaller ranges it holds (deleted first, only when nft refuses, so the common path stays one call
+    per batch). A range also takes over the addresses of the address set it covers (they are deleted),
+    so lifting the range lets them through, as its decision said.
     """
 
     def __init__(self, table: str = "govctl", set_name: str = "blocklist", family: str = "inet",
                  netns: str | None = None, nft: str = "nft", set6: str | None = None, center: str | None = None):
         self.table, self.set_name, self.family, self.netns, self.nft = table, set_name, family, netns, nft
         self.set6 = set6 or f"{set_name}6"
+        self.range_sets = {4: f"{set_name}{RANGE_SET_SUFFIX}", 6: f"{self.set6}{RANGE_SET_SUFFIX}"}
         self.center = center  # the center whose firewall this is (a stack's), recorded on the blocks it takes
 
     def _run(self, script: str | None = None, args: list[str] | None = None) -> str:
@@ -433,34 +448,23 @@ class NftablesEnforcer:
 
     def ensure(self) -> None:
         t = f"{self.family} {self.table}"
-        # A set made before range bans (flags timeout only) cannot take ranges, and nft cannot change a set's
-        # flags: it is recreated as an interval set (its rules are flushed first) with its elements kept.
-        old = {name: self._listed(name) for name in (self.set_name, self.set6) if self._lacks_interval(name)}
-        script = (f"add table {t}\n"
+        self._run(f"add table {t}\n"
                   f"add chain {t} input {{ type filter hook input priority -10; policy accept; }}\n"
                   f"add chain {t} forward {{ type filter hook forward priority -10; policy accept; }}\n"
-                  f"flush chain {t} input\nflush chain {t} forward\n")
-        script += "".join(f"delete set {t} {name}\n" for name in old)
-        script += (f"add set {t} {self.set_name} {{ type ipv4_addr; flags interval, timeout; }}\n"
-                   f"add set {t} {self.set6} {{ type ipv6_addr; flags interval, timeout; }}\n")
-        script += "".join(f"add element {t} {name} {{ {key}"
-                          + ("" if left is None else f" timeout {max(1, int(left))}s") + " }\n"
-                          for name, elements in old.items() for key, left in elements)
-        self._run(script +
-                  f"add rule {t} input ip saddr @{self.set_name} drop\n"
-                  f"add rule {t} input ip6 saddr @{self.set6} drop\n"
-                  f"add rule {t} forward ip saddr @{self.set_name} drop\n"
-                  f"add rule {t} forward ip6 saddr @{self.set6} drop\n")
-
-    def _lacks_interval(self, name: str) -> bool:
-        """The set exists and was made without `flags interval`."""
-        try:
-            doc = json.loads(self._run(args=["-j", "list", "set", self.family, self.table, name]))
-        except RuntimeError:
-            return False  # not there (yet)
-        return any("interval" not in item["set"].get("flags", []) for item in doc.get("nftables", []) if "set" in item)
+                  f"flush chain {t} input\nflush chain {t} forward\n"
+                  f"add set {t} {self.set_name} {{ type ipv4_addr; flags timeout; }}\n"
+                  f"add set {t} {self.set6} {{ type ipv6_addr; flags timeout; }}\n"
+                  f"add set {t} {self.range_sets[4]} {{ type ipv4_addr; flags interval, timeout; }}\n"
+                  f"add set {t} {self.range_sets[6]} {{ type ipv6_addr; flags interval, timeout; }}\n"
+                  + "".join(f"add rule {t} {chain} {family} saddr @{name} drop\n"
+                            for chain in ("input", "forward")
+                            for family, name in (("ip", self.set_name), ("ip6", self.set6), ("ip", self.range_sets[4]),
+                                                 ("ip6", self.range_sets[6]))))
 
     def _set_of(self, addr) -> str:
+        """An address's set, or a range's (a network narrower than one address: ipaddress networks)."""
+        if isinstance(addr, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and addr.prefixlen < addr.max_prefixlen:
+            return self.range_sets[addr.version]
         return self.set6 if addr.version == 6 else self.set_name
 
     def block(self, items: list[tuple[str, float]]) -> list[tuple[str, str]]:
@@ -488,7 +492,25 @@ class NftablesEnforcer:
             except RuntimeError as exc:
                 self._reachable({e[1] for e in elements}, exc)
                 refused += self._bisect(elements)
+            taken = {a for a, _ in refused}
+            ranges = [e[0] for e in elements if e[1] in self.range_sets.values() and e[0] not in taken]
+            if ranges:
+                self._drop_covered(ranges)
         return refused
+
+    def _drop_covered(self, ranges: list[str]) -> None:
+        """Delete the addresses of the address sets that `ranges` cover: a range added takes them over, a
+        range lifted lets them through (range bans are rare; listing the address set is their price)."""
+        t = f"{self.family} {self.table}"
+        nets = [ipaddress.ip_network(r) for r in ranges]
+        script = ""
+        for name in (self.set_name, self.set6):
+            for key, _left in self._listed(name):
+                addr = ipaddress.ip_address(key)
+                if any(addr.version == net.version and addr in net for net in nets):
+                    script += f"delete element {t} {name} {{ {key} }}\n"
+        if script:
+            self._run(script)
 
     def _reachable(self, sets: set[str], failure: Exception) -> None:
         """Raise `failure` unless every set is there: then the batch, not the set, was at fault."""
@@ -577,11 +599,14 @@ class NftablesEnforcer:
                 script += f"delete element {t} {self._set_of(addr)} {{ {addr} }}\n"
         if script:
             self._run(script)
+        lifted = [a for a in addresses if "/" in a and _is_network(a)]
+        if lifted:
+            self._drop_covered(lifted)
 
     def blocked(self) -> dict[str, float | None]:
         """Elements in the sets → seconds left: addresses, ranges as a.b.c.d/len (a-b for an odd interval)."""
         out: dict[str, float | None] = {}
-        for name in (self.set_name, self.set6):
+        for name in (self.set_name, self.set6, *self.range_sets.values()):
             out.update(self._listed(name))
         return out
 

@@ -22,6 +22,10 @@ OPS_NS = f"{NS_PREFIX}ops"  # the ops engineers' workstation, in the production 
 FW_TABLE = "govctl"  # nftables table (family inet) in every center's firewall namespace
 BLOCK_SET_V4 = "blocked_v4"  # timed sets that interception fills
 BLOCK_SET_V6 = "blocked_v6"
+# Ranges (range bans) live in interval sets of their own, named by this suffix: an interval set holding
+# 100,000 addresses takes seconds per element in nftables 1.0.6, a hash set under a millisecond
+# (docs/benchmarks.md, interception at a city's size), so addresses stay in the hash sets.
+RANGE_SET_SUFFIX = "_ranges"
 UPLINK_V4 = ipaddress.ip_network("100.64.0.0/16")  # lab-internal center ↔ wan transit
 UPLINK_V6 = ipaddress.ip_network("fd00:64::/48")
 OPS_HOST_INDEX = 200  # the ops workstation's address in the production management subnet
@@ -284,12 +288,16 @@ def firewall_ruleset(topo: Topology, center_name: str) -> str:
     local = topo.center(center_name)
     lines = [
         f"table inet {FW_TABLE} {{",
-        f"  set {BLOCK_SET_V4} {{ type ipv4_addr; flags interval, timeout; }}",  # addresses and ranges (range bans)
-        f"  set {BLOCK_SET_V6} {{ type ipv6_addr; flags interval, timeout; }}",
+        f"  set {BLOCK_SET_V4} {{ type ipv4_addr; flags timeout; }}",  # addresses
+        f"  set {BLOCK_SET_V6} {{ type ipv6_addr; flags timeout; }}",
+        f"  set {BLOCK_SET_V4}{RANGE_SET_SUFFIX} {{ type ipv4_addr; flags interval, timeout; }}",  # range bans
+        f"  set {BLOCK_SET_V6}{RANGE_SET_SUFFIX} {{ type ipv6_addr; flags interval, timeout; }}",
         "  chain forward {",
         "    type filter hook forward priority 0; policy drop;",
         f"    ip saddr @{BLOCK_SET_V4} counter drop",
         f"    ip6 saddr @{BLOCK_SET_V6} counter drop",
+        f"    ip saddr @{BLOCK_SET_V4}{RANGE_SET_SUFFIX} counter drop",
+        f"    ip6 saddr @{BLOCK_SET_V6}{RANGE_SET_SUFFIX} counter drop",
         "    ct state established,related accept",
         "    ct state invalid drop",
         "    icmp type { echo-request, destination-unreachable, time-exceeded } accept",
