@@ -54,7 +54,7 @@ def test_range_ban_drops_the_range_but_not_the_carved_allowlisted_address(tmp_pa
     store.close()
 
 
-def test_an_ipv6_range_is_an_element_of_the_ipv6_interval_set(testbed):
+def test_an_ipv6_range_is_an_element_of_the_ipv6_range_set(testbed):
     nft = NftablesEnforcer(table="govctl_ranges6", netns=testbed.fw)
     nft.ensure()
     assert nft.block([("2001:db8:1::/64", 60), ("2001:db8:1::5", 60), ("2001:db8:2::9", 60)]) == []
@@ -64,7 +64,7 @@ def test_an_ipv6_range_is_an_element_of_the_ipv6_interval_set(testbed):
     assert list(nft.blocked()) == ["2001:db8:2::9"]
 
 
-def test_a_set_made_before_range_bans_becomes_an_interval_set_keeping_its_blocks(testbed):
+def test_a_set_made_before_range_bans_keeps_its_blocks_and_gains_a_range_set(testbed):
     subprocess.run(["ip", "netns", "exec", testbed.fw, "nft", "-f", "-"], check=True, text=True, input=(
         "add table inet govctl_old\n"
         "add set inet govctl_old blocklist { type ipv4_addr; flags timeout; }\n"
