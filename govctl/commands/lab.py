@@ -73,8 +73,8 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
     Builds the hosts' Debian root filesystem once (cached), then `pulumi up` on the `lab` stack.
     A second run reports no changes. Example: govctl lab up
     """
-    _require_root()
     stack = _lab_stack(stack)
+    _require_root()
     from infra.lab.rootfs import ensure_base
     from infra.lab.status import lab_status
     from infra.outputs import read_stack_outputs
@@ -104,8 +104,8 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the sta
 
     Exit code 1 when anything is unhealthy. Example: govctl lab status --json
     """
-    _require_root()
     stack = _lab_stack(stack)
+    _require_root()
     from infra.lab.status import lab_status
     from infra.outputs import read_stack_outputs
 
@@ -125,8 +125,8 @@ def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON su
 
     Example: govctl lab down
     """
-    _require_root()
     stack = _lab_stack(stack)
+    _require_root()
     from infra.lab.cleanup import leftovers, sweep
 
     from infra.engine import Engine
