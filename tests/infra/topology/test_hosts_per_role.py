@@ -67,8 +67,15 @@ def test_lab_plan_of_thirty_hosts_has_a_namespace_and_a_bridge_port_each():
         # every host's port on its center's bridge has its own name, within Linux's 15 bytes
         names = [v.if_a for v in host_veths if v.ns_a == P + center]
         assert len(names) == len(set(names)) == 10 and all(len(n) <= 15 for n in names)
-    # the service address is routed to every web host of the center (8 of them)
-    assert sum(r.dest == "10.250.0.80/32" for r in plan.routes[P + "prod"]) == 8
+    # the center spreads the service address over all 8 web hosts: one route, a nexthop each
+    service = [r for r in plan.routes[P + "prod"] if r.dest == "10.250.0.80/32"]
+    assert [r.args() for r in service] == [
+        ["10.250.0.80/32"] + [w for n in range(8) for w in ("nexthop", "via", f"10.11.1.{10 + n}")]]
+    service6 = [r for r in plan.routes[P + "prod"] if r.dest == "fd00:250::80/128"]
+    assert len(service6) == 1 and len(service6[0].nexthops) == 8
+    # one web host (the default lab): the same single-gateway route as before
+    assert [r.args() for r in build_plan(load_topology()).routes[P + "prod"] if r.dest == "10.250.0.80/32"] \
+        == [["10.250.0.80/32", "via", "10.11.1.10"]]
 
 
 @pytest.mark.parametrize("count, words", [
