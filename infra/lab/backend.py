@@ -207,9 +207,10 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                           "address": db_host(r.target).ipv4, "mode": r.mode,
                           "application_name": r.target} for r in topo.replication],
         },
+        # a center's first web host (web-1 with `count`): the shape stays one host per center
         "web": {h.center: {"host": h.fqdn, "address": h.ipv4, "port": WEB_PORT,
                            "url": f"http://{h.ipv4}:{WEB_PORT}/"}
-                for h in plan.hosts if "web" in h.roles},
+                for h in reversed(plan.hosts) if "web" in h.roles},
         "service": ({"name": topo.service.name, "ipv4": str(topo.service.ipv4),
                      "ipv6": str(topo.service.ipv6) if topo.service.ipv6 else None,
                      "port": topo.service.port, "active_center": active,
