@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Hardening and audit of every lab host, timed; Lynis hardening index before and after on one host.
 
-usage: sudo .venv/bin/python bench/harden_lab.py [--host web-1.samecity] [--forks 10] [--keep] [--out FILE]
+usage: sudo .venv/bin/python bench/harden_lab.py [--stack lab] [--host web-1.samecity] [--forks 10] [--keep]
+                                                [--no-lynis] [--out FILE]
+       (the 30-host lab of issue 20: `govctl lab up --stack lab-30`, then --stack lab-30 --keep --no-lynis)
 
 1. Lynis (`lynis audit system --quick`) inside one host's namespaces and root filesystem
    (nsenter into the pid from <folder>/init.pid): hardening index and its suggestions.
@@ -76,17 +78,20 @@ def main() -> None:
     ap.add_argument("--forks", default="10")
     ap.add_argument("--keep", action="store_true", help="leave the hosts hardened")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--stack", default="lab", help="lab-backend stack whose hosts to audit and harden")
+    ap.add_argument("--no-lynis", action="store_true", help="skip the Lynis scans (only the govctl timings)")
     args = ap.parse_args()
 
-    outputs = json.loads(subprocess.run([str(GOVCTL), "infra", "outputs", "--stack", "lab"], capture_output=True,
+    outputs = json.loads(subprocess.run([str(GOVCTL), "infra", "outputs", "--stack", args.stack], capture_output=True,
                                         text=True, check=True, cwd=ROOT).stdout)
     host = next(h for h in outputs["hosts"] if h["fqdn"] == args.host)
-    result = {"host_count": len(outputs["hosts"]), "forks": int(args.forks), "lynis_host": args.host}
-    result["lynis_before"] = lynis(host["folder"])
+    result = {"stack": args.stack, "host_count": len(outputs["hosts"]), "forks": int(args.forks),
+              "lynis_host": args.host}
+    result["lynis_before"] = {} if args.no_lynis else lynis(host["folder"])
     runs = {}
     for name, cmd in (("audit_before", ("audit",)), ("harden_first", ("harden",)), ("harden_noop", ("harden",)),
                       ("audit_after", ("audit",))):
-        seconds, code, data = govctl(*cmd, "--level", "3", "--forks", args.forks)
+        seconds, code, data = govctl(*cmd, "--level", "3", "--forks", args.forks, "--stack", args.stack)
         verdicts: dict[str, int] = {}
         for h in data["hosts"].values():
             for v, n in h["verdicts"].items():
@@ -95,13 +100,13 @@ def main() -> None:
                       "unreachable": data["unreachable"], "failed": data["failed"], "verdicts": verdicts}
         print(f"{name}: {runs[name]}", file=sys.stderr)
     result["runs"] = runs
-    result["lynis_after"] = lynis(host["folder"])
+    result["lynis_after"] = {} if args.no_lynis else lynis(host["folder"])
     result["lynis_after"]["not_in_catalog"] = [s for s in result["lynis_after"].get("suggestions", [])
                                                if s[0] not in COVERED]
     if not args.keep:
         result["rollback"] = {}
         for h in outputs["hosts"]:
-            seconds, code, data = govctl("harden", "--rollback", h["fqdn"])
+            seconds, code, data = govctl("harden", "--rollback", h["fqdn"], "--stack", args.stack)
             result["rollback"][h["fqdn"]] = {"seconds": seconds, "exit": code, "restored": len(data.get("restored", []))}
     text = json.dumps(result, ensure_ascii=False, indent=1)
     if args.out:

@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from core.errors import GovctlError
+from core.errors import BadInput, GovctlError
 from ..ui import console, err_console, print_json
 from ._trail import trailed
 
@@ -19,6 +19,20 @@ app = typer.Typer(
 )
 
 STACK = "lab"
+# Another lab-backend stack (e.g. lab-30, the 30-host lab of issue 20); one lab per GOVCTL_LAB_PREFIX.
+STACK_OPTION = typer.Option(STACK, "--stack", help="Lab-backend stack to use (infra/stacks/<name>.yaml), "
+                                                    "e.g. lab-30 for the 30-host lab.")
+
+
+def _lab_stack(stack: str) -> str:
+    """The stack, refused before anything is touched unless the lab backend renders it."""
+    from infra.engine import StackDefinition
+
+    definition = StackDefinition.load(stack)
+    if definition.backend != "lab":
+        raise BadInput(f"--stack {stack}: its backend is {definition.backend!r}, not lab; "
+                       "`govctl lab` brings up lab-backend stacks only (use `govctl infra` for the others)")
+    return definition.name
 
 
 def _require_root() -> None:
@@ -53,13 +67,15 @@ def _show(status: dict) -> None:
 
 
 @app.command()
-@trailed("lab.up", "lab")
-def up(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
+@trailed("lab.up", lambda a: f"lab:{a['stack']}", ("stack",))
+def up(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+       stack: str = STACK_OPTION):
     """Create (or converge) the lab with the real Pulumi engine, then print its status.
 
     Builds the hosts' Debian root filesystem once (cached), then `pulumi up` on the `lab` stack.
     A second run reports no changes. Example: govctl lab up
     """
+    stack = _lab_stack(stack)
     _require_root()
     from infra.lab.rootfs import ensure_base
     from infra.lab.status import lab_status
@@ -69,9 +85,9 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
 
     started = time.monotonic()
     ensure_base(log=lambda m: err_console.print(f"[dim]lab:[/] {m}", highlight=False))
-    engine = Engine(STACK)
+    engine = Engine(stack)
     engine.up(["--skip-preview"], quiet=json_output)
-    status = lab_status(read_stack_outputs(STACK))
+    status = lab_status(read_stack_outputs(stack))
     status["seconds"] = round(time.monotonic() - started, 1)
     status["resource_changes"] = engine.last_update().get("resourceChanges", {})
     if json_output:
@@ -84,16 +100,18 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
 
 
 @app.command()
-def status(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")):
+def status(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+           stack: str = STACK_OPTION):
     """Check every host over SSH, the replication state and lag, and the service address.
 
     Exit code 1 when anything is unhealthy. Example: govctl lab status --json
     """
+    stack = _lab_stack(stack)
     _require_root()
     from infra.lab.status import lab_status
     from infra.outputs import read_stack_outputs
 
-    result = lab_status(read_stack_outputs(STACK))
+    result = lab_status(read_stack_outputs(stack))
     if json_output:
         print_json(result)
     else:
@@ -103,19 +121,21 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the sta
 
 
 @app.command()
-@trailed("lab.down", "lab")
-def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON summary.")):
+@trailed("lab.down", lambda a: f"lab:{a['stack']}", ("stack",))
+def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+         stack: str = STACK_OPTION):
     """Destroy the lab and everything it made: namespaces, links, firewalls, hosts, processes.
 
     Example: govctl lab down
     """
+    stack = _lab_stack(stack)
     _require_root()
     from infra.lab.cleanup import leftovers, sweep
 
     from infra.engine import Engine
 
     started = time.monotonic()
-    engine = Engine(STACK)
+    engine = Engine(stack)
     try:
         engine.destroy(quiet=json_output)
         swept = sweep()  # anything a crashed run left outside the state

@@ -175,6 +175,14 @@ def deploy(topo: Topology, config: pulumi.Config) -> dict[str, Any]:
     return _outputs(topo, plan, active, primary_host, db_host)
 
 
+def _first_web_hosts(plan) -> dict[str, Any]:
+    first: dict[str, Any] = {}
+    for h in plan.hosts:
+        if "web" in h.roles:
+            first.setdefault(h.center, h)
+    return first
+
+
 def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
     zone_kind = {(c.name, z.name): z.kind for c in topo.centers for z in c.zones}
     mgmt = [str(s.ipv4) for c in topo.centers for z in c.zones_of_kind("security_management")
@@ -207,9 +215,10 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
                           "address": db_host(r.target).ipv4, "mode": r.mode,
                           "application_name": r.target} for r in topo.replication],
         },
-        "web": {h.center: {"host": h.fqdn, "address": h.ipv4, "port": WEB_PORT,
-                           "url": f"http://{h.ipv4}:{WEB_PORT}/"}
-                for h in plan.hosts if "web" in h.roles},
+        # a center's first web host (web-1 with `count`): the shape stays one host per center
+        "web": {center: {"host": h.fqdn, "address": h.ipv4, "port": WEB_PORT,
+                         "url": f"http://{h.ipv4}:{WEB_PORT}/"}
+                for center, h in _first_web_hosts(plan).items()},
         "service": ({"name": topo.service.name, "ipv4": str(topo.service.ipv4),
                      "ipv6": str(topo.service.ipv6) if topo.service.ipv6 else None,
                      "port": topo.service.port, "active_center": active,

@@ -80,11 +80,14 @@ class Route:
     via: str | None = None
     dev: str | None = None
     metric: int | None = None
+    nexthops: tuple[str, ...] = ()  # several gateways (ECMP), e.g. every web host of a center
 
     def args(self) -> list[str]:
         out = [self.dest]
         if self.via:
             out += ["via", self.via]
+        for gateway in self.nexthops:
+            out += ["nexthop", "via", gateway]
         if self.dev:
             out += ["dev", self.dev]
         if self.metric is not None:
@@ -158,6 +161,8 @@ def build_plan(topo: Topology, active_center: str | None = None) -> LabPlan:
         plan.namespaces.append(ns)
         plan.routers.append(ns)
         routes: list[Route] = []
+        web_v4: list[str] = []
+        web_v6: list[str] = []
         # Uplink to the wan router.
         up4 = list(ipaddress.ip_network(f"{UPLINK_V4.network_address + 4 * index}/30").hosts())
         up6 = ipaddress.ip_network(f"{UPLINK_V6.network_address + (index << 64)}/64")
@@ -199,10 +204,18 @@ def build_plan(topo: Topology, active_center: str | None = None) -> LabPlan:
                                    "eth0", bridge_a=ifname("z-", zone.name), addrs_b=tuple(addrs)))
             plan.routes[lab_host.ns] = host_routes
             if "web" in host.roles and topo.service:
-                # The service address lives on every web host; the wan route picks the center.
-                routes.append(Route(f"{topo.service.ipv4}/32", via=str(host.ipv4)))
+                web_v4.append(str(host.ipv4))
                 if topo.service.ipv6 and host.ipv6:
-                    routes.append(Route(f"{topo.service.ipv6}/128", via=str(host.ipv6)))
+                    web_v6.append(str(host.ipv6))
+        if topo.service:
+            # The service address lives on every web host; the wan route picks the center, the
+            # center spreads it over its web hosts (one route, a nexthop each, when there are several).
+            for dest, gateways in ((f"{topo.service.ipv4}/32", web_v4),
+                                   (f"{topo.service.ipv6}/128", web_v6)):
+                if len(gateways) == 1:
+                    routes.append(Route(dest, via=gateways[0]))
+                elif gateways:
+                    routes.append(Route(dest, nexthops=tuple(gateways)))
         plan.routes[ns] = routes
 
     # The backbone: a veth per inter-center link; primary links are preferred by metric.

@@ -115,6 +115,13 @@ def route_replace(ns: str, args: list[str]) -> None:
 def route_present(ns: str, args: list[str]) -> bool:
     if not ns_exists(ns):
         return False
+    if "nexthop" in args:  # `ip route show` takes no nexthop selector: compare the gateways listed
+        cut = args.index("nexthop")
+        out = sh("ip", _family(args), "-n", ns, "route", "show", *args[:cut], check=False).stdout
+        listed = {w for line in out.splitlines() for w in [line.split("via ")[-1].split()[0]]
+                  if "via " in line}
+        wanted = {args[i + 2] for i in range(cut, len(args), 3)}
+        return listed == wanted
     out = sh("ip", _family(args), "-n", ns, "route", "show", *args, check=False).stdout
     return bool(out.strip())
 

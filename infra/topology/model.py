@@ -171,6 +171,36 @@ def _addr(text: str | None):
     return ipaddress.ip_address(text) if text else None
 
 
+def expand_hosts(entries) -> list[tuple[int, dict[str, Any]]]:
+    """The hosts of a center's `hosts` list, each with the index of the entry it came from.
+
+    An entry with `count: N` stands for N hosts named <name>-1 … <name>-N (stable: growing N adds
+    names, never renames) at consecutive addresses from the entry's own; other entries are one host.
+    Addresses are only shifted here: validate.py checks they parse and stay in the zone.
+    """
+    hosts = []
+    for index, entry in enumerate(entries):
+        count = entry.get("count")
+        if count is None:
+            hosts.append((index, entry))
+            continue
+        for n in range(count):
+            host = {k: v for k, v in entry.items() if k != "count"}
+            host["name"] = f"{entry['name']}-{n + 1}"
+            for key in ("ipv4", "ipv6"):
+                if key in entry:
+                    host[key] = _shifted(entry[key], n)
+            hosts.append((index, host))
+    return hosts
+
+
+def _shifted(text: str, offset: int) -> str:
+    try:
+        return str(ipaddress.ip_address(text) + offset)
+    except ValueError:  # invalid or past the end of the space: left as is for the checker to name
+        return text
+
+
 def build(doc: dict[str, Any], source: str = "") -> Topology:
     """Turn a validated document into model objects."""
     centers = []
@@ -183,7 +213,7 @@ def build(doc: dict[str, Any], source: str = "") -> Topology:
         hosts = tuple(
             Host(h["name"], c["name"], h["zone"], _addr(h["ipv4"]), _addr(h.get("ipv6")),
                  tuple(h.get("roles", ())))
-            for h in c.get("hosts", ())
+            for _, h in expand_hosts(c.get("hosts", ()))
         )
         centers.append(Center(c["name"], c["site"], c["role"], _net(c["ipv4"]),
                               _net(c.get("ipv6")), zones, hosts, c.get("availability_zone")))

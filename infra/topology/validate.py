@@ -17,7 +17,7 @@ import yaml
 
 from core import yamlfile
 
-from .model import ZONE_KINDS, Topology, build
+from .model import ZONE_KINDS, Topology, build, expand_hosts
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "topologies" / "lab.yaml"
@@ -91,6 +91,9 @@ def _schema_problems(doc: Any) -> list[Problem]:
             hint += f"; use one of {', '.join(map(str, err.validator_value))}"
         elif err.validator == "pattern":
             hint += " (names: lower-case letters, digits and '-', starting with a letter)"
+        elif parts and parts[-1] == "count":
+            hint += "; count is the number of hosts this entry stands for, a whole number 1-250 " \
+                    "(one zone's /24; add another entry for more)"
         problems.append(Problem(document_path(parts), hint))
     return problems
 
@@ -221,7 +224,8 @@ class _Checker:
     def center(self, i: int, c: dict, nets: tuple, dual: bool) -> None:
         p = f"centers[{i}]"
         self.duplicates(c["zones"], f"{p}.zones", "zone")
-        self.duplicates(c.get("hosts", []), f"{p}.hosts", "host")
+        hosts = expand_hosts(c.get("hosts", []))
+        self.host_names(p, hosts)
         subnets_by_zone: dict[str, list] = {}
         subnet_claims: dict[int, list[tuple[str, Any]]] = {4: [], 6: []}
         for j, z in enumerate(c["zones"]):
@@ -246,10 +250,12 @@ class _Checker:
                     pair.append(net)
                 subnets_by_zone.setdefault(z["name"], []).append(pair)
         zone_names = [z["name"] for z in c["zones"]]
-        for j, h in enumerate(c.get("hosts", [])):
+        for j, h in hosts:
             hp = f"{p}.hosts[{j}]"
+            # one entry may stand for several hosts (`count`): say which of them
+            who = f"host {h['name']}: " if "count" in c["hosts"][j] else ""
             if h["zone"] not in subnets_by_zone:
-                self.add(f"{hp}.zone", f"zone {h['zone']!r} does not exist in center {c['name']!r}; "
+                self.add(f"{hp}.zone", f"{who}zone {h['zone']!r} does not exist in center {c['name']!r}; "
                                        f"use one of {', '.join(zone_names)} or add the zone")
                 continue
             for version, required in ((4, True), (6, dual)):
@@ -260,12 +266,26 @@ class _Checker:
                 slot = 0 if version == 4 else 1
                 nets = [pair[slot] for pair in subnets_by_zone[h["zone"]] if pair[slot] is not None]
                 if nets and not any(addr in n for n in nets):
-                    self.add(f"{hp}.{key}", f"{addr} is outside zone {h['zone']!r} "
+                    self.add(f"{hp}.{key}", f"{who}{addr} is outside zone {h['zone']!r} "
                                             f"({', '.join(map(str, nets))}); use an address inside it")
                 elif any(addr in (n.network_address, n.broadcast_address) for n in nets
                          if n.num_addresses > 2 and version == 4):
-                    self.add(f"{hp}.{key}", f"{addr} is a network or broadcast address; "
+                    self.add(f"{hp}.{key}", f"{who}{addr} is a network or broadcast address; "
                                             "use a host address")
+
+    def host_names(self, p: str, hosts: list[tuple[int, dict]]) -> None:
+        """Unique names after `count` expansion (web with count 3 and a web-2 entry collide)."""
+        seen: dict[str, int] = {}
+        for j, h in hosts:
+            name = h["name"]
+            if len(name) > 31:
+                self.add(f"{p}.hosts[{j}].name", f"host name {name!r} is longer than 31 characters; "
+                                                  "shorten the name (or its count)")
+            if name in seen:
+                self.add(f"{p}.hosts[{j}].name", f"duplicate host name {name!r} (first at "
+                                                  f"{p}.hosts[{seen[name]}]); host names must be unique")
+            else:
+                seen[name] = j
 
     def roles(self, doc: dict, centers: dict[str, dict]) -> None:
         prods = [(i, c) for i, c in enumerate(doc["centers"]) if c["role"] == "production"]

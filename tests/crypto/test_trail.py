@@ -178,7 +178,7 @@ def test_every_action_leaves_an_entry_and_the_log_verifies(state, tmp_path, hook
 
     for op in ("up", "refresh", "destroy"):
         assert (one(f"infra.{op}", "tiny")["actor"], one(f"infra.{op}", "tiny")["outcome"]) == ("tester", "ok")
-    assert one("lab.up", "lab")["outcome"] == "failed" and "needs root" in one("lab.up", "lab")["reason"]
+    assert one("lab.up", "lab:lab")["outcome"] == "failed" and "needs root" in one("lab.up", "lab:lab")["reason"]
     assert one("platform.up")["outcome"] == "failed" and "mongodb" in one("platform.up")["reason"]
     assert one("platform.down", "platform")["params"] == {"keep_lab": True}
     assert one("harden.run")["outcome"] == "failed" and one("harden.run")["target"] == "nosuch:all"

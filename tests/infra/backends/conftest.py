@@ -20,6 +20,8 @@ VARIANTS = {
     "ipv6-off": HERE / "ipv6-off.yaml",
     "second-remote": HERE / "second-remote.yaml",
     "invalid": HERE / "invalid-no-remote.yaml",
+    # issue 20 (h-lab30): `count: 8` web hosts per center, the 30-host lab's topology
+    "hosts-per-role": DEFAULT_TOPOLOGY.with_name("lab-30.yaml"),
 }
 # What the second remote center (a third region) needs beyond the example stacks' config.
 EXTRA_CONFIG = {

@@ -79,3 +79,20 @@ def test_without_root_the_lab_refuses_clearly_and_touches_nothing(monkeypatch):
         assert result.exit_code == 1, result.output
         assert "the lab needs root" in result.output and "nothing was changed" in result.output
     assert lab_namespaces() == before
+
+
+def test_lab_stack_option_refuses_unknown_and_non_lab_stacks_before_anything():
+    # issue 20 (h-lab30): `govctl lab … --stack lab-30`; other backends and unknown names are refused
+    from typer.testing import CliRunner
+
+    from govctl.cli import app
+    from infra.lab.system import lab_namespaces
+
+    before = lab_namespaces()
+    for command in ("up", "down", "status"):
+        result = CliRunner().invoke(app, ["lab", command, "--stack", "tiny"])
+        assert result.exit_code == 2, result.output
+        assert "--stack tiny: its backend is 'tiny', not lab" in result.output
+        result = CliRunner().invoke(app, ["lab", command, "--stack", "lab-300"])
+        assert result.exit_code == 2 and "unknown stack 'lab-300'" in result.output, result.output
+    assert lab_namespaces() == before
