@@ -37,6 +37,18 @@ from secops.es.workers import run_workers  # noqa: E402
 from bench.es_ingest import corpus  # noqa: E402
 
 
+def stored_bytes(section: dict, prefix: str) -> int:
+    """Primary store size of the events indices of `prefix` (bytes on disk, after a flush and merge)."""
+    store = ElasticStore({**section, "index_prefix": prefix}, apply=False)
+    try:
+        store.client.indices.flush(index=f"{prefix}-*")
+        store.client.indices.forcemerge(index=f"{prefix}-events-*", max_num_segments=1)
+        stats = store.client.indices.stats(index=f"{prefix}-events-*", metric="store")
+        return stats["_all"]["primaries"]["store"]["size_in_bytes"]
+    finally:
+        store.close()
+
+
 def ingest_runs(section: dict, sources: list[dict], work: Path, label: str, workers: int, repeat: int) -> list[dict]:
     runs = []
     for i in range(repeat + 1):
@@ -120,6 +132,7 @@ def main() -> None:
         single_info = node.start()
         single_start = time.monotonic() - started
         single = ingest_runs(single_info.client_settings(), sources, work, "one", a.workers, a.repeat)
+        on_disk = stored_bytes(single_info.client_settings(), f"one{a.repeat}")
         node.stop()
         started = time.monotonic()
         info = cluster.start()
@@ -136,7 +149,8 @@ def main() -> None:
            "start_seconds": {"one_node": round(single_start, 1), "three_nodes": round(cluster_start, 1)},
            "one_node": single, "three_nodes": three, "best_events_per_second": {"one_node": best_one,
                                                                                "three_nodes": best_three},
-           "three_vs_one": round(best_three / best_one, 2), "node_loss": loss, "load_average_at_end": os.getloadavg()}
+           "three_vs_one": round(best_three / best_one, 2),
+           "bytes_per_event_on_disk": round(on_disk / single[-1]["events"], 1), "node_loss": loss, "load_average_at_end": os.getloadavg()}
     print(json.dumps(out, indent=2))
     if a.out:
         a.out.write_text(json.dumps(out, indent=2))

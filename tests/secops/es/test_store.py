@@ -183,3 +183,24 @@ def test_retention_keeps_180_days_and_drops_older_daily_indices_with_a_shifted_c
         assert store.apply_retention(MIN_SECURITY_RETENTION_DAYS, now=today)["indices"] == []  # idempotent
     finally:
         store.close()
+
+
+def test_range_bans_are_stored_listed_and_lifted_on_elasticsearch(es_section):
+    """A range ban (carved around the never-block list) is a decision like an address's: stored, in force,
+    counted for escalation, lifted (the decisions' address field holds either as canonical text)."""
+    from secops.respond import Allowlist, DecisionEngine
+    store = ElasticStore(es_section)
+    try:
+        engine = DecisionEngine(Allowlist(["203.0.113.70/32"]), store, None, dry_run=True)
+        decision = engine.block("203.0.113.0/24", "botnet range", ttl=3600, actor="li.na")
+        engine.block("198.51.100.7", "brute force", ttl=3600, actor="li.na")
+        engine.flush()
+        assert "[carved: 203.0.113.70/32" in decision.reason
+        active = {b["address"]: b for b in store.active_bans()}
+        assert set(active) == {"203.0.113.0/24", "198.51.100.7"}
+        assert store.block_counts() == {"203.0.113.0/24": 1, "198.51.100.7": 1}
+        assert set(store.latest_blocks()) == {"203.0.113.0/24", "198.51.100.7"}
+        engine.unblock("203.0.113.0/24", "lifted", actor="li.na")
+        assert [b["address"] for b in store.active_bans()] == ["198.51.100.7"]
+    finally:
+        store.close()
