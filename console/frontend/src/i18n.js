@@ -48,6 +48,10 @@ const messages = {
     topBlockedSources: '拦截最多的来源（近 7 日）',
     // range bans (h-ranges)
     addressOrRange: '地址或网段', kindRange: '网段', badRange: '网段前缀长度须为 IPv4 /1–32 或 IPv6 /1–128，例如 203.0.113.0/24',
+    // the blocklist exchange on the bans page (issue #18)
+    exchange: '城市间封禁列表交换', exportList: '导出已签名的封禁列表', importList: '导入', blocklistFile: '封禁列表文件',
+    issuerKey: '签发方 SM2 公钥', badPubkey: '请输入 SM2 公钥（04 开头的 130 位十六进制）', notJson: '文件不是 JSON', tooLarge: '文件过大（上限 32 MiB）',
+    imported: '已导入 {issuer} 的 {n} 条封禁', skipped: '未导入',
     // audit trail (issue #19)
     auditLog: '审计日志', auditTarget: '对象', auditOutcome: '结果', auditParams: '参数', outcomeOk: '成功', outcomeFailed: '失败',
     proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
@@ -97,6 +101,10 @@ const messages = {
     topBlockedSources: 'Most blocked sources (7 days)',
     // range bans (h-ranges)
     addressOrRange: 'Address or range', kindRange: 'range', badRange: 'A range needs a prefix length of /1–32 (IPv4) or /1–128 (IPv6), e.g. 203.0.113.0/24',
+    // the blocklist exchange on the bans page (issue #18)
+    exchange: 'Blocklist exchange between cities', exportList: 'Export the signed blocklist', importList: 'Import', blocklistFile: 'Blocklist file',
+    issuerKey: "Issuer's SM2 public key", badPubkey: 'Enter an SM2 public key (130 hex digits starting with 04)', notJson: 'The file is not JSON', tooLarge: 'The file is too large (32 MiB at most)',
+    imported: 'Imported {n} blocks from {issuer}', skipped: 'Not imported',
     // audit trail (issue #19)
     auditLog: 'Audit log', auditTarget: 'Target', auditOutcome: 'Outcome', auditParams: 'Parameters', outcomeOk: 'ok', outcomeFailed: 'failed',
     proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
