@@ -19,6 +19,18 @@ from pathlib import Path
 log = logging.getLogger("govctl.webhook")
 
 
+class JsonReplyHandler(BaseHTTPRequestHandler):
+    """A request handler that answers JSON (the webhook here, and notify's receiver)."""
+
+    def _reply(self, code: int, body: object) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def records_from_payload(receiver: str, payload: dict, received_at: float) -> list[dict]:
     """Alertmanager's webhook payload (version 4) → one record per alert."""
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
@@ -60,14 +72,7 @@ def serve(host: str, port: int, store: Path, metrics_dir: Path | None = None) ->
     lock = threading.Lock()
     store.parent.mkdir(parents=True, exist_ok=True)
 
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, code: int, body: object) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(JsonReplyHandler):
 
         def do_POST(self):  # noqa: N802
             parts = self.path.strip("/").split("/")

@@ -12,9 +12,10 @@ import json
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from core.errors import BadInput
+from monitors.webhook import JsonReplyHandler
 
 from .engine import Notifier
 from .events import event_from
@@ -29,15 +30,7 @@ RETENTION_SECONDS = 90 * 86400
 
 
 def receiver(notifier: Notifier, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, code: int, body: object) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonReplyHandler):
         def do_POST(self):  # noqa: N802
             try:
                 length = int(self.headers.get("Content-Length", "0"))

@@ -78,7 +78,7 @@ def test_every_action_leaves_an_entry_and_the_log_verifies(state, tmp_path, hook
     from secops.daemon import Engine, ingest_stream
     from secops.incidents import Incidents
     from secops.stores import open_store
-    from tests.console.conftest import attack_corpus
+    from tests.corpora import attack_corpus
 
     # infra up / refresh / destroy: the real Pulumi engine on the tiny stack (the CLI records them)
     for op in ("up", "refresh", "destroy"):

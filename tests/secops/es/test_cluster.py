@@ -18,6 +18,7 @@ from secops.es.node import LocalCluster
 from secops.es.store import ElasticStore
 from secops.es.workers import run_workers
 from tests.conftest import run_govctl
+from tests.monitors.helpers import wait_for
 from tests.secops.es.corpus import write_corpus
 
 pytestmark = pytest.mark.slow
@@ -39,16 +40,6 @@ def _status(home: Path) -> dict:
     proc = run_govctl("es", "status", "--home", str(home), "--json", timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_three_nodes_join_and_status_lists_them(cluster):
@@ -89,19 +80,19 @@ def test_losing_a_node_mid_ingest_loses_and_doubles_nothing(cluster, tmp_path):
                 return probe.counts()["events"]
             except Exception:  # a daily index created a moment ago may not have its shards yet
                 return 0
-        _wait(lambda: indexed() >= 3000 or not worker.is_alive(), 180, "the ingest to get going")
+        wait_for(lambda: indexed() >= 3000 or not worker.is_alive(), 180, "the ingest to get going")
         assert worker.is_alive(), f"the ingest ended before the node loss could be staged: {outcome}"
         master = next(n for n in _status(home)["nodes"] if n["master"])
         os.killpg(master["pid"], signal.SIGKILL)  # kill -9 the launcher's whole group: the JVM goes too
         lost_at = time.monotonic()
-        _wait(lambda: not LocalCluster(home).node(master["name"]).running(), 30, f"{master['name']} to die")
+        wait_for(lambda: not LocalCluster(home).node(master["name"]).running(), 30, f"{master['name']} to die")
         # The survivors elect a master and answer. Health is yellow, or red for a moment when the killed
         # node held the only started copy of a daily index created a second before (its replica still
         # initializing): writes to that index are spooled and replayed once the node is back.
         def two_joined():
             status = _status(home)
             return status if sum(n["joined"] for n in status["nodes"]) == 2 else None
-        survivors = _wait(two_joined, 120, "the two survivors to elect a master and answer")
+        survivors = wait_for(two_joined, 120, "the two survivors to elect a master and answer")
         assert not next(n for n in survivors["nodes"] if n["name"] == master["name"])["joined"]
         restarted = run_govctl("es", "up", "--home", str(home), "--json", timeout=300)  # idempotent: starts the lost one
         assert restarted.returncode == 0, restarted.stderr[-2000:]
@@ -116,7 +107,7 @@ def test_losing_a_node_mid_ingest_loses_and_doubles_nothing(cluster, tmp_path):
     result = outcome["result"]
     store = ElasticStore(section)
     try:
-        _wait(lambda: (LocalCluster(home).health() or {}).get("status") == "green", 180, "every replica to be allocated again")
+        wait_for(lambda: (LocalCluster(home).health() or {}).get("status") == "green", 180, "every replica to be allocated again")
         store.refresh()
         counts = store.counts()
         lines = sum(1 for p in files for _ in open(p, "rb"))
