@@ -189,6 +189,12 @@ class Platform:
     def up(self, options: Options, spec: Spec) -> dict:
         started = time.monotonic()
         options.check()
+        # Both threads below import parts of `cryptography` on first use; imported here first, they cannot
+        # race on its module locks (CI saw Python's _DeadlockError when the CA and the keystore did).
+        import cryptography.hazmat.backends.openssl  # noqa: F401
+        import cryptography.x509  # noqa: F401
+        from crypto import keystore, suite  # noqa: F401
+        from . import tls  # noqa: F401
         with ThreadPoolExecutor(max_workers=1) as background:
             # the keystore's self-test (SM2 in pure Python: about half a second of CPU) runs while the
             # components are checked; nothing before the steps needs the keystore

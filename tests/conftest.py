@@ -137,16 +137,19 @@ def dmz_host(lab) -> dict:
 
 @pytest.fixture()
 def exposed_sshd(lab, dmz_host):
-    """internet → the DMZ host's tcp/22 accepted, right after the rules that drop blocked sources."""
+    """internet → the DMZ host's tcp/22 accepted, right after the rules that drop blocked sources (the
+    address sets and their range sets)."""
     import re
+    from infra.lab.plan import RANGE_SET_SUFFIX
     needs_root()
     fw = lab["centers"][dmz_host["center"]]["firewall"]
     ns, table = fw["namespace"], fw["table"]
     chain = lab_nft(ns, "-a", "list", "chain", fw["family"], table, "forward")
+    sets = [name for s in fw["sets"].values() for name in (s, s + RANGE_SET_SUFFIX)]
     set_drops = [int(m.group(1)) for line in chain.splitlines()
-                 if any(f"@{s} " in line for s in fw["sets"].values()) and " drop " in line
+                 if any(f"@{s} " in line for s in sets) and " drop " in line
                  for m in [re.search(r"# handle (\d+)", line)] if m]
-    assert len(set_drops) == 2, f"the forward chain should drop both blocked sets first:\n{chain}"
+    assert len(set_drops) == 4, f"the forward chain should drop every blocked set first:\n{chain}"
     lab_nft(ns, "add", "rule", fw["family"], table, "forward", "position", str(max(set_drops)),
             "ip", "saddr", str(_lab_internet()), "ip", "daddr", dmz_host["ipv4"], "tcp", "dport", "22",
             "accept", "comment", f'"{EXPOSURE}"')
@@ -154,7 +157,7 @@ def exposed_sshd(lab, dmz_host):
         rules = [line.strip() for line in lab_nft(ns, "-a", "list", "chain", fw["family"], table,
                                                   "forward").splitlines() if "# handle" in line]
         order = [i for i, r in enumerate(rules) if EXPOSURE in r or " drop " in r and "@blocked" in r]
-        assert EXPOSURE in rules[order[-1]] and len(order) == 3, rules  # bans come first
+        assert EXPOSURE in rules[order[-1]] and len(order) == 5, rules  # bans come first
         yield dmz_host
     finally:
         for line in lab_nft(ns, "-a", "list", "chain", fw["family"], table, "forward").splitlines():

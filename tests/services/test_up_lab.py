@@ -18,7 +18,7 @@ from tests.secops.testbed import free_port
 from .conftest import admin_credentials, govctl_up_on_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
-COMPONENTS = {"lab", "hardening", "monitoring", "secops", "console"}
+COMPONENTS = {"lab", "hardening", "monitoring", "secops", "console", "notify"}
 
 
 def test_up_status_down_on_the_lab(lab):
