@@ -3,6 +3,8 @@
 fixture, the watch on console errors and dialogs, and where screenshots go."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import tempfile
 from pathlib import Path
@@ -52,3 +54,29 @@ def expect_text(page, text: str) -> None:
 
 def expect_state(page, label: str) -> None:
     page.get_by_test_id("state").filter(has_text=label).wait_for()
+
+
+@contextmanager
+def served_in_thread(app):
+    """`app` (ASGI) served by uvicorn on a free loopback port in a thread of this process; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the console server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

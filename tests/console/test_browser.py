@@ -5,15 +5,13 @@ Each test collects the page's console errors, uncaught exceptions and dialogs an
 dialog would mean attacker-written markup ran). Screenshots of each page go to $GOVCTL_SCREENSHOTS (docs/img when refreshing the docs)."""
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
 
 from console.app import DEFAULT_STATIC, create_console_app
 
-from .browser import IMG, Watch, chromium, expect_state, expect_text  # noqa: F401 (chromium: the module's browser fixture)
+from .browser import IMG, Watch, chromium, expect_state, expect_text, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
 from .conftest import PASSWORDS, XSS_AGENT, XSS_USER, add_users, feed, seed_store
 
 pytestmark = pytest.mark.slow
@@ -29,26 +27,13 @@ def page(chromium):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """(base URL, engine) of the console served by uvicorn in a thread."""
-    import uvicorn
     assert (DEFAULT_STATIC / "index.html").exists(), "the console is not built: run `make setup` (npm ci + vite build)"
     folder = tmp_path_factory.mktemp("console")
     engine = seed_store(folder)
     users = add_users(folder / "console" / "users.yaml")
     app = create_console_app(engine.store, folder / "tokens.yaml", users, engine.decisions)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the console server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", engine
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(app) as base:
+        yield base, engine
     engine.store.close()
 
 

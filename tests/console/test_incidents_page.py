@@ -3,8 +3,6 @@ filters by severity and center, paging with counts, the filter kept in the URL, 
 shown inline in the page's language, and the overview's figures per center."""
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
@@ -13,7 +11,7 @@ from console.app import DEFAULT_STATIC, create_console_app
 from secops.model import Decision
 from secops.store import Store
 
-from .browser import IMG, Watch, chromium, expect_text  # noqa: F401 (chromium: the module's browser fixture)
+from .browser import IMG, Watch, chromium, expect_text, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
 from .conftest import PASSWORDS, add_users
 
 pytestmark = pytest.mark.slow
@@ -33,7 +31,6 @@ def _incident(n: int, now: float) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The console on a store of 45 incidents spread over severities and centers, and blocks in each center."""
-    import uvicorn
     assert (DEFAULT_STATIC / "index.html").exists(), "the console is not built: run `make setup` (npm ci + vite build)"
     folder = tmp_path_factory.mktemp("console-search")
     store = Store(folder / "secops.db")
@@ -46,20 +43,8 @@ def server(tmp_path_factory):
                                        enforced=True, centers=[center]))
     users = add_users(folder / "console" / "users.yaml")
     app = create_console_app(store, folder / "tokens.yaml", users)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the console server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(app) as base:
+        yield base
     store.close()
 
 

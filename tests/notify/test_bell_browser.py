@@ -2,15 +2,12 @@
 notifications, the drawer lists them in Chinese first, and "mark all read" clears the badge."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import pytest
 
 from console.app import DEFAULT_STATIC, create_console_app
 from notify.events import Event
-from tests.console.browser import IMG, Watch, chromium  # noqa: F401 (the module's browser fixture)
+from tests.console.browser import IMG, Watch, chromium, served_in_thread  # noqa: F401 (the module's browser fixture)
 from tests.console.conftest import PASSWORDS, add_users, seed_store
 
 pytestmark = pytest.mark.slow
@@ -18,8 +15,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    import uvicorn
-
     from notify.config import load_config
     from notify.engine import Notifier
     from notify.journal import Journal
@@ -34,20 +29,8 @@ def served(tmp_path_factory):
     notifier.submit(Event("sla.breach", "事件 #7 超过确认时限", "high", key="k2"))
     app = create_console_app(engine.store, folder / "tokens.yaml", users, engine.decisions,
                              notify_journal=folder / "notify.sqlite")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the console server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(app) as base:
+        yield base
     journal.close()
     engine.store.close()
 
