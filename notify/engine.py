@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from core.errors import BadInput
 
-from . import channels as wire
+from .channels import DeliveryFailed, recipients, send
 from .config import Channel, Config, Route, load_config, severity_rank
 from .events import Event, body, digest_body, digest_subject, subject
 from .journal import Journal
@@ -95,7 +95,7 @@ class Notifier:
     def _plan_channel(self, db, channel: Channel, route: Route, event: Event, quiet_end: float | None,
                       text_subject: str, text_body: str, now: float) -> dict:
         row = {"created": now, "kind": event.kind, "severity": event.severity, "event_key": event.key,
-               "route": route.name, "channel": channel.name, "recipients": wire.recipients(channel),
+               "route": route.name, "channel": channel.name, "recipients": recipients(channel),
                "subject": text_subject, "body": text_body, "event": event.to_dict()}
         duplicate = db.execute("SELECT id FROM deliveries WHERE channel=? AND event_key=? AND created>? AND"
                                " status!='duplicate' LIMIT 1",
@@ -143,7 +143,7 @@ class Notifier:
                     continue
                 digest_id = self.journal.add(db, {
                     "created": now, "kind": DIGEST_KIND, "severity": "medium", "event_key": f"digest:{name}:{now}",
-                    "route": None, "channel": name, "recipients": wire.recipients(channel),
+                    "route": None, "channel": name, "recipients": recipients(channel),
                     "subject": digest_subject(len(held), reason), "body": digest_body(held, reason),
                     "status": "pending", "reason": reason, "next_try": now,
                     "event": {"kind": DIGEST_KIND, "count": len(held), "reason": reason}})
@@ -174,8 +174,8 @@ class Notifier:
             self.journal.finish(item["id"], error="channel no longer configured")
             return
         try:
-            wire.send(channel, self.secrets.get, item["subject"], item["body"], item["event"])
-        except wire.DeliveryFailed as exc:
+            send(channel, self.secrets.get, item["subject"], item["body"], item["event"])
+        except DeliveryFailed as exc:
             self._failed(item, channel, str(exc), exc.permanent)
         except BadInput as exc:  # a secret not sealed: retrying cannot help until someone seals it
             self._failed(item, channel, str(exc), True)
