@@ -22,6 +22,18 @@ def _attack(ip: str, minute: int) -> bytes:
                     .encode() for i in range(6))
 
 
+def config_on_store(request, tmp_path, **settings):
+    """A secops config file on the store the test is parametrized with ("sqlite": a file in tmp_path;
+    "elasticsearch": the session node, through the es_section fixture), no enforcer, incidents grouped
+    within 10 minutes; `settings` are added."""
+    where = {"store": str(tmp_path / "s.db")} if request.param == "sqlite" else \
+        {"store": "elasticsearch", "elasticsearch": request.getfixturevalue("es_section")}
+    cfgfile = tmp_path / "secops.yaml"
+    cfgfile.write_text(json.dumps({**where, "enforcer": {"kind": "none"}, "incidents": {"window_seconds": 600},
+                                   **settings}))
+    return cfgfile
+
+
 @pytest.fixture
 def api_app(tmp_path):
     """The HTTP API on a SQLite store holding two incidents (with alerts and dry-run blocks) from real sshd lines

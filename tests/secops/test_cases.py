@@ -18,6 +18,7 @@ from secops.config import load_config
 from secops.daemon import Engine, ingest_stream
 from secops.incidents import IncidentError, Incidents, InvalidInput
 from secops.stores import open_store
+from tests.secops.conftest import config_on_store
 
 
 def _lines(ip: str, minute: int, first_second: int = 0, n: int = 6, user: str = "root") -> bytes:
@@ -42,10 +43,7 @@ class Case:
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.slow)])
 def case(request, tmp_path):
     """203.0.113.5 attacks twice 50 minutes apart (two incidents), 203.0.113.6 once (with user admin)."""
-    cfgfile = tmp_path / "secops.yaml"
-    where = {"store": str(tmp_path / "s.db")} if request.param == "sqlite" else \
-        {"store": "elasticsearch", "elasticsearch": request.getfixturevalue("es_section")}
-    cfgfile.write_text(json.dumps({**where, "enforcer": {"kind": "none"}, "incidents": {"window_seconds": 600}}))
+    cfgfile = config_on_store(request, tmp_path)
     cfg = load_config(cfgfile)
     store = open_store(cfg)
     c = Case(cfgfile, store, Engine(cfg, store, dry_run=True))

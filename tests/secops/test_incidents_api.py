@@ -15,6 +15,7 @@ from secops.config import load_config
 from secops.daemon import Engine, ingest_stream
 from secops.incidents import IncidentError, Incidents
 from secops.stores import open_store
+from tests.secops.conftest import config_on_store
 
 GOVCTL = str(Path(sys.executable).parent / "govctl")
 
@@ -27,10 +28,7 @@ def _lines(ip: str, start_min: int, n: int = 6) -> bytes:
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.slow)])
 def populated(request, tmp_path):
     """The same attack lines through the streaming engine into a SQLite file or a real Elasticsearch node."""
-    cfgfile = tmp_path / "secops.yaml"
-    where = {"store": str(tmp_path / "s.db")} if request.param == "sqlite" else \
-        {"store": "elasticsearch", "elasticsearch": request.getfixturevalue("es_section")}
-    cfgfile.write_text(json.dumps({**where, "enforcer": {"kind": "none"}, "incidents": {"window_seconds": 600}}))
+    cfgfile = config_on_store(request, tmp_path)
     cfg = load_config(cfgfile)
     store = open_store(cfg)
     engine = Engine(cfg, store, dry_run=True)
