@@ -400,14 +400,6 @@ def trail(decisions: list[Decision], dry_run: bool) -> None:
                                                        "enforced": d.enforced} for d in batch[:200]]})
 
 
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text)
-        return True
-    except ValueError:
-        return False
-
-
 def _epoch(stamp: str) -> float:
     import datetime as dt
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
@@ -590,16 +582,18 @@ class NftablesEnforcer:
         t = f"{self.family} {self.table}"
         present = self.blocked()
         script = ""
+        lifted = []  # ranges: the addresses they cover go too
         for address in addresses:
             try:
                 addr = ipaddress.ip_network(address) if "/" in address else parse(address)
             except ValueError:
                 continue  # never an element of the set
+            if "/" in address:
+                lifted.append(str(addr))
             if str(addr) in present:
                 script += f"delete element {t} {self._set_of(addr)} {{ {addr} }}\n"
         if script:
             self._run(script)
-        lifted = [a for a in addresses if "/" in a and _is_network(a)]
         if lifted:
             self._drop_covered(lifted)
 
