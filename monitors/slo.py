@@ -162,7 +162,13 @@ def _sloth_labels(slo: ServiceSLO) -> dict[str, str]:
 
 
 def _reached(slo: ServiceSLO) -> str:
-    return f'min by (center, vantage) ({names.PROBE_SUCCESS}{{service="{slo.name}"}})'
+    # Only results this Prometheus scraped itself count: after a restart with the data kept, a probe
+    # exporter that has not answered its first scrape yet still shows the previous process's last
+    # result (a failure, if the lab went down) for the 5-minute lookback. Such a vantage point is
+    # unmeasured, not down (issue #19).
+    probes = f'{names.PROBE_SUCCESS}{{service="{slo.name}"}}'
+    return (f"min by (center, vantage) ({probes}\n"
+            f"  and (timestamp({probes}) > scalar(max({PROMETHEUS_START}))))")
 
 
 def _warmed_up(spec: SLOSpec) -> str:

@@ -83,6 +83,8 @@ def test_govctl_slo_test_runs_promtool_check_and_every_generated_case():
     # the previous process's start time, still in the lookback, would open the warm-up guard
     ("timestamp(process_start_time_seconds{job=\"prometheus\"})) < 1e9",
      "timestamp(process_start_time_seconds{job=\"prometheus\"})) < 120", "restart with the data kept"),
+    # a probe result the previous process scraped would count as measured
+    ("> -1 * scalar(max(process_start", "> scalar(max(process_start", "exporters late after a restart"),
 ])
 def test_generated_tests_fail_when_the_rules_are_wrong(tmp_path: Path, broken, original, case):
     cases, _ = promtool_runner.write_rule_tests(load_slo_spec(), tmp_path)
