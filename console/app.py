@@ -33,10 +33,10 @@ STREAM_LIFETIME_SECONDS = 300.0  # the browser's EventSource reconnects by itsel
 
 def create_console_app(store, tokens_path: str | Path, users_path: str | Path, decisions=None,
                        static_dir: str | Path | None = None, signin_log: str | Path | None = None,
-                       policy: dict | None = None, notify_journal: str | Path | None = None):
+                       policy: dict | None = None, notify_journal: str | Path | None = None, extensions=()):
     """The console on `store` (as secops.api.create_app). `signin_log` defaults to `console-signin.log`
     beside the users file; `policy` to console/policy.yaml; `notify_journal` (the bell's inbox) to
-    notify.journal.journal_path()."""
+    notify.journal.journal_path(); `extensions` (core.api_extension.ApiExtension) add the auditors' and ops' routes."""
     from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
     from fastapi.staticfiles import StaticFiles
@@ -66,7 +66,7 @@ def create_console_app(store, tokens_path: str | Path, users_path: str | Path, d
         session = session_of(request)
         return session.user, session.role
 
-    api = create_app(store, tokens_path, decisions, authenticator=authenticate)
+    api = create_app(store, tokens_path, decisions, authenticator=authenticate, extensions=extensions)
     app = FastAPI(title="govctl console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sessions = sessions
     app.state.store = api.state.store

@@ -271,11 +271,12 @@ def answer_models() -> dict:
             "overview": Overview}
 
 
-def create_app(store, tokens_path: str | Path, decisions=None, authenticator=None):
+def create_app(store, tokens_path: str | Path, decisions=None, authenticator=None, extensions=()):
     """The FastAPI application on `store` (either kind of secops/stores.py; a path opens that SQLite file).
     `decisions` (a DecisionEngine on the same store) serves ban changes; without one they are refused with 503.
     `authenticator(request)` → (name, role) authorizes requests without a bearer token (the console's
-    session cookie); it raises HTTPException when it refuses."""
+    session cookie); it raises HTTPException when it refuses. `extensions` (core.api_extension.ApiExtension)
+    add other packages' routes behind the same authentication and roles."""
     from typing import Annotated, Literal
 
     from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
@@ -328,9 +329,19 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
         return who
 
+    permissions = {action: frozenset(roles) for action, roles in PERMISSIONS.items()}
+    for extension in extensions:
+        for action, roles in extension.permissions.items():
+            if action in permissions and permissions[action] != frozenset(roles):
+                raise ValueError(f"API extension {extension.name} gives permission {action!r} other roles")
+            unknown = set(roles) - set(ROLES)
+            if unknown:
+                raise ValueError(f"API extension {extension.name}: unknown roles {sorted(unknown)} for {action!r}")
+            permissions[action] = frozenset(roles)
+
     def allowed(action: str):
         def check(who: tuple[str, str] = Depends(caller)) -> tuple[str, str]:
-            if who[1] not in PERMISSIONS[action]:
+            if who[1] not in permissions[action]:
                 raise HTTPException(403, f"role {who[1]} may not {action}")
             return who
         return check
@@ -608,4 +619,6 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
             "Content-Disposition": f'attachment; filename="audit-entry-{index}-proof.json"'})
 
     app.state.store = store
+    for extension in extensions:
+        app.include_router(extension.build(allowed))
     return app

@@ -13,6 +13,16 @@ from .bans import _STACK as STACK_OPTION
 from ._serving import TLS_CERTFILE, TLS_KEYFILE, check_transport
 from ._serving import serve as serve_app
 
+# Packages whose routes the console serves beside SecOps' (core.api_extension): each module has EXTENSION.
+# The console's pages for auditors and ops read their data through these (issue #19).
+EXTENSION_MODULES: tuple[str, ...] = ()
+
+
+def console_extensions() -> list:
+    import importlib
+    return [importlib.import_module(name).EXTENSION for name in EXTENSION_MODULES]
+
+
 app = typer.Typer(name="console", help=(
     "The web console for security staff (zh-CN first, English beside it), on the same FastAPI application\n"
     "as the incidents API.\n\nExample: govctl console serve --port 8471"), no_args_is_help=True)
@@ -41,7 +51,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Plain HTTP is fo
         raise BadInput("no console users yet; add one: govctl users add NAME --role security")
     decisions, store = _engine(config, dry_run, stack)
     try:
-        serve_app(create_console_app(store, STATE / "secops" / "api-tokens.yaml", users_path(), decisions),
+        serve_app(create_console_app(store, STATE / "secops" / "api-tokens.yaml", users_path(), decisions,
+                                     extensions=console_extensions()),
                   host, port, tls_certfile, tls_keyfile)
     finally:
         store.close()
