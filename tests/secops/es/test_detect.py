@@ -245,3 +245,40 @@ level: low
         assert [e["source.ip"] for e in store.search_events({"user_agent.original": "sqlmap/1.7"})] == ["198.51.100.8"]
     finally:
         store.close()
+
+
+def test_city_day_scaled_same_alerts_on_elasticsearch_as_embedded(es_section, tmp_path):
+    """Issue #20: a (scaled) day of the city through 3 ingest workers and the scheduled searches on
+    Elasticsearch alerts exactly what the embedded engine alerts, every attacking source among them."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[3] / "bench" / "city_day.py"
+    spec = importlib.util.spec_from_file_location("city_day", bench)
+    city_day = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(city_day)
+    folder = tmp_path / "day"
+    folder.mkdir()
+    city_day.generate(folder, 0.0005, 11)
+    truth = json.loads((folder / "truth.json").read_text())
+    files = [folder / truth["files"][k] for k in ("web", "auth", "firewall")]
+    rules = load_rules()
+    embedded = replay(files, rules, Allowlist([city_day.OPS_NETWORK]), year=2026, tz_offset=city_day.TZ)
+    assert {a["source.ip"] for a in embedded["alerts"]} >= set(truth["attackers"])
+
+    offset_hours = city_day.TZ / 3600
+    cfg = {"elasticsearch": es_section,
+           "sources": [{"name": p.stem, "path": str(p), "timezone_offset_hours": offset_hours} for p in files]}
+    store = ElasticStore(es_section)
+    try:
+        result = run_workers(cfg, 3, once=True, year=2026, detection=ScheduledDetection(store, rules))
+        assert result["lines"] == truth["lines"] and result["quarantined"] == 0, result
+        assert result["events"] == embedded["parsed"] and result["detection"]["alerts_stored"] > 0
+        store.refresh()
+        es_alerts = [{"rule": a["rule"], "source.ip": a["source"]["ip"], "user": a["user"]["name"],
+                      "host": a["host"]["hostname"]} for a in store.alerts()]
+    finally:
+        store.close()
+    assert _entities(es_alerts) == _entities(embedded["alerts"])
+    assert {a["source.ip"] for a in es_alerts} >= set(truth["attackers"])
