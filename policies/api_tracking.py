@@ -39,7 +39,7 @@ def build(allowed):
     from pydantic import BaseModel, ConfigDict, Field, field_validator
 
     from core.errors import GovctlError
-    from policies.compliance import STANDARDS, assessment, diff, records, remediation
+    from policies.compliance import STANDARDS, assessment, diff, history, remediation
     from policies.compliance.catalog import host_catalog, known_items
 
     router = APIRouter(tags=["compliance tracking"])
@@ -80,17 +80,17 @@ def build(allowed):
     def record_name(side: str):  # a Query of its own per parameter: FastAPI names a shared one once
         return Query(..., min_length=1, max_length=255, pattern=RECORD_NAME, description=f"{side} entry on record")
 
-    @router.get("/compliance/records")
-    def compliance_records(who=Depends(allowed(READ))):
+    @router.get("/compliance/history")
+    def compliance_history(who=Depends(allowed(READ))):
         """The reports and signed packs on record (state/compliance/reports/), newest first: what can be compared."""
-        return {"folder": str(records.directory()), "records": records.listing()}
+        return {"folder": str(history.directory()), "records": history.listing()}
 
     @router.get("/compliance/compare")
     def compliance_compare(a: str = record_name("the earlier"), b: str = record_name("the later"), who=Depends(allowed(READ))):
         """`govctl comply diff A B --json` between two entries on record (A the earlier): verdict changes,
         new high-risk findings, changed evidence, the score's movement. Packs are verified first."""
         try:
-            return diff.compare(diff.load_side(records.resolve(a, "a"), "A"), diff.load_side(records.resolve(b, "b"), "B"))
+            return diff.compare(diff.load_side(history.resolve(a, "a"), "A"), diff.load_side(history.resolve(b, "b"), "B"))
         except GovctlError as exc:  # BadInput, a pack that fails verification, a locked keystore
             raise refused(exc) from None
 
@@ -102,7 +102,7 @@ def build(allowed):
         as_of = today()
         try:
             rows = remediation.load().listing(as_of, overdue)
-            latest = records.latest_reports()
+            latest = history.latest_reports()
         except GovctlError as exc:
             raise refused(exc) from None
         known = {(r["key"], i["id"]): i for _, r in latest.values() for i in r["items"]}

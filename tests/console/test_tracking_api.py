@@ -88,7 +88,7 @@ def app(clients, two_reports, tmp_path):
 
 def test_compare_two_reports_on_record_is_the_cli_diff(app, tmp_path):
     auditor = app["zhao.lei"]
-    listed = auditor.get("/api/compliance/records").json()["records"]
+    listed = auditor.get("/api/compliance/history").json()["records"]
     assert [e["name"] for e in listed] == ["djcp-L3-2026Q4.json", "djcp-L3-2026Q3.json"]  # newest first
     assert listed[0]["reports"][0]["key"] == "djcp" and listed[0]["reports"][0]["level"] == 3
     answer = auditor.get("/api/compliance/compare", params={"a": "djcp-L3-2026Q3.json", "b": "djcp-L3-2026Q4.json"})
@@ -199,3 +199,22 @@ def test_waivers_are_added_by_security_or_auditors_and_change_the_next_report(ap
     # a renewal replaces the waiver of the same item and host
     auditor.post("/api/compliance/waivers", json=dict(body, expires="2099-12-31"))
     assert [w["expires"] for w in auditor.get("/api/compliance/waivers").json()["waivers"]] == ["2099-12-31"]
+
+
+def test_a_console_record_is_listed_and_a_pack_failing_verification_is_refused_not_crashed(app, tmp_path):
+    """The compliance page's records (<id>/record.json beside <id>/pack/) are part of the history; a pack
+    whose manifest is not a signed one is refused naming its side (422), never a 500."""
+    folder = tmp_path / "state" / "compliance" / "reports"
+    record = folder / "20261207T010203Z-djcp-L3-a1b2c3"
+    (record / "pack").mkdir(parents=True)
+    (record / "record.json").write_text('{"id": "20261207T010203Z-djcp-L3-a1b2c3", "status": "ready"}')
+    (record / "pack" / "evidence.manifest.json").write_text('{"files": {}}')
+    later = (folder / "djcp-L3-2026Q4.json").read_text(encoding="utf-8").replace("2026-12-01T08:00:00", "2026-12-07T01:02:03")
+    (record / "pack" / "report-djcp-L3.json").write_text(later, encoding="utf-8")
+    (folder / "20261207T020000Z-djcp-L3-ffffff").mkdir()  # a record still being made: nothing to compare yet
+    (folder / "20261207T020000Z-djcp-L3-ffffff" / "record.json").write_text('{"status": "running"}')
+    auditor = app["zhao.lei"]
+    listed = auditor.get("/api/compliance/history").json()["records"]
+    assert [(e["name"], e["kind"]) for e in listed][0] == ("20261207T010203Z-djcp-L3-a1b2c3", "pack") and len(listed) == 3
+    answer = auditor.get("/api/compliance/compare", params={"a": "djcp-L3-2026Q3.json", "b": record.name})
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("B")

@@ -1,7 +1,9 @@
-"""Reports on record: the report JSON files (`govctl comply report --format json`) and signed evidence
-packs (`govctl comply pack`) kept in state/compliance/reports/, which the console compares over time.
-A side of a comparison is named by its entry in this folder, never by a path, so a request cannot
-reach any other file."""
+"""The reports on record as a history to compare (issue #19): what state/compliance/reports/ holds —
+the console's records (<id>/record.json beside the signed pack in <id>/pack/, made by the compliance
+page or `govctl comply record`), signed pack directories (`govctl comply pack`) and report JSON files
+(`govctl comply report --format json`) put there by hand. A side of a comparison is named by its entry
+in this folder, never by a path, so a request cannot reach any other file; packs are verified when
+compared (diff.load_side), not when listed."""
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ from core.errors import BadInput
 from .diff import REPORT_FORMAT
 
 PACK_MANIFEST = "evidence.manifest.json"
+RECORD, RECORD_PACK = "record.json", "pack"   # a console record: its metadata and its pack's folder
 
 
 def directory() -> Path:
@@ -32,20 +35,31 @@ def _summary(path: Path) -> dict | None:
             "score": estimate.get("score"), "high_risk_findings": estimate.get("high_risk_findings")}
 
 
+def _source(path: Path) -> tuple[str, Path] | None:
+    """(kind, the path diff.load_side reads) of one entry of the folder, None when it is nothing to compare."""
+    if path.is_file() and path.suffix == ".json":
+        return "report", path
+    if path.is_dir() and (path / PACK_MANIFEST).is_file():
+        return "pack", path
+    if path.is_dir() and (path / RECORD).is_file() and (path / RECORD_PACK / PACK_MANIFEST).is_file():
+        return "pack", path / RECORD_PACK  # a console record whose pack is sealed (a running one has none yet)
+    return None
+
+
 def listing(folder: Path | None = None) -> list[dict]:
     """Every report and pack on record, newest first: name, kind and the reports it holds (a pack's are
     read unverified here, for the choice; it is verified when compared)."""
     folder = Path(folder) if folder else directory()
     entries = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.is_file() and path.suffix == ".json":
-            summary = _summary(path)
-            if summary:
-                entries.append({"name": path.name, "kind": "report", "reports": [summary]})
-        elif path.is_dir() and (path / PACK_MANIFEST).is_file():
-            reports = [s for s in map(_summary, sorted(path.glob("report-*.json"))) if s]
-            if reports:
-                entries.append({"name": path.name, "kind": "pack", "reports": reports})
+        found = _source(path)
+        if found is None:
+            continue
+        kind, source = found
+        files = [source] if kind == "report" else sorted(source.glob("report-*.json"))
+        reports = [s for s in map(_summary, files) if s]
+        if reports:
+            entries.append({"name": path.name, "kind": kind, "reports": reports})
     return sorted(entries, key=lambda e: max(str(r["generated"]) for r in e["reports"]), reverse=True)
 
 
@@ -56,7 +70,7 @@ def resolve(name: str, side: str, folder: Path | None = None) -> Path:
     if name not in names:
         raise BadInput(f"{side}: no report or pack named {name!r} is on record in {folder}; choose one of "
                        f"the listed ones ({len(names)} on record)")
-    return folder / name
+    return _source(folder / name)[1]
 
 
 def latest_reports(folder: Path | None = None) -> dict[tuple[str, int], tuple[str, dict]]:
@@ -64,8 +78,8 @@ def latest_reports(folder: Path | None = None) -> dict[tuple[str, int], tuple[st
     folder = Path(folder) if folder else directory()
     latest: dict[tuple[str, int], tuple[str, dict]] = {}
     for entry in reversed(listing(folder)):  # oldest first, so newer ones replace them
-        path = folder / entry["name"]
-        for file in sorted(path.glob("report-*.json")) if entry["kind"] == "pack" else [path]:
+        kind, path = _source(folder / entry["name"])
+        for file in sorted(path.glob("report-*.json")) if kind == "pack" else [path]:
             doc = json.loads(file.read_text(encoding="utf-8"))
             latest[(doc["key"], doc["level"])] = (entry["name"], doc)
     return latest
