@@ -42,11 +42,9 @@ def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], le
 
 
 def _known_items() -> dict[str, set[str]]:
-    from policies.compliance import STANDARDS, catalog
+    from policies.compliance import catalog
 
-    known = {s: {i["id"] for i in catalog.load_document(s)["items"]} for s in STANDARDS}
-    known["host"] = set(catalog.host_catalog() or {})  # host-hardening items may be waived too
-    return known
+    return catalog.known_items()
 
 
 def _as_of(text: Optional[str]):
@@ -332,17 +330,75 @@ def remediation_set(
 
     Example: govctl comply remediation set djcp:CE-IA-C --owner 张工 --due 2027-01-31 --link https://git.example/fix/12
     """
+    from crypto.keystore import actor
     from govctl.ui import console, print_json
-    from policies.compliance import STANDARDS, remediation
+    from policies.compliance import remediation
 
-    known = {s: ids for s, ids in _known_items().items() if s in STANDARDS}
-    standard_key, item_id = remediation.resolve_item(item, standard, known)
-    tracker = remediation.load()
-    entry = remediation.set_entry(tracker, standard_key, item_id, owner=owner, due=due, status=status, link=link,
-                                  today=_as_of(None))
-    tracker.save()
+    entry = remediation.track(item, standard, owner=owner, due=due, status=status, link=link, actor=actor(),
+                              today=_as_of(None))
     if json_out:
         print_json(entry)
     else:
-        console.print(f"{standard_key}:{item_id}: {entry['status']}, owner {entry['owner']}, due {entry['due']}"
+        console.print(f"{entry['standard']}:{entry['item']}: {entry['status']}, owner {entry['owner']}, due {entry['due']}"
                       + (f", {entry['link']}" if entry.get("link") else ""), highlight=False, markup=False)
+
+
+# ---------------------------------------------------------------- waivers of host audit items (issue #19)
+waiver_app = typer.Typer(
+    name="waiver", no_args_is_help=True,
+    help="Waivers of host-hardening items (justification, approver, expiry) in the assessment file "
+         "(state/compliance/assessment.yaml): a waived item is 不适用 on that host until it expires.",
+)
+app.add_typer(waiver_app)
+
+
+@waiver_app.command("list")
+def waiver_list(
+    assessment_file: Optional[Path] = typer.Option(None, "--assessment", help="The assessment file (default state/compliance/assessment.yaml)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge expiry as of this date (YYYY-MM-DD; default today)."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the waivers of host items, active or expired.
+
+    Example: govctl comply waiver list --json
+    """
+    from govctl.ui import console, print_json
+    from policies.compliance import assessment
+
+    rows = assessment.host_waiver_rows(assessment.load(assessment_file, _known_items()), _as_of(as_of))
+    if json_out:
+        print_json({"as_of": _as_of(as_of).isoformat(), "waivers": rows})
+        return
+    if not rows:
+        console.print("没有主机条目豁免 no host-item waivers: govctl comply waiver add ITEM --justification … --approver … --expires …")
+    for w in rows:
+        console.print(f"{'生效 active ' if w['active'] else '已过期 expired'}  host:{w['item']}  {w['host'] or '所有主机 every host'}  "
+                      f"至 until {w['expires']}  批准人 {w['approver']}  {w['justification']}",
+                      highlight=False, markup=False, soft_wrap=True)
+
+
+@waiver_app.command("add")
+def waiver_add(
+    item: str = typer.Argument(..., metavar="ITEM", help="The host-hardening item, e.g. IA-REMOTE-ADMIN-SSH."),
+    host: Optional[str] = typer.Option(None, "--host", help="Waive it on this host only (default: every host)."),
+    justification: str = typer.Option(..., "--justification", help="Why the item does not apply (at least 5 characters)."),
+    approver: str = typer.Option(..., "--approver", help="Who approved the waiver."),
+    expires: str = typer.Option(..., "--expires", help="Last day the waiver holds, YYYY-MM-DD."),
+    assessment_file: Optional[Path] = typer.Option(None, "--assessment", help="The assessment file (default state/compliance/assessment.yaml)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the waiver as JSON."),
+) -> None:
+    """Waive a host item (replacing a waiver of the same item and host); recorded on the audit trail.
+
+    Example: govctl comply waiver add AU-REMOTE-LOG --host db-1.prod --justification "集中日志经专线转发" --approver 李主任 --expires 2027-06-30
+    """
+    from crypto.keystore import actor
+    from govctl.ui import console, print_json
+    from policies.compliance import assessment
+
+    waiver = assessment.add_host_waiver(item, host=host, justification=justification, approver=approver,
+                                        expires=expires, actor=actor(), today=_as_of(None), path=assessment_file)
+    if json_out:
+        print_json(waiver)
+    else:
+        console.print(f"host:{item} waived on {waiver.get('host') or 'every host'} until {waiver['expires']} "
+                      f"(approver {waiver['approver']})", highlight=False, markup=False)

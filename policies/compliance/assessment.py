@@ -102,3 +102,65 @@ def schema_problems(document, schema_path: Path) -> list[str]:
     checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     errors = sorted(checker.iter_errors(document), key=lambda e: list(map(str, e.path)))
     return [f"{'.'.join(map(str, e.path)) or '(document)'}: {e.message}" for e in errors]
+
+
+def host_waiver_rows(assessment: Assessment, today: dt.date) -> list[dict]:
+    """The waivers of host-hardening items, each marked active or expired as of `today`, soonest expiry first."""
+    rows = [dict(w, host=w.get("host"), active=waiver_active(w, today)) for w in assessment.host_waivers()]
+    return sorted(rows, key=lambda w: (w["expires"], w["item"], w["host"] or ""))
+
+
+def add_host_waiver(item: str, *, host: str | None, justification: str, approver: str, expires: str,
+                    actor: str, today: dt.date, path: Path | None = None) -> dict:
+    """Waive a host-hardening item (on one host, or on every host) until `expires`, as `actor`; a waiver
+    of the same item and host is replaced (a renewal). The assessment file is validated whole before it
+    replaces the old one, whose text is kept beside it as assessment.yaml.previous (comments are not
+    carried into the rewritten file). Used by `govctl comply waiver add` and the console."""
+    import shutil
+
+    import yaml
+
+    from crypto.audit import recorded
+
+    from .catalog import known_items
+
+    params = {"host": host, "justification": justification, "approver": approver, "expires": expires}
+    with recorded(actor, "comply.waiver.add", f"host:{item}", params):
+        known = known_items()
+        if item not in known["host"]:
+            raise BadInput(f"item {item!r} is not in the host-hardening catalog (playbooks/catalog/host-controls.yaml); "
+                           "give a host item id, e.g. IA-REMOTE-ADMIN-SSH (`govctl audit --json` lists them)")
+        try:
+            until = dt.date.fromisoformat(expires)
+        except (TypeError, ValueError):
+            raise BadInput(f"expires {expires!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-06-30") from None
+        if until < today:
+            raise BadInput(f"expires {expires} is before today ({today}); a waiver runs until a date still to come")
+        for name, text in (("justification", justification), ("approver", approver), ("host", host)):
+            if text is not None and not text.strip():
+                raise BadInput(f"{name} is empty; " + {"justification": "say why the item does not apply",
+                                                       "approver": "name who approved the waiver",
+                                                       "host": "name the host, or leave it out for every host"}[name])
+        path = Path(path) if path else default_path()
+        document = (yamlfile.load(path, allow_empty=True) or {}) if path.exists() else {}
+        if not isinstance(document, dict):
+            raise BadInput(f"{path}: not a mapping; fix the file (docs/compliance.md) before adding a waiver")
+        waiver = {"standard": "host", "item": item, **({"host": host.strip()} if host else {}),
+                  "justification": justification.strip(), "approver": approver.strip(), "expires": until.isoformat()}
+        kept = [w for w in document.get("waivers") or []
+                if not (isinstance(w, dict) and w.get("standard") == "host" and w.get("item") == item
+                        and w.get("host") == waiver.get("host"))]
+        document["waivers"] = kept + [waiver]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(path.name + ".new")
+        candidate.write_text("# waivers added by `govctl comply waiver add` or the console are written here (docs/compliance.md)\n"
+                             + yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        try:
+            load(candidate, known)  # the whole file as the reports will read it
+        except BadInput as exc:
+            candidate.unlink()
+            raise BadInput(str(exc).replace(str(candidate), str(path))) from None
+        if path.exists():
+            shutil.copy2(path, path.with_name(path.name + ".previous"))
+        candidate.replace(path)
+    return waiver

@@ -96,6 +96,14 @@ def host_catalog() -> dict[str, dict] | None:
     return {i["id"]: i for i in yamlfile.load(HOST_CATALOG)["items"]}
 
 
+def known_items() -> dict[str, set[str]]:
+    """Item ids by standard, and the host-hardening items (standard `host`), which may be waived too:
+    what an item named by a person (CLI or console) must be one of."""
+    known = {s: {i["id"] for i in load_document(s)["items"]} for s in STANDARDS}
+    known["host"] = set(host_catalog() or {})
+    return known
+
+
 @lru_cache(maxsize=1)
 def pack_rule_ids() -> frozenset[str]:
     return frozenset(r["id"] for r in yamlfile.load(PACK_RULES)["rules"])

@@ -162,3 +162,22 @@ def notify_overdue(rows: list[dict], notifier=None) -> list[dict]:
         outcomes.append({"item": f"{r['standard']}:{r['item']}",
                          "channels": notify.send_event("remediation.overdue", payload, notifier=notifier)})
     return outcomes
+
+
+def track(item: str, standard: str | None, *, owner: str | None, due: str | None, status: str | None,
+          link: str | None, actor: str, today: dt.date, path: Path | None = None) -> dict:
+    """Set one item's tracking as `actor` — what `govctl comply remediation set` and the console's
+    remediation page both do: resolve the item against the catalogs, update, save, and leave the change
+    (or its refusal) on the audit trail."""
+    from crypto.audit import recorded
+
+    from .catalog import known_items
+
+    params = {"owner": owner, "due": due, "status": status, "link": link}
+    with recorded(actor, "comply.remediation.set", item if standard is None else f"{standard}:{item}", params):
+        known = {s: ids for s, ids in known_items().items() if s in STANDARDS}
+        standard_key, item_id = resolve_item(item, standard, known)
+        tracker = load(path)
+        entry = set_entry(tracker, standard_key, item_id, owner=owner, due=due, status=status, link=link, today=today)
+        tracker.save()
+    return entry

@@ -47,6 +47,8 @@ export const can = {
   triage: () => session.role === 'security',
   ban: () => session.role === 'security',
   audit: () => ['security', 'auditor'].includes(session.role),
+  // compliance tracking (issue #19, h-compare): waivers of host items, as policies/api_tracking.py allows
+  waive: () => ['security', 'auditor'].includes(session.role),
 }
 
 // A message in the page's language for an API error; the server's own text (English) is shown beside it.

@@ -10,6 +10,9 @@ const IncidentDetail = () => import('./pages/IncidentDetail.vue')
 const Events = () => import('./pages/Events.vue')
 const Bans = () => import('./pages/Bans.vue')
 const Audit = () => import('./pages/Audit.vue') // audit trail (issue #19)
+// compliance compare and remediation tracking (issue #19, h-compare)
+const ComplianceCompare = () => import('./pages/ComplianceCompare.vue')
+const Remediation = () => import('./pages/Remediation.vue')
 
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
@@ -26,6 +29,9 @@ export const router = createRouter({
     { path: '/events', component: Events },
     { path: '/bans', component: Bans },
     { path: '/audit', component: Audit }, // audit trail (issue #19)
+    // compliance compare and remediation tracking (issue #19, h-compare)
+    { path: '/compliance-compare', component: ComplianceCompare },
+    { path: '/remediation', component: Remediation },
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
