@@ -897,6 +897,7 @@ INTENT_HINT = {
     "IP-MANAGEMENT-SOURCE": "在 state/compliance/intent.yaml 声明管理网段（bastion.management_networks）",
     "AC-SECURITY-LABELS": "在 state/compliance/intent.yaml 声明强制访问控制模块（mandatory_access_control）",
     "IP-VULNERABILITY-PATCHING": "在 state/compliance/intent.yaml 声明补丁策略与漏洞扫描结果（patching, vulnerability_scan）",
+    "AU-PROCESS-PROTECTION": "在 state/compliance/intent.yaml 的账户名册中声明审计管理员（duty: audit）",
 }
 TRUNCATED_AT = 600   # the host audit keeps this much of an observation (hardening.verdict.EXCERPT)
 
@@ -1081,7 +1082,32 @@ def _judge_patching(ev, intent, host, roles, items):
                        f"{policy['max_days_high']} 天的未修补高危漏洞" + (f"；已接受风险 {', '.join(accepted)}" if accepted else ""))
 
 
+AUDIT_CONTROL = ("ALL", "auditctl", "auditd", "augenrules", "service auditd", "systemctl stop auditd", "systemctl disable auditd")
+
+
+def _judge_audit_protection(ev, intent, host, roles, items):
+    """Only root and the roster's audit administrators may stop or reconfigure audit (sudo rules)."""
+    roster = _role_values(intent, roles, "accounts")
+    if roster is None:
+        return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的账户名册（含审计管理员）"
+    auditors = {a["name"] for a in roster if a["duty"] == "audit"}
+    rules = _sudo_rules(_observed(items.get("AC-LEAST-PRIVILEGE") or {}) or "")
+    if _observed(items.get("AC-LEAST-PRIVILEGE") or {}) is None:
+        return MANUAL, f"{host}：证据中没有完整的 sudo 规则"
+    grants = []
+    for rule in rules:
+        principal, _, rest = rule.partition(" ")
+        commands = rest.split(")", 1)[-1] if ")" in rest else rest.split("=", 1)[-1]
+        if principal != "root" and principal not in auditors and any(c in commands for c in AUDIT_CONTROL):
+            grants.append(principal + ("（组成员未知）" if principal.startswith("%") else ""))
+    if grants:
+        return NON_COMPLIANT, f"{host}：审计管理员之外可停止或修改审计的 sudo 主体 {', '.join(grants)}"
+    return COMPLIANT, (f"{host}：只有 root 与审计管理员（{', '.join(sorted(auditors)) or '无'}）能经 sudo 控制审计进程"
+                       "（审计进程停止时的告警另见集中审计）")
+
+
 HOST_INTENT_JUDGES = {
+    "AU-PROCESS-PROTECTION": _judge_audit_protection,
     "AC-ACCOUNT-REVIEW": _judge_accounts, "AC-LEAST-PRIVILEGE": _judge_sudo, "IP-MINIMAL-INSTALL": _judge_packages,
     "IA-MULTI-FACTOR": _judge_multi_factor, "IP-MANAGEMENT-SOURCE": _judge_management_source,
     "AC-SECURITY-LABELS": _judge_security_labels, "IP-VULNERABILITY-PATCHING": _judge_patching,
@@ -1112,6 +1138,31 @@ def intent_access_policy(ev: Evidence) -> Outcome:
     return Outcome(COMPLIANT, f"访问控制策略以数据声明（{intent['file']}，角色 {', '.join(roles)} 的 sudo 规则与账户名册），"
                    f"由 {declared['approved_by']} 于 {declared['approved_on']} 批准；主机实际规则与之比对见 AC-LEAST-PRIVILEGE。",
                    None, "intent.json#intent.roles")
+
+
+@check("intent.separation_of_duties")
+def intent_separation_of_duties(ev: Evidence) -> Outcome:
+    """三权分立: the roster names system, audit and security administrators, and no person holds two
+    of these duties (the roster itself is compared with the hosts' accounts in CE-AC-C)."""
+    intent = _intent(ev)
+    if intent is None:
+        raise Missing("附上系统/审计/安全管理员账户与三权分立的角色配置，或在 state/compliance/intent.yaml 的账户名册中声明其职责（duty）。",
+                      "attach the administrators' role split, or declare each account's duty in the intent file's roster")
+    duties: dict[str, set[str]] = {}
+    holders: dict[str, set[str]] = {}
+    for role in intent["intent"]["roles"].values():
+        for account in role.get("accounts", []):
+            if account["duty"] in ("system", "audit", "security"):
+                duties.setdefault(account["duty"], set()).add(account["name"])
+                holders.setdefault(account["owner"], set()).add(account["duty"])
+    lacking = [d for d in ("system", "audit", "security") if d not in duties]
+    doubled = sorted(f"{owner}（{'/'.join(sorted(d))}）" for owner, d in holders.items() if len(d) > 1)
+    detail = "账户名册中的管理员：" + "；".join(f"{d} {', '.join(sorted(duties[d]))}" for d in ("system", "audit", "security") if d in duties)
+    if lacking or doubled:
+        problems = ([f"名册中没有 {'/'.join(lacking)} 管理员"] if lacking else []) + ([f"一人兼任 {', '.join(doubled)}"] if doubled else [])
+        return Outcome(NON_COMPLIANT, detail + "；" + "，".join(problems) + "。",
+                       "为系统、审计、安全管理分别设立由不同人员持有的账户，并在预期名册中声明。", "intent.json#intent.roles")
+    return Outcome(COMPLIANT, detail + "，三类职责由不同人员持有。", None, "intent.json#intent.roles")
 
 
 def _declared_absent(ev: Evidence, what: str, zh: str) -> bool:

@@ -295,5 +295,46 @@ def test_items_left_to_a_person_with_the_intent_declared(tmp_path):
     left = sorted(i["id"] for i in after["items"] if i["verdict"] == MANUAL)
     decided = sorted(i["id"] for i in before["items"] if i["verdict"] == MANUAL and i["id"] not in left)
     assert before["counts"][MANUAL] == 46
-    assert decided == ["AB-MAL-B", "AB-PROT-D", "CE-AC-C", "CE-AC-E", "CE-AC-G", "CE-IP-C", "CE-IP-E", "MC-CEN-E"]
-    assert after["counts"][MANUAL] == 38
+    assert decided == ["AB-MAL-B", "AB-PROT-D", "CE-AC-C", "CE-AC-E", "CE-AC-G", "CE-AU-D", "CE-IP-C", "CE-IP-E",
+                       "MC-AUD-A", "MC-CEN-E", "MC-SEC-A"]
+    assert after["counts"][MANUAL] == 35
+    # what still waits for a person: 9 items only because this saved collection had no monitoring or
+    # SecOps running, CE-IP-A for want of the hosts' package lists (the live lab's platform layer has
+    # them), and 25 whose prompts ask for documents or platform facts no intent answers
+    waiting_for_services = {"AB-IPS-B", "AB-IPS-D", "MC-AUD-B", "MC-CEN-C", "MC-CEN-F", "CL-AB-IPS-A",
+                            "CL-AB-IPS-D", "CL-MC-C", "CL-MC-D"}
+    assert waiting_for_services <= set(left)
+    assert len(set(left) - waiting_for_services - {"CE-IP-A"}) == 25
+
+
+# ---------------------------------------------------------------- separation of duties, audit process protection
+def test_three_duties_held_by_different_people_are_compliant(tmp_path):
+    report = evaluate("djcp", with_intent(observed_layers(), intent_file(tmp_path)))
+    for item_id in ("MC-AUD-A", "MC-SEC-A"):
+        entry = item(report, item_id)
+        assert entry["verdict"] == COMPLIANT, item_id
+        assert "audit auditor；security secadm，三类职责由不同人员持有" in " ".join(e["detail"] for e in entry["evidence"])
+
+
+def test_one_person_holding_two_duties_or_no_auditor_is_named(tmp_path):
+    def merged(d):
+        d["roles"]["common"]["accounts"][3]["owner"] = "运维 王工"        # auditor held by the system admin
+        d["roles"]["common"]["accounts"].pop(4)                           # and no security administrator
+    report = evaluate("djcp", with_intent(observed_layers(), intent_file(tmp_path, merged)))
+    text = deciding_text(item(report, "MC-AUD-A"))
+    assert item(report, "MC-AUD-A")["verdict"] == "部分符合"          # the audit log itself passes
+    assert "名册中没有 security 管理员" in text and "一人兼任 运维 王工（audit/system）" in text
+
+
+def test_audit_control_only_for_root_and_the_auditor_is_compliant(tmp_path):
+    rules = "root\tALL=(ALL:ALL) ALL\nauditor ALL=(root) /sbin/auditctl\nops ALL=(root) /usr/bin/systemctl restart nginx\n"
+    report = evaluate("djcp", with_intent(observed_layers({"AC-LEAST-PRIVILEGE": rules}), intent_file(tmp_path)))
+    text = " ".join(e["detail"] for e in item(report, "CE-AU-D")["evidence"])
+    assert "AU-PROCESS-PROTECTION：符合（9 台）" in text
+    assert "只有 root 与审计管理员（auditor）能经 sudo 控制审计进程" in text
+
+
+def test_anyone_else_able_to_stop_audit_is_named(tmp_path):
+    report = evaluate("djcp", with_intent(observed_layers(), intent_file(tmp_path)))
+    assert item(report, "CE-AU-D")["verdict"] == NON_COMPLIANT
+    assert "审计管理员之外可停止或修改审计的 sudo 主体 %sudo（组成员未知）, ops" in host_line(report, "CE-AU-D")
