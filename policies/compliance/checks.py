@@ -1091,9 +1091,10 @@ def _judge_audit_protection(ev, intent, host, roles, items):
     if roster is None:
         return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的账户名册（含审计管理员）"
     auditors = {a["name"] for a in roster if a["duty"] == "audit"}
-    rules = _sudo_rules(_observed(items.get("AC-LEAST-PRIVILEGE") or {}) or "")
-    if _observed(items.get("AC-LEAST-PRIVILEGE") or {}) is None:
+    sudoers = _observed(items.get("AC-LEAST-PRIVILEGE") or {})
+    if sudoers is None:
         return MANUAL, f"{host}：证据中没有完整的 sudo 规则"
+    rules = _sudo_rules(sudoers)
     grants = []
     for rule in rules:
         principal, _, rest = rule.partition(" ")
