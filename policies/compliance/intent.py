@@ -113,6 +113,8 @@ def parse_scan(path: Path) -> list[dict]:
             if len(findings) >= MAX_SCAN_ROWS:
                 raise BadInput(f"vulnerability scan {path}: more than {MAX_SCAN_ROWS} rows; split the export per host")
             values = {c: (row.get(c) or "").strip() for c in SCAN_COLUMNS}
+            if any(ch < " " for v in values.values() for ch in v):
+                raise BadInput(f"vulnerability scan {path}: line {line}: a value holds a control character")
             if not values["host"] or not values["vulnerability"]:
                 raise BadInput(f"vulnerability scan {path}: line {line}: host and vulnerability must not be empty")
             severity, status = values["severity"].lower(), values["status"].lower()

@@ -338,3 +338,28 @@ def test_anyone_else_able_to_stop_audit_is_named(tmp_path):
     report = evaluate("djcp", with_intent(observed_layers(), intent_file(tmp_path)))
     assert item(report, "CE-AU-D")["verdict"] == NON_COMPLIANT
     assert "审计管理员之外可停止或修改审计的 sudo 主体 %sudo（组成员未知）, ops" in host_line(report, "CE-AU-D")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("- approved_by: x\n", "(document)"),
+    ("", "intent file"),
+    ("approved_by: a\napproved_by: b\napproved_on: 2026-12-01\nroles: {common: {}}\n", "approved_by"),
+    ("approved_by: a\napproved_on: 2026-13-01\nroles: {common: {}}\n", "intent.yaml:2: not valid YAML"),
+    ("approved_by: a\napproved_on: '2026-13-01'\nroles: {common: {}}\n", "approved_on"),
+])
+def test_an_intent_file_that_is_not_a_valid_mapping_is_refused(tmp_path, text, expected):
+    path = tmp_path / "intent.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        collect_intent(path)
+    assert str(path) in str(refused.value) and expected in str(refused.value)
+
+
+def test_a_scan_with_nul_bytes_or_a_huge_field_is_refused_not_a_traceback(tmp_path):
+    path = intent_file(tmp_path)
+    for content in (b"host,vulnerability,severity,first_seen,status\nweb\x00,X,high,2026-11-01,open\n",
+                    b"host,vulnerability,severity,first_seen,status\n\"" + b"a" * 200_000 + b"\",X,high,2026-11-01,open\n"):
+        (tmp_path / "scan.example.csv").write_bytes(content)
+        with pytest.raises(BadInput) as refused:
+            collect_intent(path)
+        assert "scan.example.csv" in str(refused.value) and "line" in str(refused.value)
