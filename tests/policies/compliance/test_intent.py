@@ -363,3 +363,16 @@ def test_a_scan_with_nul_bytes_or_a_huge_field_is_refused_not_a_traceback(tmp_pa
         with pytest.raises(BadInput) as refused:
             collect_intent(path)
         assert "scan.example.csv" in str(refused.value) and "line" in str(refused.value)
+
+
+def test_comply_collect_refuses_a_broken_intent_file_before_collecting(isolated_state, tmp_path):
+    from tests.conftest import run_govctl
+
+    state = Path(isolated_state["GOVCTL_STATE"])
+    (state / "compliance").mkdir()
+    (state / "compliance" / "intent.yaml").write_text(
+        "approved_by: 李处长\napproved_on: 2026-12-01\nroles: {common: {sudo: root ALL}}\n", encoding="utf-8")
+    proc = run_govctl("comply", "collect", "--stack", "lab", "--out", str(tmp_path / "ev"), env=isolated_state, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "intent.yaml" in proc.stderr and "roles.common.sudo" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "ev").exists()
