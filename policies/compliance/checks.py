@@ -464,10 +464,18 @@ def host_outcome(ev: Evidence, ids: tuple[str, ...], waivers: list[dict] | None 
                 waived[h], found[h] = w, NOT_APPLICABLE
             elif w:
                 expired[h] = w
+        intent_details = []  # a manual host item decided from the declared intent (issue 19)
+        for h in [h for h, v in found.items() if v == MANUAL]:
+            judged = judge_by_intent(ev, item, h, (hosts.get(h) or {}).get("roles") or [], per_host[h])
+            if judged:
+                found[h] = judged[0]
+                intent_details.append(judged[1])
         verdict = combine(list(found.values()))
         verdicts.append(verdict)
         failing = [h for h, v in found.items() if v in (NON_COMPLIANT, PARTIAL)]
         lines.append(f"{item}：{verdict}（{len(found)} 台" + (f"，未通过 {', '.join(failing)}" if failing else "") + "）")
+        if intent_details:
+            lines.append(f"{item} 与预期比对：" + "；".join(intent_details))
         for w in {id(w): w for w in waived.values()}.values():
             hosts_of = [h for h, x in waived.items() if x is w]
             lines.append(f"{item} 已豁免（{', '.join(hosts_of)}）：{w['justification']}（批准人 {w['approver']}，有效期至 {w['expires']}）")
@@ -475,7 +483,8 @@ def host_outcome(ev: Evidence, ids: tuple[str, ...], waivers: list[dict] | None 
             hosts_of = [h for h, x in expired.items() if x is w]
             lines.append(f"{item} 的豁免已于 {w['expires']} 过期（{', '.join(hosts_of)}，批准人 {w['approver']}），重新计入")
         if verdict == MANUAL:
-            prompts.append(f"{item}：{catalog[item].get('auditor') or catalog[item]['check']}")
+            hint = INTENT_HINT.get(item) if _intent(ev) is None else None
+            prompts.append(f"{item}：{catalog[item].get('auditor') or catalog[item]['check']}" + (f"（或{hint}）" if hint else ""))
     if unaudited:  # a host the audit could not reach leaves the item open unless a failure decides it
         verdicts.append(MANUAL)
         lines.append(f"未能核查的主机：{', '.join(f'{h}（{m}）' for h, m in sorted(unaudited.items()))}")
@@ -874,3 +883,314 @@ def platform_anti_malware(ev: Evidence) -> Outcome:
     verdict = COMPLIANT if not bare else (PARTIAL if protected else NON_COMPLIANT)
     return Outcome(verdict, detail, None if not bare else "在每台主机部署经认证的防恶意代码软件并保持特征库更新，或采用白名单/主动免疫。",
                    "platform.json#hosts")
+
+
+# ---------------------------------------------------------------- declared intent (issue 19)
+# Host items the host catalog leaves to a person ("compare with the approved roster") are decided by
+# comparing the host audit's observations with the customer's declared intent (intent.py). Without
+# an intent layer they stay 需人工核查 and the prompt says what to declare.
+INTENT_HINT = {
+    "AC-ACCOUNT-REVIEW": "在 state/compliance/intent.yaml 按角色声明账户名册（roles.*.accounts）",
+    "AC-LEAST-PRIVILEGE": "在 state/compliance/intent.yaml 按角色声明 sudo 规则（roles.*.sudo）",
+    "IP-MINIMAL-INSTALL": "在 state/compliance/intent.yaml 按角色声明软件包白名单（roles.*.packages）",
+    "IA-MULTI-FACTOR": "在 state/compliance/intent.yaml 声明堡垒机第二因素（bastion）",
+    "IP-MANAGEMENT-SOURCE": "在 state/compliance/intent.yaml 声明管理网段（bastion.management_networks）",
+    "AC-SECURITY-LABELS": "在 state/compliance/intent.yaml 声明强制访问控制模块（mandatory_access_control）",
+    "IP-VULNERABILITY-PATCHING": "在 state/compliance/intent.yaml 声明补丁策略与漏洞扫描结果（patching, vulnerability_scan）",
+    "AU-PROCESS-PROTECTION": "在 state/compliance/intent.yaml 的账户名册中声明审计管理员（duty: audit）",
+}
+TRUNCATED_AT = 600   # the host audit keeps this much of an observation (hardening.verdict.EXCERPT)
+
+
+def _intent(ev: Evidence) -> dict | None:
+    doc = ev.layers.get("intent")
+    return doc["data"] if doc and doc.get("status") == "ok" else None
+
+
+def _collected_day(ev: Evidence, layer: str) -> dt.date:
+    stamp = (ev.layers.get(layer) or {}).get("collected")
+    return dt.date.fromisoformat(stamp[:10]) if stamp else dt.date.today()
+
+
+def _role_values(intent: dict, roles: list[str], key: str) -> list | None:
+    """What the intent declares under `key` for the roles (`common` included); None when no role does."""
+    declared = [intent["intent"]["roles"][r][key] for r in ["common", *roles]
+                if key in intent["intent"]["roles"].get(r, {})]
+    return None if not declared else [v for values in declared for v in values]
+
+
+def _observed(entry: dict) -> str | None:
+    text = entry.get("observed")
+    return None if text is None or len(text) >= TRUNCATED_AT else text
+
+
+def _sshd(text: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key:
+            settings.setdefault(key.lower(), []).append(value.strip())
+    return settings
+
+
+def _judge_accounts(ev, intent, host, roles, items):
+    roster = _role_values(intent, roles, "accounts")
+    if roster is None:
+        return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的账户名册"
+    approved = {a["name"]: a for a in roster}
+    today = _collected_day(ev, "hosts")
+    present = [line.split() for line in _observed(items["AC-ACCOUNT-REVIEW"]).splitlines() if line.strip()]
+    unlisted = [p[0] for p in present if p[0] not in approved]
+    expired = [p[0] for p in present if p[0] in approved and approved[p[0]].get("expires")
+               and dt.date.fromisoformat(approved[p[0]]["expires"]) < today and (p[1:2] or [""])[0] != "L"]
+    if unlisted or expired:
+        return NON_COMPLIANT, (f"{host}：" + (f"名册外的可登录账户 {', '.join(unlisted)}" if unlisted else "")
+                               + ("；" if unlisted and expired else "")
+                               + (f"已过期仍可用的账户 {', '.join(expired)}" if expired else ""))
+    return COMPLIANT, f"{host}：{len(present)} 个可登录账户均在名册中，各有唯一责任人"
+
+
+def _sudo_rules(text: str) -> list[str]:
+    return [" ".join(line.split()) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith(("@include", "#include"))]
+
+
+def _judge_sudo(ev, intent, host, roles, items):
+    declared = _role_values(intent, roles, "sudo")
+    if declared is None:
+        return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的 sudo 规则"
+    rules = _sudo_rules(_observed(items["AC-LEAST-PRIVILEGE"]))
+    extra = [r for r in rules if r not in {" ".join(d.split()) for d in declared}]
+    if extra:
+        return NON_COMPLIANT, f"{host}：未经批准的 sudo 规则 " + " | ".join(extra[:5])
+    return COMPLIANT, f"{host}：{len(rules)} 条 sudo 规则均在批准的策略内"
+
+
+def _judge_packages(ev, intent, host, roles, items):
+    import fnmatch
+
+    patterns = _role_values(intent, roles, "packages")
+    if patterns is None:
+        return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的软件包白名单"
+    platform = ev.layers.get("platform") or {}
+    installed = ((platform.get("data") or {}).get("hosts") or {}).get(host, {}).get("installed")
+    if platform.get("status") != "ok" or installed is None:
+        return MANUAL, f"{host}：证据中没有已安装软件包清单（platform 层），无法与白名单比对"
+    base = set((intent["intent"].get("packages") or {}).get("allow_priorities", []))
+    extra = sorted(p for p, priority in installed.items()
+                   if priority not in base and not any(fnmatch.fnmatchcase(p, pattern) for pattern in patterns))
+    if extra:
+        return NON_COMPLIANT, (f"{host}：白名单外的软件包 {len(extra)} 个：{', '.join(extra[:10])}"
+                               + ("…" if len(extra) > 10 else ""))
+    return COMPLIANT, f"{host}：{len(installed)} 个软件包均在白名单内（优先级 {'/'.join(sorted(base)) or '无'} 的基础系统与角色软件包）"
+
+
+def _ssh_sources(intent, host, items):
+    """Whether sshd on the host admits only the management networks (AllowUsers user@CIDR)."""
+    import ipaddress
+
+    from secops import address
+
+    networks = [address.network(n) for n in intent["intent"]["bastion"]["management_networks"]]
+    text = _observed(items.get("IP-MANAGEMENT-SOURCE") or {})
+    if text is None:
+        return None, f"{host}：证据中没有 sshd 的来源限制设置"
+    allowed = [u for line in _sshd(text).get("allowusers", []) for u in line.split()]
+    if not allowed:
+        return False, f"{host}：sshd 未限制来源（无 AllowUsers user@管理网段）"
+    outside = []
+    for entry in allowed:
+        _, _, source = entry.partition("@")
+        try:
+            net = ipaddress.ip_network(source, strict=False) if source else None
+        except ValueError:
+            net = None
+        if net is None or not any(net.version == n.version and net.subnet_of(n) for n in networks):
+            outside.append(entry)
+    if outside:
+        return False, f"{host}：sshd 允许管理网段之外的来源 {', '.join(outside[:5])}"
+    return True, f"{host}：sshd 只接受管理网段 {', '.join(map(str, networks))} 的登录"
+
+
+def _judge_management_source(ev, intent, host, roles, items):
+    if not intent["intent"].get("bastion"):
+        return MANUAL, "预期未声明管理网段（bastion.management_networks）"
+    ok, detail = _ssh_sources(intent, host, items)
+    return (MANUAL if ok is None else COMPLIANT if ok else NON_COMPLIANT), detail
+
+
+def _judge_multi_factor(ev, intent, host, roles, items):
+    bastion = intent["intent"].get("bastion")
+    if not bastion:
+        return MANUAL, "预期未声明堡垒机的第二因素（bastion）"
+    settings = _sshd(_observed(items["IA-MULTI-FACTOR"]))
+    methods = " ".join(settings.get("authenticationmethods", ["any"])).split()
+    if bastion["role"] in roles:
+        wanted = set(bastion["authentication_methods"].split(","))
+        if any(set(m.split(",")) == wanted for m in methods):
+            return COMPLIANT, (f"{host}（堡垒机）：sshd 要求 {bastion['authentication_methods']}，"
+                               f"第二因素 {bastion['second_factor']}，其中公钥为密码技术")
+        return NON_COMPLIANT, (f"{host}（堡垒机）：sshd AuthenticationMethods 为 {' '.join(methods)}，"
+                               f"预期 {bastion['authentication_methods']}（第二因素 {bastion['second_factor']}）")
+    ok, detail = _ssh_sources(intent, host, items)
+    if ok is None:
+        return MANUAL, detail
+    keys_only = settings.get("passwordauthentication") == ["no"] and settings.get("pubkeyauthentication") == ["yes"]
+    if ok and keys_only:
+        return COMPLIANT, f"{host}：只接受公钥登录且只经堡垒机所在管理网段，管理员在堡垒机完成第二因素鉴别"
+    return NON_COMPLIANT, f"{host}：" + ("；".join(
+        ([] if keys_only else ["sshd 仍接受口令登录，可绕过堡垒机的双因素"]) + ([] if ok else [detail.split("：", 1)[1]])))
+
+
+def _judge_security_labels(ev, intent, host, roles, items):
+    module = intent["intent"].get("mandatory_access_control")
+    if not module:
+        return MANUAL, "预期未声明强制访问控制模块（mandatory_access_control）"
+    text = (_observed(items["AC-SECURITY-LABELS"]) or "").strip()
+    enforcing = {"selinux": text.lower() == "enforcing", "apparmor": "apparmor enabled" in text}.get(module)
+    if enforcing is None:
+        return MANUAL, f"{host}：主机核查不检查 {module} 的状态"
+    if enforcing:
+        return COMPLIANT, f"{host}：{module} 强制访问控制已启用"
+    return NON_COMPLIANT, f"{host}：预期 {module} 强制执行，实际 {text or '无输出'}"
+
+
+def _judge_patching(ev, intent, host, roles, items):
+    declared = intent["intent"]
+    if not declared.get("patching") or not declared.get("vulnerability_scan") or intent.get("scan_findings") is None:
+        return MANUAL, "预期未声明补丁策略或漏洞扫描结果（patching, vulnerability_scan）"
+    policy, scan = declared["patching"], declared["vulnerability_scan"]
+    scanned = dt.date.fromisoformat(scan["scanned"])
+    max_scan_age = policy.get("max_scan_age_days", 30)
+    age = (_collected_day(ev, "hosts") - scanned).days
+    if age > max_scan_age:
+        return NON_COMPLIANT, f"{host}：漏洞扫描 {scan['scanned']} 已 {age} 天，超过 {max_scan_age} 天"
+    findings = [f for f in intent["scan_findings"] if f["host"] == host]
+    if not findings:
+        return NON_COMPLIANT, f"{host}：漏洞扫描（{scan['path']}，{scan['scanned']}）未覆盖本主机"
+    risks = {r["vulnerability"]: r for r in declared.get("accepted_risks", [])
+             if r["host"] == host and dt.date.fromisoformat(r["expires"]) >= scanned}
+    overdue = [f for f in findings if f["status"] == "open" and f["severity"] in ("critical", "high")
+               and (scanned - dt.date.fromisoformat(f["first_seen"])).days > policy["max_days_high"]
+               and f["vulnerability"] not in risks]
+    open_count = sum(f["status"] == "open" for f in findings)
+    if overdue:
+        return NON_COMPLIANT, (f"{host}：超过 {policy['max_days_high']} 天未修补的高危漏洞 "
+                               + ", ".join(f"{f['vulnerability']}（{f['severity']}，{f['first_seen']} 发现）" for f in overdue[:5]))
+    accepted = [f"{v}（批准人 {r['approver']}，至 {r['expires']}）" for v, r in risks.items()]
+    return COMPLIANT, (f"{host}：扫描 {scan['scanned']} 发现 {len(findings)} 项、未修复 {open_count} 项，无超过 "
+                       f"{policy['max_days_high']} 天的未修补高危漏洞" + (f"；已接受风险 {', '.join(accepted)}" if accepted else ""))
+
+
+AUDIT_CONTROL = ("ALL", "auditctl", "auditd", "augenrules", "service auditd", "systemctl stop auditd", "systemctl disable auditd")
+
+
+def _judge_audit_protection(ev, intent, host, roles, items):
+    """Only root and the roster's audit administrators may stop or reconfigure audit (sudo rules)."""
+    roster = _role_values(intent, roles, "accounts")
+    if roster is None:
+        return MANUAL, f"预期未声明角色 {'/'.join(roles)} 的账户名册（含审计管理员）"
+    auditors = {a["name"] for a in roster if a["duty"] == "audit"}
+    sudoers = _observed(items.get("AC-LEAST-PRIVILEGE") or {})
+    if sudoers is None:
+        return MANUAL, f"{host}：证据中没有完整的 sudo 规则"
+    rules = _sudo_rules(sudoers)
+    grants = []
+    for rule in rules:
+        principal, _, rest = rule.partition(" ")
+        commands = rest.split(")", 1)[-1] if ")" in rest else rest.split("=", 1)[-1]
+        if principal != "root" and principal not in auditors and any(c in commands for c in AUDIT_CONTROL):
+            grants.append(principal + ("（组成员未知）" if principal.startswith("%") else ""))
+    if grants:
+        return NON_COMPLIANT, f"{host}：审计管理员之外可停止或修改审计的 sudo 主体 {', '.join(grants)}"
+    return COMPLIANT, (f"{host}：只有 root 与审计管理员（{', '.join(sorted(auditors)) or '无'}）能经 sudo 控制审计进程"
+                       "（审计进程停止时的告警另见集中审计）")
+
+
+HOST_INTENT_JUDGES = {
+    "AU-PROCESS-PROTECTION": _judge_audit_protection,
+    "AC-ACCOUNT-REVIEW": _judge_accounts, "AC-LEAST-PRIVILEGE": _judge_sudo, "IP-MINIMAL-INSTALL": _judge_packages,
+    "IA-MULTI-FACTOR": _judge_multi_factor, "IP-MANAGEMENT-SOURCE": _judge_management_source,
+    "AC-SECURITY-LABELS": _judge_security_labels, "IP-VULNERABILITY-PATCHING": _judge_patching,
+}
+
+
+def judge_by_intent(ev: Evidence, item: str, host: str, roles: list[str], items: dict[str, dict]) -> tuple[str, str] | None:
+    """A manual host item decided from the declared intent: (verdict, detail), or None when the item
+    has no intent judge or no intent is declared. An observation the audit truncated is not judged."""
+    judge, intent = HOST_INTENT_JUDGES.get(item), _intent(ev)
+    if judge is None or intent is None:
+        return None
+    if _observed(items.get(item, {})) is None:
+        return MANUAL, f"{host}：主机核查证据中没有 {item} 的完整观测（未采集或被截断），无法与预期比对"
+    return judge(ev, intent, host, roles, items)
+
+
+@check("intent.access_policy")
+def intent_access_policy(ev: Evidence) -> Outcome:
+    intent = _intent(ev)
+    if intent is None:
+        raise Missing("附上访问控制策略文件及其审批记录，或在 state/compliance/intent.yaml 声明各角色的 sudo 规则与批准人。",
+                      "attach the access-control policy and its approval, or declare the sudo policy in the intent file")
+    declared = intent["intent"]
+    roles = sorted(r for r, v in declared["roles"].items() if "sudo" in v)
+    if not roles:
+        raise Missing("预期文件未声明任何角色的 sudo 规则（roles.*.sudo）。", "the intent file declares no sudo rules")
+    return Outcome(COMPLIANT, f"访问控制策略以数据声明（{intent['file']}，角色 {', '.join(roles)} 的 sudo 规则与账户名册），"
+                   f"由 {declared['approved_by']} 于 {declared['approved_on']} 批准；主机实际规则与之比对见 AC-LEAST-PRIVILEGE。",
+                   None, "intent.json#intent.roles")
+
+
+@check("intent.separation_of_duties")
+def intent_separation_of_duties(ev: Evidence) -> Outcome:
+    """三权分立: the roster names system, audit and security administrators, and no person holds two
+    of these duties (the roster itself is compared with the hosts' accounts in CE-AC-C)."""
+    intent = _intent(ev)
+    if intent is None:
+        raise Missing("附上系统/审计/安全管理员账户与三权分立的角色配置，或在 state/compliance/intent.yaml 的账户名册中声明其职责（duty）。",
+                      "attach the administrators' role split, or declare each account's duty in the intent file's roster")
+    duties: dict[str, set[str]] = {}
+    holders: dict[str, set[str]] = {}
+    for role in intent["intent"]["roles"].values():
+        for account in role.get("accounts", []):
+            if account["duty"] in ("system", "audit", "security"):
+                duties.setdefault(account["duty"], set()).add(account["name"])
+                holders.setdefault(account["owner"], set()).add(account["duty"])
+    lacking = [d for d in ("system", "audit", "security") if d not in duties]
+    doubled = sorted(f"{owner}（{'/'.join(sorted(d))}）" for owner, d in holders.items() if len(d) > 1)
+    detail = "账户名册中的管理员：" + "；".join(f"{d} {', '.join(sorted(duties[d]))}" for d in ("system", "audit", "security") if d in duties)
+    if lacking or doubled:
+        problems = ([f"名册中没有 {'/'.join(lacking)} 管理员"] if lacking else []) + ([f"一人兼任 {', '.join(doubled)}"] if doubled else [])
+        return Outcome(NON_COMPLIANT, detail + "；" + "，".join(problems) + "。",
+                       "为系统、审计、安全管理分别设立由不同人员持有的账户，并在预期名册中声明。", "intent.json#intent.roles")
+    return Outcome(COMPLIANT, detail + "，三类职责由不同人员持有。", None, "intent.json#intent.roles")
+
+
+def _declared_absent(ev: Evidence, what: str, zh: str) -> bool:
+    intent = _intent(ev)
+    if intent is None or what not in intent["intent"].get("absent", []):
+        raise Missing(f"说明是否有{zh}：在 state/compliance/intent.yaml 的 absent 中声明“{what}”，或附上{zh}的配置。",
+                      f"say whether there is {what}: declare it under `absent` in the intent file, or attach its configuration")
+    return True
+
+
+@check("intent.no_wireless")
+def intent_no_wireless(ev: Evidence) -> Outcome:
+    _declared_absent(ev, "wireless", "无线网络")
+    wireless = sorted({z["kind"] for c in _outputs(ev)["centers"].values() for z in c["zones"].values()
+                       if "wireless" in z["kind"] or "wlan" in z["kind"]})
+    return _outcome(not wireless, "intent.json#intent.absent",
+                    f"预期声明不部署无线网络（{_intent(ev)['intent']['approved_by']} 批准），栈中也没有无线区域。",
+                    f"预期声明不部署无线网络，但栈中有无线区域：{', '.join(wireless)}。",
+                    "更正预期声明，或为无线区域部署受控的无线接入网关。")
+
+
+@check("intent.no_mail")
+def intent_no_mail(ev: Evidence) -> Outcome:
+    _declared_absent(ev, "mail", "邮件系统")
+    mail = [h["fqdn"] for h in _outputs(ev).get("hosts", []) if {"mail", "smtp"} & set(h.get("roles", []))]
+    if mail:
+        return Outcome(NON_COMPLIANT, f"预期声明没有邮件系统，但栈中有邮件主机：{', '.join(mail)}。",
+                       "更正预期声明，并为邮件系统部署反垃圾邮件网关。", "intent.json#intent.absent")
+    return Outcome(NOT_APPLICABLE, f"预期声明没有邮件系统（{_intent(ev)['intent']['approved_by']} 批准），栈中也没有邮件主机：垃圾邮件防范不适用。",
+                   None, "intent.json#intent.absent")

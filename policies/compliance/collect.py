@@ -20,7 +20,7 @@ from typing import Callable
 from core import paths, yamlfile
 from infra.outputs import StackOutputs, read_stack_outputs
 
-LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills")
+LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent")
 GOVCTL = str(Path(sys.executable).with_name("govctl"))
 COMMAND_TIMEOUT = 300
 
@@ -125,14 +125,19 @@ def collect_firewall(outputs: StackOutputs | None) -> dict:
 ANTI_MALWARE_PACKAGES = ("clamav", "clamav-daemon", "clamdscan", "sophos-av", "eset-nod32", "kesl")
 
 
-def _installed_packages(root: Path) -> set[str]:
+def _installed_packages(root: Path) -> dict[str, str]:
+    """{package: priority} of the packages installed under `root` (the priority tells the base
+    system — required/important — from what was added, for the intent's package allow-list)."""
     status = root / "var" / "lib" / "dpkg" / "status"
-    installed, name = set(), None
-    for line in status.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("Package: "):
-            name = line.split(": ", 1)[1]
-        elif line.startswith("Status: ") and line.endswith(" installed") and name:
-            installed.add(name)
+    installed, fields = {}, {}
+    for line in status.read_text(encoding="utf-8", errors="replace").splitlines() + [""]:
+        if not line:  # a blank line ends a package's stanza
+            if fields.get("Status", "").endswith(" installed") and fields.get("Package"):
+                installed[fields["Package"]] = fields.get("Priority", "unknown")
+            fields = {}
+        elif not line[0].isspace() and ": " in line:
+            key, value = line.split(": ", 1)
+            fields[key] = value
     return installed
 
 
@@ -160,7 +165,8 @@ def collect_platform(outputs: StackOutputs | None) -> dict:
             pid = (Path(host.folder) / "init.pid").read_text().strip()
             packages = _installed_packages(Path(f"/proc/{pid}/root"))
             hosts[host.fqdn] = {"packages": len(packages),
-                                "anti_malware": sorted(packages & set(ANTI_MALWARE_PACKAGES))}
+                                "anti_malware": sorted(set(packages) & set(ANTI_MALWARE_PACKAGES)),
+                                "installed": dict(sorted(packages.items()))}
         except (OSError, ValueError) as exc:
             hosts[host.fqdn] = {"error": f"{type(exc).__name__}: {exc}"}
     return ok("platform", source, {"tpm_devices": tpm, "uefi": efi, "secure_boot": secure_boot, "hosts": hosts})
@@ -341,11 +347,29 @@ def collect_drills() -> dict:
     return ok("drills", str(directory), {"reports": reports})
 
 
+# ---------------------------------------------------------------- declared intent (issue 19)
+def collect_intent(path: Path | None = None) -> dict:
+    """The customer's declared intent and its parsed vulnerability scan. A broken intent file or scan
+    is bad input (raised: the customer must fix it), unlike a layer that is merely absent."""
+    from . import intent
+
+    source = str(path or intent.default_path())
+    data = intent.evidence(path)
+    if data is None:
+        return unavailable("intent", source,
+                           f"未声明预期（{source} 不存在）：按 policies/intent.example.yaml 声明账户名册、sudo 策略、"
+                           "软件包白名单、堡垒机第二因素与漏洞扫描结果后，这些条目可自动判定。",
+                           f"no intent declared ({source} is absent): declare the account roster, sudo policy, package "
+                           "allow-list, the bastion's second factor and a vulnerability scan (policies/intent.example.yaml)")
+    return ok("intent", source, data)
+
+
 # ---------------------------------------------------------------- all layers
 def collect(stack: str, host_audit: Path | None = None, host_limit: str | None = None, level: int = 3,
             progress: Callable[[str], None] = lambda layer: None) -> dict[str, dict]:
-    """Every layer's evidence from the running environment (hosts audited at `level`)."""
-    layers = {}
+    """Every layer's evidence from the running environment (hosts audited at `level`). The intent
+    is read first: a broken intent file is bad input before the slow collection starts."""
+    layers = {"intent": collect_intent()}
     progress("stack")
     layers["stack"] = collect_stack(stack)
     exported = layers["stack"].get("data", {}).get("outputs")

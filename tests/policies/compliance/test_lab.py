@@ -25,7 +25,7 @@ def collected(lab, tmp_path_factory):
 
 def test_every_layer_is_collected_or_says_what_to_do(collected):
     _, status, layers = collected
-    assert set(status) == {"stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills"}
+    assert set(status) == {"stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent"}
     for name, s in status.items():
         assert s["status"] == "ok" or s["prompt"], name
 
@@ -53,6 +53,8 @@ def test_platform_reads_every_host_package_list(collected, lab):
     hosts = platform["data"]["hosts"]
     assert set(hosts) == {h["fqdn"] for h in lab["hosts"]}
     assert all(h["packages"] > 50 for h in hosts.values())       # a Debian root filesystem, read via PID 1
+    # the names and dpkg priorities the intent's package allow-list is compared with (issue 19)
+    assert all(len(h["installed"]) == h["packages"] and h["installed"].get("bash") == "required" for h in hosts.values())
 
 
 def test_hosts_are_audited_by_the_hardening_audit(collected, lab):
