@@ -28,63 +28,34 @@ def _progress(layer: str) -> None:
 
 def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], level: int,
             host_limit: Optional[str] = None) -> dict:
-    from core.errors import BadInput
-    from policies.compliance import collect
+    from policies.compliance import run
 
-    if level not in (2, 3, 4):  # before the slow collection
-        raise BadInput(f"--level {level} is not a protection level the catalogs cover; use 2, 3 or 4")
-
-    if evidence is not None:
-        return collect.load(evidence)
-    if host_audit is not None and not host_audit.is_file():
-        raise BadInput(f"--host-audit {host_audit} does not exist; write it with `govctl audit --json --out FILE`")
-    return collect.collect(stack, host_audit, host_limit, level, progress=_progress)
-
-
-def _known_items() -> dict[str, set[str]]:
-    from policies.compliance import STANDARDS, catalog
-
-    known = {s: {i["id"] for i in catalog.load_document(s)["items"]} for s in STANDARDS}
-    known["host"] = set(catalog.host_catalog() or {})  # host-hardening items may be waived too
-    return known
-
-
-def _as_of(text: Optional[str]):
-    import datetime as dt
-
-    from core.errors import BadInput
-
-    if text is None:
-        return dt.datetime.now(dt.timezone.utc).date()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--as-of {text!r} is not a date; write it as YYYY-MM-DD") from None
+    return run.layers(stack, evidence, host_audit, level, host_limit, progress=_progress)
 
 
 def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path],
             as_of: Optional[str] = None) -> tuple[list[dict], object]:
-    from policies.compliance import assessment, catalog, engine, freshness, remediation
-    from policies.compliance.checks import Evidence
+    from policies.compliance import run
 
-    today = _as_of(as_of)
-    catalogs = [catalog.load(s, level) for s in standards]
-    inputs = assessment.load(assessment_file, _known_items())
-    limits = freshness.load()
-    tracker = remediation.load()
-    evidence = Evidence(layers, level)
-    documents = [engine.evaluate(c, evidence, inputs, today, limits) for c in catalogs]
-    for document in documents:
-        remediation.annotate(document, tracker, today)
-    return documents, inputs
+    return run.assess(standards, level, layers, assessment_file, as_of)
 
 
 def _check_standard(standard: str) -> None:
-    from core.errors import BadInput
-    from policies.compliance import STANDARDS
+    from policies.compliance import run
 
-    if standard not in STANDARDS:
-        raise BadInput(f"--standard {standard!r} is unknown; use one of: {', '.join(STANDARDS)}")
+    run.check_standard(standard)
+
+
+def _as_of(text: Optional[str]):
+    from policies.compliance import run
+
+    return run.as_of_date(text)
+
+
+def _known_items() -> dict[str, set[str]]:
+    from policies.compliance import run
+
+    return run.known_items()
 
 
 @app.command("report")
