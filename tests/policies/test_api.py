@@ -10,23 +10,25 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from console.app import create_console_app
+from core import paths
 from core.api_extension import ApiExtension
 from policies import api as compliance_api
 from policies.compliance import records
 
-from tests.console.conftest import PASSWORDS, _users_template, users_file  # noqa: F401 (fixtures)
-from tests.crypto.conftest import state  # noqa: F401 (fixture: own state directory, unlockable keystore)
+from tests.console.conftest import PASSWORDS, _users_template  # noqa: F401 (fixture)
+from tests.crypto.conftest import PASSPHRASE
 from tests.policies.compliance.conftest import FIXTURES, evaluate, fixture_layers
 
 
-def _app(tmp_path, users, extension=compliance_api.EXTENSION):
-    return create_console_app(tmp_path / "secops.db", tmp_path / "tokens.yaml", users,
-                              static_dir=tmp_path / "no-assets", extensions=[extension])
+def _app(folder, users, extension=compliance_api.EXTENSION):
+    return create_console_app(folder / "secops.db", folder / "tokens.yaml", users,
+                              static_dir=folder / "no-assets", extensions=[extension])
 
 
 def _signed_in(app, name):
@@ -37,9 +39,28 @@ def _signed_in(app, name):
     return client
 
 
-@pytest.fixture
-def app(tmp_path, users_file, state):  # noqa: F811
-    return _app(tmp_path, users_file)
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, _users_template):  # noqa: F811
+    """One console app with the compliance routes on this module's own state (keystore, reports), and a
+    signed-in client per role (argon2 makes each sign-in slow on purpose: once per module)."""
+    from crypto.audit import AuditLog
+
+    folder = tmp_path_factory.mktemp("compliance-api")
+    state_dir = folder / "state"
+    (state_dir / "crypto").mkdir(parents=True)
+    (state_dir / "crypto" / "config.yaml").write_text("suite: gm\nkdf_iterations: 100000\n")
+    users = folder / "users.yaml"
+    shutil.copy2(_users_template, users)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(paths, "STATE", state_dir)
+        patch.setenv("GOVCTL_STATE", str(state_dir))
+        patch.setenv("GOVCTL_CRYPTO_PASSPHRASE", PASSPHRASE)
+        patch.setenv("GOVCTL_ACTOR", "tester")
+        AuditLog._open_logs.clear()
+        app = _app(folder, users)
+        yield SimpleNamespace(app=app, folder=folder, users=users, auditor=_signed_in(app, "zhao.lei"),
+                              ops=_signed_in(app, "wang.fang"))
+        AuditLog._open_logs.clear()
 
 
 def _zip(directory: Path) -> bytes:
@@ -52,7 +73,7 @@ def _zip(directory: Path) -> bytes:
 
 
 @pytest.fixture
-def sealed_pack(state, tmp_path) -> Path:  # noqa: F811
+def sealed_pack(served, tmp_path) -> Path:
     """A pack of the lab fixtures' djcp L3 report (JSON and CSV only: the PDF is the slow test's), signed with
     the test keystore's evidence key."""
     from crypto.audit import open_keystore
@@ -65,24 +86,24 @@ def sealed_pack(state, tmp_path) -> Path:  # noqa: F811
     return out
 
 
-def test_ops_reads_but_may_not_run_and_a_bad_run_request_is_refused_with_its_reason(app):
-    assert TestClient(app).get("/api/compliance/reports").status_code == 401
-    ops = _signed_in(app, "wang.fang")
-    assert ops.get("/api/compliance/reports").json() == []
+def test_ops_reads_but_may_not_run_and_a_bad_run_request_is_refused_with_its_reason(served):
+    assert TestClient(served.app).get("/api/compliance/reports").status_code == 401
+    ops, auditor = served.ops, served.auditor
+    before = ops.get("/api/compliance/reports")
+    assert before.status_code == 200
     refused = ops.post("/api/compliance/reports", json={"standard": "djcp", "level": 3})
     assert refused.status_code == 403 and "comply-run" in refused.json()["detail"]
-    auditor = _signed_in(app, "zhao.lei")
     bad_level = auditor.post("/api/compliance/reports", json={"standard": "djcp", "level": 5})
     assert bad_level.status_code == 422 and "level" in json.dumps(bad_level.json())
     bad_standard = auditor.post("/api/compliance/reports", json={"standard": "iso27001"})
     assert bad_standard.status_code == 422
     no_evidence = auditor.post("/api/compliance/reports", json={"standard": "djcp", "level": 3, "evidence": "saved"})
     assert no_evidence.status_code == 422 and "govctl comply collect" in no_evidence.json()["detail"]
-    assert auditor.get("/api/compliance/reports").json() == []  # nothing recorded for a refused request
+    assert auditor.get("/api/compliance/reports").json() == before.json()  # nothing recorded when refused
 
 
-def test_unknown_and_unfinished_reports_answer_404_and_409(app, state):  # noqa: F811
-    auditor = _signed_in(app, "zhao.lei")
+def test_unknown_and_unfinished_reports_answer_404_and_409(served):
+    auditor = served.auditor
     assert auditor.get("/api/compliance/reports/20261207T000000Z-djcp-L3-abcdef").status_code == 404
     assert auditor.get("/api/compliance/reports/..%2F..%2Fetc/report").status_code in (404, 422)
     assert auditor.get("/api/compliance/reports/not-an-id/report").status_code == 422
@@ -91,14 +112,14 @@ def test_unknown_and_unfinished_reports_answer_404_and_409(app, state):  # noqa:
     (running / "record.json").write_text(json.dumps(
         {"id": running.name, "standard": "djcp", "level": 3, "source": "saved", "as_of": None, "requested_by": "zhao.lei",
          "started": "2026-12-07T00:00:00+00:00", "finished": None, "status": "running", "error": None}))
-    [listed] = auditor.get("/api/compliance/reports").json()
+    [listed] = [r for r in auditor.get("/api/compliance/reports").json() if r["id"] == running.name]
     assert listed["status"] == "running" and listed["requested_by"] == "zhao.lei"
     busy = auditor.get(f"/api/compliance/reports/{running.name}/files/pdf")
     assert busy.status_code == 409 and "running" in busy.json()["detail"]
 
 
-def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(app, sealed_pack, tmp_path):
-    auditor = _signed_in(app, "zhao.lei")
+def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(served, sealed_pack, tmp_path):
+    auditor = served.auditor
     verified = auditor.post("/api/compliance/verify", content=_zip(sealed_pack))
     assert verified.status_code == 200, verified.text
     assert verified.json()["ok"] is True and verified.json()["files"] > 5
@@ -122,8 +143,8 @@ def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(app, seale
     assert "signature does not verify" in forged["reason"]
 
 
-def test_hostile_uploads_are_refused_with_a_reason(app, tmp_path, monkeypatch, users_file):  # noqa: F811
-    auditor = _signed_in(app, "zhao.lei")
+def test_hostile_uploads_are_refused_with_a_reason(served, monkeypatch):
+    auditor = served.auditor
 
     def refusal(body: bytes) -> str:
         answer = auditor.post("/api/compliance/verify", content=body)
@@ -168,16 +189,16 @@ def test_hostile_uploads_are_refused_with_a_reason(app, tmp_path, monkeypatch, u
     # the body itself: past the route's limit it is refused before it is read
     small = ApiExtension("compliance", compliance_api.build, compliance_api.PERMISSIONS,
                          body_limits={compliance_api.VERIFY_PATH: 4096})
-    (tmp_path / "other").mkdir()
-    limited = _signed_in(_app(tmp_path / "other", users_file, small), "zhao.lei")
+    (served.folder / "other").mkdir()
+    limited = TestClient(_app(served.folder / "other", served.users, small))
     too_big = limited.post("/api/compliance/verify", content=b"x" * 5000)
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413  # before sign-in is even looked at: the body is never read
 
 
 @pytest.mark.slow
-def test_auditor_runs_a_report_opens_filters_and_downloads_it(app, state):  # noqa: F811
+def test_auditor_runs_a_report_opens_filters_and_downloads_it(served):
     shutil.copytree(FIXTURES, records.saved_evidence_dir())
-    auditor = _signed_in(app, "zhao.lei")
+    auditor = served.auditor
     started = auditor.post("/api/compliance/reports", json={"standard": "djcp", "level": 3, "as_of": "2026-12-07"})
     assert started.status_code == 202, started.text
     record_id = started.json()["id"]
@@ -212,5 +233,4 @@ def test_auditor_runs_a_report_opens_filters_and_downloads_it(app, state):  # no
     assert {"evidence.manifest.json", "report-djcp-L3.pdf", "evidence/stack.json"} <= set(names)
     assert auditor.post("/api/compliance/verify", content=pack.content).json()["ok"] is True
 
-    ops = _signed_in(app, "wang.fang")  # ops reads the record too
-    assert [r["id"] for r in ops.get("/api/compliance/reports").json()] == [record_id]
+    assert record_id in [r["id"] for r in served.ops.get("/api/compliance/reports").json()]  # ops reads it too
