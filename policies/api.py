@@ -79,20 +79,23 @@ def build(allowed):
         report["items"] = guarded(records.filter_items, report["items"], verdict, high_risk, layer, automation)
         return opened
 
-    @router.get("/compliance/reports/{record_id}/files/{fmt}")
+    @router.get("/compliance/reports/{record_id}/files/{fmt}", response_class=FileResponse,
+                responses={200: {"content": {t: {} for t in records.FILE_FORMATS.values()}}})
     def report_file(record_id: RecordId, fmt: Literal[tuple(records.FILE_FORMATS)],
                     who=Depends(allowed(READ))):
         path, name = guarded(records.report_file, record_id, fmt)
         return FileResponse(path, media_type=records.FILE_FORMATS[fmt], filename=name)
 
-    @router.get("/compliance/reports/{record_id}/pack")
+    @router.get("/compliance/reports/{record_id}/pack", response_class=Response,
+                responses={200: {"content": {"application/zip": {}}}})
     def report_pack(record_id: RecordId, who=Depends(allowed(READ))):
         """The signed evidence pack as a zip: unzip and `govctl comply verify DIR`, or upload it to /compliance/verify."""
         data, name = guarded(records.pack_zip, record_id)
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @router.post(VERIFY_PATH)
+    @router.post(VERIFY_PATH, openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})  # the zip; any type
     async def verify_pack(request: Request, who=Depends(allowed(READ))) -> dict:
         """Verify an uploaded pack (the zip as the request body) as `govctl comply verify` does: ok, or the
         signature's verdict and every changed, missing or added file. Not a zip or too large: 422 / 413."""
