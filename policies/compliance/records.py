@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
 import secrets
 import tempfile
@@ -93,7 +94,7 @@ def start(standard: str, level: int, source: str, requested_by: str, as_of: Opti
     directory.mkdir(parents=True)
     record = {"id": record_id, "standard": standard, "level": level, "source": source, "as_of": as_of,
               "requested_by": requested_by, "started": started.isoformat(timespec="seconds"),
-              "finished": None, "status": RUNNING, "error": None}
+              "finished": None, "status": RUNNING, "error": None, "pid": os.getpid()}
     _write_record(directory, record)
     if background:
         threading.Thread(target=_make, args=(directory, record), name=f"comply-{record_id}", daemon=True).start()
@@ -125,8 +126,23 @@ def _report_path(directory: Path, record: dict, fmt: str) -> Path:
     return directory / PACK / f"report-{record['standard']}-L{record['level']}.{fmt}"
 
 
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
 def _summary(directory: Path, record: dict) -> dict:
     summary = dict(record)
+    if record["status"] == RUNNING and not _alive(record.get("pid")):
+        # the console (or `govctl comply record`) stopped while making it: say so rather than "running" forever
+        summary.update(status=FAILED, error="interrupted: the process making this report stopped before it was "
+                                            "ready; run it again")
+        return summary
     if record["status"] == READY:
         try:
             report = json.loads(_report_path(directory, record, "json").read_text(encoding="utf-8"))
@@ -156,7 +172,7 @@ def listing() -> list[dict]:
 
 def _ready(record_id: str) -> tuple[Path, dict]:
     directory = _directory(record_id)
-    record = json.loads((directory / RECORD).read_text(encoding="utf-8"))
+    record = _summary(directory, json.loads((directory / RECORD).read_text(encoding="utf-8")))
     if record["status"] != READY:
         raise NotReady(f"report {record_id} is {record['status']}"
                        + (f": {record['error']}" if record.get("error") else "; ask again when it is ready"))
@@ -172,7 +188,7 @@ def open_report(record_id: str) -> dict:
     """The record and its whole report document (areas, items, evidence, findings, freshness)."""
     directory, record = _ready(record_id)
     report = json.loads(_report_path(directory, record, "json").read_text(encoding="utf-8"))
-    return {"record": _summary(directory, record), "report": report, "freshness": freshness(report)}
+    return {"record": record, "report": report, "freshness": freshness(report)}
 
 
 def freshness(report: dict) -> dict:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
 import time
 import zipfile
 from pathlib import Path
@@ -107,15 +109,27 @@ def test_unknown_and_unfinished_reports_answer_404_and_409(served):
     assert auditor.get("/api/compliance/reports/20261207T000000Z-djcp-L3-abcdef").status_code == 404
     assert auditor.get("/api/compliance/reports/..%2F..%2Fetc/report").status_code in (404, 422)
     assert auditor.get("/api/compliance/reports/not-an-id/report").status_code == 422
-    running = records.reports_dir() / "20261207T000000Z-djcp-L3-abcdef"
-    running.mkdir(parents=True)
-    (running / "record.json").write_text(json.dumps(
-        {"id": running.name, "standard": "djcp", "level": 3, "source": "saved", "as_of": None, "requested_by": "zhao.lei",
-         "started": "2026-12-07T00:00:00+00:00", "finished": None, "status": "running", "error": None}))
-    [listed] = [r for r in auditor.get("/api/compliance/reports").json() if r["id"] == running.name]
-    assert listed["status"] == "running" and listed["requested_by"] == "zhao.lei"
-    busy = auditor.get(f"/api/compliance/reports/{running.name}/files/pdf")
+    def on_record(record_id: str, pid: int) -> None:
+        directory = records.reports_dir() / record_id
+        directory.mkdir(parents=True)
+        (directory / "record.json").write_text(json.dumps(
+            {"id": record_id, "standard": "djcp", "level": 3, "source": "saved", "as_of": None,
+             "requested_by": "zhao.lei", "started": "2026-12-07T00:00:00+00:00", "finished": None,
+             "status": "running", "error": None, "pid": pid}))
+
+    on_record("20261207T000000Z-djcp-L3-abcdef", os.getpid())  # being made by a live process (this one)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    on_record("20261207T000001Z-djcp-L3-fedcba", gone.pid)  # its maker stopped (the console restarted)
+    listed = {r["id"]: r for r in auditor.get("/api/compliance/reports").json()}
+    running = listed["20261207T000000Z-djcp-L3-abcdef"]
+    assert running["status"] == "running" and running["requested_by"] == "zhao.lei"
+    busy = auditor.get(f"/api/compliance/reports/{running['id']}/files/pdf")
     assert busy.status_code == 409 and "running" in busy.json()["detail"]
+    interrupted = listed["20261207T000001Z-djcp-L3-fedcba"]
+    assert interrupted["status"] == "failed" and "interrupted" in interrupted["error"]
+    refused = auditor.get(f"/api/compliance/reports/{interrupted['id']}/report")
+    assert refused.status_code == 409 and "run it again" in refused.json()["detail"]
 
 
 def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(served, sealed_pack, tmp_path):
