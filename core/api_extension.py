@@ -20,3 +20,6 @@ class ApiExtension:
     build: Callable[[Allowed], Any]
     # permission → roles holding it; a name already known to secops.api must keep its roles
     permissions: dict[str, frozenset[str]] = field(default_factory=dict)
+    # route path → the largest request body it takes, for a route that takes a file (the console's API
+    # otherwise refuses bodies over 64 KiB)
+    body_limits: dict[str, int] = field(default_factory=dict)

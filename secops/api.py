@@ -74,12 +74,19 @@ class BodyLimit:
     when its Content-Length says so, else as soon as the bytes received pass the limit (chunked bodies are
     buffered up to the limit). Starlette and uvicorn bound headers but not bodies, hence this."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, larger: dict[str, int] | None = None):
         self.app, self.limit = app, limit
+        # an API extension's route that takes a file (an evidence pack to verify): path → its own limit
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self.larger:
+            path, root = scope["path"], scope.get("root_path", "")
+            limit = self.larger.get(path[len(root):] if root and path.startswith(root) else path, self.limit)
+            if limit != self.limit:
+                return await BodyLimit(self.app, limit)(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await self._refuse(scope, receive, send)
@@ -302,7 +309,8 @@ def create_app(store, tokens_path: str | Path, decisions=None, authenticator=Non
         return {status: {"model": answers[name]}}
 
     app = FastAPI(title="govctl secops", version="1", responses=error_responses())
-    app.add_middleware(BodyLimit, limit=REQUEST_BODY.maximum)
+    app.add_middleware(BodyLimit, limit=REQUEST_BODY.maximum,
+                       larger={p: n for e in extensions for p, n in e.body_limits.items()})  # API extensions' uploads
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -28,61 +28,34 @@ def _progress(layer: str) -> None:
 
 def _layers(stack: str, evidence: Optional[Path], host_audit: Optional[Path], level: int,
             host_limit: Optional[str] = None) -> dict:
-    from core.errors import BadInput
-    from policies.compliance import collect
+    from policies.compliance import run
 
-    if level not in (2, 3, 4):  # before the slow collection
-        raise BadInput(f"--level {level} is not a protection level the catalogs cover; use 2, 3 or 4")
-
-    if evidence is not None:
-        return collect.load(evidence)
-    if host_audit is not None and not host_audit.is_file():
-        raise BadInput(f"--host-audit {host_audit} does not exist; write it with `govctl audit --json --out FILE`")
-    return collect.collect(stack, host_audit, host_limit, level, progress=_progress)
-
-
-def _known_items() -> dict[str, set[str]]:
-    from policies.compliance import catalog
-
-    return catalog.known_items()
-
-
-def _as_of(text: Optional[str]):
-    import datetime as dt
-
-    from core.errors import BadInput
-
-    if text is None:
-        return dt.datetime.now(dt.timezone.utc).date()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--as-of {text!r} is not a date; write it as YYYY-MM-DD") from None
+    return run.layers(stack, evidence, host_audit, level, host_limit, progress=_progress)
 
 
 def _assess(standards: list[str], level: int, layers: dict, assessment_file: Optional[Path],
             as_of: Optional[str] = None) -> tuple[list[dict], object]:
-    from policies.compliance import assessment, catalog, engine, freshness, remediation
-    from policies.compliance.checks import Evidence
+    from policies.compliance import run
 
-    today = _as_of(as_of)
-    catalogs = [catalog.load(s, level) for s in standards]
-    inputs = assessment.load(assessment_file, _known_items())
-    limits = freshness.load()
-    tracker = remediation.load()
-    evidence = Evidence(layers, level)
-    documents = [engine.evaluate(c, evidence, inputs, today, limits) for c in catalogs]
-    for document in documents:
-        remediation.annotate(document, tracker, today)
-    return documents, inputs
+    return run.assess(standards, level, layers, assessment_file, as_of)
 
 
 def _check_standard(standard: str) -> None:
-    from core.errors import BadInput
-    from policies.compliance import STANDARDS
+    from policies.compliance import run
 
-    if standard not in STANDARDS:
-        raise BadInput(f"--standard {standard!r} is unknown; use one of: {', '.join(STANDARDS)}")
+    run.check_standard(standard)
+
+
+def _as_of(text: Optional[str]):
+    from policies.compliance import run
+
+    return run.as_of_date(text)
+
+
+def _known_items() -> dict[str, set[str]]:
+    from policies.compliance import run
+
+    return run.known_items()
 
 
 @app.command("report")
@@ -195,7 +168,7 @@ def pack(
 
 @app.command("verify")
 def verify(
-    pack_dir: Path = typer.Argument(..., metavar="PACK", help="The directory `govctl comply pack` wrote."),
+    pack_dir: Path = typer.Argument(..., metavar="PACK", help="The directory `govctl comply pack` wrote, or the pack's zip the console downloads."),
     pubkey: Optional[list[str]] = typer.Option(None, "--pubkey", help="Trusted SM2 public key (04… hex); default: the keystore's key."),
     key: str = typer.Option("evidence", "--key", help="Keystore key whose public versions are trusted."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -211,6 +184,9 @@ def verify(
     from policies.compliance import pack as packs
 
     trusted = trusted_keys_from_hex(pubkey, load_settings().suite.signature) if pubkey else None
+    if pack_dir.is_file():  # the zip the console downloads: checked as the console checks an upload
+        _verify_zip(pack_dir, trusted, key, json_out)
+        return
     try:
         report = packs.verify(pack_dir, trusted, key)
     except packs.PackInvalid as invalid:
@@ -223,6 +199,69 @@ def verify(
         print_json({"ok": True, "files": report.files, "signer": report.signer})
     else:
         console.print(f"{pack_dir}: signature valid, {report.files} files unchanged")
+
+
+# ---------------------------------------------------------------- reports on record (issue #19)
+@app.command("record")
+def record_cmd(
+    standard: str = typer.Option(..., "--standard", help=STANDARD_HELP),
+    level: int = typer.Option(3, "--level", help="Protection level: 2, 3 or 4."),
+    source: str = typer.Option("saved", "--source", help="saved: the evidence in state/compliance/evidence "
+                               "(`govctl comply collect --out state/compliance/evidence`); collect: collect it now."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Judge waivers, evidence freshness and remediation due dates as of this date (YYYY-MM-DD; default today)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the record as JSON."),
+) -> None:
+    """Put a report on record: a signed pack of one standard and level in state/compliance/reports/ID,
+    which the console's compliance page lists, opens and downloads (the page's 生成报告 does the same).
+
+    Example: govctl comply record --standard djcp --level 3 && govctl comply reports
+    """
+    from core.errors import GovctlError
+    from crypto.keystore import actor
+    from govctl.ui import console, print_json
+    from policies.compliance import records
+
+    made = records.start(standard, level, source, actor(), as_of, background=False)
+    if json_out:
+        print_json(records.status(made["id"]))
+    if made["status"] != records.READY:
+        raise GovctlError(f"report {made['id']} failed: {made['error']}")
+    if not json_out:
+        console.print(f"{made['id']}: ready in {records.reports_dir() / made['id'] / records.PACK}")
+
+
+@app.command("reports")
+def reports_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the reports on record, newest first (`govctl comply record`, the console's compliance page).
+
+    Example: govctl comply reports --json
+    """
+    from govctl.ui import console, print_json
+    from policies.compliance import records
+
+    listed = records.listing()
+    if json_out:
+        print_json(listed)
+        return
+    if not listed:
+        console.print("no reports on record; make one with `govctl comply record --standard djcp`")
+    for r in listed:
+        score = f"score {r['score']}, high-risk {r['high_risk']}" if r["status"] == records.READY else (r["error"] or "")
+        console.print(f"{r['id']}  {r['status']:<7}  by {r['requested_by']}  {score}", highlight=False)
+
+
+def _verify_zip(path: Path, trusted, key: str, json_out: bool) -> None:
+    from core.errors import GovctlError
+    from govctl.ui import console, print_json
+    from policies.compliance import records
+
+    result = records.verify_upload(path.read_bytes(), trusted, key)
+    if json_out:
+        print_json(result)
+    if not result["ok"]:
+        raise GovctlError(result["reason"].replace("the uploaded pack", str(path)))
+    if not json_out:
+        console.print(f"{path}: signature valid, {result['files']} files unchanged")
 
 
 @app.command("coverage")

@@ -17,6 +17,8 @@ from ._serving import serve as serve_app
 # The console's pages for auditors and ops read their data through these (issue #19).
 EXTENSION_MODULES: tuple[str, ...] = (
     "policies.api_tracking",  # compare, remediation, waivers (issue #19)
+
+    "policies.api",  # compliance (issue #19)
 )
 
 

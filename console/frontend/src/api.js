@@ -62,3 +62,18 @@ export function errorText(t, err) {
     : err.detail
   return detail ? `${t(key)}（${detail}）` : t(key)
 }
+
+// compliance (issue #19): a file as the request body (an evidence pack to verify), answered in JSON
+export async function apiUpload(path, file, type = 'application/zip') {
+  const headers = { Accept: 'application/json', 'Content-Type': type }
+  if (session.csrf) headers['X-CSRF-Token'] = session.csrf
+  let response
+  try {
+    response = await fetch(`/api${path}`, { method: 'POST', headers, credentials: 'same-origin', body: file })
+  } catch (err) {
+    throw new ApiError(0, String(err), 'network')
+  }
+  const data = await response.json().catch(() => null)
+  if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText, data?.reason)
+  return data
+}

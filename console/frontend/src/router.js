@@ -14,6 +14,8 @@ const Audit = () => import('./pages/Audit.vue') // audit trail (issue #19)
 const ComplianceCompare = () => import('./pages/ComplianceCompare.vue')
 const Remediation = () => import('./pages/Remediation.vue')
 
+const Compliance = () => import('./pages/Compliance.vue') // compliance reports (issue #19)
+
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
 const Overview = () => import('./pages/Overview.vue')
@@ -32,6 +34,8 @@ export const router = createRouter({
     // compliance compare and remediation tracking (issue #19, h-compare)
     { path: '/compliance-compare', component: ComplianceCompare },
     { path: '/remediation', component: Remediation },
+
+    { path: '/compliance', component: Compliance }, // compliance reports (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
