@@ -14,7 +14,7 @@ from policies.api_tracking import EXTENSION
 from policies.compliance import COMPLIANT, NON_COMPLIANT
 from policies.compliance.diff import compare, load_side
 
-from .conftest import PASSWORDS, _users_template  # noqa: F401 (the session's hashed users)
+from tests.console.conftest import PASSWORDS, _users_template  # noqa: F401 (the session's hashed users)
 from tests.policies.compliance.conftest import evaluate, write_json
 from tests.policies.compliance.test_diff import with_remote_admin
 
@@ -58,7 +58,7 @@ def clients(tmp_path_factory, _users_template):
     """A console with the tracking routes, and a signed-in client of each role (signed in once: argon2 is slow)."""
     import shutil
 
-    from .conftest import seed_store
+    from tests.console.conftest import seed_store
 
     folder = tmp_path_factory.mktemp("tracking")
     engine = seed_store(folder)

@@ -13,11 +13,11 @@ import pytest
 from console.app import DEFAULT_STATIC, create_console_app
 from policies.api_tracking import EXTENSION
 
-from .browser import IMG, chromium, expect_text, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
-from .conftest import seed_store
-from .test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
+from tests.console.browser import IMG, chromium, expect_text, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
+from tests.console.conftest import seed_store
+from tests.console.test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
 from .test_tracking_api import tracking_state, two_reports  # noqa: F401 (two_reports: a fixture)
-from .conftest import _users_template  # noqa: F401 (the session's hashed users)
+from tests.console.conftest import _users_template  # noqa: F401 (the session's hashed users)
 
 pytestmark = pytest.mark.slow
 
