@@ -123,6 +123,24 @@ def report(address: str, spec: SLOSpec, start: float, end: float) -> dict:
             "expected_steps": expected_steps(start, end, step), "verdict": overall, "rows": rows}
 
 
+def report_sources(spec: Path | None = None, prometheus: str | None = None) -> tuple[SLOSpec, str]:
+    """The SLO spec the monitor runs with (or `spec`) and the running Prometheus (or `prometheus`):
+    what `govctl availability report` and the console's availability page both read."""
+    from .slo import load_slo_spec
+    from .stack import Layout, prometheus_address
+
+    layout = Layout.default()
+    loaded = load_slo_spec(spec or (layout.spec if layout.spec.exists() else None))
+    return loaded, prometheus or prometheus_address(layout)
+
+
+def report_between(start: str, end: str = "now", spec: Path | None = None,
+                   prometheus: str | None = None) -> dict:
+    """`govctl availability report --from START --to END`: times as the CLI takes them (now-30d …)."""
+    loaded, address = report_sources(spec, prometheus)
+    return report(address, loaded, parse_time(start, "--from"), parse_time(end, "--to"))
+
+
 def _pct(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x * 100:.{digits}f} %"
 
