@@ -10,6 +10,9 @@ const IncidentDetail = () => import('./pages/IncidentDetail.vue')
 const Events = () => import('./pages/Events.vue')
 const Bans = () => import('./pages/Bans.vue')
 const Audit = () => import('./pages/Audit.vue') // audit trail (issue #19)
+// ops pages: topology and availability (issue #19, h-ops)
+const Topology = () => import('./pages/Topology.vue')
+const Availability = () => import('./pages/Availability.vue')
 
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
@@ -26,6 +29,8 @@ export const router = createRouter({
     { path: '/events', component: Events },
     { path: '/bans', component: Bans },
     { path: '/audit', component: Audit }, // audit trail (issue #19)
+    { path: '/topology', component: Topology }, // ops (issue #19, h-ops)
+    { path: '/availability', component: Availability }, // ops (issue #19, h-ops)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
