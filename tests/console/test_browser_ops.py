@@ -83,3 +83,34 @@ def test_ops_sees_insufficient_data_right_after_monitoring_starts(ops_server, wa
     page.get_by_test_id("period-now-1d").click()  # a day: 17,281 steps expected
     page.get_by_test_id("availability-rows").filter(has_text="/ 17,281").wait_for()
     watch.assert_clean()
+
+
+def test_with_monitoring_down_health_is_unknown_and_said_so_in_english_too(tmp_path, watched, monkeypatch):
+    """Prometheus unreachable: the topology still shows every center and host, each health 未知 / unknown,
+    and the page says why; availability has no verdict but 未知 / unknown (never 达标 met)."""
+    from tests.monitors.helpers import free_port
+    monkeypatch.setattr(infra.engine, "Engine", DeployedLab)
+    engine = seed_store(tmp_path)
+    users = add_users(tmp_path / "console" / "users.yaml")
+    app = create_console_app(engine.store, tmp_path / "tokens.yaml", users, engine.decisions,
+                             extensions=[ops_api.extension("lab", f"http://127.0.0.1:{free_port()}", DEFAULT_SPEC)])
+    page, watch = watched
+    try:
+        with served_in_thread(app) as base:
+            sign_in(page, base, "zhao.lei")  # an auditor reads the ops pages too
+            page.get_by_test_id("nav-topology").click()
+            page.get_by_test_id("monitoring-unreadable").filter(has_text="无法读取监控").wait_for()
+            assert "cannot reach" in page.get_by_test_id("monitoring-unreadable").inner_text()
+            hosts = page.locator("[data-testid^='host-']")
+            assert hosts.count() == 9
+            assert {hosts.nth(i).get_attribute("data-health") for i in range(9)} == {"unknown"}
+            assert "未知" in page.get_by_test_id("host-web-1.prod").inner_text()
+            page.get_by_test_id("lang").click()
+            page.get_by_test_id("nav-availability").filter(has_text="Availability").click()
+            verdict = page.get_by_test_id("availability-verdict")
+            verdict.wait_for()
+            assert verdict.inner_text() == "unknown"
+            assert "Monitoring (Prometheus) cannot be read" in page.get_by_test_id("monitoring-unreadable").inner_text()
+            watch.assert_clean()
+    finally:
+        engine.store.close()

@@ -136,3 +136,11 @@ def test_availability_right_after_monitoring_starts_is_insufficient_data_with_th
     budget = {s["center"]: s["points"] for s in page["budget"]}
     assert budget["remote"][-1] == [pytest.approx(end), 0.93] and budget["prod"][-1][1] == 1
     assert [(a["alert"], a["severity"], a["center"]) for a in page["alerts"]] == [("SLOPageBurnRate", "page", "remote")]
+
+
+def test_govctl_console_serve_builds_the_ops_routes_for_its_stack():
+    from govctl.commands.console import console_extensions
+    ops = [e for e in console_extensions("lab") if e.name == "monitors"]
+    assert len(ops) == 1 and ops[0].permissions == {"ops-read": frozenset({"ops", "security", "auditor"})}
+    router = ops[0].build(lambda permission: (lambda: ("tester", "ops")))
+    assert {r.path for r in router.routes} == {"/ops/topology", "/ops/availability"}
