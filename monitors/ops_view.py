@@ -53,9 +53,11 @@ class LiveHealth:
 
 def read_live_health(prometheus: str | None = None) -> LiveHealth:
     """Query the running Prometheus (or `prometheus`); never raises for an absent or failing one."""
+    from .stack import Layout, prometheus_address
+
     try:
-        address = prometheus or report_sources()[1]
-    except GovctlError as exc:
+        address = prometheus or prometheus_address(Layout.default())
+    except GovctlError as exc:  # the monitor is not running
         return LiveHealth(None, str(exc))
     try:
         def q(expr: str) -> list[dict]:

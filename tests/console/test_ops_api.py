@@ -144,3 +144,16 @@ def test_govctl_console_serve_builds_the_ops_routes_for_its_stack():
     assert len(ops) == 1 and ops[0].permissions == {"ops-read": frozenset({"ops", "security", "auditor"})}
     router = ops[0].build(lambda permission: (lambda: ("tester", "ops")))
     assert {r.path for r in router.routes} == {"/ops/topology", "/ops/availability"}
+
+
+def test_without_a_running_monitor_health_is_unknown_and_says_how_to_start_it(
+        deployed_lab, monkeypatch, seeded, users_file, tmp_path):
+    from core import paths
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")  # no monitor ever started here
+    ops = signed_in(seeded, users_file, tmp_path, stack="lab")  # Prometheus: the running monitor's
+    topology = ops.get("/api/ops/topology").json()
+    assert topology["prometheus"]["reachable"] is False
+    assert "govctl monitor up" in topology["prometheus"]["problem"]
+    assert topology["service"]["status"] == "unknown" and topology["centers"][0]["database_primary"] is None
+    availability = ops.get("/api/ops/availability").json()
+    assert availability["verdict"] == "unknown" and "govctl monitor up" in availability["prometheus"]["problem"]
