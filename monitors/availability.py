@@ -28,14 +28,17 @@ def parse_time(text: str, option: str, now: float | None = None) -> float:
     m = re.fullmatch(r"now(?:-(.+))?", text)
     try:
         if m:
-            return now - (parse_duration(m.group(1)) if m.group(1) else 0)
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
-        when = dt.datetime.fromisoformat(text)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        return when.timestamp()
-    except ValueError:
+            at = now - (parse_duration(m.group(1)) if m.group(1) else 0)
+        elif re.fullmatch(r"\d+(\.\d+)?", text):
+            at = float(text)
+        else:
+            when = dt.datetime.fromisoformat(text)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            at = when.timestamp()
+        dt.datetime.fromtimestamp(at, dt.timezone.utc)  # a time a report can print (not year 10^18)
+        return at
+    except (ValueError, OverflowError, OSError):
         raise BadInput(f"{option} {text!r}: write a time as now, now-7d, Unix seconds or ISO 8601 "
                        "(2026-11-01T00:00:00+08:00)") from None
 
