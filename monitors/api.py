@@ -32,7 +32,8 @@ def extension(stack: str | None, prometheus: str | None = None, spec: Path | Non
 
         router = APIRouter()
 
-        @router.get("/ops/topology", tags=["ops"])
+        @router.get("/ops/topology", tags=["ops"],
+                    responses={409: {"description": "no stack configured, or the stack is not deployed"}})
         def topology(who=Depends(allowed(OPS_READ))):
             """Centers → zones → hosts, links (primary/standby), the service address and replication,
             each with its health now (up, down, degraded or unknown)."""
