@@ -28,14 +28,17 @@ def parse_time(text: str, option: str, now: float | None = None) -> float:
     m = re.fullmatch(r"now(?:-(.+))?", text)
     try:
         if m:
-            return now - (parse_duration(m.group(1)) if m.group(1) else 0)
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
-        when = dt.datetime.fromisoformat(text)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        return when.timestamp()
-    except ValueError:
+            at = now - (parse_duration(m.group(1)) if m.group(1) else 0)
+        elif re.fullmatch(r"\d+(\.\d+)?", text):
+            at = float(text)
+        else:
+            when = dt.datetime.fromisoformat(text)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            at = when.timestamp()
+        dt.datetime.fromtimestamp(at, dt.timezone.utc)  # a time a report can print (not year 10^18)
+        return at
+    except (ValueError, OverflowError, OSError):
         raise BadInput(f"{option} {text!r}: write a time as now, now-7d, Unix seconds or ISO 8601 "
                        "(2026-11-01T00:00:00+08:00)") from None
 
@@ -121,6 +124,24 @@ def report(address: str, spec: SLOSpec, start: float, end: float) -> dict:
     return {"from": _iso(start), "to": _iso(end), "seconds": end - start, "source": address,
             "sli": names.SLI_INSTANT, "spec": spec.source, "min_coverage": spec.min_coverage,
             "expected_steps": expected_steps(start, end, step), "verdict": overall, "rows": rows}
+
+
+def report_sources(spec: Path | None = None, prometheus: str | None = None) -> tuple[SLOSpec, str]:
+    """The SLO spec the monitor runs with (or `spec`) and the running Prometheus (or `prometheus`):
+    what `govctl availability report` and the console's availability page both read."""
+    from .slo import load_slo_spec
+    from .stack import Layout, prometheus_address
+
+    layout = Layout.default()
+    loaded = load_slo_spec(spec or (layout.spec if layout.spec.exists() else None))
+    return loaded, prometheus or prometheus_address(layout)
+
+
+def report_between(start: str, end: str = "now", spec: Path | None = None,
+                   prometheus: str | None = None) -> dict:
+    """`govctl availability report --from START --to END`: times as the CLI takes them (now-30d …)."""
+    loaded, address = report_sources(spec, prometheus)
+    return report(address, loaded, parse_time(start, "--from"), parse_time(end, "--to"))
 
 
 def _pct(x: float | None, digits: int = 3) -> str:

@@ -31,16 +31,11 @@ def report(
     import json
 
     from core.errors import BadInput
-    from monitors.availability import parse_time, render_html, report as build
-    from monitors.slo import load_slo_spec
-    from monitors.stack import Layout, prometheus_address
+    from monitors.availability import render_html, report_between
 
     if fmt not in ("json", "html"):
         raise BadInput(f"--format {fmt!r}: use json or html")
-    layout = Layout.default()
-    loaded = load_slo_spec(spec or (layout.spec if layout.spec.exists() else None))
-    address = prometheus or prometheus_address(layout)
-    data = build(address, loaded, parse_time(start, "--from"), parse_time(end, "--to"))
+    data = report_between(start, end, spec, prometheus)
     text = render_html(data) if fmt == "html" else json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if out:
         out.write_text(text, encoding="utf-8")

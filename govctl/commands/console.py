@@ -16,15 +16,17 @@ from ._serving import serve as serve_app
 # Packages whose routes the console serves beside SecOps' (core.api_extension): each module has EXTENSION.
 # The console's pages for auditors and ops read their data through these (issue #19).
 EXTENSION_MODULES: tuple[str, ...] = (
+    "policies.api",  # compliance reports (issue #19)
     "policies.api_tracking",  # compare, remediation, waivers (issue #19)
-
-    "policies.api",  # compliance (issue #19)
+    "monitors.api",  # ops: topology and availability
 )
 
 
-def console_extensions() -> list:
+def console_extensions(stack: Optional[str] = None) -> list:
     import importlib
-    return [importlib.import_module(name).EXTENSION for name in EXTENSION_MODULES]
+    modules = [importlib.import_module(name) for name in EXTENSION_MODULES]
+    # ops: a module whose routes read the deployed stack has extension(stack), built for the console's --stack
+    return [m.extension(stack) if hasattr(m, "extension") else m.EXTENSION for m in modules]
 
 
 app = typer.Typer(name="console", help=(
@@ -56,7 +58,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Plain HTTP is fo
     decisions, store = _engine(config, dry_run, stack)
     try:
         serve_app(create_console_app(store, STATE / "secops" / "api-tokens.yaml", users_path(), decisions,
-                                     extensions=console_extensions()),
+                                     extensions=console_extensions(stack)),
                   host, port, tls_certfile, tls_keyfile)
     finally:
         store.close()

@@ -130,6 +130,37 @@ def test_a_30_day_report_right_after_monitoring_starts_says_insufficient_data(pl
 
 
 @pytest.mark.slow
+def test_the_ops_topology_reads_health_from_this_monitoring(platform, monkeypatch):
+    """The console's topology (issue #19, monitors/ops_view.py) over the real exporters and generated rules:
+    the lab's hosts named like these endpoints are up, prod serves the service address, both standbys stream
+    with a measured lag; the links stay unknown (no vantage point inside a center here)."""
+    import infra.engine
+    from infra.outputs import read_stack_outputs
+    from monitors.ops_view import read_live_health, topology
+
+    from .ops_monitoring import DeployedLab
+    monkeypatch.setattr(infra.engine, "Engine", DeployedLab)
+
+    def complete():
+        view = topology("lab", read_stack_outputs("lab"), read_live_health(platform["prometheus"]))
+        measured = all(r["lag_seconds"] is not None and r["dr_ready"] is not None for r in view["replication"])
+        return measured and view["service"]["serving"] and view
+
+    view = wait_for(complete, 30, "replication lag and the serving center measured")
+    hosts = {h["fqdn"]: h["health"] for c in view["centers"] for z in c["zones"] for h in z["hosts"]}
+    for center in CENTERS:
+        for host in (f"web-1.{center}", f"db-1.{center}"):
+            assert hosts[host]["status"] == "up" and hosts[host]["probes"] >= 1, (host, hosts[host])
+        assert hosts[f"bastion-1.{center}"]["status"] == "unknown"
+    assert view["service"]["serving"] == ["prod"] and view["service"]["status"] == "up"
+    assert [c["name"] for c in view["centers"] if c["database_primary"]] == ["prod"]
+    assert {(r["standby"], r["status"], r["dr_ready"]) for r in view["replication"]} == {
+        ("samecity", "up", True), ("remote", "up", True)}
+    assert all(0 <= r["lag_seconds"] < 60 for r in view["replication"])
+    assert {link["health"]["status"] for link in view["links"]} == {"unknown"}
+
+
+@pytest.mark.slow
 def test_outage_pages_through_the_webhook_then_resolves(platform):
     base, govctl = platform["prometheus"], platform["govctl"]
     # let the page pair's long window (1h / 60 = 60 s) fill with healthy history first

@@ -93,6 +93,27 @@ const messages = {
     complyVerified: '验证通过：签名有效，{n} 个文件均未改动', complyVerifyFailed: '验证失败',
     complyBadSignature: '清单签名无效', complyChanged: '被改动', complyMissing: '缺失', complyAdded: '多出',
     complyFailedReason: '失败原因', complyClear: '清除', complyState: '状态', complyClause: '条款',
+
+    // ops pages: topology and availability (issue #19, h-ops)
+    ops: {
+      topology: '拓扑', availability: '可用性', refresh: '刷新', stack: '栈', centers: '中心',
+      health: { up: '正常', down: '故障', degraded: '部分故障', unknown: '未知' },
+      monitoringUnreadable: '无法读取监控（Prometheus），健康状态显示为“未知”',
+      centerRole: { production: '生产中心', same_city_dr: '同城灾备中心', remote_dr: '异地灾备中心' },
+      zoneKind: { internet_dmz: '互联网 DMZ', egov_extranet: '电子政务外网区', core_business: '核心业务区', security_management: '安全管理区' },
+      dbPrimary: '数据库主库', servesService: '当前承载服务', links: '中心间链路', linkRole: { primary: '主链路', standby: '备用链路' },
+      linkNote: '主链路的健康来自跨中心的探测；备用链路在主链路正常时不承载流量，无单独测量（未知）',
+      serviceAndReplication: '服务地址与数据库复制', routedTo: '路由指向', servedNow: '当前应答中心', nobody: '无',
+      standby: '复制', mode: '模式', state: '状态', lag: '延迟', drReady: '可切换', yes: '是', no: '否',
+      period: { 'now-1d': '近 1 天', 'now-7d': '近 7 天', 'now-30d': '近 30 天' },
+      verdictOverall: '总体结论', verdictLabel: '结论',
+      verdict: { met: '达标', not_met: '未达标', insufficient_data: '数据不足', unknown: '未知' },
+      sli: '服务等级指标（SLI）', noData: '无数据', service: '服务', center: '中心', objective: '目标', achieved: '实际可用性',
+      coverage: '覆盖率（已测/应测步数）', downtime: '中断时长', budgetLeft: '30 天预算剩余',
+      coverageNote: '覆盖率低于 {min} 时结论为“数据不足”，不判定达标（与 govctl availability report 相同）',
+      budgetChart: '30 天错误预算剩余', firingAlerts: '正在触发的燃烧率告警', noAlerts: '无告警', alert: '告警', severity: '级别',
+      since: '开始于', outages: '中断记录', noOutages: '无中断', start: '开始', end: '结束', ongoing: '进行中', duration: '时长',
+    },
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -183,6 +204,27 @@ const messages = {
     complyVerified: 'Verified: signature valid, all {n} files unchanged', complyVerifyFailed: 'Verification failed',
     complyBadSignature: 'the manifest signature does not verify', complyChanged: 'changed', complyMissing: 'missing', complyAdded: 'added',
     complyFailedReason: 'Reason', complyClear: 'Clear', complyState: 'Status', complyClause: 'Clause',
+
+     // ops pages: topology and availability (issue #19, h-ops)
+    ops: {
+      topology: 'Topology', availability: 'Availability', refresh: 'Refresh', stack: 'Stack', centers: 'Centers',
+      health: { up: 'up', down: 'down', degraded: 'degraded', unknown: 'unknown' },
+      monitoringUnreadable: 'Monitoring (Prometheus) cannot be read: health shows as unknown',
+      centerRole: { production: 'production', same_city_dr: 'same-city DR', remote_dr: 'remote DR' },
+      zoneKind: { internet_dmz: 'internet DMZ', egov_extranet: 'e-gov extranet', core_business: 'core business', security_management: 'security management' },
+      dbPrimary: 'DB primary', servesService: 'serves the service', links: 'Links between centers', linkRole: { primary: 'primary', standby: 'standby' },
+      linkNote: "A primary link's health comes from the probes crossing it; a standby link carries no traffic while the primary is up and is not measured on its own (unknown)",
+      serviceAndReplication: 'Service address and replication', routedTo: 'Routed to', servedNow: 'Answering now', nobody: 'none',
+      standby: 'Replication', mode: 'Mode', state: 'State', lag: 'Lag', drReady: 'DR ready', yes: 'yes', no: 'no',
+      period: { 'now-1d': 'last day', 'now-7d': 'last 7 days', 'now-30d': 'last 30 days' },
+      verdictOverall: 'Overall', verdictLabel: 'Verdict',
+      verdict: { met: 'met', not_met: 'not met', insufficient_data: 'insufficient data', unknown: 'unknown' },
+      sli: 'Service level indicator (SLI)', noData: 'No data', service: 'Service', center: 'Center', objective: 'Objective', achieved: 'Achieved',
+      coverage: 'Coverage (measured / expected steps)', downtime: 'Downtime', budgetLeft: '30-day budget left',
+      coverageNote: 'Below {min} coverage the verdict is insufficient data, never met (as govctl availability report)',
+      budgetChart: '30-day error budget left', firingAlerts: 'Burn-rate alerts firing', noAlerts: 'No alerts', alert: 'Alert', severity: 'Severity',
+      since: 'Since', outages: 'Outages', noOutages: 'No outages', start: 'Start', end: 'End', ongoing: 'ongoing', duration: 'Duration',
+    },
   },
 }
 

@@ -16,6 +16,10 @@ const Remediation = () => import('./pages/Remediation.vue')
 
 const Compliance = () => import('./pages/Compliance.vue') // compliance reports (issue #19)
 
+// ops pages: topology and availability (issue #19, h-ops)
+const Topology = () => import('./pages/Topology.vue')
+const Availability = () => import('./pages/Availability.vue')
+
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
 const Overview = () => import('./pages/Overview.vue')
@@ -36,6 +40,9 @@ export const router = createRouter({
     { path: '/remediation', component: Remediation },
 
     { path: '/compliance', component: Compliance }, // compliance reports (issue #19)
+
+    { path: '/topology', component: Topology }, // ops (issue #19, h-ops)
+    { path: '/availability', component: Availability }, // ops (issue #19, h-ops)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
