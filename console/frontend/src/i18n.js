@@ -56,6 +56,18 @@ const messages = {
     auditLog: '审计日志', auditTarget: '对象', auditOutcome: '结果', auditParams: '参数', outcomeOk: '成功', outcomeFailed: '失败',
     proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
     auditHidden: '审计日志需要“安全”或“审计”角色',
+    // drills page (issue #19)
+    drills: '灾备演练', drillLive: '当前演练', drillStart: '发起演练', drillAbort: '中止并回滚', drillNoneRunning: '目前没有正在进行的演练',
+    drillStartedBy: '发起人', drillRunning: '进行中', drillAbortRequested: '{who} 已请求中止：下一步骤前回滚到拓扑布局',
+    drillState: { running: '进行中', finished: '已结束', error: '出错' },
+    drillVerdict: { pass: '达标', fail: '未达标', failed: '失败', 'rolled back': '已回滚', aborted: '已中止', unreadable: '无法读取' },
+    drillPhase: { preflight: '预检', fault: '故障注入', recover: '恢复', detect: '发现', verify: '验证', failback: '回切', rollback: '回滚' },
+    drillScenario: '场景', drillVerdictLabel: '结论', drillRpoColumn: 'RPO（笔 / 秒）', drillDetectionColumn: '发现时间（秒）',
+    drillLevelColumn: 'GB/T 20988 等级', drillLevel: '第{n}级', drillNoLevel: '未能评定', drillReports: '报告',
+    drillRto: '恢复时间 RTO', drillRpo: '数据丢失 RPO', drillDetection: '发现时间',
+    drillWarning: '演练会向云环境注入真实故障（断电、断链），完成或中止时回滚到拓扑布局。',
+    drillTypeName: '请再次输入场景名称 {name} 以确认', drillConfirmMismatch: '输入的名称与场景名称 {name} 不一致，未执行任何操作',
+    drillStartNow: '开始演练',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -109,6 +121,18 @@ const messages = {
     auditLog: 'Audit log', auditTarget: 'Target', auditOutcome: 'Outcome', auditParams: 'Parameters', outcomeOk: 'ok', outcomeFailed: 'failed',
     proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
     auditHidden: 'The audit log needs the security or auditor role',
+    // drills page (issue #19)
+    drills: 'DR drills', drillLive: 'Current drill', drillStart: 'Start a drill', drillAbort: 'Abort and roll back', drillNoneRunning: 'No drill is running',
+    drillStartedBy: 'started by', drillRunning: 'running', drillAbortRequested: '{who} asked to abort: rolling back to the topology\'s layout before the next step',
+    drillState: { running: 'running', finished: 'finished', error: 'error' },
+    drillVerdict: { pass: 'met', fail: 'not met', failed: 'failed', 'rolled back': 'rolled back', aborted: 'aborted', unreadable: 'unreadable' },
+    drillPhase: { preflight: 'preflight', fault: 'fault', recover: 'recover', detect: 'detect', verify: 'verify', failback: 'failback', rollback: 'rollback' },
+    drillScenario: 'Scenario', drillVerdictLabel: 'Verdict', drillRpoColumn: 'RPO (tx / s)', drillDetectionColumn: 'Detection (s)',
+    drillLevelColumn: 'GB/T 20988 level', drillLevel: 'level {n}', drillNoLevel: 'not demonstrated', drillReports: 'Reports',
+    drillRto: 'Recovery time RTO', drillRpo: 'Data loss RPO', drillDetection: 'Detection time',
+    drillWarning: 'A drill injects real faults (power, links) into the cloud and rolls back to the topology\'s layout when it ends or is aborted.',
+    drillTypeName: 'Type the scenario\'s name {name} again to confirm', drillConfirmMismatch: 'The name typed is not {name}; nothing was done',
+    drillStartNow: 'Start the drill',
   },
 }
 
