@@ -9,6 +9,8 @@ Run under the shared lock with a lab prefix of its own, e.g.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from console.app import DEFAULT_STATIC, create_console_app
@@ -78,10 +80,13 @@ def test_ops_start_watch_and_abort_drills_on_the_lab(drills_console, watched, la
 
     # the right name starts it; steps arrive while it runs
     page.get_by_test_id("drill-confirm").fill("link-failure")
+    started = time.monotonic()
     page.get_by_test_id("drill-confirm-start").click()
     page.get_by_test_id("drill-step-preflight").first.wait_for()
+    print(f"\nstart click → first step shown: {time.monotonic() - started:.1f} s")
     assert page.get_by_test_id("drill-step-running").count() == 1 or desk.current()["state"] != "running"
     wait_finished(page, 180)
+    print(f"start click → link-failure finished on the page: {time.monotonic() - started:.1f} s")
     page.get_by_test_id("drill-live-verdict").filter(has_text="达标").wait_for()
     for phase in ("fault", "recover", "verify", "failback"):
         assert page.get_by_test_id(f"drill-step-{phase}").count() >= 1, phase
@@ -100,15 +105,19 @@ def test_ops_start_watch_and_abort_drills_on_the_lab(drills_console, watched, la
     open_start(page, "production-loss")
     page.get_by_test_id("drill-confirm").fill("production-loss")
     page.get_by_test_id("drill-confirm-start").click()
+    page.get_by_test_id("drill-live-name").filter(has_text="生产中心整体失效").wait_for()  # not the last run's steps
     page.get_by_test_id("drill-step-fault").wait_for(timeout=120000)
+    clicked = time.monotonic()
     page.get_by_test_id("drill-abort").click()
     page.get_by_text("wang.fang 已请求中止").wait_for()
     wait_finished(page, 420)
+    print(f"\nabort click → rolled back shown: {time.monotonic() - clicked:.1f} s")
     page.get_by_test_id("drill-live-verdict").filter(has_text="已回滚").wait_for()
     page.get_by_test_id("drill-step-rollback").wait_for()
     steps = desk.current()["steps"]
     assert [s["phase"] for s in steps][-1] == "rollback" and steps[-1]["ok"], steps[-1]
-    assert "fence" not in [s["action"] for s in steps]  # stopped before the recovery began
+    assert "failback" not in [s["phase"] for s in steps]  # stopped: the plan's own failback never came
+    assert any("aborted from the console by wang.fang" in a for a in desk.current()["result"]["anomalies"])
     target = LabTarget(StackOutputs.from_dict(lab))
     assert target.primaries() == ["prod"] and target.service_center() == "prod"
     page.get_by_test_id("drill-history").locator("tbody tr").nth(1).wait_for()
