@@ -4,6 +4,7 @@ at a time in the background, shows its steps as they end and aborts it through t
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -20,6 +21,29 @@ from .runner import DRILL_DIR, Step, run_drill
 REPORT_FORMATS = ("json", "html")  # what write_reports writes, the downloads the console offers
 # <scenario>-<UTC start>, as execute() names the files of a run
 REPORT_ID = re.compile(r"^[a-z][a-z0-9-]*-\d{8}T\d{6}$")
+
+
+class DrillBusy(RuntimeError):
+    pass
+
+
+def hold_drill_lock(folder: Path = DRILL_DIR):
+    """The machine's one-drill-at-a-time lock (console and `govctl drill run` alike): an open file holding
+    an exclusive flock, released when closed (or when the process ends). DrillBusy when another holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "running.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DrillBusy(f"a drill is already running ({holder}); one drill at a time: wait for it "
+                        "or abort it") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def reports_dir(folder: Path = DRILL_DIR) -> Path:
@@ -86,10 +110,6 @@ class UnknownScenario(LookupError):
 
 
 class NotConfirmed(ValueError):
-    pass
-
-
-class DrillBusy(RuntimeError):
     pass
 
 
@@ -176,14 +196,15 @@ class DrillDesk:
                 raise CannotRun(str(exc)) from None
             except Exception as exc:  # noqa: BLE001 - StackNotDeployed and the engine's errors say what to do
                 raise CannotRun(str(exc)) from None
+            lock = hold_drill_lock(self.folder)  # DrillBusy when `govctl drill run` drills now
             run = LiveRun(plan.id, plan.name, by, time.time())
             self._run = run
-            self._thread = threading.Thread(target=self._execute, args=(run, plan, outputs),
+            self._thread = threading.Thread(target=self._execute, args=(run, plan, outputs, lock),
                                             name=f"drill-{plan.id}", daemon=True)
             self._thread.start()
             return run.view()
 
-    def _execute(self, run: LiveRun, plan, outputs) -> None:
+    def _execute(self, run: LiveRun, plan, outputs, lock) -> None:
         def on_step(step: Step) -> None:
             run.steps.append({"phase": step.phase, "action": step.action, "ok": step.ok,
                               "started": step.started, "ended": step.ended,
@@ -201,6 +222,7 @@ class DrillDesk:
         except Exception as exc:  # noqa: BLE001 - shown on the page; the audit trail has it too
             run.error = f"{type(exc).__name__}: {exc}"
         finally:
+            lock.close()
             run.state = "finished" if run.error is None else "error"
 
     def current(self) -> dict | None:

@@ -79,7 +79,7 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
     Ctrl-C rolls back to the topology's layout. Exit 0 when the drill met its targets, 1 otherwise.
     Example: govctl drill run production-loss --report reports/production-loss
     """
-    from drills.live import execute
+    from drills.live import DrillBusy, execute, hold_drill_lock
     from drills.plans import stack_names
     from drills.report import finish
     from drills.runner import run_drill
@@ -110,7 +110,12 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
     if dry_run:
         result = finish(run_drill(plan, outputs, dry_run=True, on_step=progress, on_notice=notice))
     else:  # the same code as the console's drills page (drills.live); the run is on the audit trail
-        result = execute(plan, outputs, report, on_step=progress, on_notice=notice)
+        try:
+            lock = hold_drill_lock()
+        except DrillBusy as exc:
+            raise GovctlError(f"{exc}; nothing was touched") from None
+        with lock:
+            result = execute(plan, outputs, report, on_step=progress, on_notice=notice)
     if json_output:
         print_json(result)
     else:

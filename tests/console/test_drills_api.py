@@ -184,3 +184,15 @@ def test_abort_takes_the_runners_rollback_and_is_on_the_audit_trail(app, desk, s
     entries = [(e["actor"], e["action"], e["target"]) for e in audit.entries(action="drill")["entries"]]
     assert ("wang.fang", "drill.abort", "outputs-check") in entries
     assert ("wang.fang", "drill.start", "outputs-check") in entries
+
+
+def test_a_drill_of_the_cli_keeps_the_console_from_starting_another(app, desk):
+    import os
+
+    from drills.live import hold_drill_lock
+
+    ops = signed_in(app, "wang.fang")
+    with hold_drill_lock(desk.folder):  # what `govctl drill run` holds while it drills
+        refused = ops.post("/api/drills/run", json={"scenario": "outputs-check", "confirm": "outputs-check"})
+    assert refused.status_code == 409 and f"a drill is already running (pid {os.getpid()})" in refused.json()["detail"]
+    assert ops.get("/api/drills/live").json() is None
