@@ -33,6 +33,11 @@ from .plans import PHASES, Plan
 DRILL_DIR = STATE / "drills"
 
 
+class DrillAborted(DrillError):
+    """Someone asked the running drill to stop (the console's abort): raised at the next step, so the
+    runner's own rollback (the one Ctrl-C takes) puts the cloud back in its layout."""
+
+
 class Ledger:
     """The heartbeat writer, running inside the citizens' network namespace."""
 
@@ -317,8 +322,10 @@ def restore_layout(target: LabTarget, prefer: str | None = None) -> str:
 
 def run_drill(plan: Plan, outputs: StackOutputs, dry_run: bool = False,
               on_step: Callable[[Step], None] = lambda s: None,
-              on_notice: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
-    """Run a plan against the lab; returns the result document the report is made from."""
+              on_notice: Callable[[str], None] = lambda message: None,
+              should_stop: Callable[[], str | None] = lambda: None) -> dict[str, Any]:
+    """Run a plan against the lab; returns the result document the report is made from.
+    `should_stop` answers why to stop (None: go on); it is asked before each step."""
     target = LabTarget(outputs)
     started = time.time()
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
@@ -336,6 +343,9 @@ def run_drill(plan: Plan, outputs: StackOutputs, dry_run: bool = False,
         return result
 
     def do(phase: str, spec: dict) -> None:
+        why = should_stop()
+        if why:
+            raise DrillAborted(why)
         args = {k: v for k, v in spec.items() if k != "action"}
         step = Step(phase, spec["action"], args, time.time())
         ctx.steps.append(step)
@@ -476,20 +486,23 @@ __all__ = ["DRILL_DIR", "run_drill"]
 def _recorded(run):
     """A start entry (a drill whose process dies still leaves a trace) and one with the verdict."""
     @functools.wraps(run)
-    def run_and_record(plan: Plan, outputs: StackOutputs, dry_run: bool = False, **kwargs) -> dict[str, Any]:
+    def run_and_record(plan: Plan, outputs: StackOutputs, dry_run: bool = False, acting: str | None = None,
+                       **kwargs) -> dict[str, Any]:
+        """`acting`: who started it when not this process's user (the console's signed-in user)."""
         from crypto.audit import record
         from crypto.keystore import actor
         if dry_run:  # a dry run changes nothing
             return run(plan, outputs, dry_run=dry_run, **kwargs)
-        record(actor(), "drill.start", plan.id)
+        who = acting or actor()
+        record(who, "drill.start", plan.id)
         try:
             result = run(plan, outputs, dry_run=dry_run, **kwargs)
         except BaseException as exc:
-            record(actor(), "drill.run", plan.id, {}, f"failed: {type(exc).__name__}: {exc}")
+            record(who, "drill.run", plan.id, {}, f"failed: {type(exc).__name__}: {exc}")
             raise
         verdict = result.get("verdict")
         why = result.get("reason") or result.get("aborted_in") or verdict
-        record(actor(), "drill.run", plan.id, {"run_id": result.get("run_id"), "verdict": verdict},
+        record(who, "drill.run", plan.id, {"run_id": result.get("run_id"), "verdict": verdict},
                "ok" if verdict in ("pass", "fail") else f"failed: {why}")
         return result
     return run_and_record

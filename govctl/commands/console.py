@@ -19,6 +19,8 @@ EXTENSION_MODULES: tuple[str, ...] = (
     "policies.api",  # compliance reports (issue #19)
     "policies.api_tracking",  # compare, remediation, waivers (issue #19)
     "monitors.api",  # ops: topology and availability
+
+    "drills.api",  # drills page (issue #19)
 )
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import typer
@@ -80,9 +79,10 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
     Ctrl-C rolls back to the topology's layout. Exit 0 when the drill met its targets, 1 otherwise.
     Example: govctl drill run production-loss --report reports/production-loss
     """
+    from drills.live import DrillBusy, execute, hold_drill_lock
     from drills.plans import stack_names
-    from drills.report import finish, metrics, write_reports
-    from drills.runner import DRILL_DIR, run_drill
+    from drills.report import finish
+    from drills.runner import run_drill
     from infra.outputs import read_stack_outputs
 
     if stack != "lab":
@@ -107,16 +107,15 @@ def run(scenario: str = typer.Argument(..., help="Scenario id (see `govctl drill
         if not json_output:
             err_console.print(f"[yellow]…[/] {message}", highlight=False)
 
-    result = finish(run_drill(plan, outputs, dry_run=dry_run, on_step=progress, on_notice=notice))
-    if not dry_run:
-        from drills.report import sign  # the run is on the audit trail already (drills.runner.run_drill)
-
-        result = sign(result)
-        DRILL_DIR.mkdir(parents=True, exist_ok=True)
-        (DRILL_DIR / f"{plan.id}.prom").write_text(metrics(result))
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(result["started"]))
-        written = write_reports(result, report or DRILL_DIR / "reports" / f"{plan.id}-{stamp}")
-        result["report_files"] = [str(p) for p in written]
+    if dry_run:
+        result = finish(run_drill(plan, outputs, dry_run=True, on_step=progress, on_notice=notice))
+    else:  # the same code as the console's drills page (drills.live); the run is on the audit trail
+        try:
+            lock = hold_drill_lock()
+        except DrillBusy as exc:
+            raise GovctlError(f"{exc}; nothing was touched") from None
+        with lock:
+            result = execute(plan, outputs, report, on_step=progress, on_notice=notice)
     if json_output:
         print_json(result)
     else:

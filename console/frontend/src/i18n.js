@@ -114,6 +114,19 @@ const messages = {
       budgetChart: '30 天错误预算剩余', firingAlerts: '正在触发的燃烧率告警', noAlerts: '无告警', alert: '告警', severity: '级别',
       since: '开始于', outages: '中断记录', noOutages: '无中断', start: '开始', end: '结束', ongoing: '进行中', duration: '时长',
     },
+
+    // drills page (issue #19)
+    drills: '灾备演练', drillLive: '当前演练', drillStart: '发起演练', drillAbort: '中止并回滚', drillNoneRunning: '目前没有正在进行的演练',
+    drillStartedBy: '发起人', drillRunning: '进行中', drillAbortRequested: '{who} 已请求中止：下一步骤前回滚到拓扑布局',
+    drillState: { running: '进行中', finished: '已结束', error: '出错' },
+    drillVerdict: { pass: '达标', fail: '未达标', failed: '失败', 'rolled back': '已回滚', aborted: '已中止', unreadable: '无法读取' },
+    drillPhase: { preflight: '预检', fault: '故障注入', recover: '恢复', detect: '发现', verify: '验证', failback: '回切', rollback: '回滚' },
+    drillScenario: '场景', drillVerdictLabel: '结论', drillRpoColumn: 'RPO（笔 / 秒）', drillDetectionColumn: '发现时间（秒）',
+    drillLevelColumn: 'GB/T 20988 等级', drillLevel: '第{n}级', drillNoLevel: '未能评定', drillReports: '报告',
+    drillRto: '恢复时间 RTO', drillRpo: '数据丢失 RPO', drillDetection: '发现时间',
+    drillWarning: '演练会向云环境注入真实故障（断电、断链），完成或中止时回滚到拓扑布局。',
+    drillTypeName: '请再次输入场景名称 {name} 以确认', drillConfirmMismatch: '输入的名称与场景名称 {name} 不一致，未执行任何操作',
+    drillStartNow: '开始演练',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -225,6 +238,19 @@ const messages = {
       budgetChart: '30-day error budget left', firingAlerts: 'Burn-rate alerts firing', noAlerts: 'No alerts', alert: 'Alert', severity: 'Severity',
       since: 'Since', outages: 'Outages', noOutages: 'No outages', start: 'Start', end: 'End', ongoing: 'ongoing', duration: 'Duration',
     },
+
+    // drills page (issue #19)
+    drills: 'DR drills', drillLive: 'Current drill', drillStart: 'Start a drill', drillAbort: 'Abort and roll back', drillNoneRunning: 'No drill is running',
+    drillStartedBy: 'started by', drillRunning: 'running', drillAbortRequested: '{who} asked to abort: rolling back to the topology\'s layout before the next step',
+    drillState: { running: 'running', finished: 'finished', error: 'error' },
+    drillVerdict: { pass: 'met', fail: 'not met', failed: 'failed', 'rolled back': 'rolled back', aborted: 'aborted', unreadable: 'unreadable' },
+    drillPhase: { preflight: 'preflight', fault: 'fault', recover: 'recover', detect: 'detect', verify: 'verify', failback: 'failback', rollback: 'rollback' },
+    drillScenario: 'Scenario', drillVerdictLabel: 'Verdict', drillRpoColumn: 'RPO (tx / s)', drillDetectionColumn: 'Detection (s)',
+    drillLevelColumn: 'GB/T 20988 level', drillLevel: 'level {n}', drillNoLevel: 'not demonstrated', drillReports: 'Reports',
+    drillRto: 'Recovery time RTO', drillRpo: 'Data loss RPO', drillDetection: 'Detection time',
+    drillWarning: 'A drill injects real faults (power, links) into the cloud and rolls back to the topology\'s layout when it ends or is aborted.',
+    drillTypeName: 'Type the scenario\'s name {name} again to confirm', drillConfirmMismatch: 'The name typed is not {name}; nothing was done',
+    drillStartNow: 'Start the drill',
   },
 }
 

@@ -20,6 +20,8 @@ const Compliance = () => import('./pages/Compliance.vue') // compliance reports 
 const Topology = () => import('./pages/Topology.vue')
 const Availability = () => import('./pages/Availability.vue')
 
+const Drills = () => import('./pages/Drills.vue') // drills page (issue #19)
+
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
 const Overview = () => import('./pages/Overview.vue')
@@ -43,6 +45,8 @@ export const router = createRouter({
 
     { path: '/topology', component: Topology }, // ops (issue #19, h-ops)
     { path: '/availability', component: Availability }, // ops (issue #19, h-ops)
+
+    { path: '/drills', component: Drills }, // drills page (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
