@@ -47,6 +47,7 @@ from .layout import Layout
 CADENCES = {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}
 RUN_DIR = "{run_dir}"  # the placeholder a job's command line may use: its run's own folder
 STOP_GRACE = 10.0  # a run past its timeout (or stopped by `down`) gets SIGTERM, then SIGKILL after this
+LOOK_EVERY = 1.0  # seconds between looks for due jobs (the supervisor ticks every 0.2 s)
 SCHEDULER_ACTOR = "scheduler"  # the trail's actor for runs the supervisor started
 Clock = Callable[[], datetime]
 
@@ -182,8 +183,16 @@ def due_period(job: PlannedJob, journal: Journal, now: datetime) -> datetime | N
     period = job.period(now)
     if period < datetime.fromisoformat(since):
         return None
-    counted = {r.get("period") for r in journal.runs(job.name) if r.get("result") != "interrupted"}
-    return None if _iso(period) in counted else period
+    # compared as instants: a period recorded in another time zone (the file's changed) is the same period
+    counted = {_instant(r.get("period")) for r in journal.runs(job.name) if r.get("result") != "interrupted"}
+    return None if period in counted else period
+
+
+def _instant(text) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -205,11 +214,14 @@ class Running:
 
 class Scheduler:
     def __init__(self, layout: Layout, cwd: Path, *, clock: Clock = utc_now,
-                 log: Callable[[str], None] = print, audit_directory: Path | None = None):
+                 log: Callable[[str], None] = print, audit_directory: Path | None = None,
+                 look_every: float = LOOK_EVERY):
         self.layout, self.cwd, self.clock, self.log = layout, cwd, clock, log
+        self.look_every = look_every
         self.audit_directory = audit_directory
         self.journal = Journal(layout.schedule_journal)
         self.current: Running | None = None
+        self._next_look = 0.0
 
     # -- the supervisor's side: non-blocking ---------------------------------------------------
     def poll(self, jobs: list[PlannedJob]) -> None:
@@ -218,6 +230,9 @@ class Scheduler:
         if self.current is not None:
             self._watch(self.current)
             return
+        if time.monotonic() < self._next_look:  # cadences are minutes at the finest: once a second is enough
+            return
+        self._next_look = time.monotonic() + self.look_every
         now = self.clock()
         for job in jobs:
             if self.journal.planned_since(job.name) is None:

@@ -9,6 +9,9 @@ status.json (replaced atomically) what runs, since when, how often it restarted 
 stopped. SIGTERM stops every service (SIGTERM to its process group, SIGKILL after a grace period)
 and then the supervisor.
 
+It also runs the plan's scheduled jobs (issue 19: host audit daily, compliance evidence weekly …) one at
+a time between its looks at the services; services/schedule.py has the rules and the record.
+
 Hand-written rather than systemd units or supervisord: the platform runs from a checkout without
 installing system services, and the restart/back-off rule is a few lines (see docs/platform.md).
 """

@@ -4,6 +4,7 @@ period, a second run of a running job is refused, a run past its timeout is stop
 short processes (sh, true, false, sleep); only the clock is injected — nobody sleeps for a day."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -51,7 +52,8 @@ def platform(tmp_path):
     logged: list[str] = []
 
     def scheduler() -> Scheduler:  # a new one is what a restarted supervisor has
-        return Scheduler(layout, tmp_path, clock=clock, log=logged.append, audit_directory=tmp_path / "audit")
+        return Scheduler(layout, tmp_path, clock=clock, log=logged.append, audit_directory=tmp_path / "audit",
+                         look_every=0)  # the shifted clock, not the wall clock, says when to look
 
     yield layout, clock, scheduler, tmp_path / "audit"
     for run in Journal(layout.schedule_journal).runs():  # nothing a test started outlives it
@@ -303,3 +305,71 @@ def test_bad_schedules_are_refused_with_file_line_and_key(tmp_path, edit, expect
         load_spec(bad)
     assert expected in str(error.value)
     assert f"{bad}:" in str(error.value)
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_the_real_supervisor_runs_due_jobs_records_them_and_govctl_schedule_shows_them(isolated_state):
+    """`govctl up` with a components file whose two jobs run every minute: the supervisor runs each once
+    in the next minute, `schedule list` shows the results, the trail has them, `schedule run` runs one
+    by hand, and `down` leaves nothing running."""
+    from tests.conftest import run_govctl
+
+    env = {**isolated_state, "COLUMNS": "400", "GOVCTL_ACTOR": "auditor-li"}
+    state = Path(env["GOVCTL_STATE"])
+    up = run_govctl("up", "--components", str(Path(__file__).with_name("data") / "schedule.yaml"),
+                    "--plain-http", "--json", env=env, timeout=120)
+    assert up.returncode == 0, up.stderr
+    try:
+        listed = run_govctl("schedule", "list", "--json", env=env)
+        assert listed.returncode == 0, listed.stderr
+        before = json.loads(listed.stdout)
+        assert before["planned"] is True and before["supervisor_pid"]
+        assert [j["name"] for j in before["jobs"]] == ["tick", "broken"]
+        for row in before["jobs"]:  # planned just now: the first run is at the next minute
+            assert row["last_run"] is None and row["due_now"] is False
+            assert 0 < (datetime.fromisoformat(row["next_due"]) - datetime.now(ZoneInfo("UTC"))).total_seconds() <= 61
+
+        journal = Journal(Layout(state).schedule_journal)
+        deadline = time.monotonic() + 150
+        while not all(any("end" in r for r in journal.runs(name)) for name in ("tick", "broken")):
+            assert time.monotonic() < deadline, journal.events()
+            time.sleep(0.5)
+
+        # by hand, at once (the next scheduled runs are a minute away)
+        by_hand = run_govctl("schedule", "run", "tick", "--json", env=env)
+        assert by_hand.returncode == 0, by_hand.stderr
+        manual = json.loads(by_hand.stdout)
+        assert manual["trigger"] == "manual" and manual["result"] == "ok" and manual["actor"] == "auditor-li"
+        failing = run_govctl("schedule", "run", "broken", env=env)
+        assert failing.returncode == 1 and "broken: failed (exit code 5)" in failing.stderr
+        unknown = run_govctl("schedule", "run", "nosuch", env=env)
+        assert unknown.returncode == 2 and "no scheduled job 'nosuch'; use one of tick, broken" in unknown.stderr
+
+        after = {j["name"]: j for j in json.loads(run_govctl("schedule", "list", "--json", env=env).stdout)["jobs"]}
+        scheduled = [r for r in journal.runs("tick") if r["trigger"] == "schedule"]
+        assert scheduled[0]["result"] == "ok" and scheduled[0]["exit"] == 0 and scheduled[0]["actor"] == "scheduler"
+        assert (Path(scheduled[0]["run_dir"]) / "result.txt").read_text() == "collected"
+        assert after["tick"]["last_run"]["trigger"] == "manual" and after["tick"]["runs"] >= 2
+        broken = [r for r in journal.runs("broken") if r["trigger"] == "schedule"][0]
+        assert broken["result"] == "failed" and broken["exit"] == 5
+        assert "no evidence today" in Path(broken["output"]).read_text()
+        assert after["broken"]["last_run"]["result"] == "failed"
+
+        trail = json.loads(run_govctl("auditlog", "list", "--action", "schedule", "--json", env=env).stdout)
+        seen = {(e["target"], e["actor"], e["outcome"]) for e in trail["entries"]}
+        assert {("tick", "scheduler", "ok"), ("broken", "scheduler", "failed"), ("tick", "auditor-li", "ok"),
+                ("broken", "auditor-li", "failed")} <= seen
+        assert "supervisor" in run_govctl("logs", "supervisor", env=env).stdout
+        assert "schedule tick: ok (exit code 0)" in run_govctl("logs", "supervisor", env=env).stdout
+    finally:
+        down = run_govctl("down", "--json", env=env, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(state) in _cmdline(p)], \
+        "a process of this platform is still running"
