@@ -124,7 +124,8 @@ class Journal:
 
     def __init__(self, path: Path):
         self.path = path
-        self._cache: tuple[tuple[int, int], list[dict]] | None = None
+        self._cache: tuple[tuple[int, int], tuple] | None = None
+        self._counted: dict[str, tuple] = {}
 
     def append(self, event: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,38 +138,61 @@ class Journal:
             os.close(fd)
 
     def events(self) -> list[dict]:
+        return self._load()[0]
+
+    def _load(self) -> tuple[list[dict], dict[str, list[dict]], dict[str, str]]:
+        """(events, runs per job, first `planned` per job), parsed again only when the file changed: the
+        supervisor looks every second, and a year of daily runs is thousands of lines."""
         try:
             stat = self.path.stat()
         except OSError:
-            return []
+            return [], {}, {}
         key = (stat.st_mtime_ns, stat.st_size)
         if self._cache and self._cache[0] == key:
             return self._cache[1]
-        events = []
+        events: list[dict] = []
+        runs: dict[str, dict] = {}
+        planned: dict[str, str] = {}
         for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict) and isinstance(event.get("job"), str):
-                events.append(event)
-        self._cache = (key, events)
-        return events
+            if not isinstance(event, dict) or not isinstance(event.get("job"), str):
+                continue
+            events.append(event)
+            kind, run = event.get("event"), event.get("run")
+            if kind == "planned" and isinstance(event.get("at"), str):
+                planned.setdefault(event["job"], event["at"])
+            elif kind == "start" and isinstance(run, str):
+                runs[run] = {k: v for k, v in event.items() if k != "event"}
+            elif kind == "end" and run in runs:
+                runs[run].update({k: v for k, v in event.items() if k != "event"})
+        by_job: dict[str, list[dict]] = {}
+        for record in runs.values():
+            by_job.setdefault(record["job"], []).append(record)
+        self._cache = (key, (events, by_job, planned))
+        return self._cache[1]
 
     def runs(self, job: str | None = None) -> list[dict]:
         """Every run (its start merged with its end, when it ended), oldest first."""
-        runs: dict[str, dict] = {}
-        for event in self.events():
-            if job is not None and event["job"] != job:
-                continue
-            if event.get("event") == "start" and event.get("run"):
-                runs[event["run"]] = {k: v for k, v in event.items() if k != "event"}
-            elif event.get("event") == "end" and event.get("run") in runs:
-                runs[event["run"]].update({k: v for k, v in event.items() if k != "event"})
-        return list(runs.values())
+        by_job = self._load()[1]
+        if job is not None:
+            return list(by_job.get(job, ()))
+        return sorted((r for rs in by_job.values() for r in rs), key=lambda r: r.get("start", ""))
 
     def planned_since(self, job: str) -> str | None:
-        return next((e["at"] for e in self.events() if e["job"] == job and e.get("event") == "planned"), None)
+        return self._load()[2].get(job)
+
+    def counted_periods(self, job: str) -> set[datetime]:
+        """The periods `job` has a run for that counts (any result but `interrupted`), as instants: a
+        period recorded in another time zone (the file's changed) is the same period."""
+        by_job = self._load()[1]
+        key = (self._cache[0] if self._cache else None, job)
+        if self._counted.get(job, (None,))[0] != key:
+            self._counted[job] = (key, {_instant(r.get("period")) for r in by_job.get(job, ())
+                                        if r.get("result") != "interrupted"})
+        return self._counted[job][1]
 
 
 # -- due or not ---------------------------------------------------------------------------------
@@ -183,9 +207,7 @@ def due_period(job: PlannedJob, journal: Journal, now: datetime) -> datetime | N
     period = job.period(now)
     if period < datetime.fromisoformat(since):
         return None
-    # compared as instants: a period recorded in another time zone (the file's changed) is the same period
-    counted = {_instant(r.get("period")) for r in journal.runs(job.name) if r.get("result") != "interrupted"}
-    return None if period in counted else period
+    return None if period in journal.counted_periods(job.name) else period
 
 
 def _instant(text) -> datetime | None:
