@@ -336,17 +336,23 @@ def test_the_real_supervisor_runs_due_jobs_records_them_and_govctl_schedule_show
         before = json.loads(listed.stdout)
         assert before["planned"] is True and before["supervisor_pid"]
         assert [j["name"] for j in before["jobs"]] == ["tick", "broken"]
-        for row in before["jobs"]:  # planned just now: the first run is at the next minute
-            assert row["last_run"] is None and row["due_now"] is False
-            assert 0 < (datetime.fromisoformat(row["next_due"]) - datetime.now(ZoneInfo("UTC"))).total_seconds() <= 61
+        planned = {row["name"]: datetime.fromisoformat(row["planned_since"]) for row in before["jobs"]}
 
-        journal = Journal(Layout(state).schedule_journal)
+        layout = Layout(state)
+        journal = Journal(layout.schedule_journal)
         deadline = time.monotonic() + 150
         while not all(any("end" in r for r in journal.runs(name)) for name in ("tick", "broken")):
             assert time.monotonic() < deadline, journal.events()
             time.sleep(0.5)
+        for name, since in planned.items():  # the first run is for the first minute after planning, no catch-up
+            first = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            assert datetime.fromisoformat(journal.runs(name)[0]["period"]) == first
 
-        # by hand, at once (the next scheduled runs are a minute away)
+        # by hand, well inside a minute (the scheduled runs come at its start and take a second or two)
+        while not (5 <= datetime.now().second <= 30 and not is_running(layout, "tick")
+                   and not is_running(layout, "broken")):
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.5)
         by_hand = run_govctl("schedule", "run", "tick", "--json", env=env)
         assert by_hand.returncode == 0, by_hand.stderr
         manual = json.loads(by_hand.stdout)
@@ -360,7 +366,8 @@ def test_the_real_supervisor_runs_due_jobs_records_them_and_govctl_schedule_show
         scheduled = [r for r in journal.runs("tick") if r["trigger"] == "schedule"]
         assert scheduled[0]["result"] == "ok" and scheduled[0]["exit"] == 0 and scheduled[0]["actor"] == "scheduler"
         assert (Path(scheduled[0]["run_dir"]) / "result.txt").read_text() == "collected"
-        assert after["tick"]["last_run"]["trigger"] == "manual" and after["tick"]["runs"] >= 2
+        assert after["tick"]["runs"] >= 2 and after["tick"]["last_run"]["result"] == "ok"
+        assert [r["actor"] for r in journal.runs("tick") if r["trigger"] == "manual"] == ["auditor-li"]
         broken = [r for r in journal.runs("broken") if r["trigger"] == "schedule"][0]
         assert broken["result"] == "failed" and broken["exit"] == 5
         assert "no evidence today" in Path(broken["output"]).read_text()
