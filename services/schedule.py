@@ -401,7 +401,7 @@ class Scheduler:
 
 
 def running_since(journal: Journal, job: str) -> str:
-    started = [r for r in journal.runs(job) if "end" not in r]
+    started = [r for r in journal.runs(job) if "result" not in r]
     if not started:
         return "started elsewhere"
     last = started[-1]
@@ -438,7 +438,7 @@ def overview(layout: Layout, jobs: list[PlannedJob], now: datetime) -> list[dict
         runs = journal.runs(job.name)
         last = runs[-1] if runs else None
         running = is_running(layout, job.name)
-        if last is not None and "end" not in last:
+        if last is not None and "result" not in last:
             last = {**last, "result": "running" if running else "unknown (its runner stopped before it ended)"}
         period = due_period(job, journal, now)
         since = journal.planned_since(job.name)

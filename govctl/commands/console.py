@@ -15,7 +15,9 @@ from ._serving import serve as serve_app
 
 # Packages whose routes the console serves beside SecOps' (core.api_extension): each module has EXTENSION.
 # The console's pages for auditors and ops read their data through these (issue #19).
-EXTENSION_MODULES: tuple[str, ...] = ()
+EXTENSION_MODULES: tuple[str, ...] = (
+    "services.api",  # scheduled collection (issue 19): GET /schedule
+)
 
 
 def console_extensions() -> list:
