@@ -27,7 +27,7 @@ from core.errors import BadInput, GovctlError
 
 from . import admin, signing, tls
 from .layout import Layout, process_alive, read_json, write_json
-from .spec import Planned, Spec, plan
+from .spec import Planned, Spec, plan, plan_schedules
 from .supervisor import supervisor_pid
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
@@ -90,6 +90,7 @@ class Platform:
                  progress: Progress = lambda m: None):
         self.layout, self.launcher, self.cwd, self.progress = layout, launcher, cwd, progress
         self.check_seconds: dict[str, float] = {}  # how long each component's last check took
+        self.planned_schedules: list[dict] = []  # the scheduled jobs (issue 19), resolved by prepare
 
     # -- checks ------------------------------------------------------------------------------
     def _ca(self) -> str | None:
@@ -184,6 +185,7 @@ class Platform:
                                                         facts["console_url"])
         opts = {"stack": options.stack, "store": options.store}
         entries = [_entry(p) for p in plan(spec, opts, values, self.launcher)]
+        self.planned_schedules = plan_schedules(spec, values, self.launcher)
         return facts, entries
 
     def up(self, options: Options, spec: Spec) -> dict:
@@ -300,9 +302,11 @@ class Platform:
             restart_now = any(n in ran for n in e["needs"])  # e.g. the lab was made again
             token = str(time.time()) if restart_now else old.get(e["name"], {}).get("token", "")
             planned.append({"name": e["name"], "argv": e["run"], "restart": e["restart"], "token": token})
-        if planned != list(old.values()) or not self.layout.plan.exists():
-            write_json(self.layout.plan, {"services": planned})
-        if planned and supervisor_pid(self.layout) is None:
+        schedules = self.planned_schedules  # the supervisor also runs the scheduled jobs (issue 19)
+        old_schedules = (read_json(self.layout.plan) or {}).get("schedules", [])
+        if planned != list(old.values()) or schedules != old_schedules or not self.layout.plan.exists():
+            write_json(self.layout.plan, {"services": planned, "schedules": schedules})
+        if (planned or schedules) and supervisor_pid(self.layout) is None:
             self._start_supervisor()
         for s in planned:
             if s["name"] in out:  # kept as it was

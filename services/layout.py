@@ -27,6 +27,11 @@ class Layout:
     supervisor_lock = property(lambda self: self.root / "supervisor.lock")
     credentials = property(lambda self: self.root / "admin-credentials")
     root_key = property(lambda self: self.state / "keys" / "root.key")
+    # scheduled collection (issue 19): the journal of runs, each run's folder, one lock per job
+    schedule = property(lambda self: self.root / "schedule")
+    schedule_journal = property(lambda self: self.root / "schedule" / "journal.jsonl")
+    schedule_runs = property(lambda self: self.root / "schedule" / "runs")
+    schedule_locks = property(lambda self: self.root / "schedule" / "locks")
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

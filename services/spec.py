@@ -23,6 +23,9 @@ DEFAULT_RESTART = {"base": 1.0, "max": 60.0, "reset_after": 60.0}
 DEFAULT_STEP_TIMEOUT = 900.0
 DEFAULT_SERVICE_TIMEOUT = 60.0
 DEFAULT_CHECK_TIMEOUT = 60.0
+DEFAULT_JOB_TIMEOUT = 3600.0
+DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
+SCHEDULE_SCALARS = ("run_dir",)  # a scheduled job's run folder, filled when it runs
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,25 @@ class Component:
 
 
 @dataclass(frozen=True)
+class ScheduledJob:
+    """A job of the `schedules:` section (issue 19), as written; services/schedule.py runs it."""
+
+    name: str
+    description: str
+    cadence: str
+    run: tuple[str, ...]
+    enabled: bool = True
+    timeout: float = DEFAULT_JOB_TIMEOUT
+
+
+@dataclass(frozen=True)
 class Spec:
     source: str
     console_component: str
     console_path: str
     components: tuple[Component, ...]
+    schedules: tuple[ScheduledJob, ...] = ()
+    schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
 
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)
@@ -130,22 +147,50 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
     if cycle:
         doc.problem(f"components[{names.index(cycle[0])}].needs",
                     f"the needs go round in a circle: {' → '.join(cycle)}; break it")
+    schedules, timezone_name = _schedules(doc, data.get("schedules"))
     doc.raise_if_problems()
-    return Spec(doc.source, console["component"], console["path"], tuple(components))
+    return Spec(doc.source, console["component"], console["path"], tuple(components), schedules, timezone_name)
 
 
-def _check_placeholders(doc, where: str, raw: dict) -> None:
+def _schedules(doc, section: dict | None) -> tuple[tuple[ScheduledJob, ...], str]:
+    """The `schedules:` section (issue 19), checked for meaning: names, cadences, the time zone."""
+    from .schedule import cadence_problem, timezone_problem
+
+    if not section:
+        return (), DEFAULT_SCHEDULE_TIMEZONE
+    timezone_name = section.get("timezone", DEFAULT_SCHEDULE_TIMEZONE)
+    problem = timezone_problem(timezone_name)
+    if problem:
+        doc.problem("schedules.timezone", problem)
+    names = [j["name"] for j in section["jobs"]]
+    jobs = []
+    for i, raw in enumerate(section["jobs"]):
+        where = f"schedules.jobs[{i}]"
+        if names.index(raw["name"]) != i:
+            doc.problem(f"{where}.name", f"duplicate job {raw['name']!r}; name each job once")
+        problem = cadence_problem(raw["cadence"])
+        if problem:
+            doc.problem(f"{where}.cadence", problem)
+        _check_placeholders(doc, where, {"run": raw["run"]}, extra=SCHEDULE_SCALARS)
+        jobs.append(ScheduledJob(name=raw["name"], description=raw["description"], cadence=raw["cadence"],
+                                 run=tuple(raw["run"]), enabled=raw.get("enabled", True),
+                                 timeout=float(raw.get("timeout", DEFAULT_JOB_TIMEOUT))))
+    return tuple(jobs), timezone_name
+
+
+def _check_placeholders(doc, where: str, raw: dict, extra: tuple[str, ...] = ()) -> None:
     argvs = {"run": raw["run"], "stop": raw.get("stop", []),
              "check.command": raw.get("check", {}).get("command", [])}
+    known = SCALARS + extra + LISTS
     for key, argv in argvs.items():
         for k, arg in enumerate(argv):
             for name in _PLACEHOLDER.findall(arg):
                 if name in LISTS and arg != f"{{{name}}}":
                     doc.problem(f"{where}.{key}[{k}]", f"{{{name}}} stands for several arguments: "
                                                        "give it as an argument of its own")
-                elif name not in SCALARS + LISTS:
+                elif name not in known:
                     doc.problem(f"{where}.{key}[{k}]", f"unknown placeholder {{{name}}}; use one of "
-                                                       f"{', '.join('{' + n + '}' for n in SCALARS + LISTS)}")
+                                                       f"{', '.join('{' + n + '}' for n in known)}")
     for name in _PLACEHOLDER.findall(raw.get("check", {}).get("http", "")):
         if name not in SCALARS:
             doc.problem(f"{where}.check.http", f"unknown placeholder {{{name}}} in the URL")
@@ -237,3 +282,12 @@ def plan(spec: Spec, options: Mapping[str, Any], values: Mapping[str, Any],
             check_url=_PLACEHOLDER.sub(lambda m: str(url_values[m.group(1)]), c.check.http),
             needs=tuple(n for n in c.needs if n in chosen)))
     return result
+
+
+def plan_schedules(spec: Spec, values: Mapping[str, Any], launcher: tuple[str, ...]) -> list[dict]:
+    """The scheduled jobs (issue 19) as plan.json holds them for the supervisor: command lines filled
+    from `values`, except {run_dir}, which each run fills with its own folder."""
+    kept = {name: f"{{{name}}}" for name in SCHEDULE_SCALARS}
+    return [{"name": j.name, "description": j.description, "argv": list(fill(j.run, {**values, **kept}, launcher)),
+             "cadence": j.cadence, "timezone": spec.schedule_timezone, "enabled": j.enabled,
+             "timeout": j.timeout} for j in spec.schedules]

@@ -9,6 +9,9 @@ status.json (replaced atomically) what runs, since when, how often it restarted 
 stopped. SIGTERM stops every service (SIGTERM to its process group, SIGKILL after a grace period)
 and then the supervisor.
 
+It also runs the plan's scheduled jobs (issue 19: host audit daily, compliance evidence weekly …) one at
+a time between its looks at the services; services/schedule.py has the rules and the record.
+
 Hand-written rather than systemd units or supervisord: the platform runs from a checkout without
 installing system services, and the restart/back-off rule is a few lines (see docs/platform.md).
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from .layout import Layout, process_alive, read_json, write_json
+from .schedule import PlannedJob, Scheduler
 from .spec import Restart
 
 TICK = 0.2  # seconds between looks at the children and the plan
@@ -59,9 +63,13 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, layout: Layout, cwd: Path, log: Callable[[str], None] = print):
+    def __init__(self, layout: Layout, cwd: Path, log: Callable[[str], None] = print,
+                 scheduler: Scheduler | None = None):
         self.layout, self.cwd, self.log = layout, cwd, log
         self.children: dict[str, Child] = {}
+        # scheduled collection (issue 19): the plan's `schedules`, run one at a time between the ticks
+        self.scheduler = scheduler or Scheduler(layout, cwd, log=log)
+        self.jobs: list[PlannedJob] = []
         self._plan_text = None
         self._stopping = False
         self._last_status: dict | None = None
@@ -76,6 +84,12 @@ class Supervisor:
             return None
         self._plan_text = text
         data = read_json(self.layout.plan)
+        self.jobs = []
+        for entry in (data.get("schedules", []) if isinstance(data, dict) else []):
+            try:
+                self.jobs.append(PlannedJob.from_plan(entry))
+            except (KeyError, TypeError, ValueError) as exc:  # plan.json is `up`'s; a bad entry is skipped
+                self.log(f"schedule: ignoring a malformed job in {self.layout.plan}: {exc!r}")
         return data.get("services", []) if isinstance(data, dict) else []
 
     def _apply_plan(self, services: list[dict]) -> None:
@@ -193,6 +207,12 @@ class Supervisor:
             self._last_status = comparable
             write_json(self.layout.status, {**report, "written_at": time.time()})
 
+    def _run_schedules(self) -> None:
+        try:
+            self.scheduler.poll(self.jobs)
+        except Exception as exc:  # noqa: BLE001 - a scheduling fault must not take the services down
+            self.log(f"schedule: {exc.__class__.__name__}: {exc}")
+
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code. Refuses to run twice (a lock)."""
@@ -223,9 +243,11 @@ class Supervisor:
                 first = False
                 for child in list(self.children.values()):
                     self._poll(child, time.monotonic())
+                self._run_schedules()
                 self._write_status(time.monotonic())
                 time.sleep(TICK)
         finally:
+            self.scheduler.stop()
             for child in reversed(list(self.children.values())):
                 self._stop(child)
             self._write_status(time.monotonic(), running=False)

@@ -21,6 +21,8 @@ EXTENSION_MODULES: tuple[str, ...] = (
     "monitors.api",  # ops: topology and availability
 
     "drills.api",  # drills page (issue #19)
+
+    "services.api",  # scheduled collection (issue 19): GET /schedule
 )
 
 
