@@ -22,8 +22,8 @@ def audit(level: int = LEVEL_OPTION, json_output: bool = JSON_OPTION, out: Optio
           limit: Optional[str] = LIMIT_OPTION, stack: str = STACK_OPTION, forks: int = FORKS_OPTION):
     """Run the baseline in check mode on every host (nothing is changed)."""
     from . import _hardening_view as rep
-    from hardening.runner import baseline
+    from hardening.records import run_and_record
 
-    with rep.live_progress(not json_output) as progress:
-        report = baseline("audit", level, limit, check=True, stack=stack, forks=forks, on_progress=progress)
+    with rep.live_progress(not json_output) as progress:  # kept on record for the console (hardening.records)
+        report = run_and_record("audit", level, limit, stack=stack, forks=forks, on_progress=progress)
     rep.finish(report, json_output, out)

@@ -15,7 +15,9 @@ from ._serving import serve as serve_app
 
 # Packages whose routes the console serves beside SecOps' (core.api_extension): each module has EXTENSION.
 # The console's pages for auditors and ops read their data through these (issue #19).
-EXTENSION_MODULES: tuple[str, ...] = ()
+EXTENSION_MODULES: tuple[str, ...] = (
+    "policies.api_hardening",  # hardening: the host × item matrix, audit and harden --check runs
+)
 
 
 def console_extensions() -> list:
