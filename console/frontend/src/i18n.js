@@ -56,6 +56,17 @@ const messages = {
     auditLog: '审计日志', auditTarget: '对象', auditOutcome: '结果', auditParams: '参数', outcomeOk: '成功', outcomeFailed: '失败',
     proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
     auditHidden: '审计日志需要“安全”或“审计”角色',
+    // host hardening (issue #19)
+    hardening: '主机加固', hardenMatrix: '核查矩阵 Matrix', hardenDiffs: '加固差异 Diffs', hardenLevel: '等级',
+    hardenLimit: '主机范围', hardenRunAudit: '运行核查', hardenRunCheck: '预览加固差异', hardenBadLimit: '主机范围只能是主机名、组名、通配符和 , : ! & ，例如 center_prod',
+    hardenJob_running: '运行中', hardenJob_done: '已完成', hardenJob_failed: '失败', hardenUnreachable: '不可达主机',
+    hardenWaiting: '等待主机开始…', hardenHostCol: '主机', hardenStatus: '状态', hardenTasks: '任务数', hardenChanged: '变更',
+    hardenCurrent: '当前任务', hardenVerdicts: '结论统计', hardenVerdict: '结论', hardenFailingOnly: '只看不符合项',
+    hardenLatest: '最近一次核查', hardenLatestCheck: '最近一次差异预览', hardenHosts: '台主机',
+    hardenHost_ok: '正常', hardenHost_unreachable: '不可达', hardenHost_failed: '失败', hardenHost_refused: '已拒绝',
+    hardenWouldChange: '将变更 {n} 处', hardenControl: '等保控制点', hardenItem: '检查项', hardenExpected: '期望值',
+    hardenFound: '实际值', hardenNote: '说明', hardenWaiver: '豁免', hardenWaiverActive: '豁免生效', hardenWaiverExpired: '豁免已过期',
+    hardenNoAudit: '尚无主机核查记录：请运行核查（或 govctl audit）', hardenNoCheck: '尚无加固差异预览：请点击“预览加固差异”（或 govctl harden --check）',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -109,6 +120,17 @@ const messages = {
     auditLog: 'Audit log', auditTarget: 'Target', auditOutcome: 'Outcome', auditParams: 'Parameters', outcomeOk: 'ok', outcomeFailed: 'failed',
     proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
     auditHidden: 'The audit log needs the security or auditor role',
+    // host hardening (issue #19)
+    hardening: 'Hardening', hardenMatrix: 'Matrix', hardenDiffs: 'Harden diffs', hardenLevel: 'Level',
+    hardenLimit: 'Hosts', hardenRunAudit: 'Run audit', hardenRunCheck: 'Preview harden diffs', hardenBadLimit: 'Hosts: host names, groups, wildcards and , : ! & only, e.g. center_prod',
+    hardenJob_running: 'running', hardenJob_done: 'done', hardenJob_failed: 'failed', hardenUnreachable: 'Unreachable hosts',
+    hardenWaiting: 'Waiting for the hosts to start…', hardenHostCol: 'Host', hardenStatus: 'Status', hardenTasks: 'Tasks', hardenChanged: 'Changed',
+    hardenCurrent: 'Current task', hardenVerdicts: 'Verdicts', hardenVerdict: 'Verdict', hardenFailingOnly: 'Failing items only',
+    hardenLatest: 'Latest audit', hardenLatestCheck: 'Latest diff preview', hardenHosts: 'hosts',
+    hardenHost_ok: 'ok', hardenHost_unreachable: 'unreachable', hardenHost_failed: 'failed', hardenHost_refused: 'refused',
+    hardenWouldChange: '{n} changes', hardenControl: 'MLPS control', hardenItem: 'Item', hardenExpected: 'Expected',
+    hardenFound: 'Found', hardenNote: 'Note', hardenWaiver: 'Waiver', hardenWaiverActive: 'Waiver in force', hardenWaiverExpired: 'Waiver expired',
+    hardenNoAudit: 'No host audit on record yet: run one (or govctl audit)', hardenNoCheck: 'No harden diff preview yet: click "Preview harden diffs" (or govctl harden --check)',
   },
 }
 

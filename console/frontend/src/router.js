@@ -10,6 +10,7 @@ const IncidentDetail = () => import('./pages/IncidentDetail.vue')
 const Events = () => import('./pages/Events.vue')
 const Bans = () => import('./pages/Bans.vue')
 const Audit = () => import('./pages/Audit.vue') // audit trail (issue #19)
+const Hardening = () => import('./pages/Hardening.vue') // host hardening (issue #19)
 
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
@@ -26,6 +27,7 @@ export const router = createRouter({
     { path: '/events', component: Events },
     { path: '/bans', component: Bans },
     { path: '/audit', component: Audit }, // audit trail (issue #19)
+    { path: '/hardening', component: Hardening }, // host hardening (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
