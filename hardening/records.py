@@ -84,5 +84,6 @@ def run_and_record(kind: str, level: int, limit: str | None, stack: str = "lab",
     mode = "audit" if kind == "audit" else "harden"
     report = baseline(mode, level, limit, check=True, stack=stack, forks=forks, on_progress=on_progress,
                       outputs=outputs)
-    report["recorded"] = str(save(report))
+    report["recorded"] = str(reports_dir() / f"{report['run_id']}.json")  # where save() puts it
+    save(report)
     return report

@@ -12,7 +12,8 @@ app = typer.Typer(
     name="audit",
     help="Audit hosts against the 等保 2.0 host baseline (GB/T 22239 安全计算环境), read only.\n\n"
          "Per host and item: 符合 / 部分符合 / 不符合 / 不适用 / 需人工核查, observed vs expected, evidence.\n"
-         "Exit 1 when an automated item is not met or a host could not be audited.\n\n"
+         "Exit 1 when an automated item is not met or a host could not be audited.\n"
+         "Each report is kept in state/harden/reports/ (the console's hardening page reads the latest).\n\n"
          "Example: govctl audit --level 3 --json --out state/audit.json",
 )
 

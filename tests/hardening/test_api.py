@@ -281,3 +281,17 @@ def test_a_failing_run_ends_the_job_failed_with_its_message(app, monkeypatch):
     ops = signed_in(app, "wang.fang")
     job = wait_job(ops, ops.post("/api/hardening/jobs", json={"kind": "audit"}).json()["id"])
     assert job["state"] == "failed" and "did not run a single task" in job["error"]
+
+
+def test_govctl_audit_and_harden_check_keep_their_report_for_the_console(fake_ansible, monkeypatch):
+    from typer.testing import CliRunner
+
+    from govctl.cli import app as cli
+    monkeypatch.setattr(inventory, "load_outputs", lambda stack: OUTPUTS)
+    audited = CliRunner().invoke(cli, ["audit", "--limit", WEB, "--json"])
+    assert audited.exit_code == 1  # AC-NO-REMOTE-ROOT is not met
+    report = json.loads(audited.stdout)
+    assert records.latest("audit") == {**report}
+    checked = CliRunner().invoke(cli, ["harden", "--check", "--limit", WEB, "--json"])
+    assert records.latest("check")["run_id"] == json.loads(checked.stdout)["run_id"]
+    assert [r["kind"] for r in records.listing()] == ["check", "audit"]
