@@ -15,6 +15,7 @@ from core.errors import BadInput
 
 # The read-only runs worth keeping: a host audit, and the diffs a harden would make.
 RECORDED_MODES = {"audit": "audit", "check": "harden --check"}
+LISTED = 100  # a year of daily audits is many files: the page needs the newest
 RUN_ID = re.compile(r"^\d{8}T\d{6}(\.\d{6})?-\d{1,10}$")
 
 
@@ -45,13 +46,20 @@ def _read(path: Path) -> dict | None:
     return report if isinstance(report, dict) and isinstance(report.get("hosts"), dict) else None
 
 
-def listing(kind: str | None = None) -> list[dict]:
-    """The reports on record, newest first: run id, kind, level, when, hosts and their statuses."""
-    rows = []
+def _newest_first(kind: str | None):
+    """(path, report) of the readable reports, newest first (run ids sort by time), of one kind or all."""
     for path in sorted(reports_dir().glob("*.json"), reverse=True):
         report = _read(path)
-        if report is None or (kind and kind_of(report) != kind):
-            continue
+        if report is not None and (kind is None or kind_of(report) == kind):
+            yield path, report
+
+
+def listing(kind: str | None = None, limit: int = LISTED) -> list[dict]:
+    """The reports on record, newest first: run id, kind, level, when, hosts and their statuses."""
+    rows = []
+    for path, report in _newest_first(kind):
+        if len(rows) >= limit:
+            break
         rows.append({"run_id": report.get("run_id", path.stem), "kind": kind_of(report), "level": report.get("level"),
                      "limit": report.get("limit"), "seconds": report.get("seconds"),
                      "hosts": len(report["hosts"]), "unreachable": report.get("unreachable", []),
@@ -70,8 +78,7 @@ def load(run_id: str) -> dict:
 
 
 def latest(kind: str = "audit") -> dict | None:
-    rows = listing(kind)
-    return load(rows[0]["run_id"]) if rows else None
+    return next((report for _, report in _newest_first(kind)), None)
 
 
 def run_and_record(kind: str, level: int, limit: str | None, stack: str = "lab", forks: int = 10,
