@@ -26,6 +26,8 @@ def hardening_console(lab, tmp_path_factory):
     from policies.api_hardening import EXTENSION
     from console.app import create_console_app
 
+    import infra.engine  # noqa: F401 — reads paths.STATE when first imported: the lab's state, not this module's
+
     folder = tmp_path_factory.mktemp("hardening")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(paths, "STATE", folder / "state")
@@ -93,6 +95,8 @@ def test_ops_read_the_matrix_filter_failures_and_preview_a_harden(hardening_cons
     # a harden --check from the page: running, per-host progress, then the diffs of that host
     page.get_by_test_id("hardening-limit").fill(BASTION)
     page.get_by_test_id("hardening-run-check").click()
+    page.locator("[data-testid='hardening-job'], [data-testid='hardening-error']").first.wait_for()
+    assert page.get_by_test_id("hardening-error").count() == 0, page.get_by_test_id("hardening-error").inner_text()
     page.get_by_test_id("hardening-job-state").filter(has_text="运行中").wait_for()
     page.get_by_test_id("hardening-job-hosts").filter(has_text=BASTION).wait_for(timeout=300_000)
     page.get_by_test_id("hardening-job-state").filter(has_text="已完成").wait_for(timeout=600_000)
