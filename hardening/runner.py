@@ -120,7 +120,8 @@ def _observations(stdout: str) -> list[TaskResult]:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    # microseconds: the console starts several runs in one process, seconds apart or less
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f") + f"-{os.getpid()}"
 
 
 def mitogen_strategy() -> dict[str, str]:

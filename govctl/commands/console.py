@@ -23,6 +23,8 @@ EXTENSION_MODULES: tuple[str, ...] = (
     "drills.api",  # drills page (issue #19)
 
     "services.api",  # scheduled collection (issue 19): GET /schedule
+
+    "policies.api_hardening",  # hardening: the host × item matrix, audit and harden --check runs
 )
 
 

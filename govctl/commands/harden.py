@@ -47,8 +47,13 @@ def harden(
                               f"{result['message']}", highlight=False)
         raise typer.Exit(0 if result["status"] == "ok" else 1)
 
+    from hardening.records import run_and_record
+
     with rep.live_progress(not json_output) as progress:
-        report = baseline("harden", level, limit, check=check, stack=stack, forks=forks, on_progress=progress)
+        if check:  # the diffs are kept on record for the console (hardening.records)
+            report = run_and_record("check", level, limit, stack=stack, forks=forks, on_progress=progress)
+        else:
+            report = baseline("harden", level, limit, check=False, stack=stack, forks=forks, on_progress=progress)
     if check and not json_output:
         _print_diffs(report)
     rep.finish(report, json_output, out, show_compliant=False)

@@ -127,6 +127,18 @@ const messages = {
     drillWarning: '演练会向云环境注入真实故障（断电、断链），完成或中止时回滚到拓扑布局。',
     drillTypeName: '请再次输入场景名称 {name} 以确认', drillConfirmMismatch: '输入的名称与场景名称 {name} 不一致，未执行任何操作',
     drillStartNow: '开始演练',
+
+    // host hardening (issue #19)
+    hardening: '主机加固', hardenMatrix: '核查矩阵 Matrix', hardenDiffs: '加固差异 Diffs', hardenLevel: '等级',
+    hardenLimit: '主机范围', hardenRunAudit: '运行核查', hardenRunCheck: '预览加固差异', hardenBadLimit: '主机范围只能是主机名、组名、通配符和 , : ! & ，例如 center_prod',
+    hardenJob_running: '运行中', hardenJob_done: '已完成', hardenJob_failed: '失败', hardenUnreachable: '不可达主机',
+    hardenWaiting: '等待主机开始…', hardenHostCol: '主机', hardenStatus: '状态', hardenTasks: '任务数', hardenChanged: '变更',
+    hardenCurrent: '当前任务', hardenVerdicts: '结论统计', hardenVerdict: '结论', hardenFailingOnly: '只看不符合项',
+    hardenLatest: '最近一次核查', hardenLatestCheck: '最近一次差异预览', hardenHosts: '台主机',
+    hardenHost_ok: '正常', hardenHost_unreachable: '不可达', hardenHost_failed: '失败', hardenHost_refused: '已拒绝',
+    hardenWouldChange: '将变更 {n} 处', hardenControl: '等保控制点', hardenItem: '检查项', hardenExpected: '期望值',
+    hardenFound: '实际值', hardenNote: '说明', hardenWaiver: '豁免', hardenWaiverActive: '豁免生效', hardenWaiverExpired: '豁免已过期',
+    hardenNoAudit: '尚无主机核查记录：请运行核查（或 govctl audit）', hardenNoCheck: '尚无加固差异预览：请点击“预览加固差异”（或 govctl harden --check）',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -251,6 +263,18 @@ const messages = {
     drillWarning: 'A drill injects real faults (power, links) into the cloud and rolls back to the topology\'s layout when it ends or is aborted.',
     drillTypeName: 'Type the scenario\'s name {name} again to confirm', drillConfirmMismatch: 'The name typed is not {name}; nothing was done',
     drillStartNow: 'Start the drill',
+
+    // host hardening (issue #19)
+    hardening: 'Hardening', hardenMatrix: 'Matrix', hardenDiffs: 'Harden diffs', hardenLevel: 'Level',
+    hardenLimit: 'Hosts', hardenRunAudit: 'Run audit', hardenRunCheck: 'Preview harden diffs', hardenBadLimit: 'Hosts: host names, groups, wildcards and , : ! & only, e.g. center_prod',
+    hardenJob_running: 'running', hardenJob_done: 'done', hardenJob_failed: 'failed', hardenUnreachable: 'Unreachable hosts',
+    hardenWaiting: 'Waiting for the hosts to start…', hardenHostCol: 'Host', hardenStatus: 'Status', hardenTasks: 'Tasks', hardenChanged: 'Changed',
+    hardenCurrent: 'Current task', hardenVerdicts: 'Verdicts', hardenVerdict: 'Verdict', hardenFailingOnly: 'Failing items only',
+    hardenLatest: 'Latest audit', hardenLatestCheck: 'Latest diff preview', hardenHosts: 'hosts',
+    hardenHost_ok: 'ok', hardenHost_unreachable: 'unreachable', hardenHost_failed: 'failed', hardenHost_refused: 'refused',
+    hardenWouldChange: '{n} changes', hardenControl: 'MLPS control', hardenItem: 'Item', hardenExpected: 'Expected',
+    hardenFound: 'Found', hardenNote: 'Note', hardenWaiver: 'Waiver', hardenWaiverActive: 'Waiver in force', hardenWaiverExpired: 'Waiver expired',
+    hardenNoAudit: 'No host audit on record yet: run one (or govctl audit)', hardenNoCheck: 'No harden diff preview yet: click "Preview harden diffs" (or govctl harden --check)',
   },
 }
 

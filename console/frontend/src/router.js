@@ -22,6 +22,8 @@ const Availability = () => import('./pages/Availability.vue')
 
 const Drills = () => import('./pages/Drills.vue') // drills page (issue #19)
 
+const Hardening = () => import('./pages/Hardening.vue') // host hardening (issue #19)
+
 // The overview's plots pull in ECharts (about half the bundle): loaded as a chunk of its own when first shown,
 // so the other pages start without parsing it (docs/benchmarks.md, first render of the incidents page).
 const Overview = () => import('./pages/Overview.vue')
@@ -47,6 +49,8 @@ export const router = createRouter({
     { path: '/availability', component: Availability }, // ops (issue #19, h-ops)
 
     { path: '/drills', component: Drills }, // drills page (issue #19)
+
+    { path: '/hardening', component: Hardening }, // host hardening (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
 })
