@@ -16,15 +16,12 @@ from ._serving import serve as serve_app
 # Packages whose routes the console serves beside SecOps' (core.api_extension): each module has EXTENSION.
 # The console's pages for auditors and ops read their data through these (issue #19).
 EXTENSION_MODULES: tuple[str, ...] = (
-    "policies.api",  # compliance reports (issue #19)
-    "policies.api_tracking",  # compare, remediation, waivers (issue #19)
-    "monitors.api",  # ops: topology and availability
-
-    "drills.api",  # drills page (issue #19)
-
-    "services.api",  # scheduled collection (issue 19): GET /schedule
-
+    "policies.api",  # compliance reports
+    "policies.api_tracking",  # compliance compare, remediation, waivers
     "policies.api_hardening",  # hardening: the host × item matrix, audit and harden --check runs
+    "monitors.api",  # ops: topology and availability
+    "drills.api",  # drills: history, start, live phases, abort
+    "services.api",  # scheduled collection: GET /schedule
 )
 
 

@@ -57,7 +57,7 @@ const messages = {
     proof: '下载证明', proofNotYet: '该条目尚未被已签名的检查点覆盖，请先执行 govctl auditlog checkpoint',
     auditHidden: '审计日志需要“安全”或“审计”角色',
     // compliance compare, remediation and waivers (issue #19, h-compare)
-    navCompare: '合规对比', navRemediation: '整改跟踪',
+    navCompare: '合规对比', navRemediation: '整改跟踪', navSecOps: '安全运营', navAudit: '合规审计', navOps: '运维',
     cmpEarlier: '较早 A', cmpLater: '较新 B', cmpPick: '选择报告', cmpRun: '对比', cmpPack: '已签名证据包',
     cmpPickTwo: '请选择两份报告', cmpSame: '请选择两份不同的报告', cmpNoRecords: '尚无存档报告（state/compliance/reports/）',
     cmpOnlyA: '仅在 A：', cmpOnlyB: '仅在 B：', cmpScore: '估算分', cmpBand: '档次', cmpHighRisk: '高风险项',
@@ -193,7 +193,7 @@ const messages = {
     proof: 'Proof', proofNotYet: 'No signed checkpoint covers this entry yet; run govctl auditlog checkpoint',
     auditHidden: 'The audit log needs the security or auditor role',
     // compliance compare, remediation and waivers (issue #19, h-compare)
-    navCompare: 'Compare', navRemediation: 'Remediation',
+    navCompare: 'Compare', navRemediation: 'Remediation', navSecOps: 'Security operations', navAudit: 'Audit & compliance', navOps: 'Operations',
     cmpEarlier: 'Earlier A', cmpLater: 'Later B', cmpPick: 'Pick a report', cmpRun: 'Compare', cmpPack: 'signed pack',
     cmpPickTwo: 'Pick two reports', cmpSame: 'Pick two different reports', cmpNoRecords: 'No reports on record yet (state/compliance/reports/)',
     cmpOnlyA: 'Only in A:', cmpOnlyB: 'Only in B:', cmpScore: 'Estimated score', cmpBand: 'Band', cmpHighRisk: 'High-risk findings',

@@ -42,14 +42,10 @@ export const router = createRouter({
     // compliance compare and remediation tracking (issue #19, h-compare)
     { path: '/compliance-compare', component: ComplianceCompare },
     { path: '/remediation', component: Remediation },
-
     { path: '/compliance', component: Compliance }, // compliance reports (issue #19)
-
     { path: '/topology', component: Topology }, // ops (issue #19, h-ops)
     { path: '/availability', component: Availability }, // ops (issue #19, h-ops)
-
     { path: '/drills', component: Drills }, // drills page (issue #19)
-
     { path: '/hardening', component: Hardening }, // host hardening (issue #19)
     { path: '/:rest(.*)*', redirect: '/overview' },
   ],
