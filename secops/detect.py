@@ -793,7 +793,7 @@ class Detector:
         for rule in always:
             for fld, needed in (rule.screen or {}).items():
                 texts.setdefault(fld, set()).update(needed)
-        screens = tuple(FieldScreen(fld, needed) for fld, needed in texts.items())
+        screens = tuple((s.field, s.seen, s.search) for s in (FieldScreen(f, t) for f, t in texts.items()))
         plan = (tuple(always), tuple(r for r in always if r.screen is None), screens, tuple(indexed.items()))
         self._by_dataset[dataset] = plan
         return plan
@@ -806,15 +806,15 @@ class Detector:
         always, unscreened, screens, indexed = plan
         # Most events carry none of the texts the screened rules need: then only the others are checked.
         # On any find every rule is checked, in the rules' order, as without screens.
-        for screen in screens:
-            v = event.get(screen.field)
+        for fld, seen, search in screens:
+            v = event.get(fld)
             if v is None:
                 continue
             if v.__class__ is not str:  # a number, an ECS array: the rules' own tests decide
                 break
-            found = screen.seen.get(v)
+            found = seen.get(v)
             if found is None:
-                found = screen.search(v)
+                found = search(v)
             if found:
                 break
         else:

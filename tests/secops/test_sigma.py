@@ -339,5 +339,5 @@ def test_screen_memory_is_bounded_whatever_the_values(tmp_path):
     for i in range(SCREEN_MEMORY + 500):
         d.process({"@timestamp": 1.0, "event.dataset": "json", "url.query": f"page={i}"})
     (_, _, screens, _), = d._by_dataset.values()
-    assert screens and all(len(s.seen) <= SCREEN_MEMORY for s in screens)
+    assert screens and all(len(seen) <= SCREEN_MEMORY for _, seen, _ in screens)
     assert d.alerts == []
