@@ -319,6 +319,19 @@ def test_screens_skip_rules_only_when_they_cannot_match(tmp_path):
     assert with_screens == [("regex_only", 1), ("shell", 1), ("solr", 1), ("sqli", 2)]
 
 
+def test_a_negated_text_gives_no_screen(tmp_path):
+    # "not contains X" matches exactly the events without X: such a rule must run on every event
+    rules = ruleset(tmp_path, RULE.format(title="t", name="no_bot", detection="""  bot:
+    user_agent.original|contains: bot
+  get:
+    http.request.method: GET
+  condition: get and not bot"""))
+    assert rules.base[0].screen == {"http.request.method": frozenset({("lower", "get")})}
+    events = [{"http.request.method": "GET", "user_agent.original": "Mozilla"},
+              {"http.request.method": "GET", "user_agent.original": "Googlebot"}, {"http.request.method": "POST"}]
+    assert _alerts(rules, events) == _alerts(rules, events, screens=False) == [("no_bot", 1)]
+
+
 def test_an_event_without_any_screened_text_runs_only_the_unscreened_rules(tmp_path):
     rules = ruleset(tmp_path, *SCREENED)
     d = Detector(rules)
