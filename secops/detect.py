@@ -789,7 +789,7 @@ class Detector:
                 fld, values = rule.index
                 for v in values:
                     indexed.setdefault(fld, {}).setdefault(v, []).append(rule)
-        texts: dict[str, set[str]] = {}
+        texts: dict[str, set[tuple[str, str]]] = {}
         for rule in always:
             for fld, needed in (rule.screen or {}).items():
                 texts.setdefault(fld, set()).update(needed)
