@@ -20,6 +20,7 @@ import collections
 import copy
 import functools
 import operator
+import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, Callable, Iterable
 from core import yamlfile
 
 from .normalize import LOGSOURCES
-from .sigma_compile import compile_condition, index_key
+from .sigma_compile import Screen, compile_condition, index_key, literal_screen
 from .sigma_tree import UnsupportedRule
 
 BUNDLED_RULES = Path(__file__).parent / "rules"
@@ -71,6 +72,7 @@ class BaseRule:
     earns_trust: "TrustedPairs | None" = None  # each match makes its pair trusted
     # when some downstream correlations count only trusted or only untrusted pairs (_trust_routes)
     routes: "tuple[TrustedPairs | None, tuple[Correlation, ...], tuple[Correlation, ...]] | None" = None
+    screen: Screen | None = None  # texts one of which the rule needs (sigma_compile.literal_screen)
 
 
 class TrustedPairs:
@@ -592,7 +594,8 @@ def load_rules(paths: Iterable[Path] | None = None, pipeline: Path | None = DEFA
             earns = _trust_attributes(rule).get("earns_trust")
             base[info.name] = BaseRule(info, _logsource(rule), compile_condition(trees), index_key(trees),
                                        earns_trust=None if earns is None else TrustedPairs(
-                                           info.name, tuple(earns["pair"]), _seconds(earns["window"])))
+                                           info.name, tuple(earns["pair"]), _seconds(earns["window"])),
+                                       screen=literal_screen(trees))
         except (UnsupportedRule, SigmaError, ValueError, TypeError) as exc:
             errors.append((path, f"rule {rule.title!r}: {_reason(exc)}"))
 
@@ -721,6 +724,37 @@ def _ref_name_of(ref) -> str:
     return (rule.name or str(rule.id)) if rule is not None else ref.reference
 
 
+class FieldScreen:
+    """One search for all the texts that a dataset's screened rules need in one field (lower-cased texts in
+    the lower-cased value, "nocase" texts under re.IGNORECASE, as the rules' own tests compare); the answer is
+    remembered per value (user agents, paths and queries repeat line after line), for at most SCREEN_MEMORY
+    values at a time."""
+
+    __slots__ = ("field", "seen", "_lower", "_nocase")
+
+    def __init__(self, field: str, texts: set[tuple[str, str]]):
+        self.field = field
+        self.seen: dict[str, bool] = {}
+        self._lower = _alternation(t for how, t in texts if how == "lower")
+        self._nocase = _alternation((t for how, t in texts if how == "nocase"), re.IGNORECASE | re.DOTALL)
+
+    def search(self, value: str) -> bool:
+        found = (self._lower is not None and self._lower.search(value.lower()) is not None
+                 or self._nocase is not None and self._nocase.search(value) is not None)
+        if len(self.seen) >= SCREEN_MEMORY:
+            self.seen.clear()
+        self.seen[value] = found
+        return found
+
+
+def _alternation(texts: Iterable[str], flags: int = 0) -> re.Pattern | None:
+    texts = sorted(set(texts))
+    return re.compile("|".join(re.escape(t) for t in texts), flags) if texts else None
+
+
+SCREEN_MEMORY = 16384
+
+
 class Detector:
     """Feeds events through the rule set; collects alerts (new ones also go to `on_alert`)."""
 
@@ -741,7 +775,8 @@ class Detector:
             self.on_alert(alert, new)
 
     def _plan(self, dataset: str):
-        """The rules whose log source fits the dataset, split into always-checked and indexed."""
+        """The rules whose log source fits the dataset: always-checked ones, those of them that need no text
+        (checked even when the dataset's screens find none), the screens, and the indexed ones."""
         sources = LOGSOURCES.get(dataset, {})
         always: list[BaseRule] = []
         indexed: dict[str, dict[str, list[BaseRule]]] = {}
@@ -754,7 +789,12 @@ class Detector:
                 fld, values = rule.index
                 for v in values:
                     indexed.setdefault(fld, {}).setdefault(v, []).append(rule)
-        plan = (tuple(always), tuple(indexed.items()))
+        texts: dict[str, set[tuple[str, str]]] = {}
+        for rule in always:
+            for fld, needed in (rule.screen or {}).items():
+                texts.setdefault(fld, set()).update(needed)
+        screens = tuple((s.field, s.seen, s.search) for s in (FieldScreen(f, t) for f, t in texts.items()))
+        plan = (tuple(always), tuple(r for r in always if r.screen is None), screens, tuple(indexed.items()))
         self._by_dataset[dataset] = plan
         return plan
 
@@ -763,7 +803,22 @@ class Detector:
         plan = self._by_dataset.get(dataset)
         if plan is None:
             plan = self._plan(dataset)
-        always, indexed = plan
+        always, unscreened, screens, indexed = plan
+        # Most events carry none of the texts the screened rules need: then only the others are checked.
+        # On any find every rule is checked, in the rules' order, as without screens.
+        for fld, seen, search in screens:
+            v = event.get(fld)
+            if v is None:
+                continue
+            if v.__class__ is not str:  # a number, an ECS array: the rules' own tests decide
+                break
+            found = seen.get(v)
+            if found is None:
+                found = search(v)
+            if found:
+                break
+        else:
+            always = unscreened
         for rule in always:
             if rule.predicate(event):
                 self._matched(rule, event)

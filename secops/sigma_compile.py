@@ -6,7 +6,9 @@ leaves (field = value, or bare keyword values); the compiler walks it as a secop
 of one Python function, compiled once: constants are passed in by name (never pasted into the source), the common
 string cases (exact, prefix, suffix, contains; case-insensitive as Sigma asks) are inlined and the
 rest call small matcher closures. `index_key` picks a field whose exact value a rule requires, so the
-engine evaluates only the rules that can match an event.
+engine evaluates only the rules that can match an event; `literal_screen` gives, for rules without such a
+field, the texts one of which must occur in a field, so the engine can pass over most events with one
+search per field for all of a dataset's rules (secops.detect.Detector).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from sigma.types import (CompareOperators, SigmaBool, SigmaCasedString, SigmaCID
                          SigmaString, SigmaTimestampPart, SpecialChars)
 
 from .sigma_tree import ConditionVisitor, UnsupportedRule, string_parts
+
+Screen = dict  # field → frozenset of ("lower" | "nocase", text): the rule needs one in the field (literal_screen)
 
 KEYWORD_FIELDS = ("message",)  # where bare Sigma keywords are searched
 
@@ -296,3 +300,73 @@ def _required(node) -> tuple[str, frozenset[str]] | None:
                 best = req
         return best
     return None
+
+
+def literal_screen(parsed_conditions: list) -> Screen | None:
+    """{field: texts} such that the rule can match an event only if one of the texts occurs in the string value
+    of one of the fields (a field that is absent cannot help; a value that is not a string — a number, an ECS
+    array — must be taken as a possible match by the caller); None when the rule has no such necessary texts
+    (a regular expression alone, a negation, a number, a cased string …). A text is ("lower", t): t occurs in
+    the lower-cased value, for Sigma's case-insensitive exact, prefix, suffix and contains tests, which compare
+    exactly so; or ("nocase", t): t occurs in the value under re.IGNORECASE, for the longest literal run of a
+    case-insensitive pattern with wildcards, which the predicate searches with that flag. Either way a screen
+    that finds none of its texts proves the rule cannot match."""
+    screens = [_Screener().visit(tree) for tree in parsed_conditions]
+    return _union(screens) if screens else None
+
+
+def _union(screens: list) -> Screen | None:
+    if any(s is None for s in screens):
+        return None
+    out: dict[str, frozenset[tuple[str, str]]] = {}
+    for s in screens:
+        for fld, texts in s.items():
+            out[fld] = out.get(fld, frozenset()) | texts
+    return out
+
+
+class _Screener(ConditionVisitor["Screen | None"]):
+    """The necessary texts of a condition tree (literal_screen); every construct without them gives None."""
+
+    def all_of(self, args) -> Screen | None:
+        # Any one operand's texts are necessary for the AND: the one with the fewest fields and texts.
+        found = [s for s in (self.visit(a) for a in args) if s is not None]
+        return min(found, key=lambda s: (len(s), sum(len(t) for t in s.values()))) if found else None
+
+    def any_of(self, args) -> Screen | None:
+        return _union([self.visit(a) for a in args]) if args else None
+
+    def negation(self, arg) -> Screen | None:
+        return None
+
+    def keyword(self, value) -> Screen | None:
+        if not isinstance(value, SigmaString):
+            return None
+        parts = string_parts(value)
+        if parts[:1] != [SpecialChars.WILDCARD_MULTI]:
+            parts.insert(0, SpecialChars.WILDCARD_MULTI)
+        if parts[-1:] != [SpecialChars.WILDCARD_MULTI]:
+            parts.append(SpecialChars.WILDCARD_MULTI)
+        return _union([self._texts(f, parts, isinstance(value, SigmaCasedString)) for f in KEYWORD_FIELDS])
+
+    def string(self, field: str, value: SigmaString) -> Screen | None:
+        return self._texts(field, string_parts(value), isinstance(value, SigmaCasedString))
+
+    @staticmethod
+    def _texts(field: str, parts: list, cased: bool) -> Screen | None:
+        if cased:
+            return None
+        simple = _simple_string(parts, cased=False)
+        if simple is not None:
+            return {field: frozenset({("lower", simple[1])})}
+        longest = max((p for p in parts if isinstance(p, str)), key=len, default="")
+        return {field: frozenset({("nocase", longest)})} if longest else None
+
+    def expansion(self, field: str, value: SigmaExpansion) -> Screen | None:
+        return _union([self.field_value(field, v) for v in value.values]) if value.values else None
+
+    def unsupported_value(self, field: str, value) -> Screen | None:
+        return None
+
+    def number(self, field: str, value) -> Screen | None:
+        return None

@@ -269,3 +269,88 @@ def test_public_sigma_field_names_map_through_the_pipeline(tmp_path):
         hits.append([a.rule.title.split(" (")[0] for a in d.alerts])
     assert hits == [["SQL injection keywords in the query"], ["SQL injection keywords in the query"], [], [],
                     ["SSH keyword rule"]]
+
+
+# --- engine speed (issue 20, h-engine): the per-dataset text screens must never change what alerts -------------
+
+SCREENED = [
+    RULE.format(title="sqli", name="sqli", detection="""  sel:
+    url.query|contains: ['union select', 'sleep(']
+  condition: sel"""),
+    RULE.format(title="shell", name="shell", detection="""  names:
+    url.path|endswith: ['/cmd.php', '/c99.php']
+  param:
+    url.path|endswith: '.php'
+    url.query|re: '(^|&)cmd=(id|whoami)'
+  condition: names or param"""),
+    RULE.format(title="solr", name="solr", detection="""  sel:
+    url.original|contains: '/solr/admin/cores?action=create'
+  condition: sel"""),
+    RULE.format(title="only a regex", name="regex_only", detection="""  sel:
+    url.query|re: '^debug=1$'
+  condition: sel"""),
+]
+
+
+def _alerts(rules, events, screens: bool = True) -> list[tuple]:
+    d = Detector(rules)
+    if not screens:
+        for rule in d.rules.base:
+            rule.screen = None
+    for e in events:
+        d.process({"@timestamp": 1.0, "event.dataset": "json", **e})
+    return sorted((a.rule.name, a.count) for a in d.alerts)
+
+
+def test_screens_skip_rules_only_when_they_cannot_match(tmp_path):
+    rules = ruleset(tmp_path, *SCREENED)
+    events = [
+        {"url.query": "q=1 UNION SELECT 2"},  # upper case in the event: the rule compares lower-cased
+        {"url.query": "id=7&cmd=whoami", "url.path": "/up/x.PHP"},
+        {"url.original": "/ſolr/admin/cores?action=CREATE"},  # a long s: the rule's case-insensitive regex matches
+        {"url.query": "debug=1"},  # a rule with no text to screen by runs on every event
+        {"url.query": ["a", "x sleep(5)"]},  # an ECS array in a screened field: the rule's own test decides
+        {"url.path": 404},  # not a string: the rule's own test decides
+        {"url.query": "page=2", "url.path": "/index.html", "url.original": "/index.html?page=2"},
+        {"message": "nothing to see"},
+    ]
+    with_screens = _alerts(rules, events)
+    assert with_screens == _alerts(rules, events, screens=False)
+    assert with_screens == [("regex_only", 1), ("shell", 1), ("solr", 1), ("sqli", 2)]
+
+
+def test_a_negated_text_gives_no_screen(tmp_path):
+    # "not contains X" matches exactly the events without X: such a rule must run on every event
+    rules = ruleset(tmp_path, RULE.format(title="t", name="no_bot", detection="""  bot:
+    user_agent.original|contains: bot
+  get:
+    http.request.method: GET
+  condition: get and not bot"""))
+    assert rules.base[0].screen == {"http.request.method": frozenset({("lower", "get")})}
+    events = [{"http.request.method": "GET", "user_agent.original": "Mozilla"},
+              {"http.request.method": "GET", "user_agent.original": "Googlebot"}, {"http.request.method": "POST"}]
+    assert _alerts(rules, events) == _alerts(rules, events, screens=False) == [("no_bot", 1)]
+
+
+def test_an_event_without_any_screened_text_runs_only_the_unscreened_rules(tmp_path):
+    rules = ruleset(tmp_path, *SCREENED)
+    d = Detector(rules)
+    ran: list[str] = []
+    for rule in d.rules.base:
+        rule.predicate = (lambda name, p: lambda e: ran.append(name) or p(e))(rule.info.name, rule.predicate)
+    d.process({"@timestamp": 1.0, "event.dataset": "json", "url.query": "page=2", "url.path": "/a.html"})
+    assert ran == ["regex_only"]
+    ran.clear()
+    d.process({"@timestamp": 1.0, "event.dataset": "json", "url.query": "x=sleep(1)", "url.path": "/a.html"})
+    assert ran == ["sqli", "shell", "solr", "regex_only"]  # a find: every rule, in the rules' order
+
+
+def test_screen_memory_is_bounded_whatever_the_values(tmp_path):
+    from secops.detect import SCREEN_MEMORY
+    rules = ruleset(tmp_path, *SCREENED)
+    d = Detector(rules)
+    for i in range(SCREEN_MEMORY + 500):
+        d.process({"@timestamp": 1.0, "event.dataset": "json", "url.query": f"page={i}"})
+    (_, _, screens, _), = d._by_dataset.values()
+    assert screens and all(len(seen) <= SCREEN_MEMORY for _, seen, _ in screens)
+    assert d.alerts == []
