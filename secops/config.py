@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
                  "set6": None, "manage": True},
     "sources": [],
     "syslog": {"udp": None, "tcp": None, "spool": str(STATE / "secops" / "spool"), "encoding": "auto"},
-    "batch": {"lines": 2000, "seconds": 0.05, "inotify": False},  # opt-in: docs/secops.md (a burst's memory)
+    "batch": {"lines": 2000, "seconds": 0.05, "inotify": True},  # wake on a write; `false` polls every `seconds`
     "incidents": {"window_seconds": 3600},
 }
 
