@@ -277,7 +277,8 @@ def test_shipped_schedules_validate_and_plan_with_the_run_folder_left_for_each_r
     spec = load_spec(DEFAULT_SPEC)
     assert {j.name: j.cadence for j in spec.schedules} == {
         "host-audit": "daily", "compliance-evidence": "weekly",
-        "availability-report": "monthly", "audit-checkpoint": "0 * * * *", "backup-restore-drill": "monthly"}
+        "availability-report": "monthly", "remediation-overdue": "daily", "audit-checkpoint": "0 * * * *",
+        "backup-restore-drill": "monthly"}
     planned = {j["name"]: j for j in plan_schedules(spec, VALUES, LAUNCHER)}
     assert planned["host-audit"]["argv"] == [*LAUNCHER, "audit", "--level", "3", "--stack", "lab",
                                              "--out", "{run_dir}/host-audit.json"]
