@@ -165,11 +165,9 @@ def test_the_ops_routes_never_answer_a_server_error_to_fuzzed_requests(deployed_
     """schemathesis on the ops operations of the API's own OpenAPI document, a token of each role, data that fits
     it and data that does not; Prometheus unreachable (so nothing waits on it)."""
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
-    from schemathesis.generation import GenerationMode
 
     from secops.api import ROLES, Tokens, create_app
-    from tests.secops.test_api_fuzz import CHECKS
+    from tests.api_fuzz import CHECKS, fuzz_operations
     tokens = Tokens(tmp_path / "tokens.yaml")
     keys = {role: tokens.add(f"{role}-user", role) for role in ROLES}
     app = create_app(_EmptyStore(), tmp_path / "tokens.yaml", None,
@@ -178,24 +176,7 @@ def test_the_ops_routes_never_answer_a_server_error_to_fuzzed_requests(deployed_
     operations = [r.ok() for r in schema.get_all_operations()]
     operations = [o for o in operations if o.path.startswith("/ops/")]
     assert sorted(o.path for o in operations) == ["/ops/availability", "/ops/topology"]
-    failures, tried = [], 0
-    for operation in operations:
-        for role in ROLES:
-            headers = {"Authorization": f"Bearer {keys[role]}"}
-            modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if operation.query else (GenerationMode.POSITIVE,)
-            for mode in modes:
-                @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate],
-                          suppress_health_check=list(HealthCheck))
-                @given(case=operation.as_strategy(mode))
-                def run(case):
-                    nonlocal tried
-                    tried += 1
-                    response = case.call(headers=headers)
-                    try:
-                        case.validate_response(response, checks=CHECKS, headers=headers)
-                    except Exception as exc:  # collected: one report names every failing case
-                        failures.append(f"{operation.label} as {role} ({mode}): {response.status_code} {exc}"[:600])
-                run()
+    tried, failures = fuzz_operations(operations, keys, ROLES, 25, checks=CHECKS)
     assert tried >= 2 * len(ROLES) * 5 and failures == [], "\n\n".join(failures[:5])
 
 

@@ -11,11 +11,11 @@ import shutil
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
-from schemathesis.core.failures import FailureGroup
 
-from tests.secops.test_api_fuzz import CHECKS, EXAMPLES
+from tests.api_fuzz import fuzz_operations
+from tests.secops.test_api_fuzz import EXAMPLES
 
 from .compliance.conftest import FIXTURES
 
@@ -52,32 +52,15 @@ def test_no_server_error_on_any_compliance_operation(tmp_path, monkeypatch):
     operations = [o for o in operations if o.path.startswith("/compliance")
                   and not (o.method.upper() == "POST" and o.path == "/compliance/reports")]
     assert len(operations) == 6
-    tried, failures = 0, []
-    for operation in operations:
-        fixed = [{"record_id": ready["id"]}, {"record_id": failed.name}] if operation.path_parameters else []
-        for role in ROLES:
-            headers = {"Authorization": f"Bearer {keys[role]}"}
-            # negative cases need a parameter to break: the upload's body is any bytes (the positive cases
-            # already send random ones)
-            inputs = len(operation.path_parameters) + len(operation.query)
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if inputs else (GenerationMode.POSITIVE,):
-                aimed = fixed if mode == GenerationMode.POSITIVE else []
-                strategy = st.one_of(operation.as_strategy(mode),
-                                     *(operation.as_strategy(mode, path_parameters=p) for p in aimed))
+    def cases(operation, mode):
+        fixed = [{"record_id": ready["id"]}, {"record_id": failed.name}] \
+            if operation.path_parameters and mode == GenerationMode.POSITIVE else []
+        return st.one_of(operation.as_strategy(mode), *(operation.as_strategy(mode, path_parameters=p) for p in fixed))
 
-                @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
-                          suppress_health_check=list(HealthCheck))
-                @given(case=strategy)
-                def run(case):
-                    nonlocal tried
-                    tried += 1
-                    response = case.call(headers=headers)
-                    try:
-                        case.validate_response(response, checks=CHECKS, headers=headers)
-                    except FailureGroup as exc:
-                        failures.append(f"{operation.label} as {role} ({mode}): {response.status_code}"
-                                        f" {case.as_curl_command(headers=headers)}\n{str(exc)[:600]}")
-                run()
+    # negative cases need a parameter to break: the upload's body is any bytes (the positive cases already
+    # send random ones)
+    tried, failures = fuzz_operations(operations, keys, ROLES, EXAMPLES, strategy=cases,
+                                      inputs=lambda op: len(op.path_parameters) + len(op.query))
     print(f"schemathesis: {len(operations)} compliance operations, {tried} requests, {len(failures)} failures")
     assert tried >= len(operations) * len(ROLES) * 5
     assert failures == [], "\n\n".join(failures[:10])

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
 from policies.api_tracking import EXTENSION
 from secops.api import ROLES, Tokens, create_app
+from tests.api_fuzz import fuzz_operations
 
 from .test_tracking_api import tracking_state, two_reports  # noqa: F401 (two_reports: a fixture)
 
@@ -36,29 +36,14 @@ def test_no_server_error_on_the_tracking_routes(tmp_path, two_reports):
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [r.ok() for r in schema.get_all_operations() if r.ok().path.startswith("/compliance/")]
         assert len(operations) == 6
-        tried, failures = 0, []
-        for operation in operations:
+        def cases(operation, mode):
             # real names and items now and then (random text rarely names one)
             aimed = [operation.as_strategy(GenerationMode.POSITIVE, query=REAL)] if operation.path == "/compliance/compare" else \
                 [operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"standard": "djcp", "item": "CE-IA-C"})] \
                 if "{item}" in operation.path else []
-            for role in ROLES:
-                headers = {"Authorization": f"Bearer {keys[role]}"}
-                inputs = len(operation.path_parameters) + len(operation.query) + len(operation.body)
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if inputs else (GenerationMode.POSITIVE,):
-                    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
-                              suppress_health_check=list(HealthCheck))
-                    @given(case=st.one_of(operation.as_strategy(mode), *aimed))
-                    def run(case):
-                        nonlocal tried
-                        tried += 1
-                        response = case.call(headers=headers)
-                        try:
-                            case.validate_response(response, checks=CHECKS, headers=headers)
-                        except FailureGroup as exc:
-                            failures.append(f"{operation.label} as {role} ({mode}): {response.status_code}"
-                                            f" {case.as_curl_command(headers=headers)}\n{str(exc)[:600]}")
-                    run()
+            return st.one_of(operation.as_strategy(mode), *aimed)
+
+        tried, failures = fuzz_operations(operations, keys, ROLES, EXAMPLES, checks=CHECKS, strategy=cases)
         print(f"schemathesis: {len(operations)} tracking operations, {tried} requests, {len(failures)} failures")
         assert tried >= len(operations) * len(ROLES) * 5
         assert failures == [], "\n\n".join(failures[:10])
