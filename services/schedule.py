@@ -294,13 +294,7 @@ class Scheduler:
         if running is None:
             return
         running.stopped = True
-        _signal_group(running.proc.pid, signal.SIGTERM)
-        try:
-            code = running.proc.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            _signal_group(running.proc.pid, signal.SIGKILL)
-            code = running.proc.wait()
-        self._finish(running, code)
+        self._finish(running, _end(running.proc))
 
     # -- by hand: blocking ---------------------------------------------------------------------
     def run_now(self, job: PlannedJob, actor: str) -> dict:
@@ -311,12 +305,7 @@ class Scheduler:
             code = running.proc.wait(job.timeout)
         except subprocess.TimeoutExpired:
             running.timed_out = True
-            _signal_group(running.proc.pid, signal.SIGTERM)
-            try:
-                code = running.proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                _signal_group(running.proc.pid, signal.SIGKILL)
-                code = running.proc.wait()
+            code = _end(running.proc)
         except BaseException:  # Ctrl-C: the run is stopped and recorded, not left behind
             running.stopped = True
             _signal_group(running.proc.pid, signal.SIGTERM)
@@ -420,6 +409,16 @@ def is_running(layout: Layout, job: str) -> bool:
             return True
         fcntl.flock(lock, fcntl.LOCK_UN)
     return False
+
+
+def _end(proc: subprocess.Popen) -> int:
+    """SIGTERM to the run's process group, SIGKILL after STOP_GRACE seconds; its exit code."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        return proc.wait()
 
 
 def _signal_group(pgid: int, sig: int) -> None:
