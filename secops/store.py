@@ -13,6 +13,7 @@ first event time): an alert derived again is updated, never stored twice.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import sqlite3
 import threading
@@ -166,15 +167,20 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        if "key" not in {r[1] for r in self.db.execute("PRAGMA table_info(alerts)")}:  # a store from before keys
-            self.db.execute("ALTER TABLE alerts ADD COLUMN key TEXT")
-        self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_key ON alerts(key)")
         self.db.create_function("govctl_in_network", 2, _in_network, deterministic=True)
         self.lock = threading.RLock()
-        self._add_incident_search_columns()
+        # Creating and migrating the schema is check-then-change: two processes opening a new store at once
+        # (the daemon and a reader; seen in CI) both saw a column missing and the second ALTER failed. The
+        # schema is set up under an exclusive lock on a file beside the database.
+        with open(self.path.with_name(self.path.name + ".schema-lock"), "a") as schema_lock:
+            fcntl.flock(schema_lock, fcntl.LOCK_EX)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            if "key" not in {r[1] for r in self.db.execute("PRAGMA table_info(alerts)")}:  # a store from before keys
+                self.db.execute("ALTER TABLE alerts ADD COLUMN key TEXT")
+            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_key ON alerts(key)")
+            self._add_incident_search_columns()
 
     def close(self) -> None:
         self.db.close()
