@@ -10,17 +10,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from core import paths
 from core.errors import BadInput
+from crypto.evidence import MANIFEST as PACK_MANIFEST
 
 from .diff import REPORT_FORMAT
-
-PACK_MANIFEST = "evidence.manifest.json"
-RECORD, RECORD_PACK = "record.json", "pack"   # a console record: its metadata and its pack's folder
-
-
-def directory() -> Path:
-    return paths.STATE / "compliance" / "reports"
+from .records import PACK as RECORD_PACK, RECORD, reports_dir as directory  # the console records' layout
 
 
 def _summary(path: Path) -> dict | None:

@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crypto.audit import entries
-from monitors.specfile import SpecError
 from services.layout import Layout
 from services.schedule import JobBusy, Journal, PlannedJob, Scheduler, is_running, overview
 from services.spec import DEFAULT_SPEC, load_spec, plan_schedules
-from tests.services.test_spec import LAUNCHER, VALUES
+from tests.services.test_spec import LAUNCHER, VALUES, assert_edit_refused
 
 CST = ZoneInfo("Asia/Shanghai")
 
@@ -302,14 +301,7 @@ def test_shipped_schedules_validate_and_plan_with_the_run_folder_left_for_each_r
      "components[0].run[5]: unknown placeholder {run_dir}"),  # a component has no run folder
 ])
 def test_bad_schedules_are_refused_with_file_line_and_key(tmp_path, edit, expected):
-    text = DEFAULT_SPEC.read_text(encoding="utf-8")
-    assert edit[0] in text
-    bad = tmp_path / "components.yaml"
-    bad.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
-    with pytest.raises(SpecError) as error:
-        load_spec(bad)
-    assert expected in str(error.value)
-    assert f"{bad}:" in str(error.value)
+    assert_edit_refused(tmp_path, edit, expected)
 
 
 def _cmdline(proc: Path) -> str:

@@ -69,6 +69,11 @@ def test_backoff_doubles_up_to_its_maximum():
      "components[1].colour: 'colour' is not expected here"),
 ])
 def test_bad_components_are_refused_with_file_line_and_key(tmp_path, edit, expected):
+    assert_edit_refused(tmp_path, edit, expected)
+
+
+def assert_edit_refused(tmp_path, edit: tuple[str, str], expected: str) -> None:
+    """The shipped components.yaml with `edit` made is refused with `expected`, naming the file and line."""
     text = DEFAULT_SPEC.read_text(encoding="utf-8")
     assert edit[0] in text
     bad = tmp_path / "components.yaml"
