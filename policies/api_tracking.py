@@ -1,5 +1,5 @@
-"""The auditors' follow-up pages on the console's API (issue #19): compare two reports on record over
-time, track the remediation of every 不符合 / 部分符合 item, and waive host audit items.
+"""The auditors' follow-up pages on the console's API (issue #19): compare two reports or signed packs
+over time (on record or uploaded), track the remediation of every 不符合 / 部分符合 item, and waive host audit items.
 
 Each route calls the function its CLI command calls — policies.compliance.diff (`govctl comply diff`),
 remediation (`govctl comply remediation list|set`) and assessment (`govctl comply waiver list|add`) —
@@ -12,6 +12,8 @@ import datetime as dt
 
 from core.api_extension import ApiExtension
 
+from .compliance import records
+
 READ, SET, WAIVE = "comply-read", "remediation-set", "waive"
 PERMISSIONS = {
     READ: frozenset({"auditor", "security", "ops"}),   # the same roles as policies/api.py gives it
@@ -20,6 +22,7 @@ PERMISSIONS = {
 }
 ITEM_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 RECORD_NAME = r"^[^/\\\x00]{1,255}$"
+COMPARE_PATH = "/compliance/compare"
 
 
 def _date(name: str, text: str | None) -> str | None:
@@ -35,11 +38,15 @@ def _date(name: str, text: str | None) -> str | None:
 def build(allowed):
     from typing import Literal
 
-    from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query
+    from typing import Optional
+
+    from fastapi import APIRouter, Depends, File, Form, HTTPException, Path as PathParam, Query, UploadFile
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, field_validator
 
     from core.errors import GovctlError
-    from policies.compliance import STANDARDS, assessment, diff, history, remediation
+    from policies.compliance import STANDARDS, assessment, history, remediation
+    from policies.compliance.pack import PackInvalid
     from policies.compliance.catalog import host_catalog, known_items
 
     router = APIRouter(tags=["compliance tracking"])
@@ -85,14 +92,51 @@ def build(allowed):
         """The reports and signed packs on record (state/compliance/reports/), newest first: what can be compared."""
         return {"folder": str(history.directory()), "records": history.listing()}
 
-    @router.get("/compliance/compare")
+    def compared(a, b):
+        """history.compare, or 422 naming the side; a pack failing verification also gets `pack`: its side,
+        file and every changed, missing or added file, for the page to say so in its reader's language."""
+        try:
+            return history.compare(a, b)
+        except PackInvalid as invalid:
+            r = invalid.report
+            return JSONResponse(status_code=422, content={"detail": str(invalid), "pack": {
+                "side": getattr(invalid, "side", None), "source": getattr(invalid, "source", None),
+                "signature_valid": r.signature_valid, "changed": r.changed, "missing": r.missing, "added": r.added}})
+        except GovctlError as exc:  # BadInput, a locked keystore
+            raise refused(exc) from None
+
+    @router.get(COMPARE_PATH)
     def compliance_compare(a: str = record_name("the earlier"), b: str = record_name("the later"), who=Depends(allowed(READ))):
         """`govctl comply diff A B --json` between two entries on record (A the earlier): verdict changes,
         new high-risk findings, changed evidence, the score's movement. Packs are verified first."""
-        try:
-            return diff.compare(diff.load_side(history.resolve(a, "a"), "A"), diff.load_side(history.resolve(b, "b"), "B"))
-        except GovctlError as exc:  # BadInput, a pack that fails verification, a locked keystore
-            raise refused(exc) from None
+        return compared(a, b)
+
+    # compare uploaded packs (h-packcmp): each side an uploaded signed pack or an entry on record
+    def form_record(side: str):
+        return Form(None, min_length=1, max_length=255, pattern=RECORD_NAME,
+                    description=f"the {side} entry on record (instead of {side[-1:]}_pack)")
+
+    @router.post(COMPARE_PATH)
+    def compliance_compare_uploads(
+            a_pack: Optional[UploadFile] = File(None, description="the earlier signed pack (the zip the console "
+                                                                  "downloads, or a zipped `govctl comply pack` directory)"),
+            b_pack: Optional[UploadFile] = File(None, description="the later signed pack (zip)"),
+            a: Optional[str] = form_record("earlier a"), b: Optional[str] = form_record("later b"),
+            who=Depends(allowed(READ))):
+        """`govctl comply diff A B --json` where A and B are uploaded signed packs (multipart: a_pack, b_pack) or
+        entries on record (a, b), one of the two per side. An upload is checked as /compliance/verify checks
+        it (a zip of plain files inside the pack, bounded when inflated) and verified before it is read; a
+        tampered pack is refused (422) naming the side, the file and what changed."""
+        sides = []
+        for side, upload, name in (("A", a_pack, a), ("B", b_pack, b)):
+            field = side.lower()
+            if (upload is None) == (name is None):
+                raise HTTPException(422, f"{side}: give either {field}_pack (an uploaded signed pack, zip) or {field} "
+                                         "(the name of a report or pack on record), " +
+                                    ("not both" if upload is not None else "one of them"))
+            sides.append(name if upload is None else
+                         history.Upload(upload.filename or "", upload.file.read(records.MAX_UPLOAD_BYTES + 1)))
+        return compared(*sides)
 
     @router.get("/compliance/remediation")
     def remediation_list(status: Literal[remediation.STATUSES] | None = None, overdue: bool = False,
@@ -159,4 +203,6 @@ def build(allowed):
     return router
 
 
-EXTENSION = ApiExtension("compliance-tracking", build, PERMISSIONS)
+# the compare route takes two uploaded packs (multipart), each bounded as /compliance/verify bounds one
+EXTENSION = ApiExtension("compliance-tracking", build, PERMISSIONS,
+                         body_limits={COMPARE_PATH: 2 * records.MAX_UPLOAD_BYTES + 64 * 1024})

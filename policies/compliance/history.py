@@ -3,16 +3,25 @@ the console's records (<id>/record.json beside the signed pack in <id>/pack/, ma
 page or `govctl comply record`), signed pack directories (`govctl comply pack`) and report JSON files
 (`govctl comply report --format json`) put there by hand. A side of a comparison is named by its entry
 in this folder, never by a path, so a request cannot reach any other file; packs are verified when
-compared (diff.load_side), not when listed."""
+compared (diff.load_side), not when listed.
+
+`compare` is the console's `govctl comply diff`: each side an entry on record or an uploaded signed pack
+(a zip, checked as the compliance page's uploads are, then verified as the CLI verifies a directory)."""
 from __future__ import annotations
 
 import json
+import re
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from core.errors import BadInput
 from crypto.evidence import MANIFEST as PACK_MANIFEST
 
+from . import diff
 from .diff import REPORT_FORMAT
 from .records import PACK as RECORD_PACK, RECORD, reports_dir as directory  # the console records' layout
 
@@ -88,3 +97,59 @@ def latest_reports(folder: Path | None = None) -> dict[tuple[str, int], tuple[st
         for r in entry["reports"]:
             newest[(r["key"], r["level"])] = (entry["name"], path / r["file"] if path.is_dir() else path)
     return {k: (name, json.loads(file.read_text(encoding="utf-8"))) for k, (name, file) in newest.items()}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded signed pack: the file's name as the sender gave it (only ever echoed) and the zip."""
+    filename: str
+    data: bytes
+
+
+def _shown_name(filename: str | None) -> str:
+    """The uploaded file's base name, printable and short: it is echoed in the diff and in refusals."""
+    name = re.sub(r"[\x00-\x1f\x7f]", "", str(filename or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return (name[:97] + "…" if len(name) > 100 else name) or "upload.zip"
+
+
+def _load_upload(upload: Upload, side: str, scratch: Path, trusted, key: str) -> dict:
+    from . import records
+    from .pack import PackInvalid
+
+    shown = _shown_name(upload.filename)
+    try:
+        directory = records.unpack(upload.data, scratch / side)
+    except BadInput as exc:
+        raise BadInput(f"{side} {shown}: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        raise BadInput(f"{side} {shown}: the upload is a damaged zip file (an entry does not inflate or fails "
+                       "its CRC)") from None
+    try:
+        loaded = diff.load_side(directory, side, trusted, key)
+    except PackInvalid as invalid:  # name the uploaded file, never the scratch folder
+        raise PackInvalid(str(invalid).replace(str(directory), shown), invalid.report) from None
+    except BadInput as exc:
+        raise BadInput(str(exc).replace(str(directory), shown)) from None
+    return dict(loaded, source=shown)
+
+
+def compare(a: str | Upload, b: str | Upload, folder: Path | None = None, trusted: list | None = None,
+            key: str = "evidence") -> dict:
+    """The diff document of `govctl comply diff A B --json` (A the earlier): each side the name of an entry on
+    record or an Upload. Every pack is verified before anything is read from it; a refusal names the side
+    (A or B) and the entry or uploaded file (BadInput, or PackInvalid with each changed, missing or added file)."""
+    from .pack import PackInvalid
+
+    with tempfile.TemporaryDirectory(prefix="govctl-compare-") as scratch:
+        sides = []
+        for side, given in (("A", a), ("B", b)):
+            try:
+                if isinstance(given, Upload):
+                    sides.append(_load_upload(given, side, Path(scratch), trusted, key))
+                else:
+                    sides.append(diff.load_side(resolve(given, side.lower(), folder), side, trusted, key))
+            except PackInvalid as invalid:  # which side and file, for a refusal in the reader's language
+                invalid.side = side
+                invalid.source = _shown_name(given.filename) if isinstance(given, Upload) else given
+                raise
+        return diff.compare(*sides)

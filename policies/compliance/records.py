@@ -245,7 +245,7 @@ def pack_zip(record_id: str) -> tuple[bytes, str]:
     return buffer.getvalue(), f"{record_id}-pack.zip"
 
 
-def _unpack(data: bytes, target: Path) -> Path:
+def unpack(data: bytes, target: Path) -> Path:
     """Extract an uploaded zip into `target` after checking every entry; returns the pack's directory
     (the zip's root, or its one top folder when the pack was zipped as a folder)."""
     if len(data) > MAX_UPLOAD_BYTES:
@@ -296,7 +296,7 @@ def verify_upload(data: bytes, trusted: list | None = None, key: str = "evidence
     every changed, missing or added file. Raises BadInput for what is not a pack at all."""
     try:
         with tempfile.TemporaryDirectory(prefix="govctl-pack-upload-") as scratch:
-            directory = _unpack(data, Path(scratch))
+            directory = unpack(data, Path(scratch))
             try:
                 report = packs.verify(directory, trusted, key)
             except packs.PackInvalid as invalid:
