@@ -35,12 +35,15 @@ def test_no_server_error_on_the_tracking_routes(tmp_path, two_reports):
         app = create_app(tmp_path / "secops.db", tmp_path / "tokens.yaml", extensions=[EXTENSION])
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [r.ok() for r in schema.get_all_operations() if r.ok().path.startswith("/compliance/")]
-        assert len(operations) == 6
+        assert len(operations) == 7  # with POST /compliance/compare (uploaded packs, multipart)
         def cases(operation, mode):
             # real names and items now and then (random text rarely names one)
-            aimed = [operation.as_strategy(GenerationMode.POSITIVE, query=REAL)] if operation.path == "/compliance/compare" else \
-                [operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"standard": "djcp", "item": "CE-IA-C"})] \
-                if "{item}" in operation.path else []
+            if operation.path == "/compliance/compare" and operation.method.upper() == "POST":
+                aimed = [operation.as_strategy(GenerationMode.POSITIVE, body=REAL)]  # both sides on record
+            else:
+                aimed = [operation.as_strategy(GenerationMode.POSITIVE, query=REAL)] if operation.path == "/compliance/compare" else \
+                    [operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"standard": "djcp", "item": "CE-IA-C"})] \
+                    if "{item}" in operation.path else []
             return st.one_of(operation.as_strategy(mode), *aimed)
 
         tried, failures = fuzz_operations(operations, keys, ROLES, EXAMPLES, checks=CHECKS, strategy=cases)

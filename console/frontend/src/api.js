@@ -77,3 +77,23 @@ export async function apiUpload(path, file, type = 'application/zip') {
   if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText, data?.reason)
   return data
 }
+
+// compare uploaded packs (issue #19, h-packcmp): a multipart form (files and fields), answered in JSON; the
+// error keeps the answer's body (`err.body`), e.g. the side and files of a pack that fails verification
+export async function apiForm(path, form) {
+  const headers = { Accept: 'application/json' } // no Content-Type: the browser sets the multipart boundary
+  if (session.csrf) headers['X-CSRF-Token'] = session.csrf
+  let response
+  try {
+    response = await fetch(`/api${path}`, { method: 'POST', headers, credentials: 'same-origin', body: form })
+  } catch (err) {
+    throw new ApiError(0, String(err), 'network')
+  }
+  const data = await response.json().catch(() => null)
+  if (!response.ok) {
+    const err = new ApiError(response.status, data?.detail ?? response.statusText, data?.reason)
+    err.body = data
+    throw err
+  }
+  return data
+}

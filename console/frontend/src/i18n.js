@@ -5,7 +5,7 @@ import en from 'element-plus/es/locale/lang/en'
 
 const messages = {
   'zh-CN': {
-    app: 'govctl 安全运营控制台', overview: '总览', incidents: '安全事件', events: '事件检索', bans: '封禁',
+    app: 'govctl 政务云平台控制台', overview: '总览', incidents: '安全事件', events: '事件检索', bans: '封禁',
     signIn: '登录', signOut: '退出', user: '用户名', password: '密码', language: 'English', zone: '时区',
     required: '{field}不能为空', tooLong: '{field}不能超过 {n} 个字符',
     badCredentials: '用户名或密码错误', locked: '失败次数过多，该账户在此地址已被锁定，请稍后再试',
@@ -139,9 +139,17 @@ const messages = {
     hardenWouldChange: '将变更 {n} 处', hardenControl: '等保控制点', hardenItem: '检查项', hardenExpected: '期望值',
     hardenFound: '实际值', hardenNote: '说明', hardenWaiver: '豁免', hardenWaiverActive: '豁免生效', hardenWaiverExpired: '豁免已过期',
     hardenNoAudit: '尚无主机核查记录：请运行核查（或 govctl audit）', hardenNoCheck: '尚无加固差异预览：请点击“预览加固差异”（或 govctl harden --check）',
+
+    // compare uploaded packs (issue #19, h-packcmp)
+    cmpModeRecord: '存档记录', cmpModeUpload: '上传证据包', cmpPickFile: '请为 {side} 选择要上传的已签名证据包（.zip）',
+    cmpUploadHint: '已签名证据包 zip（合规页下载的证据包，或 govctl comply pack 目录打包）', cmpSources: '对比对象',
+    cmpKind: { pack: '已验签证据包', report: '报告' }, cmpSigner: '签名者',
+    cmpPackInvalid: '证据包 {side}（{file}）验签失败，未做对比：{problems}',
+    cmpBadSignature: '清单签名无效（清单被改动或由其他密钥签名）', cmpPackChanged: '被改动的文件：{files}',
+    cmpPackMissing: '缺失的文件：{files}', cmpPackAdded: '多出的文件：{files}',
   },
   en: {
-    app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
+    app: 'govctl e-government cloud console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
     signIn: 'Sign in', signOut: 'Sign out', user: 'User name', password: 'Password', language: '中文', zone: 'Time zone',
     required: '{field} is required', tooLong: '{field} must be at most {n} characters',
     badCredentials: 'Wrong user name or password', locked: 'Too many failed sign-ins for this user from this address; try again later',
@@ -275,6 +283,14 @@ const messages = {
     hardenWouldChange: '{n} changes', hardenControl: 'MLPS control', hardenItem: 'Item', hardenExpected: 'Expected',
     hardenFound: 'Found', hardenNote: 'Note', hardenWaiver: 'Waiver', hardenWaiverActive: 'Waiver in force', hardenWaiverExpired: 'Waiver expired',
     hardenNoAudit: 'No host audit on record yet: run one (or govctl audit)', hardenNoCheck: 'No harden diff preview yet: click "Preview harden diffs" (or govctl harden --check)',
+
+    // compare uploaded packs (issue #19, h-packcmp)
+    cmpModeRecord: 'On record', cmpModeUpload: 'Upload a pack', cmpPickFile: 'Choose the signed pack (.zip) to upload as {side}',
+    cmpUploadHint: 'A signed pack as a zip (as the Compliance page downloads it, or a zipped govctl comply pack directory)', cmpSources: 'Compared',
+    cmpKind: { pack: 'verified pack', report: 'report' }, cmpSigner: 'signer',
+    cmpPackInvalid: 'Pack {side} ({file}) fails verification; nothing compared: {problems}',
+    cmpBadSignature: 'the manifest signature does not verify (manifest altered or signed by another key)', cmpPackChanged: 'changed: {files}',
+    cmpPackMissing: 'missing: {files}', cmpPackAdded: 'added: {files}',
   },
 }
 
