@@ -146,8 +146,9 @@ def compare(a: str | Upload, b: str | Upload, folder: Path | None = None, truste
             try:
                 if isinstance(given, Upload):
                     sides.append(_load_upload(given, side, Path(scratch), trusted, key))
-                else:
-                    sides.append(diff.load_side(resolve(given, side.lower(), folder), side, trusted, key))
+                else:  # shown by the name it was chosen by, not by its path on the server
+                    sides.append(dict(diff.load_side(resolve(given, side.lower(), folder), side, trusted, key),
+                                      source=given))
             except PackInvalid as invalid:  # which side and file, for a refusal in the reader's language
                 invalid.side = side
                 invalid.source = _shown_name(given.filename) if isinstance(given, Upload) else given

@@ -135,6 +135,7 @@ def test_one_uploaded_pack_against_a_report_on_record(app, packs):
     assert answer.status_code == 200, answer.text
     doc = answer.json()
     assert (doc["a"]["kind"], doc["b"]["kind"], doc["b"]["source"]) == ("report", "pack", "q4.zip")
+    assert doc["a"]["source"] == "djcp-L3-2026Q3.json"  # by the name it was chosen by, not its path on the server
     [r] = doc["reports"]
     assert {c["id"]: c["to"] for c in r["verdict_changes"]}["CE-IA-C"] == NON_COMPLIANT
     # the other way round: the older uploaded pack against the newer report on record
