@@ -290,26 +290,35 @@ def coverage(
 
 @app.command("diff")
 def diff_cmd(
-    a: Path = typer.Argument(..., metavar="A", help="The earlier report (JSON) or signed evidence pack (directory)."),
-    b: Path = typer.Argument(..., metavar="B", help="The later report (JSON) or signed evidence pack (directory)."),
+    a: Path = typer.Argument(..., metavar="A", help="The earlier report (JSON) or signed evidence pack (directory, or the zip the console downloads)."),
+    b: Path = typer.Argument(..., metavar="B", help="The later report (JSON) or signed evidence pack (directory, or the zip the console downloads)."),
     pubkey: Optional[list[str]] = typer.Option(None, "--pubkey", help="Trusted SM2 public key for packs (04… hex); default: the keystore's key."),
     key: str = typer.Option("evidence", "--key", help="Keystore key whose public versions are trusted for packs."),
     json_out: bool = typer.Option(False, "--json", help="Print the difference as JSON."),
 ) -> None:
     """Compare two assessments over time: items whose verdict changed, new high-risk findings,
-    evidence that changed and the score's movement. Packs are verified before they are read.
+    evidence that changed and the score's movement. Packs (directories or zips) are verified before
+    they are read.
 
     Example: govctl comply diff out/djcp-2026Q3.json out/djcp-2026Q4.json
     """
+    import zipfile
+
     from crypto.audit import trusted_keys_from_hex
     from crypto.suite import load_settings
     from govctl.ui import console, print_json
-    from policies.compliance import diff
+    from policies.compliance import diff, history, records
+
+    def side(path: Path):  # a pack's zip is checked and verified as the console's compare page does it
+        if path.is_file() and zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                return history.Upload(path.name, f.read(records.MAX_UPLOAD_BYTES + 1))
+        return path
 
     trusted = None
-    if pubkey and (a.is_dir() or b.is_dir()):
+    if pubkey and any(p.is_dir() or zipfile.is_zipfile(p) for p in (a, b)):
         trusted = trusted_keys_from_hex(pubkey, load_settings().suite.signature)
-    result = diff.compare(diff.load_side(a, "A", trusted, key), diff.load_side(b, "B", trusted, key))
+    result = history.compare(side(a), side(b), trusted=trusted, key=key)
     if json_out:
         print_json(result)
     else:

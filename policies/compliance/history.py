@@ -5,8 +5,9 @@ page or `govctl comply record`), signed pack directories (`govctl comply pack`) 
 in this folder, never by a path, so a request cannot reach any other file; packs are verified when
 compared (diff.load_side), not when listed.
 
-`compare` is the console's `govctl comply diff`: each side an entry on record or an uploaded signed pack
-(a zip, checked as the compliance page's uploads are, then verified as the CLI verifies a directory)."""
+`compare` is `govctl comply diff` for the CLI and the console: each side an entry on record, a report file
+or pack directory (the CLI), or a signed pack's zip (uploaded, or given to the CLI) — a zip is checked as
+the compliance page's uploads are, then verified as the CLI verifies a directory."""
 from __future__ import annotations
 
 import json
@@ -133,11 +134,13 @@ def _load_upload(upload: Upload, side: str, scratch: Path, trusted, key: str) ->
     return dict(loaded, source=shown)
 
 
-def compare(a: str | Upload, b: str | Upload, folder: Path | None = None, trusted: list | None = None,
+def compare(a: str | Path | Upload, b: str | Path | Upload, folder: Path | None = None, trusted: list | None = None,
             key: str = "evidence") -> dict:
-    """The diff document of `govctl comply diff A B --json` (A the earlier): each side the name of an entry on
-    record or an Upload. Every pack is verified before anything is read from it; a refusal names the side
-    (A or B) and the entry or uploaded file (BadInput, or PackInvalid with each changed, missing or added file)."""
+    """The diff document of `govctl comply diff A B --json` (A the earlier), for the CLI and the console alike:
+    each side the name (str) of an entry on record, an Upload (a pack's zip), or a Path the CLI was given (a
+    report JSON file or a pack directory). Every pack is verified before anything is read from it; a refusal
+    names the side (A or B) and the entry or file (BadInput, or PackInvalid with each changed, missing or
+    added file)."""
     from .pack import PackInvalid
 
     with tempfile.TemporaryDirectory(prefix="govctl-compare-") as scratch:
@@ -146,11 +149,13 @@ def compare(a: str | Upload, b: str | Upload, folder: Path | None = None, truste
             try:
                 if isinstance(given, Upload):
                     sides.append(_load_upload(given, side, Path(scratch), trusted, key))
+                elif isinstance(given, Path):
+                    sides.append(diff.load_side(given, side, trusted, key))
                 else:  # shown by the name it was chosen by, not by its path on the server
                     sides.append(dict(diff.load_side(resolve(given, side.lower(), folder), side, trusted, key),
                                       source=given))
             except PackInvalid as invalid:  # which side and file, for a refusal in the reader's language
                 invalid.side = side
-                invalid.source = _shown_name(given.filename) if isinstance(given, Upload) else given
+                invalid.source = _shown_name(given.filename) if isinstance(given, Upload) else str(given)
                 raise
         return diff.compare(*sides)

@@ -128,6 +128,36 @@ def test_two_uploaded_packs_give_the_diff_of_govctl_comply_diff(app, packs):
     assert again.json()["reports"] == cli["reports"]
 
 
+@pytest.mark.slow
+def test_the_cli_on_the_same_zips_prints_the_same_document(app, packs, tmp_path):
+    """`govctl comply diff Q3.zip Q4.zip --json` (the zips the console downloads) is the API's answer, whole;
+    a tampered zip makes it exit 1 naming B, the file and the changed report."""
+    import os
+
+    from tests.conftest import run_govctl
+
+    zips = {}
+    for directory in packs:
+        zips[directory.name] = tmp_path / f"{directory.name}.zip"
+        zips[directory.name].write_bytes(zipped(directory))
+    env = {"GOVCTL_STATE": os.environ["GOVCTL_STATE"], "GOVCTL_CRYPTO_PASSPHRASE": os.environ["GOVCTL_CRYPTO_PASSPHRASE"]}
+    cli = run_govctl("comply", "diff", str(zips["pack-q3"]), str(zips["pack-q4"]), "--json", env=env)
+    assert cli.returncode == 0, cli.stderr
+    answer = upload(app["zhao.lei"], ("pack-q3.zip", zips["pack-q3"].read_bytes()),
+                    ("pack-q4.zip", zips["pack-q4"].read_bytes()))
+    assert answer.json() == json.loads(cli.stdout)
+    text = run_govctl("comply", "diff", str(zips["pack-q3"]), str(zips["pack-q4"]), env=env).stdout
+    assert "B: pack-q4.zip (已验签证据包 verified pack)" in text and "符合 → 不符合  变差 worse" in text
+
+    report = packs[1] / CHANGED_REPORT
+    report.write_text(report.read_text(encoding="utf-8").replace(NON_COMPLIANT, COMPLIANT), encoding="utf-8")
+    zips["pack-q4"].write_bytes(zipped(packs[1]))
+    refused = run_govctl("comply", "diff", str(zips["pack-q3"]), str(zips["pack-q4"]), env=env)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 1 and "B: evidence pack pack-q4.zip fails verification" in said
+    assert f"changed: {CHANGED_REPORT}" in said and "Traceback" not in said
+
+
 def test_one_uploaded_pack_against_a_report_on_record(app, packs):
     _, q4 = packs
     auditor = app["zhao.lei"]
