@@ -1,7 +1,8 @@
-"""The auditors' follow-up pages on the console's API (issue #19): compare two reports or signed packs
-over time (on record or uploaded), track the remediation of every 不符合 / 部分符合 item, and waive host audit items.
+"""The auditors' follow-up pages on the console's API (issue #19): compare two reports or signed packs over
+time (on record or uploaded), track the remediation of every 不符合 / 部分符合 item, and waive host audit
+items.
 
-Each route calls the function its CLI command calls — policies.compliance.diff (`govctl comply diff`),
+Each route calls the function its CLI command calls — policies.compliance.history.compare (`govctl comply diff`),
 remediation (`govctl comply remediation list|set`) and assessment (`govctl comply waiver list|add`) —
 so the console and the terminal cannot disagree. Bodies are bounded and checked field by field (422
 naming the field); what only the catalogs can judge (an unknown item) is refused with the domain's
@@ -36,9 +37,7 @@ def _date(name: str, text: str | None) -> str | None:
 
 
 def build(allowed):
-    from typing import Literal
-
-    from typing import Optional
+    from typing import Literal, Optional
 
     from fastapi import APIRouter, Depends, File, Form, HTTPException, Path as PathParam, Query, UploadFile
     from fastapi.responses import JSONResponse
