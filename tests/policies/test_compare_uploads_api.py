@@ -71,14 +71,15 @@ def clients(tmp_path_factory, _users_template):  # noqa: F811
     return {name: signed_in(app, name) for name in ("zhao.lei", "wang.fang")}
 
 
-@pytest.fixture
-def app(clients, two_reports, tmp_path):  # noqa: F811
-    """The signed-in clients on a fresh state folder (its own keystore) holding the two reports on record."""
+@pytest.fixture(scope="module")
+def app(clients, two_reports, tmp_path_factory):  # noqa: F811
+    """The signed-in clients on this module's state folder (its own keystore) holding the two reports on record."""
     from crypto.audit import AuditLog
 
+    state = tmp_path_factory.mktemp("compare-uploads-state") / "state"
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(tmp_path / "state", patch)
-        folder = tmp_path / "state" / "compliance" / "reports"
+        tracking_state(state, patch)
+        folder = state / "compliance" / "reports"
         folder.mkdir(parents=True)
         for name, text in two_reports.items():
             (folder / name).write_text(text, encoding="utf-8")
@@ -86,11 +87,18 @@ def app(clients, two_reports, tmp_path):  # noqa: F811
         AuditLog._open_logs.clear()
 
 
+@pytest.fixture(scope="module")
+def sealed(app, tmp_path_factory):
+    """The quarter before and after remote administration was broken, as signed pack directories (sealed once)."""
+    folder = tmp_path_factory.mktemp("compare-uploads-packs")
+    return (seal(folder / "pack-q3", COMPLIANT, "2026-09-01T08:00:00+00:00"),
+            seal(folder / "pack-q4", NON_COMPLIANT, "2026-12-01T08:00:00+00:00"))
+
+
 @pytest.fixture
-def packs(app, tmp_path):
-    """The quarter before and after remote administration was broken, as signed pack directories."""
-    return (seal(tmp_path / "pack-q3", COMPLIANT, "2026-09-01T08:00:00+00:00"),
-            seal(tmp_path / "pack-q4", NON_COMPLIANT, "2026-12-01T08:00:00+00:00"))
+def packs(sealed, tmp_path):
+    """This test's copies of the two packs (a test may alter them)."""
+    return tuple(Path(shutil.copytree(directory, tmp_path / directory.name)) for directory in sealed)
 
 
 def upload(client, a=None, b=None):
