@@ -591,11 +591,23 @@ def secops_correlation(ev: Evidence) -> Outcome:
 
 
 def _config(ev: Evidence) -> dict:
+    """The configuration SecOps runs with: the platform component's effective one (`govctl up`), else
+    the configuration file."""
     data = _secops(ev)
-    if not data.get("config_file"):
-        raise Missing("SecOps 未配置（无 state/secops/config.yaml）：配置日志源后重新生成报告，或附上日志平台说明。",
-                      "SecOps has no configuration file: configure its log sources, or attach the log platform's description")
+    if not data.get("config_file") and not data.get("platform_component"):
+        raise Missing("SecOps 未配置（平台未启动且无 state/secops/config.yaml）：执行 `govctl up` 或配置日志源后重新生成报告，"
+                      "或附上日志平台说明。",
+                      "SecOps is neither run by the platform nor configured: `govctl up`, or configure its log sources, "
+                      "or attach the log platform's description")
     return data["config"]
+
+
+def _config_origin(ev: Evidence) -> str:
+    component = _secops(ev).get("platform_component")
+    if component:
+        state = f"，运行状态 {component['state']}" if component.get("state") else ""
+        return f"平台组件 secops 的生效配置（{' '.join(component['run'][-8:])}{state}）"
+    return f"配置文件 {_secops(ev).get('config_file')}"
 
 
 @check("secops.retention")
@@ -604,7 +616,7 @@ def secops_retention(ev: Evidence) -> Outcome:
     cfg = data["config"]
     days = cfg.get("retention_days")
     ok = days is not None and float(days) >= DJCP_RETENTION_DAYS
-    where = data.get("config_file") or "默认配置"
+    where = _config_origin(ev) if data.get("platform_component") or data.get("config_file") else "默认配置"
     return _outcome(ok, "secops.json#config.retention_days",
                     f"安全日志保留 {days} 天、事件保留 {cfg.get('incident_retention_days')} 天（{where}），"
                     f"不少于 {DJCP_RETENTION_DAYS} 天，配置 schema 拒绝更短的值。",
@@ -618,7 +630,7 @@ def secops_sources(ev: Evidence) -> Outcome:
     syslog = {k: v for k, v in (cfg.get("syslog") or {}).items() if k in ("udp", "tcp") and v}
     names = [f"{s['name']}({s.get('format', 'auto')})" for s in sources] + [f"syslog/{k}:{v}" for k, v in syslog.items()]
     return _outcome(bool(names), "secops.json#config.sources",
-                    f"集中采集 {len(names)} 个日志源：{', '.join(names)}。",
+                    f"集中采集 {len(names)} 个日志源：{', '.join(names)}（{_config_origin(ev)}）。",
                     "SecOps 没有配置任何日志源。", "在 SecOps 配置 sources 或 syslog 接收端。")
 
 

@@ -248,14 +248,37 @@ def _incident_store(path: Path) -> dict:
     return {"exists": True, "path": str(path), "alerts": alerts, "incidents": states, "stale_open": stale}
 
 
+def platform_secops() -> dict | None:
+    """The SecOps component of the platform `govctl up` brought up (its recorded command line in
+    <state>/platform/platform.json and, when the supervisor reported it, its state), or None when no
+    platform was brought up here."""
+    record_path = paths.STATE / "platform" / "platform.json"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        component = next(c for c in record["components"] if c.get("name") == "secops" and c.get("kind") == "service")
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+    state = None
+    try:
+        status = json.loads((paths.STATE / "platform" / "status.json").read_text(encoding="utf-8"))
+        state = status["services"]["secops"].get("state")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {"record": str(record_path), "run": [str(a) for a in component["run"]], "state": state}
+
+
 def collect_secops() -> dict:
     try:
         from secops.config import DEFAULT_CONFIG_PATH, load_config
+        from secops.effective import from_command, summary
         from secops.stores import sqlite_path
     except ImportError as exc:
         return unavailable("secops", "secops", "SecOps 层未安装：附上日志审计与入侵检测平台的说明。",
                            "SecOps is not installed: attach the log audit and intrusion detection records", str(exc))
-    config = load_config()
+    # the platform's daemon runs with the effective configuration of its command line (issue 19); without
+    # a platform, the configuration file alone
+    component = platform_secops()
+    config = from_command(component["run"]) if component else load_config()
     rules_dir = paths.ROOT / "secops" / "rules"
     templates = paths.ROOT / "secops" / "es" / "templates.yaml"
     ecs_fields = []
@@ -264,8 +287,11 @@ def collect_secops() -> dict:
         ecs_fields = sorted(doc["templates"]["events"]["mappings"]["properties"])
     public = {k: config.get(k) for k in ("retention_days", "incident_retention_days", "sources", "syslog",
                                         "response", "enforcer", "bundled_rules", "store")}
-    return ok("secops", "secops config, secops/rules, incident store",
+    source = ("the platform's secops component (platform.json), secops/rules, incident store" if component
+              else "secops config, secops/rules, incident store")
+    return ok("secops", source,
               {"config_file": str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None,
+               "platform_component": component, "effective": summary(config) if component else None,
                "config": public, "rules": _sigma_rules(rules_dir) if config.get("bundled_rules", True) else [],
                "ecs_fields": ecs_fields, "store": _incident_store(sqlite_path(config))
                if sqlite_path(config) else {"exists": False, "path": "elasticsearch (not collected yet)"}})
