@@ -20,7 +20,7 @@ from typing import Callable
 from core import paths, yamlfile
 from infra.outputs import StackOutputs, read_stack_outputs
 
-LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent")
+LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent", "documents")
 GOVCTL = str(Path(sys.executable).with_name("govctl"))
 COMMAND_TIMEOUT = 300
 
@@ -390,12 +390,29 @@ def collect_intent(path: Path | None = None) -> dict:
     return ok("intent", source, data)
 
 
+# ---------------------------------------------------------------- declared documents (issue 19)
+def collect_documents(path: Path | None = None) -> dict:
+    """The declared document register with each file's SM3 digest as found. A broken register is bad
+    input (raised), like a broken intent file."""
+    from . import documents
+
+    source = str(path or documents.default_path())
+    data = documents.evidence(path)
+    if data is None:
+        return unavailable("documents", source,
+                           f"未登记文档（{source} 不存在）：按 policies/documents.example.yaml 登记安全管理制度、应急预案、"
+                           "容量记录、迁移方案等已批准文档（路径、SM3 摘要、批准人、复审日期）后，这些条目可自动判定。",
+                           f"no document register ({source} is absent): declare the approved documents (path, SM3 "
+                           "digest, approver, review date) as in policies/documents.example.yaml")
+    return ok("documents", source, data)
+
+
 # ---------------------------------------------------------------- all layers
 def collect(stack: str, host_audit: Path | None = None, host_limit: str | None = None, level: int = 3,
             progress: Callable[[str], None] = lambda layer: None) -> dict[str, dict]:
-    """Every layer's evidence from the running environment (hosts audited at `level`). The intent
-    is read first: a broken intent file is bad input before the slow collection starts."""
-    layers = {"intent": collect_intent()}
+    """Every layer's evidence from the running environment (hosts audited at `level`). The intent and
+    the document register are read first: a broken one is bad input before the slow collection starts."""
+    layers = {"intent": collect_intent(), "documents": collect_documents()}
     progress("stack")
     layers["stack"] = collect_stack(stack)
     exported = layers["stack"].get("data", {}).get("outputs")
