@@ -594,7 +594,7 @@ def _config(ev: Evidence) -> dict:
     """The configuration SecOps runs with: the platform component's effective one (`govctl up`), else
     the configuration file."""
     data = _secops(ev)
-    if not data.get("config_file") and not data.get("platform_component"):
+    if not data.get("config_file") and not data.get("effective"):
         raise Missing("SecOps 未配置（平台未启动且无 state/secops/config.yaml）：执行 `govctl up` 或配置日志源后重新生成报告，"
                       "或附上日志平台说明。",
                       "SecOps is neither run by the platform nor configured: `govctl up`, or configure its log sources, "
@@ -604,7 +604,7 @@ def _config(ev: Evidence) -> dict:
 
 def _config_origin(ev: Evidence) -> str:
     component = _secops(ev).get("platform_component")
-    if component:
+    if component and _secops(ev).get("effective"):
         state = f"，运行状态 {component['state']}" if component.get("state") else ""
         return f"平台组件 secops 的生效配置（{' '.join(component['run'][-8:])}{state}）"
     return f"配置文件 {_secops(ev).get('config_file')}"
@@ -616,7 +616,7 @@ def secops_retention(ev: Evidence) -> Outcome:
     cfg = data["config"]
     days = cfg.get("retention_days")
     ok = days is not None and float(days) >= DJCP_RETENTION_DAYS
-    where = _config_origin(ev) if data.get("platform_component") or data.get("config_file") else "默认配置"
+    where = _config_origin(ev) if data.get("effective") or data.get("config_file") else "默认配置"
     return _outcome(ok, "secops.json#config.retention_days",
                     f"安全日志保留 {days} 天、事件保留 {cfg.get('incident_retention_days')} 天（{where}），"
                     f"不少于 {DJCP_RETENTION_DAYS} 天，配置 schema 拒绝更短的值。",

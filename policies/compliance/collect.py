@@ -278,7 +278,13 @@ def collect_secops() -> dict:
     # the platform's daemon runs with the effective configuration of its command line (issue 19); without
     # a platform, the configuration file alone
     component = platform_secops()
-    config = from_command(component["run"]) if component else load_config()
+    config = None
+    if component:
+        try:
+            config = from_command(component["run"])
+        except Exception as exc:  # e.g. the stack is down: its outputs cannot be read; the file's config then
+            component["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    config = config or load_config()
     rules_dir = paths.ROOT / "secops" / "rules"
     templates = paths.ROOT / "secops" / "es" / "templates.yaml"
     ecs_fields = []
@@ -291,7 +297,8 @@ def collect_secops() -> dict:
               else "secops config, secops/rules, incident store")
     return ok("secops", source,
               {"config_file": str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None,
-               "platform_component": component, "effective": summary(config) if component else None,
+               "platform_component": component,
+               "effective": summary(config) if component and "error" not in component else None,
                "config": public, "rules": _sigma_rules(rules_dir) if config.get("bundled_rules", True) else [],
                "ecs_fields": ecs_fields, "store": _incident_store(sqlite_path(config))
                if sqlite_path(config) else {"exists": False, "path": "elasticsearch (not collected yet)"}})

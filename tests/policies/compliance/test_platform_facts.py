@@ -97,3 +97,15 @@ def test_a_broken_command_line_is_refused_naming_it(run, expected):
     with pytest.raises(ConfigError) as refused:
         from_command(run)
     assert expected in str(refused.value)
+
+
+def test_a_component_whose_configuration_cannot_be_rebuilt_falls_back_to_the_file(tmp_path, monkeypatch):
+    """The platform was brought up once but its stack is gone: the layer still carries the rules and the
+    store, says why, and the log-source items wait for a person again."""
+    platform_state(tmp_path, monkeypatch, ["govctl", "secops", "run", "--stack", "no-such-stack"], state=None)
+    doc = collect.collect_secops()
+    assert doc["status"] == "ok" and doc["data"]["effective"] is None
+    assert "no-such-stack" in doc["data"]["platform_component"]["error"]
+    layers = fixture_layers()
+    layers["secops"]["data"].update({k: doc["data"][k] for k in ("config", "platform_component", "effective")})
+    assert item(evaluate("djcp", layers), "CL-MC-C")["verdict"] == MANUAL
