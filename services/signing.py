@@ -4,13 +4,15 @@ The keystore's root key comes, in this order, from GOVCTL_CRYPTO_ROOT_KEY_FILE,
 GOVCTL_CRYPTO_PASSPHRASE_FILE, GOVCTL_CRYPTO_PASSPHRASE (the user's choice), else the default root
 key file <state>/keys/root.key (crypto.keystore.root_from_environment). When none is set and no
 keystore exists yet, `up` creates that file (32 random bytes, mode 0600) and opens the keystore with
-it, so drill reports, evidence packs and the audit log are signed without extra steps.
+it, so drill reports, evidence packs and the audit log are signed without extra steps. The audit
+trail's checkpoint key (crypto.audit.AUDIT_KEY) is created then too.
 """
 from __future__ import annotations
 
 import os
 
 from core.errors import GovctlError
+from crypto.audit import AUDIT_KEY
 from crypto.keystore import Keystore, create_root_key_file, default_path, default_root_key_path
 
 ENV_ROOTS = ("GOVCTL_CRYPTO_ROOT_KEY_FILE", "GOVCTL_CRYPTO_PASSPHRASE_FILE", "GOVCTL_CRYPTO_PASSPHRASE")
@@ -34,10 +36,13 @@ def ensure_signing() -> dict:
         create_root_key_file(root_file)
         root, where, created = "root key file", str(root_file), True
     try:
-        Keystore.open(events=None)  # creates the keystore on first use; proves the root key opens it
+        keystore = Keystore.open(events=None)  # creates the keystore on first use; proves the root key opens it
+        # the audit trail's checkpoint key exists from the first up, so the trail is verifiable (and the
+        # compliance evidence decided) before the first hourly checkpoint
+        keystore.ensure_key(AUDIT_KEY, "signing")
     except GovctlError as exc:
         return {"state": "down", "root": root, "path": where, "created": created, "why": str(exc)}
     note = (f"root key file {where}: back it up (without it the keystore and its keys are lost)"
             if where and root == "root key file" else f"keystore root {root}")
     return {"state": "up", "root": root, "path": where, "created": created, "why": note,
-            "keystore": str(default_path())}
+            "keystore": str(default_path()), "audit_key": AUDIT_KEY}

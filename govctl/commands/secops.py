@@ -221,13 +221,13 @@ def run(
     """
     from secops.daemon import Runner, install_stop_handlers, stderr_log
     from secops.stores import store_kind
-    cfg = load_enforcing(config, stack)
+    from secops.config import ConfigError
+    from secops.effective import effective_config
+    try:  # the same function gives the compliance evidence this daemon's configuration (secops/effective.py)
+        cfg = effective_config(config, stack, source)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
     sources = list(cfg["sources"])
-    for spec in source:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise BadInput(f"--source {spec!r} must be NAME=PATH, e.g. auth=/var/log/auth.log")
-        sources.append({"name": name, "path": path})
     if not sources and not (cfg["syslog"].get("udp") or cfg["syslog"].get("tcp")):
         raise BadInput("no inputs: add `sources:` or `syslog:` to the config, or pass --source NAME=PATH")
     if workers is not None and workers < 1:

@@ -591,11 +591,23 @@ def secops_correlation(ev: Evidence) -> Outcome:
 
 
 def _config(ev: Evidence) -> dict:
+    """The configuration SecOps runs with: the platform component's effective one (`govctl up`), else
+    the configuration file."""
     data = _secops(ev)
-    if not data.get("config_file"):
-        raise Missing("SecOps 未配置（无 state/secops/config.yaml）：配置日志源后重新生成报告，或附上日志平台说明。",
-                      "SecOps has no configuration file: configure its log sources, or attach the log platform's description")
+    if not data.get("config_file") and not data.get("effective"):
+        raise Missing("SecOps 未配置（平台未启动且无 state/secops/config.yaml）：执行 `govctl up` 或配置日志源后重新生成报告，"
+                      "或附上日志平台说明。",
+                      "SecOps is neither run by the platform nor configured: `govctl up`, or configure its log sources, "
+                      "or attach the log platform's description")
     return data["config"]
+
+
+def _config_origin(ev: Evidence) -> str:
+    component = _secops(ev).get("platform_component")
+    if component and _secops(ev).get("effective"):
+        state = f"，运行状态 {component['state']}" if component.get("state") else ""
+        return f"平台组件 secops 的生效配置（{' '.join(component['run'][-8:])}{state}）"
+    return f"配置文件 {_secops(ev).get('config_file')}"
 
 
 @check("secops.retention")
@@ -604,7 +616,7 @@ def secops_retention(ev: Evidence) -> Outcome:
     cfg = data["config"]
     days = cfg.get("retention_days")
     ok = days is not None and float(days) >= DJCP_RETENTION_DAYS
-    where = data.get("config_file") or "默认配置"
+    where = _config_origin(ev) if data.get("effective") or data.get("config_file") else "默认配置"
     return _outcome(ok, "secops.json#config.retention_days",
                     f"安全日志保留 {days} 天、事件保留 {cfg.get('incident_retention_days')} 天（{where}），"
                     f"不少于 {DJCP_RETENTION_DAYS} 天，配置 schema 拒绝更短的值。",
@@ -618,7 +630,7 @@ def secops_sources(ev: Evidence) -> Outcome:
     syslog = {k: v for k, v in (cfg.get("syslog") or {}).items() if k in ("udp", "tcp") and v}
     names = [f"{s['name']}({s.get('format', 'auto')})" for s in sources] + [f"syslog/{k}:{v}" for k, v in syslog.items()]
     return _outcome(bool(names), "secops.json#config.sources",
-                    f"集中采集 {len(names)} 个日志源：{', '.join(names)}。",
+                    f"集中采集 {len(names)} 个日志源：{', '.join(names)}（{_config_origin(ev)}）。",
                     "SecOps 没有配置任何日志源。", "在 SecOps 配置 sources 或 syslog 接收端。")
 
 
@@ -1194,3 +1206,46 @@ def intent_no_mail(ev: Evidence) -> Outcome:
                        "更正预期声明，并为邮件系统部署反垃圾邮件网关。", "intent.json#intent.absent")
     return Outcome(NOT_APPLICABLE, f"预期声明没有邮件系统（{_intent(ev)['intent']['approved_by']} 批准），栈中也没有邮件主机：垃圾邮件防范不适用。",
                    None, "intent.json#intent.absent")
+
+
+# ---------------------------------------------------------------- declared documents (issue 19)
+DECLARED = "由声明决定 decided by declaration"
+
+
+def _document_verdict(entry: dict, today: dt.date) -> tuple[str, str, str | None]:
+    """(verdict, detail, remediation) of one declared document as the collection found it."""
+    facts = entry.get("found") or {}
+    name = f"《{entry['title']}》（{entry['path']}）"
+    approval = f"批准人 {entry['approved_by']}（{entry['approved_on']}），下次复审 {entry['next_review']}"
+    if not facts.get("exists"):
+        return (NON_COMPLIANT, f"{DECLARED}：登记的文档 {name}不存在（missing file）。",
+                "把文档放回登记的位置，或更新文档登记（state/compliance/documents.yaml）。")
+    if facts.get("error"):
+        return MANUAL, f"{DECLARED}：文档 {name} 无法校验：{facts['error']}，请人工核对。", None
+    if facts.get("sm3") != entry["sm3"]:
+        return (NON_COMPLIANT, f"{DECLARED}：文档 {name} 的 SM3 摘要与登记不符（digest changed：登记 {entry['sm3'][:16]}…，"
+                f"实际 {facts.get('sm3', '')[:16]}…），修改后未重新批准。",
+                "修订后的文档经批准后，在文档登记中更新其 SM3 摘要、批准人和批准日期。")
+    if dt.date.fromisoformat(entry["approved_on"]) > today:
+        return (NON_COMPLIANT, f"{DECLARED}：文档 {name} 的批准日期 {entry['approved_on']} 晚于今天，尚未批准。",
+                "文档批准后再登记批准日期。")
+    if dt.date.fromisoformat(entry["next_review"]) < today:
+        return (NON_COMPLIANT, f"{DECLARED}：文档 {name} 复审逾期（review overdue：应于 {entry['next_review']} 前复审）；{approval}。",
+                "按期复审文档，并在文档登记中更新批准日期和下次复审日期。")
+    return (COMPLIANT, f"{DECLARED}：{name} 存在且 SM3 摘要一致（{entry['sm3'][:16]}…），{approval}。"
+            "文档内容由批准人负责，本平台只核对其存在、完整性和时效。", None)
+
+
+def document_outcome(ev: Evidence, standard: str, item: str, today: dt.date | None = None) -> Outcome | None:
+    """The verdict of the documents declared for `item` of `standard` (None when the register declares
+    none, or no register was collected: the item's manual prompt stays open)."""
+    doc = ev.layers.get("documents")
+    if not doc or doc.get("status") != "ok":
+        return None
+    entries = [d for d in doc["data"]["documents"] if item in (d.get("answers") or {}).get(standard, [])]
+    if not entries:
+        return None
+    judged = [_document_verdict(d, today or dt.date.today()) for d in entries]
+    remediation = "；".join(r for _, _, r in judged if r) or None
+    return Outcome(combine([v for v, _, _ in judged]), " ".join(d for _, d, _ in judged), remediation,
+                   "documents.json#" + ",".join(d["id"] for d in entries))

@@ -20,7 +20,7 @@ from typing import Callable
 from core import paths, yamlfile
 from infra.outputs import StackOutputs, read_stack_outputs
 
-LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent")
+LAYERS = ("stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent", "documents")
 GOVCTL = str(Path(sys.executable).with_name("govctl"))
 COMMAND_TIMEOUT = 300
 
@@ -248,14 +248,43 @@ def _incident_store(path: Path) -> dict:
     return {"exists": True, "path": str(path), "alerts": alerts, "incidents": states, "stale_open": stale}
 
 
+def platform_secops() -> dict | None:
+    """The SecOps component of the platform `govctl up` brought up (its recorded command line in
+    <state>/platform/platform.json and, when the supervisor reported it, its state), or None when no
+    platform was brought up here."""
+    record_path = paths.STATE / "platform" / "platform.json"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        component = next(c for c in record["components"] if c.get("name") == "secops" and c.get("kind") == "service")
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+    state = None
+    try:
+        status = json.loads((paths.STATE / "platform" / "status.json").read_text(encoding="utf-8"))
+        state = status["services"]["secops"].get("state")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {"record": str(record_path), "run": [str(a) for a in component["run"]], "state": state}
+
+
 def collect_secops() -> dict:
     try:
         from secops.config import DEFAULT_CONFIG_PATH, load_config
+        from secops.effective import from_command, summary
         from secops.stores import sqlite_path
     except ImportError as exc:
         return unavailable("secops", "secops", "SecOps 层未安装：附上日志审计与入侵检测平台的说明。",
                            "SecOps is not installed: attach the log audit and intrusion detection records", str(exc))
-    config = load_config()
+    # the platform's daemon runs with the effective configuration of its command line (issue 19); without
+    # a platform, the configuration file alone
+    component = platform_secops()
+    config = None
+    if component:
+        try:
+            config = from_command(component["run"])
+        except Exception as exc:  # e.g. the stack is down: its outputs cannot be read; the file's config then
+            component["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    config = config or load_config()
     rules_dir = paths.ROOT / "secops" / "rules"
     templates = paths.ROOT / "secops" / "es" / "templates.yaml"
     ecs_fields = []
@@ -264,8 +293,12 @@ def collect_secops() -> dict:
         ecs_fields = sorted(doc["templates"]["events"]["mappings"]["properties"])
     public = {k: config.get(k) for k in ("retention_days", "incident_retention_days", "sources", "syslog",
                                         "response", "enforcer", "bundled_rules", "store")}
-    return ok("secops", "secops config, secops/rules, incident store",
+    source = ("the platform's secops component (platform.json), secops/rules, incident store" if component
+              else "secops config, secops/rules, incident store")
+    return ok("secops", source,
               {"config_file": str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None,
+               "platform_component": component,
+               "effective": summary(config) if component and "error" not in component else None,
                "config": public, "rules": _sigma_rules(rules_dir) if config.get("bundled_rules", True) else [],
                "ecs_fields": ecs_fields, "store": _incident_store(sqlite_path(config))
                if sqlite_path(config) else {"exists": False, "path": "elasticsearch (not collected yet)"}})
@@ -364,12 +397,29 @@ def collect_intent(path: Path | None = None) -> dict:
     return ok("intent", source, data)
 
 
+# ---------------------------------------------------------------- declared documents (issue 19)
+def collect_documents(path: Path | None = None) -> dict:
+    """The declared document register with each file's SM3 digest as found. A broken register is bad
+    input (raised), like a broken intent file."""
+    from . import documents
+
+    source = str(path or documents.default_path())
+    data = documents.evidence(path)
+    if data is None:
+        return unavailable("documents", source,
+                           f"未登记文档（{source} 不存在）：按 policies/documents.example.yaml 登记安全管理制度、应急预案、"
+                           "容量记录、迁移方案等已批准文档（路径、SM3 摘要、批准人、复审日期）后，这些条目可自动判定。",
+                           f"no document register ({source} is absent): declare the approved documents (path, SM3 "
+                           "digest, approver, review date) as in policies/documents.example.yaml")
+    return ok("documents", source, data)
+
+
 # ---------------------------------------------------------------- all layers
 def collect(stack: str, host_audit: Path | None = None, host_limit: str | None = None, level: int = 3,
             progress: Callable[[str], None] = lambda layer: None) -> dict[str, dict]:
-    """Every layer's evidence from the running environment (hosts audited at `level`). The intent
-    is read first: a broken intent file is bad input before the slow collection starts."""
-    layers = {"intent": collect_intent()}
+    """Every layer's evidence from the running environment (hosts audited at `level`). The intent and
+    the document register are read first: a broken one is bad input before the slow collection starts."""
+    layers = {"intent": collect_intent(), "documents": collect_documents()}
     progress("stack")
     layers["stack"] = collect_stack(stack)
     exported = layers["stack"].get("data", {}).get("outputs")

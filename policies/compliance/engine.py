@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from . import COMPLIANT, MANUAL, NON_COMPLIANT, NOT_APPLICABLE, PARTIAL, VERDICT_EN
 from .assessment import Assessment, waiver_active
 from .catalog import Catalog, CatalogError, Check, Item, automation, parse_check, validate as validate_document
-from .checks import CHECKS, Evidence, Missing, Outcome, combine, host_outcome, pack_outcome, secops_rules_outcome
+from .checks import (CHECKS, Evidence, Missing, Outcome, combine, document_outcome, host_outcome, pack_outcome,
+                     secops_rules_outcome)
 from .freshness import Limits, layer_ages
 
 # The checks that take the catalog's parameter (ids, a clause); `manual` is a person's; every other
@@ -132,9 +133,19 @@ def evaluate_item(item: Item, catalog: Catalog, evidence: Evidence, assessment: 
     results: list[CheckResult] = []
     open_prompts: list[str] = []
     attachments = assessment.attachments_for(catalog.key, item.id)
+    # a manual check is answered by a person's attachment, else by the declared document register (issue 19)
+    declared = None if attachments else document_outcome(evidence, catalog.key, item.id, today)
     for check in item.checks:
         if check.kind == "manual":
-            if not attachments:
+            if declared is not None:
+                result = CheckResult("document", "documents", False, declared.verdict, declared.detail,
+                                     declared.remediation, declared.source)
+                age = (ages or {}).get("documents")
+                results.append(_stale(result, age) if age and age["stale"] else result)
+                if result.verdict == MANUAL:
+                    open_prompts.append(result.detail)
+                declared = None  # one result however many manual prompts the item has
+            elif not attachments and not any(r.check == "document" for r in results):
                 open_prompts.append(check.param["zh"])
                 results.append(CheckResult("manual", "manual", False, MANUAL, check.param["zh"]))
             continue

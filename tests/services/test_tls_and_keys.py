@@ -135,3 +135,19 @@ def test_an_existing_passphrase_keystore_is_not_replaced(bare_state, monkeypatch
     monkeypatch.setenv("GOVCTL_CRYPTO_PASSPHRASE", "the user's own passphrase 口令")
     given = ensure_signing()
     assert given["state"] == "up" and given["root"] == "given by GOVCTL_CRYPTO_PASSPHRASE"
+
+
+def test_first_up_creates_the_audit_trails_checkpoint_key_so_the_trail_verifies(bare_state):
+    """Issue 19: the compliance evidence verifies the audit trail right after the first up (no hourly
+    checkpoint yet), which needs the `audit` signing key."""
+    from crypto import audit
+    from crypto.keystore import Keystore
+    from services.signing import ensure_signing
+
+    result = ensure_signing()
+    assert result["state"] == "up" and result["audit_key"] == audit.AUDIT_KEY
+    keystore = Keystore.open(events=None)
+    assert keystore.describe(audit.AUDIT_KEY)["purpose"] == "signing"
+    versions = keystore.public_keys(audit.AUDIT_KEY)
+    ensure_signing()  # a second up keeps the same key
+    assert Keystore.open(events=None).public_keys(audit.AUDIT_KEY).keys() == versions.keys() == {1}

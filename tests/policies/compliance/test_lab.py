@@ -25,7 +25,8 @@ def collected(lab, tmp_path_factory):
 
 def test_every_layer_is_collected_or_says_what_to_do(collected):
     _, status, layers = collected
-    assert set(status) == {"stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent"}
+    assert set(status) == {"stack", "firewall", "platform", "hosts", "monitoring", "secops", "crypto", "drills", "intent",
+                           "documents"}
     for name, s in status.items():
         assert s["status"] == "ok" or s["prompt"], name
 
