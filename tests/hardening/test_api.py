@@ -56,22 +56,25 @@ def seed_store(folder):
     return Engine(cfg, open_store(cfg), dry_run=True)
 
 
+class PlaybookResult:
+    status, rc = "failed", 4
+
+
+def fake_run_playbook(playbook, inventory, extravars, limit, check, forks, run_id, on_progress=None):
+    """Ansible's events for web-1.prod (reachable) and bastion-1.prod (unreachable), fed to the real EventSink."""
+    sink = runner.EventSink(runner.hosts_matching(inventory, limit), on_progress)
+    for host in sink.hosts:
+        for event in events(host, reachable=host.startswith("web-")):
+            sink(event)
+            time.sleep(0.002)
+    return sink, PlaybookResult()
+
+
 @pytest.fixture
 def fake_ansible(monkeypatch, tmp_path):
     """State in tmp_path; Ansible's events for web-1.prod (reachable) and bastion-1.prod (unreachable)."""
     monkeypatch.setattr(paths, "STATE", tmp_path / "state")
-
-    class Result:
-        status, rc = "failed", 4
-
-    def run_playbook(playbook, inventory, extravars, limit, check, forks, run_id, on_progress=None):
-        sink = runner.EventSink(runner.hosts_matching(inventory, limit), on_progress)
-        for host in sink.hosts:
-            for event in events(host, reachable=host.startswith("web-")):
-                sink(event)
-                time.sleep(0.002)
-        return sink, Result()
-    monkeypatch.setattr(runner, "run_playbook", run_playbook)
+    monkeypatch.setattr(runner, "run_playbook", fake_run_playbook)
 
 
 def audit(kind="audit", limit=f"{WEB},{BASTION}") -> dict:
@@ -337,27 +340,36 @@ threading.Event().wait()
 """
 
 
-def test_a_job_running_when_its_console_died_reads_interrupted_not_running(tmp_path, monkeypatch):
-    """A console process starts a job and is killed mid-run: while it lives, another console sees the job
-    running and refuses a second one; once it is dead, the job reads interrupted (kept so on disk)."""
+def console_dies_while_a_job_runs(state, while_running=lambda job_id: None) -> str:
+    """A real console process (state folder `state`) starts a job and is killed (SIGKILL) mid-run; its job id."""
     import os
     import signal
     import subprocess
     import sys
 
-    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
-    dying = subprocess.Popen([sys.executable, "-c", CONSOLE_THAT_DIES, str(tmp_path / "state")],
+    dying = subprocess.Popen([sys.executable, "-c", CONSOLE_THAT_DIES, str(state)],
                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
     try:
         job_id = dying.stdout.readline().strip()
         assert len(job_id) == 12, job_id
+        while_running(job_id)
+    finally:
+        dying.send_signal(signal.SIGKILL)
+        dying.wait(timeout=30)
+    return job_id
+
+
+def test_a_job_running_when_its_console_died_reads_interrupted_not_running(tmp_path, monkeypatch):
+    """A console process starts a job and is killed mid-run: while it lives, another console sees the job
+    running and refuses a second one; once it is dead, the job reads interrupted (kept so on disk)."""
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+
+    def while_running(job_id):
         other = hardening_api.Jobs(run=run_on_test_outputs)
         assert other.get(job_id)["state"] == "running"
         with pytest.raises(RuntimeError, match=f"job {job_id} .* is still running"):
             other.start("audit", 3, WEB, "lab", "li.na")
-    finally:
-        dying.send_signal(signal.SIGKILL)
-        dying.wait(timeout=30)
+    job_id = console_dies_while_a_job_runs(tmp_path / "state", while_running)
     def no_hosts(*args, **kwargs):
         raise LookupError("no host answers in this test")
     restarted = hardening_api.Jobs(run=no_hosts)

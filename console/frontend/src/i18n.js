@@ -139,6 +139,10 @@ const messages = {
     hardenWouldChange: '将变更 {n} 处', hardenControl: '等保控制点', hardenItem: '检查项', hardenExpected: '期望值',
     hardenFound: '实际值', hardenNote: '说明', hardenWaiver: '豁免', hardenWaiverActive: '豁免生效', hardenWaiverExpired: '豁免已过期',
     hardenNoAudit: '尚无主机核查记录：请运行核查（或 govctl audit）', hardenNoCheck: '尚无加固差异预览：请点击“预览加固差异”（或 govctl harden --check）',
+
+    // hardening jobs kept across console restarts (issue #19, ops)
+    hardenJob_interrupted: '已中断', hardenPastJobs: '历史任务', hardenJobStarted: '开始时间', hardenJobKind: '类型',
+    hardenJobBy: '发起人', hardenJobReport: '报告', hardenOpenReport: '查看报告',
   },
   en: {
     app: 'govctl security console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -275,6 +279,10 @@ const messages = {
     hardenWouldChange: '{n} changes', hardenControl: 'MLPS control', hardenItem: 'Item', hardenExpected: 'Expected',
     hardenFound: 'Found', hardenNote: 'Note', hardenWaiver: 'Waiver', hardenWaiverActive: 'Waiver in force', hardenWaiverExpired: 'Waiver expired',
     hardenNoAudit: 'No host audit on record yet: run one (or govctl audit)', hardenNoCheck: 'No harden diff preview yet: click "Preview harden diffs" (or govctl harden --check)',
+
+    // hardening jobs kept across console restarts (issue #19, ops)
+    hardenJob_interrupted: 'interrupted', hardenPastJobs: 'Past jobs', hardenJobStarted: 'Started', hardenJobKind: 'Kind',
+    hardenJobBy: 'Started by', hardenJobReport: 'Report', hardenOpenReport: 'Open report',
   },
 }
 
