@@ -2,7 +2,8 @@
 under an earlier console and a harden --check whose console process was killed mid-run are on record; the page
 of a new console shows the newest job (the check) as 已中断 with why, lists both under 历史任务, and opens the
 audit job's report from the list. The reports are the real report code's (tests/hardening/test_api.py feeds it
-Ansible's events for web-1.prod)."""
+Ansible's events for web-1.prod). Here rather than in tests/console: tests.hardening already reads tests.console's
+helpers, and the import-linter contract forbids a cycle."""
 from __future__ import annotations
 
 import pytest
@@ -10,12 +11,12 @@ import pytest
 from core import paths
 from hardening import api as hardening_api
 from hardening import runner
-from tests.hardening.test_api import WEB, console_dies_while_a_job_runs, fake_run_playbook, run_on_test_outputs
+from tests.console.browser import chromium, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
+from tests.console.conftest import add_users, seed_store
+from tests.console.test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
 from tests.monitors.helpers import wait_for
 
-from .browser import IMG, chromium, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
-from .conftest import add_users, seed_store
-from .test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
+from .test_api import WEB, console_dies_while_a_job_runs, fake_run_playbook, run_on_test_outputs
 
 pytestmark = pytest.mark.slow
 
