@@ -14,6 +14,7 @@ Run under the shared lock with a lab prefix of its own, e.g.
 from __future__ import annotations
 
 import ssl
+import time
 
 import httpx
 import pytest
@@ -134,12 +135,16 @@ def test_a_cut_standby_link_is_down_on_the_topology_while_its_primary_stays_up(p
     wait_for(lambda: links()[STANDBY] == "up", 120, f"standby link {STANDBY} up", interval=2)
     target = LabTarget(StackOutputs.from_dict(lab))
     target.set_link(STANDBY, up=False)  # what the drills' cut_link does
+    cut_at = time.monotonic()
     try:
         cut = wait_for(lambda: (now := links())[STANDBY] == "down" and now, 60, f"{STANDBY} down once cut", interval=2)
+        print(f"\n{STANDBY} down on the topology {time.monotonic() - cut_at:.1f} s after the cut")
         assert cut[ITS_PRIMARY] == "up"  # the primary beside it still answers its pings
         health = next(link for link in ops_api.get("ops/topology").json()["links"] if link["name"] == STANDBY)
         assert health["health"]["succeeding"] == 0 and health["health"]["probes"] == 2
     finally:
         target.set_link(STANDBY, up=True)
         target.restore_routes()
+    restored_at = time.monotonic()
     wait_for(lambda: links()[STANDBY] == "up", 60, f"{STANDBY} up again once restored", interval=2)
+    print(f"{STANDBY} up again {time.monotonic() - restored_at:.1f} s after the restore")
