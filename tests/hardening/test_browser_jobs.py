@@ -55,5 +55,6 @@ def test_after_a_restart_the_page_lists_past_jobs_and_shows_the_killed_one_inter
     assert page.get_by_test_id(f"job-{done['id']}").inner_text() == "已完成"
     page.get_by_test_id(f"job-report-{done['id']}").click()
     page.get_by_test_id("hardening-run-info").filter(has_text=done["run_id"]).wait_for()
+    assert page.get_by_test_id("hardening-run-info").inner_text().startswith("报告")  # that job's, not "the latest"
     assert page.get_by_test_id(f"hardening-row-{WEB}").is_visible()
     watch.assert_clean()
