@@ -242,11 +242,13 @@ class Databases:
 
 @dataclass(frozen=True)
 class Link:
-    """An inter-center link: its two centers, its role and its two ends (namespace, device)."""
+    """An inter-center link: its two centers, its role, its two ends (namespace, device) and, from
+    the lab, each end's address (in the order of `between`; empty when not exported)."""
 
     between: tuple[str, str]
     role: str
     ends: tuple[tuple[str, str], ...]
+    addresses: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, value: Any, path: str) -> "Link":
@@ -260,7 +262,10 @@ class Link:
         pairs = tuple(_strs(e, f"{path}.ends[{i}]") for i, e in enumerate(ends))
         if any(len(p) != 2 for p in pairs):
             raise _fail(f"{path}.ends", "holds an end that is not [namespace, device]")
-        return cls((between[0], between[1]), _str(r["role"], f"{path}.role"), pairs)
+        addresses = _strs(r["addresses"], f"{path}.addresses") if r.get("addresses") is not None else ()
+        if addresses and len(addresses) != 2:
+            raise _fail(f"{path}.addresses", f"names {len(addresses)} addresses, not one per end")
+        return cls((between[0], between[1]), _str(r["role"], f"{path}.role"), pairs, addresses)
 
 
 @dataclass(frozen=True)

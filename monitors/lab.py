@@ -20,7 +20,8 @@ def _url(base: str, path: str) -> str:
 def targets_from_stack_outputs(outputs: StackOutputs, *, first_port: int = 19200,
                                db_user: str = "postgres", passfile: str | None = None) -> dict[str, Any]:
     """centers → services/endpoints, the service address, one vantage point per namespace in
-    `vantage_points` (metrics on 127.0.0.1 from `first_port`), and the databases."""
+    `vantage_points` (metrics on 127.0.0.1 from `first_port`), the inter-center links (pinged end to
+    end from the inside vantage points) and the databases."""
     if not outputs.vantage_points:
         raise BadInput(f"the stack outputs have no vantage_points (backend {outputs.backend}): "
                        "monitoring probes from the lab-shaped outputs (docs/stack-outputs.md)")
@@ -46,6 +47,14 @@ def targets_from_stack_outputs(outputs: StackOutputs, *, first_port: int = 19200
                             "kind": "outside" if name in outside else "inside"}
                      for i, (name, ns) in enumerate(sorted(outputs.vantage_points.items()))},
     }
+    links = {name: {"role": link.role,
+                    "ends": [{"center": center, "address": address,
+                              # an inside vantage point is named after its center (docs/stack-outputs.md)
+                              **({"vantage": center} if center in inside else {})}
+                             for center, address in zip(link.between, link.addresses)]}
+             for name, link in sorted(outputs.links.items()) if link.addresses}
+    if links:
+        targets["links"] = links
     if service:
         endpoints = [{"name": f"{service_name}-ipv4", "url": _url(service.url, HEALTH_PATH)}]
         if service.ipv6:

@@ -4,10 +4,11 @@ Topology: centers → zones → hosts, the inter-center links and the service ad
 (`infra.outputs`), each with its health as monitoring's Prometheus measures it now:
 - a host: the share of vantage points whose probe of it succeeds (all → up, none → down, some →
   degraded); a host no probe targets (a bastion) is "unknown";
-- a link: the probes that cross it — a vantage point inside one center probing a target in the other
-  (the inside vantage points probe every center's database). The primary link carries that traffic,
-  so it gets the measurement; a standby link carries none while the primary is up and stays
-  "unknown" (nothing measures it on its own);
+- a link: its own measurement — the inside vantage point of each end's center pings the far end's
+  address, which only that link reaches (monitors.targets.link_probes), so a standby link that
+  carries no traffic is up or down by itself. Without link probes (a monitor configured before they
+  existed, outputs without link addresses) a primary link falls back to the probes that cross it (a
+  vantage point inside one center probing a target in the other) and a standby link is "unknown";
 - replication: each standby's lag and whether it streams and is ready for DR;
 - the service address: which center answers it now (`govctl:center:serving`, citizens' view).
 Prometheus unreachable (or the monitor not running) → every health is "unknown" and the reason is
@@ -27,7 +28,7 @@ from infra.outputs import StackOutputs
 from . import names, prom_api
 from .availability import parse_time, report, report_sources
 from .slo import SLOSpec
-from .targets import SERVICE_ADDRESS_CENTER
+from .targets import LINK_SERVICE, LINK_TARGET_PREFIX, SERVICE_ADDRESS_CENTER
 
 UP, DOWN, DEGRADED, UNKNOWN = "up", "down", "degraded", "unknown"
 MAX_PERIOD_DAYS = 92  # a quarter: longer periods (a range query per 10,000 SLI steps) belong to the CLI
@@ -96,13 +97,21 @@ def _host_health(fqdn: str, live: LiveHealth) -> dict:
             "succeeding": sum(1 for v in results if v >= 0.5)}
 
 
-def _link_health(between: tuple[str, str], role: str, live: LiveHealth, primary_pairs: set) -> dict:
+def _link_health(name: str, between: tuple[str, str], role: str, live: LiveHealth,
+                 primary_pairs: set) -> dict:
+    if not live.reachable:
+        return {"status": UNKNOWN, "probes": 0, "succeeding": 0, "measured_by": None}
+    own = [v for (_, _, service, target), v in live.probes.items()
+           if service == LINK_SERVICE and target == f"{LINK_TARGET_PREFIX}{name}"]
+    if own:
+        return {"status": _verdict(own), "probes": len(own), "succeeding": sum(1 for v in own if v >= 0.5),
+                "measured_by": "pings across the link"}
     a, b = between
     if role != "primary" or frozenset(between) not in primary_pairs:
         return {"status": UNKNOWN, "probes": 0, "succeeding": 0,
                 "measured_by": None}
-    crossing = [v for (vantage, center, _, _), v in live.probes.items()
-                if (vantage, center) in ((a, b), (b, a))]
+    crossing = [v for (vantage, center, service, _), v in live.probes.items()
+                if (vantage, center) in ((a, b), (b, a)) and service != LINK_SERVICE]
     return {"status": _verdict(crossing), "probes": len(crossing),
             "succeeding": sum(1 for v in crossing if v >= 0.5), "measured_by": "probes between the centers"}
 
@@ -121,10 +130,10 @@ def topology(stack: str, outputs: StackOutputs, live: LiveHealth) -> dict:
             zones.append({"name": "", "kind": "", "subnets": [], "hosts": loose})
         centers.append({"name": name, "role": center.role, "site": center.site, "zones": zones,
                         "database_primary": None if not live.reachable else name in live.primary})
-    # one primary link per pair of centers gets the probes crossing it
+    # without link probes, one primary link per pair of centers gets the probes crossing it
     primary_pairs = {frozenset(link.between) for link in outputs.links.values() if link.role == "primary"}
     links = [{"name": name, "between": list(link.between), "role": link.role,
-              "health": _link_health(link.between, link.role, live, primary_pairs)}
+              "health": _link_health(name, link.between, link.role, live, primary_pairs)}
              for name, link in outputs.links.items()]
     service = None
     if outputs.service:

@@ -1,4 +1,5 @@
-"""The probe exporter: one vantage point probing HTTP(S) and TCP endpoints, exposed to Prometheus.
+"""The probe exporter: one vantage point probing HTTP(S) and TCP endpoints and pinging (ICMP echo)
+addresses, exposed to Prometheus.
 
 Every cycle probes all targets concurrently (bounded by `concurrency`), each under its own timeout,
 so a hung endpoint fails on time and never holds up the others. Results are labelled by vantage,
@@ -43,7 +44,7 @@ log = logging.getLogger("govctl.probe")
 @dataclass(frozen=True)
 class Target:
     name: str
-    kind: str  # http | https | tcp
+    kind: str  # http | https | tcp | icmp
     center: str
     service: str
     timeout: float
@@ -87,6 +88,12 @@ def load_probe_config(path: str | Path) -> ProbeConfig:
         if timeout >= interval:
             doc.problem(f"{p}.timeout", f"timeout {timeout:g} s is not shorter than the interval "
                                         f"{interval:g} s; a probe must end before the next cycle")
+        if t["kind"] == "icmp":
+            if "host" not in t:
+                doc.problem(p, "an icmp target needs host: the address to ping")
+                continue
+            targets.append(Target(t["name"], "icmp", t["center"], t["service"], timeout, t["host"], 0))
+            continue
         if t["kind"] == "tcp":
             if "address" not in t:
                 doc.problem(p, "a tcp target needs address: HOST:PORT")
@@ -176,12 +183,24 @@ async def _tcp_connect(t: Target) -> Result:
     return Result(True, 0)
 
 
+async def _icmp_echo(t: Target) -> Result:
+    """One echo request (a raw socket: the exporter runs as root to enter its namespace). icmplib
+    rather than our own packet code: it matches replies to requests and handles IPv4 and IPv6."""
+    import icmplib
+
+    # a little under the probe's own timeout, so a lost echo reads "no_reply", not "timeout"
+    reply = await icmplib.async_ping(t.host, count=1, timeout=t.timeout * 0.9, privileged=True)
+    return Result(True, 0) if reply.is_alive else Result(False, 0, "no_reply")
+
+
+_EXCHANGES = {"tcp": _tcp_connect, "icmp": _icmp_echo, "http": _http_exchange, "https": _http_exchange}
+
+
 async def probe(t: Target) -> Result:
     """One probe under its timeout; never raises."""
     start = time.monotonic()
     try:
-        result = await asyncio.wait_for(_tcp_connect(t) if t.kind == "tcp" else _http_exchange(t),
-                                        timeout=t.timeout)
+        result = await asyncio.wait_for(_EXCHANGES[t.kind](t), timeout=t.timeout)
     except Exception as exc:  # every failure is a result with a reason, never a crash of the cycle
         result = Result(False, 0, _reason(exc))
     result.seconds = time.monotonic() - start

@@ -17,6 +17,8 @@ from .specfile import Document, load_document
 
 SCHEMA = Path(__file__).with_name("targets.schema.yaml")
 SERVICE_ADDRESS_CENTER = "service-address"
+LINK_SERVICE = "inter-center-link"  # the service label of link probes: no SLO reads it
+LINK_TARGET_PREFIX = "link:"  # a link probe's target label: link:<link name>
 DEFAULTS = {
     "prometheus": "127.0.0.1:19090",
     "alertmanager": "127.0.0.1:19093",
@@ -63,6 +65,15 @@ def _check(doc: Document) -> None:
             if v not in data["vantages"]:
                 doc.problem(f"{path}.vantages", f"vantage point {v!r} is not declared under vantages; "
                                                 f"use one of {', '.join(data['vantages'])}")
+    for name, link in data.get("links", {}).items():
+        for i, end in enumerate(link["ends"]):
+            if "vantage" in end and end["vantage"] not in data["vantages"]:
+                doc.problem(f"links.{name}.ends[{i}].vantage",
+                            f"vantage point {end['vantage']!r} is not declared under vantages")
+    for center, c in data["centers"].items():
+        if LINK_SERVICE in c["services"]:
+            doc.problem(f"centers.{center}.services.{LINK_SERVICE}",
+                        f"{LINK_SERVICE!r} is reserved for the link probes; rename the service")
     if SERVICE_ADDRESS_CENTER in data["centers"]:
         doc.problem(f"centers.{SERVICE_ADDRESS_CENTER}", f"{SERVICE_ADDRESS_CENTER!r} is reserved for "
                                                          "the service address; rename the center")
@@ -126,11 +137,26 @@ def probe_configs(targets: Targets, spec: SLOSpec) -> dict[str, dict]:
         probes += [(e, _probe_target(SERVICE_ADDRESS_CENTER, sa["service"], e,
                                      sa.get("served_by_header", "X-Center"))) for e in sa["endpoints"]]
     timeout = min(parse_duration(settings["probe_timeout"]), spec.interval * 0.8)
+    links = link_probes(targets)
     return {name: {"vantage": name, "listen": v["listen"], "interval": format_duration(spec.interval),
                    "timeout": format_duration(timeout),
                    "concurrency": settings["probe_concurrency"],
-                   "targets": [t for e, t in probes if name in e.get("vantages", [name])]}
+                   "targets": [t for e, t in probes if name in e.get("vantages", [name])]
+                   + links.get(name, [])}
             for name, v in data["vantages"].items()}
+
+
+def link_probes(targets: Targets) -> dict[str, list[dict]]:
+    """vantage → its link probes: from each end's vantage point, a ping of the far end's address."""
+    probes: dict[str, list[dict]] = {}
+    for name, link in sorted(targets.data.get("links", {}).items()):
+        near_far = (link["ends"], link["ends"][::-1])
+        for near, far in zip(*near_far):
+            if "vantage" in near:
+                probes.setdefault(near["vantage"], []).append(
+                    {"name": f"{LINK_TARGET_PREFIX}{name}", "center": far["center"],
+                     "service": LINK_SERVICE, "kind": "icmp", "host": far["address"]})
+    return probes
 
 
 def replication_config(targets: Targets, spec: SLOSpec) -> dict | None:

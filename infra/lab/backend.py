@@ -229,7 +229,10 @@ def _outputs(topo, plan, active, primary_host, db_host) -> dict[str, Any]:
         "vantage_points": {**{o.name: outside_ns(o.name) for o in topo.outside},
                            **{h.center: h.ns for h in plan.hosts if "monitor" in h.roles}},
         "links": {v.name[len("link-"):]: {"between": list(link.between), "role": link.role,
-                                           "ends": [[v.ns_a, v.if_a], [v.ns_b, v.if_b]]}
+                                           "ends": [[v.ns_a, v.if_a], [v.ns_b, v.if_b]],
+                                           # each end's IPv4 address: monitoring pings across the link
+                                           "addresses": [v.addrs_a[0].split("/")[0],
+                                                         v.addrs_b[0].split("/")[0]]}
                   for v in plan.veths if v.name.startswith("link-")
                   for link in topo.links if v.name == f"link-{link.name}"},
         "allowlist": mgmt,

@@ -55,7 +55,8 @@ def test_ops_sees_the_topology_with_live_health(ops_server, watched):
     assert "部分故障 (3/5)" in page.get_by_test_id("host-web-1.remote").inner_text()
     assert health(page, "host-bastion-1.prod") == "unknown"
     assert health(page, "link-prod-remote-a") == "down" and "故障" in page.get_by_test_id("link-prod-remote-a").inner_text()
-    assert health(page, "link-prod-samecity-a") == "up" and health(page, "link-prod-samecity-b") == "unknown"
+    assert health(page, "link-prod-samecity-a") == "up" and health(page, "link-prod-samecity-b") == "up"
+    assert health(page, "link-prod-remote-b") == "down"  # a standby link measured on its own
     assert page.get_by_test_id("served-by").inner_text() == "prod"
     assert page.get_by_test_id("center-prod").get_by_test_id("serving-center").count() == 1
     replication = page.get_by_test_id("replication").inner_text()
@@ -69,7 +70,7 @@ def test_ops_sees_insufficient_data_right_after_monitoring_starts(ops_server, wa
     sign_in(page, ops_server, "wang.fang")
     page.get_by_test_id("nav-availability").click()
     verdict = page.get_by_test_id("availability-verdict")
-    verdict.wait_for()
+    verdict.wait_for(timeout=60_000)  # a 30-day report took 22 s at load 28 on the shared 2-core machine
     assert verdict.get_attribute("data-verdict") == "insufficient_data" and verdict.inner_text() == "数据不足"
     rows = page.get_by_test_id("availability-rows").locator("tbody tr")
     assert rows.count() == 3

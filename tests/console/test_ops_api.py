@@ -64,7 +64,10 @@ def test_topology_shows_three_centers_their_hosts_links_and_replication_with_liv
     links = {l["name"]: (l["role"], l["health"]["status"]) for l in data["links"]}
     assert links["prod-remote-a"] == ("primary", "down")
     assert links["prod-samecity-a"] == ("primary", "up") and links["samecity-remote-a"] == ("primary", "up")
-    assert links["prod-samecity-b"] == ("standby", "unknown")
+    # every link by its own pings: a standby that carries no traffic too
+    assert links["prod-samecity-b"] == ("standby", "up") and links["prod-remote-b"] == ("standby", "down")
+    standby = by_name(data["links"], "prod-samecity-b")["health"]
+    assert standby["probes"] == 2 and standby["measured_by"] == "pings across the link"
     assert data["service"]["serving"] == ["prod"] and data["service"]["status"] == "up"
     replication = {r["standby"]: r for r in data["replication"]}
     assert replication["samecity"]["status"] == "up" and replication["samecity"]["lag_seconds"] == 0.4

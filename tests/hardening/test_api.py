@@ -56,22 +56,25 @@ def seed_store(folder):
     return Engine(cfg, open_store(cfg), dry_run=True)
 
 
+class PlaybookResult:
+    status, rc = "failed", 4
+
+
+def fake_run_playbook(playbook, inventory, extravars, limit, check, forks, run_id, on_progress=None):
+    """Ansible's events for web-1.prod (reachable) and bastion-1.prod (unreachable), fed to the real EventSink."""
+    sink = runner.EventSink(runner.hosts_matching(inventory, limit), on_progress)
+    for host in sink.hosts:
+        for event in events(host, reachable=host.startswith("web-")):
+            sink(event)
+            time.sleep(0.002)
+    return sink, PlaybookResult()
+
+
 @pytest.fixture
 def fake_ansible(monkeypatch, tmp_path):
     """State in tmp_path; Ansible's events for web-1.prod (reachable) and bastion-1.prod (unreachable)."""
     monkeypatch.setattr(paths, "STATE", tmp_path / "state")
-
-    class Result:
-        status, rc = "failed", 4
-
-    def run_playbook(playbook, inventory, extravars, limit, check, forks, run_id, on_progress=None):
-        sink = runner.EventSink(runner.hosts_matching(inventory, limit), on_progress)
-        for host in sink.hosts:
-            for event in events(host, reachable=host.startswith("web-")):
-                sink(event)
-                time.sleep(0.002)
-        return sink, Result()
-    monkeypatch.setattr(runner, "run_playbook", run_playbook)
+    monkeypatch.setattr(runner, "run_playbook", fake_run_playbook)
 
 
 def audit(kind="audit", limit=f"{WEB},{BASTION}") -> dict:
@@ -295,3 +298,109 @@ def test_govctl_audit_and_harden_check_keep_their_report_for_the_console(fake_an
     checked = CliRunner().invoke(cli, ["harden", "--check", "--limit", WEB, "--json"])
     assert records.latest("check")["run_id"] == json.loads(checked.stdout)["run_id"]
     assert [r["kind"] for r in records.listing()] == ["check", "audit"]
+
+
+def test_a_restarted_console_lists_past_jobs_and_their_reports(fake_ansible, tmp_path, users_file):
+    """Each job's record is kept beside the reports: a new console (a new Jobs, as after a restart) lists the
+    finished job, newest first, with the run id whose matrix it can open."""
+    engine = seed_store(tmp_path)
+
+    def console():
+        ext = hardening_api.extension(waivers_in_force, jobs=hardening_api.Jobs(run=run_on_test_outputs),
+                                      check_start=preflight_on_test_outputs)
+        return create_console_app(engine.store, tmp_path / "tokens.yaml", users_file, engine.decisions,
+                                  static_dir=tmp_path / "no-assets", extensions=[ext])
+    ops = signed_in(console(), "wang.fang")
+    audit_job = wait_job(ops, ops.post("/api/hardening/jobs", json={"kind": "audit", "limit": WEB}).json()["id"])
+    check_job = wait_job(ops, ops.post("/api/hardening/jobs", json={"kind": "check", "limit": WEB}).json()["id"])
+    assert (hardening_api.jobs_dir() / f"{audit_job['id']}.json").is_file()
+
+    auditor = signed_in(console(), "zhao.lei")  # the console restarted
+    listed = auditor.get("/api/hardening/jobs").json()["jobs"]
+    assert [(j["id"], j["kind"], j["state"], j["started_by"]) for j in listed] == [
+        (check_job["id"], "check", "done", "wang.fang"), (audit_job["id"], "audit", "done", "wang.fang")]
+    assert listed[1]["run_id"] == audit_job["run_id"] and listed[1]["hosts"][WEB]["status"] == "ok"
+    assert "owner" not in listed[0]
+    assert auditor.get(f"/api/hardening/jobs/{audit_job['id']}").json() == listed[1]
+    matrix = auditor.get("/api/hardening/matrix", params={"run_id": audit_job["run_id"]})
+    assert matrix.status_code == 200 and [h["name"] for h in matrix.json()["hosts"]] == [WEB]
+    assert auditor.get(f"/api/hardening/diffs?run_id={check_job['run_id']}").json()["hosts"][WEB]["changes"]
+    engine.store.close()
+
+
+CONSOLE_THAT_DIES = """
+import sys, threading
+from core import paths
+from pathlib import Path
+paths.STATE = Path(sys.argv[1])
+from hardening import api
+jobs = api.Jobs(run=lambda *a, **k: threading.Event().wait())  # a run that never ends: the console dies first
+print(jobs.start("audit", 3, "web-1.prod", "lab", "wang.fang")["id"], flush=True)
+threading.Event().wait()
+"""
+
+
+def console_dies_while_a_job_runs(state, while_running=lambda job_id: None) -> str:
+    """A real console process (state folder `state`) starts a job and is killed (SIGKILL) mid-run; its job id."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    dying = subprocess.Popen([sys.executable, "-c", CONSOLE_THAT_DIES, str(state)],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+    try:
+        job_id = dying.stdout.readline().strip()
+        assert len(job_id) == 12, job_id
+        while_running(job_id)
+    finally:
+        dying.send_signal(signal.SIGKILL)
+        dying.wait(timeout=30)
+    return job_id
+
+
+def test_a_job_running_when_its_console_died_reads_interrupted_not_running(tmp_path, monkeypatch):
+    """A console process starts a job and is killed mid-run: while it lives, another console sees the job
+    running and refuses a second one; once it is dead, the job reads interrupted (kept so on disk)."""
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+
+    def while_running(job_id):
+        other = hardening_api.Jobs(run=run_on_test_outputs)
+        assert other.get(job_id)["state"] == "running"
+        with pytest.raises(RuntimeError, match=f"job {job_id} .* is still running"):
+            other.start("audit", 3, WEB, "lab", "li.na")
+    job_id = console_dies_while_a_job_runs(tmp_path / "state", while_running)
+    def no_hosts(*args, **kwargs):
+        raise LookupError("no host answers in this test")
+    restarted = hardening_api.Jobs(run=no_hosts)
+    job = restarted.get(job_id)
+    assert job["state"] == "interrupted" and "stopped while this job ran" in job["error"]
+    assert [j["state"] for j in restarted.listing()] == ["interrupted"]
+    on_disk = json.loads((hardening_api.jobs_dir() / f"{job_id}.json").read_text())
+    assert on_disk["state"] == "interrupted"
+    started = restarted.start("audit", 3, WEB, "lab", "li.na")  # nothing runs any more: a new job may start
+    assert started["state"] == "running"
+    for _ in range(200):
+        if restarted.get(started["id"])["state"] != "running":
+            break
+        time.sleep(0.02)
+    assert restarted.get(started["id"])["state"] == "failed"
+
+
+def test_a_reused_process_id_does_not_keep_a_dead_consoles_job_running(tmp_path, monkeypatch):
+    """The record names its console by pid AND the kernel's start time of that process: another process that
+    got the same pid later is not that console."""
+    import os
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+    folder = hardening_api.jobs_dir()
+    folder.mkdir(parents=True)
+    record = {"id": "0123456789ab", "kind": "check", "level": 3, "limit": None, "stack": "lab",
+              "started_by": "wang.fang", "started": time.time() - 60, "finished": None, "state": "running",
+              "hosts": {WEB: {"tasks": 3, "task": "x", "status": "running", "changed": 1, "failed": 0}},
+              "run_id": None, "unreachable": [], "failed": [], "error": None,
+              "owner": {"pid": os.getpid(), "process_started": "1"}}  # this pid, but not this process
+    (folder / "0123456789ab.json").write_text(json.dumps(record))
+    (folder / "fedcba987654.json").write_text("{not json")  # a damaged record is skipped, not fatal
+    job = hardening_api.Jobs().get("0123456789ab")
+    assert job["state"] == "interrupted" and job["hosts"][WEB]["tasks"] == 3  # the progress it had is kept
+    assert [j["id"] for j in hardening_api.Jobs().listing()] == ["0123456789ab"]

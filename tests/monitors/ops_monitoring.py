@@ -1,7 +1,8 @@
 """A real Prometheus (free port, no lab) whose rules record the series monitoring's exporters and generated
 rules would hold for the lab of tests/monitors/fixtures/lab-outputs.json, in a known state: web-1.remote fails
-from the internet, the prod ↔ remote path is cut, the asynchronous standby (remote) does not stream, prod serves
-the service address, and the page burn-rate alert fires for remote. For the ops pages' tests."""
+from the internet, the prod ↔ remote path is cut (both its links: their pings fail), the asynchronous standby
+(remote) does not stream, prod serves the service address, and the page burn-rate alert fires for remote. For the
+ops pages' tests."""
 from __future__ import annotations
 
 import contextlib
@@ -15,6 +16,7 @@ import yaml
 from infra.outputs import StackOutputs
 from monitors import names
 from monitors.slo import load_slo_spec
+from monitors.targets import LINK_SERVICE, LINK_TARGET_PREFIX
 from tests.monitors.helpers import free_port, stop_process, wait_for
 
 LAB_OUTPUTS = Path(__file__).with_name("fixtures") / "lab-outputs.json"
@@ -23,6 +25,7 @@ OUTSIDE = ("internet", "egov-net")
 # (vantage, target) probes that fail: the internet's to web-1.remote, and every probe across the prod ↔ remote path
 FAILING = {("internet", "web-1.remote"), ("prod", "web-1.remote"), ("prod", "db-1.remote"),
            ("remote", "web-1.prod"), ("remote", "db-1.prod")}
+CUT_LINKS = {"prod-remote-a", "prod-remote-b"}  # the pings across them fail from both ends
 
 
 def lab_outputs() -> dict:
@@ -57,6 +60,11 @@ def rules() -> dict:
                 recorded.append(_record(names.PROBE_SUCCESS, 0 if (vantage, f"db-1.{center}") in FAILING else 1,
                                         {"vantage": vantage, "center": center, "service": "database",
                                          "target": f"db-1.{center}"}))
+    for name, link in lab_outputs()["links"].items():  # each end's inside vantage pings the far end
+        for near, far in (link["between"], link["between"][::-1]):
+            recorded.append(_record(names.PROBE_SUCCESS, 0 if name in CUT_LINKS else 1,
+                                    {"vantage": near, "center": far, "service": LINK_SERVICE,
+                                     "target": f"{LINK_TARGET_PREFIX}{name}"}))
     recorded += [
         _record(names.CENTER_SERVING, 1, {"service": slo.name, "center": "prod"}),
         _record(names.PG_IS_PRIMARY, 1, {"center": "prod"}),

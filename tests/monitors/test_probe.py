@@ -189,3 +189,42 @@ def test_exporter_probes_from_inside_a_network_namespace(tmp_path, namespace):
         stop_process(proc)
         outside.stop()
         host_only.stop()
+
+
+@pytest.mark.root
+def test_an_icmp_probe_measures_a_link_and_a_cut_link_fails(tmp_path, namespace):
+    """A link probe: from the namespace, ping the far end of its veth (only that link reaches it) → 1; set the
+    link down (as the drills' cut_link does) → 0 with reason no_reply; back up → 1 again."""
+    import os
+    port = free_port()
+    config = tmp_path / "probe.yaml"
+    config.write_text(yaml.safe_dump({
+        "vantage": "prod", "listen": f"127.0.0.1:{port}", "interval": "1s", "timeout": "500ms",
+        "targets": [{"name": "link:prod-samecity-b", "kind": "icmp", "host": "198.18.254.1",
+                     "center": "samecity", "service": "inter-center-link"}]}))
+    proc = subprocess.Popen(exporter_command(config, netns=namespace), stderr=subprocess.PIPE, text=True)
+    link = f"gvt{os.getpid()}a"  # the host's end of the namespace's veth (the fixture's name)
+
+    def success():
+        return by_target(scrape(f"http://127.0.0.1:{port}/metrics")["govctl_probe_success"],
+                         "govctl_probe_success").get("link:prod-samecity-b")
+
+    try:
+        wait_for(lambda: success() == 1, 15, "the ping across the link")
+        subprocess.run(["ip", "link", "set", link, "down"], check=True)
+        wait_for(lambda: success() == 0, 15, "the ping to fail once the link is cut")
+        failures = scrape(f"http://127.0.0.1:{port}/metrics")["govctl_probe_failures"]
+        reasons = {s.labels["reason"] for s in failures if s.name == "govctl_probe_failures_total"}
+        assert reasons and reasons <= {"no_reply", "timeout"}, reasons
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+        wait_for(lambda: success() == 1, 15, "the ping to answer again once the link is back")
+    finally:
+        stop_process(proc)
+
+
+def test_an_icmp_target_without_an_address_is_refused(tmp_path):
+    config = write_config(tmp_path / "p.yaml", [{"name": "link:x", "kind": "icmp", "center": "samecity",
+                                                  "service": "inter-center-link"}], free_port())
+    with pytest.raises(SpecError) as err:
+        load_probe_config(config)
+    assert "an icmp target needs host: the address to ping" in str(err.value)

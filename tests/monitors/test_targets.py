@@ -109,3 +109,55 @@ def test_targets_file_errors_name_file_and_line(tmp_path: Path):
     assert f"{path}:6: centers.prod.services.web[1].vantages: vantage point 'c' is not declared" in text
     assert f"{path}:9: vantages.b.listen: 127.0.0.1:1 is already used by vantage 'a'" in text
     assert f"{path}:11: databases.prod.dsn: remove the password" in text and "s3cret" not in text
+
+
+def test_every_inter_center_link_is_pinged_end_to_end_from_the_centers_inside_vantage_points():
+    """A standby link carries no traffic while its primary is up: each end's inside vantage point pings the far
+    end's address (reachable only over that link), so the link — primary or standby — is measured on its own."""
+    from tests.monitors.ops_monitoring import lab_outputs
+
+    outputs = StackOutputs.from_dict(lab_outputs())
+    assert outputs.links["prod-samecity-b"].addresses == ("172.31.0.5", "172.31.0.6")
+    targets = targets_from_dict(targets_from_stack_outputs(outputs))
+    configs = probe_configs(targets, load_slo_spec())
+    links = {v: {t["name"]: t for t in c["targets"] if t["service"] == "inter-center-link"}
+             for v, c in configs.items()}
+    assert links["prod"]["link:prod-samecity-b"] == {"name": "link:prod-samecity-b", "center": "samecity",
+                                                     "service": "inter-center-link", "kind": "icmp",
+                                                     "host": "172.31.0.6"}
+    assert links["samecity"]["link:prod-samecity-b"]["host"] == "172.31.0.5"
+    assert sorted(links["remote"]) == ["link:prod-remote-a", "link:prod-remote-b", "link:samecity-remote-a",
+                                       "link:samecity-remote-b"]
+    assert links["internet"] == {} and links["egov-net"] == {}  # citizens' networks cannot see the backbone
+    # outputs without link addresses (a backend that does not export them): no link probes, no error
+    bare = lab_outputs()
+    for link in bare["links"].values():
+        del link["addresses"]
+    assert "links" not in targets_from_stack_outputs(StackOutputs.from_dict(bare))
+
+
+def test_link_probes_load_in_the_exporter(tmp_path: Path):
+    from monitors.probe import load_probe_config
+    from tests.monitors.ops_monitoring import lab_outputs
+
+    targets = targets_from_dict(targets_from_stack_outputs(StackOutputs.from_dict(lab_outputs())))
+    write_configuration(Layout(tmp_path), targets, load_slo_spec())
+    config = load_probe_config(tmp_path / "config" / "probe-prod.yaml")
+    pings = {t.name: (t.kind, t.host, t.center) for t in config.targets if t.kind == "icmp"}
+    assert pings["link:prod-remote-b"] == ("icmp", "172.31.0.14", "remote")
+    assert len(pings) == 4  # prod's four links: to samecity and to remote, primary and standby
+
+
+def test_a_link_end_naming_an_undeclared_vantage_point_or_the_reserved_service_is_refused(tmp_path: Path):
+    path = tmp_path / "targets.yaml"
+    path.write_text("centers:\n  prod:\n    services:\n      inter-center-link:\n"
+                    "        - {name: w, url: 'http://x/'}\n"
+                    "vantages:\n  prod: {listen: '127.0.0.1:1'}\n"
+                    "links:\n  prod-dr-b:\n    ends:\n"
+                    "      - {center: prod, address: 172.31.0.5, vantage: prod}\n"
+                    "      - {center: dr, address: 172.31.0.6, vantage: dr}\n")
+    with pytest.raises(SpecError) as err:
+        load_targets(path)
+    text = str(err.value)
+    assert "links.prod-dr-b.ends[1].vantage: vantage point 'dr' is not declared under vantages" in text
+    assert "centers.prod.services.inter-center-link: 'inter-center-link' is reserved for the link probes" in text

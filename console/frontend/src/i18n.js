@@ -102,7 +102,7 @@ const messages = {
       centerRole: { production: '生产中心', same_city_dr: '同城灾备中心', remote_dr: '异地灾备中心' },
       zoneKind: { internet_dmz: '互联网 DMZ', egov_extranet: '电子政务外网区', core_business: '核心业务区', security_management: '安全管理区' },
       dbPrimary: '数据库主库', servesService: '当前承载服务', links: '中心间链路', linkRole: { primary: '主链路', standby: '备用链路' },
-      linkNote: '主链路的健康来自跨中心的探测；备用链路在主链路正常时不承载流量，无单独测量（未知）',
+      linkNote: '每条链路（含不承载流量的备用链路）由两端中心的监控点经该链路互 ping 对端地址单独测量',
       serviceAndReplication: '服务地址与数据库复制', routedTo: '路由指向', servedNow: '当前应答中心', nobody: '无',
       standby: '复制', mode: '模式', state: '状态', lag: '延迟', drReady: '可切换', yes: '是', no: '否',
       period: { 'now-1d': '近 1 天', 'now-7d': '近 7 天', 'now-30d': '近 30 天' },
@@ -147,6 +147,10 @@ const messages = {
     cmpPackInvalid: '证据包 {side}（{file}）验签失败，未做对比：{problems}',
     cmpBadSignature: '清单签名无效（清单被改动或由其他密钥签名）', cmpPackChanged: '被改动的文件：{files}',
     cmpPackMissing: '缺失的文件：{files}', cmpPackAdded: '多出的文件：{files}',
+
+    // hardening jobs kept across console restarts (issue #19, ops)
+    hardenJob_interrupted: '已中断', hardenPastJobs: '历史任务', hardenJobStarted: '开始时间', hardenJobKind: '类型',
+    hardenJobBy: '发起人', hardenJobReport: '报告', hardenOpenReport: '查看报告',
   },
   en: {
     app: 'govctl e-government cloud console', overview: 'Overview', incidents: 'Incidents', events: 'Events', bans: 'Bans',
@@ -246,7 +250,7 @@ const messages = {
       centerRole: { production: 'production', same_city_dr: 'same-city DR', remote_dr: 'remote DR' },
       zoneKind: { internet_dmz: 'internet DMZ', egov_extranet: 'e-gov extranet', core_business: 'core business', security_management: 'security management' },
       dbPrimary: 'DB primary', servesService: 'serves the service', links: 'Links between centers', linkRole: { primary: 'primary', standby: 'standby' },
-      linkNote: "A primary link's health comes from the probes crossing it; a standby link carries no traffic while the primary is up and is not measured on its own (unknown)",
+      linkNote: "Each link, a standby that carries no traffic too, is measured on its own: each end's monitor host pings the far end's address across it",
       serviceAndReplication: 'Service address and replication', routedTo: 'Routed to', servedNow: 'Answering now', nobody: 'none',
       standby: 'Replication', mode: 'Mode', state: 'State', lag: 'Lag', drReady: 'DR ready', yes: 'yes', no: 'no',
       period: { 'now-1d': 'last day', 'now-7d': 'last 7 days', 'now-30d': 'last 30 days' },
@@ -291,6 +295,10 @@ const messages = {
     cmpPackInvalid: 'Pack {side} ({file}) fails verification; nothing compared: {problems}',
     cmpBadSignature: 'the manifest signature does not verify (manifest altered or signed by another key)', cmpPackChanged: 'changed: {files}',
     cmpPackMissing: 'missing: {files}', cmpPackAdded: 'added: {files}',
+
+    // hardening jobs kept across console restarts (issue #19, ops)
+    hardenJob_interrupted: 'interrupted', hardenPastJobs: 'Past jobs', hardenJobStarted: 'Started', hardenJobKind: 'Kind',
+    hardenJobBy: 'Started by', hardenJobReport: 'Report', hardenOpenReport: 'Open report',
   },
 }
 
