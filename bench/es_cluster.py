@@ -2,15 +2,18 @@
 """One node against a 3-node cluster on this machine: ingest rate, and recovery after kill -9 of a node.
 
 usage: .venv/bin/python bench/es_cluster.py [--lines-per-source 20000] [--sources 9] [--workers 2]
-       [--repeat 2] [--heap 512] [--out r.json]
+       [--repeat 2] [--heap 512] [--no-node-loss] [--untuned] [--out r.json]
 
 1. Writes the mixed corpus of bench/es_ingest.py (auth, nginx and firewall logs with known attacks).
 2. One node (replicas 0, what `govctl es up` runs) in a temp folder: one unmeasured warm-up ingest, then
    --repeat measured ingests with --workers processes, each into a fresh index prefix; then the node stops.
 3. The same on a 3-node cluster (`govctl es up --nodes 3`: replicas 1, the client given every node's URL),
    so each document is written twice — the price of surviving a node loss.
-4. On the cluster: an ingest during which the elected master is killed with SIGKILL once 30 % of the
-   lines are in; recorded: seconds until the two survivors answer with a master again, seconds until the
+   Each node's node.processors and GC threads are its share of the machine's cores (secops/es/node.py);
+   --untuned first measures a second cluster whose nodes size them for every core (as before that change),
+   between the one node and the tuned cluster, for a before/after at similar load.
+4. On the cluster (unless --no-node-loss): an ingest during which the elected master is killed with SIGKILL
+   once 30 % of the lines are in; recorded: seconds until the two survivors answer with a master again, seconds until the
    killed node is restarted and joined, seconds until health is green (every replica allocated again),
    and whether the final count equals the source (0 lost, 0 doubled).
 The load average is recorded with every run. Prints JSON and a Markdown table for docs/benchmarks.md.
@@ -31,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from secops.es.node import LocalCluster, LocalNode  # noqa: E402
+from secops.es.node import LocalCluster, LocalNode, machine_cores  # noqa: E402
 from secops.es.store import ElasticStore  # noqa: E402
 from secops.es.workers import run_workers  # noqa: E402
 from bench.es_ingest import corpus  # noqa: E402
@@ -119,6 +122,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--heap", type=int, default=512)
+    ap.add_argument("--no-node-loss", action="store_true", help="skip step 4 (the kill -9 of a node)")
+    ap.add_argument("--untuned", action="store_true",
+                    help="also measure a cluster whose nodes size thread pools and GC for every core (before/after)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="es-cluster-bench-"))
@@ -127,6 +133,8 @@ def main() -> None:
     lines = sum(1 for p in files for _ in open(p, "rb"))
     sources = [{"name": f"{p.parent.name}-{p.stem}", "path": str(p)} for p in files]
     node, cluster = LocalNode(work / "one", heap_mb=a.heap), LocalCluster(work / "three", nodes=3, heap_mb=a.heap)
+    untuned = LocalCluster(work / "untuned", nodes=3, heap_mb=a.heap, processors=machine_cores()) if a.untuned else None
+    before: list[dict] = []
     try:
         started = time.monotonic()
         single_info = node.start()
@@ -134,14 +142,19 @@ def main() -> None:
         single = ingest_runs(single_info.client_settings(), sources, work, "one", a.workers, a.repeat)
         on_disk = stored_bytes(single_info.client_settings(), f"one{a.repeat}")
         node.stop()
+        if untuned is not None:
+            before = ingest_runs(untuned.start().client_settings(), sources, work, "untuned", a.workers, a.repeat)
+            untuned.stop()
         started = time.monotonic()
         info = cluster.start()
         cluster_start = time.monotonic() - started
         three = ingest_runs(info.client_settings(), sources, work, "three", a.workers, a.repeat)
-        loss = node_loss(cluster, info.client_settings(), sources, work, lines, a.workers)
+        loss = None if a.no_node_loss else node_loss(cluster, info.client_settings(), sources, work, lines, a.workers)
     finally:
         node.stop()
         cluster.stop()
+        if untuned is not None:
+            untuned.stop()
         shutil.rmtree(work, ignore_errors=True)
     best_one = max(r["events_per_second"] for r in single)
     best_three = max(r["events_per_second"] for r in three)
@@ -150,6 +163,9 @@ def main() -> None:
            "one_node": single, "three_nodes": three, "best_events_per_second": {"one_node": best_one,
                                                                                "three_nodes": best_three},
            "three_vs_one": round(best_three / best_one, 2),
+           "processors_per_node": cluster.processors, "machine_cores": machine_cores(),
+           **({"three_nodes_untuned": before, "untuned_vs_one": round(max(r["events_per_second"] for r in before)
+                                                                      / best_one, 2)} if before else {}),
            "bytes_per_event_on_disk": round(on_disk / single[-1]["events"], 1), "node_loss": loss, "load_average_at_end": os.getloadavg()}
     print(json.dumps(out, indent=2))
     if a.out:
