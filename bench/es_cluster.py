@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -52,18 +53,51 @@ def stored_bytes(section: dict, prefix: str) -> int:
         store.close()
 
 
-def ingest_runs(section: dict, sources: list[dict], work: Path, label: str, workers: int, repeat: int) -> list[dict]:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(groups: list[int]) -> float:
+    """CPU seconds (user + system) used so far by every process in the given process groups (each node's
+    launcher starts a session of its own: the launcher JVM and the server JVM)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) in groups:  # fields after the command: state ppid pgrp … utime(12) stime(13)
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and its reaped children (the ingest workers)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def ingest_runs(section: dict, sources: list[dict], work: Path, label: str, workers: int, repeat: int,
+                groups: list[int]) -> list[dict]:
+    """--repeat measured ingests after a warm-up; with each, the CPU seconds per 1,000 events of the nodes
+    (`groups`: their process groups) and of the ingest workers — figures the machine's load barely moves,
+    unlike events/s: at full use of the cores, events/s = cores / CPU seconds per event."""
     runs = []
     for i in range(repeat + 1):
         prefix = f"{label}{i}"
         cfg = {"elasticsearch": {**section, "index_prefix": prefix, "spool": str(work / f"spool-{prefix}")},
                "sources": sources}
         load = os.getloadavg()[0]
+        nodes_cpu, workers_cpu = group_cpu_seconds(groups), own_cpu_seconds()
         r = run_workers(cfg, workers, once=True, year=2026)
+        nodes_cpu, workers_cpu = group_cpu_seconds(groups) - nodes_cpu, own_cpu_seconds() - workers_cpu
+        per_k = 1000 / r["events"]
         if i:  # the first run warms the JVMs up
             runs.append({"events": r["events"], "seconds": r["seconds"], "events_per_second": r["events_per_second"],
-                         "load_1min_before": round(load, 1)})
-        print(f"{label} run {i}: {r['events_per_second']} events/s (load {load:.1f})", file=sys.stderr)
+                         "load_1min_before": round(load, 1),
+                         "cpu_seconds_per_1000_events": {"nodes": round(nodes_cpu * per_k, 4),
+                                                         "workers": round(workers_cpu * per_k, 4)}})
+        print(f"{label} run {i}: {r['events_per_second']} events/s (load {load:.1f}); CPU s per 1,000 events: "
+              f"nodes {nodes_cpu * per_k:.4f}, workers {workers_cpu * per_k:.4f}", file=sys.stderr)
     return runs
 
 
@@ -139,16 +173,19 @@ def main() -> None:
         started = time.monotonic()
         single_info = node.start()
         single_start = time.monotonic() - started
-        single = ingest_runs(single_info.client_settings(), sources, work, "one", a.workers, a.repeat)
+        single = ingest_runs(single_info.client_settings(), sources, work, "one", a.workers, a.repeat,
+                             [single_info.pid])
         on_disk = stored_bytes(single_info.client_settings(), f"one{a.repeat}")
         node.stop()
         if untuned is not None:
-            before = ingest_runs(untuned.start().client_settings(), sources, work, "untuned", a.workers, a.repeat)
+            before = ingest_runs(untuned.start().client_settings(), sources, work, "untuned", a.workers, a.repeat,
+                                 [n.info().pid for n in untuned.nodes()])
             untuned.stop()
         started = time.monotonic()
         info = cluster.start()
         cluster_start = time.monotonic() - started
-        three = ingest_runs(info.client_settings(), sources, work, "three", a.workers, a.repeat)
+        three = ingest_runs(info.client_settings(), sources, work, "three", a.workers, a.repeat,
+                            [n.info().pid for n in cluster.nodes()])
         loss = None if a.no_node_loss else node_loss(cluster, info.client_settings(), sources, work, lines, a.workers)
     finally:
         node.stop()

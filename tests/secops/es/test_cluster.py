@@ -55,9 +55,9 @@ def test_three_nodes_join_and_status_lists_them(cluster):
     share = processors_per_node(3)
     info = LocalCluster(cluster["home"]).info()
     reported = _get_json(f"{info.url}/_nodes/os,jvm,thread_pool?filter_path=nodes.*.os.allocated_processors,"
-                         "nodes.*.jvm.input_arguments,nodes.*.thread_pool.write.max", info, 30)["nodes"].values()
+                         "nodes.*.jvm.input_arguments,nodes.*.thread_pool.write.size", info, 30)["nodes"].values()
     assert [n["os"]["allocated_processors"] for n in reported] == [share] * 3
-    assert all(n["thread_pool"]["write"]["max"] == share for n in reported)
+    assert all(n["thread_pool"]["write"]["size"] == share for n in reported)
     assert all(f"-XX:ParallelGCThreads={share}" in n["jvm"]["input_arguments"] for n in reported)
 
 
