@@ -2,7 +2,7 @@
 """One node against a 3-node cluster on this machine: ingest rate, and recovery after kill -9 of a node.
 
 usage: .venv/bin/python bench/es_cluster.py [--lines-per-source 20000] [--sources 9] [--workers 2]
-       [--repeat 2] [--heap 512] [--no-node-loss] [--untuned] [--out r.json]
+       [--repeat 2] [--heap 512] [--no-node-loss] [--untuned before|after] [--out r.json]
 
 1. Writes the mixed corpus of bench/es_ingest.py (auth, nginx and firewall logs with known attacks).
 2. One node (replicas 0, what `govctl es up` runs) in a temp folder: one unmeasured warm-up ingest, then
@@ -10,8 +10,8 @@ usage: .venv/bin/python bench/es_cluster.py [--lines-per-source 20000] [--source
 3. The same on a 3-node cluster (`govctl es up --nodes 3`: replicas 1, the client given every node's URL),
    so each document is written twice — the price of surviving a node loss.
    Each node's node.processors and GC threads are its share of the machine's cores (secops/es/node.py);
-   --untuned first measures a second cluster whose nodes size them for every core (as before that change),
-   between the one node and the tuned cluster, for a before/after at similar load.
+   --untuned also measures a second cluster whose nodes size them for every core (as before that change),
+   before or after the tuned cluster, for a before/after at similar load.
 4. On the cluster (unless --no-node-loss): an ingest during which the elected master is killed with SIGKILL
    once 30 % of the lines are in; recorded: seconds until the two survivors answer with a master again, seconds until the
    killed node is restarted and joined, seconds until health is green (every replica allocated again),
@@ -157,8 +157,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--heap", type=int, default=512)
     ap.add_argument("--no-node-loss", action="store_true", help="skip step 4 (the kill -9 of a node)")
-    ap.add_argument("--untuned", action="store_true",
-                    help="also measure a cluster whose nodes size thread pools and GC for every core (before/after)")
+    ap.add_argument("--untuned", choices=["before", "after"],
+                    help="also measure a cluster whose nodes size thread pools and GC for every core, before or "
+                         "after the tuned cluster (alternate the order between runs: the machine's load drifts)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="es-cluster-bench-"))
@@ -167,7 +168,7 @@ def main() -> None:
     lines = sum(1 for p in files for _ in open(p, "rb"))
     sources = [{"name": f"{p.parent.name}-{p.stem}", "path": str(p)} for p in files]
     node, cluster = LocalNode(work / "one", heap_mb=a.heap), LocalCluster(work / "three", nodes=3, heap_mb=a.heap)
-    untuned = LocalCluster(work / "untuned", nodes=3, heap_mb=a.heap, processors=machine_cores()) if a.untuned else None
+    untuned = LocalCluster(work / "untuned", nodes=3, heap_mb=a.heap, processors=machine_cores())
     before: list[dict] = []
     try:
         started = time.monotonic()
@@ -177,21 +178,29 @@ def main() -> None:
                              [single_info.pid])
         on_disk = stored_bytes(single_info.client_settings(), f"one{a.repeat}")
         node.stop()
-        if untuned is not None:
-            before = ingest_runs(untuned.start().client_settings(), sources, work, "untuned", a.workers, a.repeat,
-                                 [n.info().pid for n in untuned.nodes()])
+
+        def measure_untuned() -> list[dict]:
+            runs = ingest_runs(untuned.start().client_settings(), sources, work, "untuned", a.workers, a.repeat,
+                               [n.info().pid for n in untuned.nodes()])
             untuned.stop()
+            return runs
+        if a.untuned == "before":
+            before = measure_untuned()
         started = time.monotonic()
         info = cluster.start()
         cluster_start = time.monotonic() - started
         three = ingest_runs(info.client_settings(), sources, work, "three", a.workers, a.repeat,
                             [n.info().pid for n in cluster.nodes()])
+        if a.untuned == "after":
+            cluster.stop()
+            before = measure_untuned()
+            if not a.no_node_loss:
+                info = cluster.start()
         loss = None if a.no_node_loss else node_loss(cluster, info.client_settings(), sources, work, lines, a.workers)
     finally:
         node.stop()
         cluster.stop()
-        if untuned is not None:
-            untuned.stop()
+        untuned.stop()
         shutil.rmtree(work, ignore_errors=True)
     best_one = max(r["events_per_second"] for r in single)
     best_three = max(r["events_per_second"] for r in three)
