@@ -15,8 +15,10 @@ A cluster (`LocalCluster`, `govctl es up --nodes 3`) lives in one folder too: `c
 each node's HTTP and transport port, whether it has bootstrapped), `password`, and `node-1` … `node-N`,
 each a node folder as above. The nodes find each other on loopback through `discovery.seed_hosts`;
 every node is master-eligible and holds data, so with indices of one replica the cluster keeps every
-document and answers while one node is lost. Transport between the nodes is plain TCP on 127.0.0.1 (the
-nodes never leave this machine; a cluster across machines needs transport TLS, see docs/elasticsearch.md).
+document and answers while one node is lost. The nodes share the machine's cores: each is told its share
+(`node.processors`, GC threads; processors_per_node). Transport between the nodes is plain TCP on
+127.0.0.1 (the nodes never leave this machine; a cluster across machines needs transport TLS, see
+docs/elasticsearch.md).
 `open_local(home)` returns whichever of the two lives in a folder.
 """
 from __future__ import annotations
