@@ -15,8 +15,10 @@ A cluster (`LocalCluster`, `govctl es up --nodes 3`) lives in one folder too: `c
 each node's HTTP and transport port, whether it has bootstrapped), `password`, and `node-1` … `node-N`,
 each a node folder as above. The nodes find each other on loopback through `discovery.seed_hosts`;
 every node is master-eligible and holds data, so with indices of one replica the cluster keeps every
-document and answers while one node is lost. Transport between the nodes is plain TCP on 127.0.0.1 (the
-nodes never leave this machine; a cluster across machines needs transport TLS, see docs/elasticsearch.md).
+document and answers while one node is lost. The nodes share the machine's cores: each is told its share
+(`node.processors`, GC threads; processors_per_node). Transport between the nodes is plain TCP on
+127.0.0.1 (the nodes never leave this machine; a cluster across machines needs transport TLS, see
+docs/elasticsearch.md).
 `open_local(home)` returns whichever of the two lives in a folder.
 """
 from __future__ import annotations
@@ -198,7 +200,8 @@ class LocalNode:
         password = self._ensure_admin(es_home, jdk, owner) if self.security else None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_", "JAVA_"))}
         env.update(ES_PATH_CONF=str(self.home / "config"), ES_JAVA_HOME=str(jdk),
-                   ES_JAVA_OPTS=f"-Xms{self.heap_mb}m -Xmx{self.heap_mb}m", ES_TMPDIR=str(self.home / "tmp"))
+                   ES_JAVA_OPTS=" ".join([f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", *self._gc_threads()]),
+                   ES_TMPDIR=str(self.home / "tmp"))
         log = open(self.home / "logs" / "console.log", "ab")
         try:
             proc = subprocess.Popen([str(es_home / "bin" / "elasticsearch")], cwd=self.home, env=env,
@@ -211,6 +214,15 @@ class LocalNode:
         self._meta_path.write_text(json.dumps({"url": info.url, "user": info.user, "pid": proc.pid,
                                                "version": self.version, "heap_mb": self.heap_mb}))
         return info, proc
+
+    def _gc_threads(self) -> list[str]:
+        """A cluster member's JVM sizes its garbage collector's threads for its share of the cores, not for
+        every core of the machine (HotSpot's default): N JVMs on 2 cores would otherwise run N × 2 parallel
+        GC threads against each other at every young collection."""
+        processors = self.membership.processors if self.membership else None
+        if not processors:
+            return []
+        return [f"-XX:ParallelGCThreads={processors}", f"-XX:ConcGCThreads={max(1, (processors + 2) // 4)}"]
 
     def _prepare(self, es_home: Path, owner: tuple[int, int] | None) -> None:
         for sub in ("data", "logs", "tmp"):
@@ -237,6 +249,10 @@ class LocalNode:
             "http.port": http_port,
             "transport.port": transport_port,
             **(self.membership.discovery() if self.membership else {"discovery.type": "single-node"}),
+            # A cluster member's share of the machine's cores: Elasticsearch sizes its thread pools (write,
+            # search, merge scheduler, HTTP workers) from it; without it every member sizes them for all cores.
+            **({"node.processors": self.membership.processors}
+               if self.membership and self.membership.processors else {}),
             "xpack.security.enabled": self.security,
             # A shared build machine's disk may be fuller than the default watermarks allow; without this
             # the node would turn every index read-only and ingest would stall.
@@ -322,6 +338,7 @@ class Membership:
     seeds: list[int]  # every node's transport port
     initial_masters: list[str] | None  # only for the cluster's very first start (bootstrapping)
     users_from: Path | None  # the node folder whose file-realm users and password this node copies
+    processors: int | None = None  # node.processors: this node's share of the machine's cores
 
     def discovery(self) -> dict:
         settings: dict = {"discovery.seed_hosts": [f"127.0.0.1:{port}" for port in self.seeds]}
@@ -333,11 +350,26 @@ class Membership:
 MAX_NODES = 5  # 2 cores and loopback: more nodes only measure the machine's contention
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (the affinity mask, which a container's cpuset also limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def processors_per_node(nodes: int, cores: int | None = None) -> int:
+    """Each of `nodes` local nodes' share of the machine's cores, at least 1: the nodes of a local cluster
+    share one machine, so each sizes its thread pools and GC for its share (2 cores, 3 nodes: 1 each)."""
+    return max(1, (cores or machine_cores()) // nodes)
+
+
 class LocalCluster:
     """N nodes bound to 127.0.0.1, one cluster "govctl", each node's folder under `home` (node-1 …)."""
 
     def __init__(self, home: Path = DEFAULT_HOME, nodes: int | None = None, heap_mb: int = DEFAULT_HEAP_MB,
-                 security: bool = True, version: str = VERSION):
+                 security: bool = True, version: str = VERSION, processors: int | None = None):
+        """`processors`: each node's node.processors and GC threads (default: its share of the machine's cores)."""
         self.home = Path(home)
         layout = self._layout()
         if nodes is None:
@@ -350,6 +382,7 @@ class LocalCluster:
             raise NodeError(f"the cluster in {self.home} has {len(layout['nodes'])} nodes, not {nodes}; "
                             f"`govctl es down --home {self.home}` and remove the folder to change its size")
         self.size, self.heap_mb, self.security, self.version = nodes, heap_mb, security, version
+        self.processors = processors or processors_per_node(nodes)
 
     @property
     def _layout_path(self) -> Path:
@@ -377,7 +410,7 @@ class LocalCluster:
         transports = [n["transport"] for n in layout["nodes"]]
         membership = Membership(entry["name"], entry["transport"], transports,
                                 None if layout["bootstrapped"] else names,
-                                None if index == 0 else self.home / "node-1")
+                                None if index == 0 else self.home / "node-1", self.processors)
         return LocalNode(self.home / f"node-{index + 1}", port=entry["http"], heap_mb=self.heap_mb,
                          security=self.security, version=self.version, membership=membership)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from secops.es.node import LocalCluster
+from secops.es.node import LocalCluster, _get_json, processors_per_node
 from secops.es.store import ElasticStore
 from secops.es.workers import run_workers
 from tests.conftest import run_govctl
@@ -51,6 +51,14 @@ def test_three_nodes_join_and_status_lists_them(cluster):
     assert status["health"] in ("green", "yellow")
     settings = status["secops_config"]["elasticsearch"]
     assert settings["replicas"] == 1 and len(settings["url"]) == 3  # the client knows every node
+    # each node sizes its thread pools and GC for its share of the machine's cores, as the nodes report it
+    share = processors_per_node(3)
+    info = LocalCluster(cluster["home"]).info()
+    reported = _get_json(f"{info.url}/_nodes/os,jvm,thread_pool?filter_path=nodes.*.os.allocated_processors,"
+                         "nodes.*.jvm.input_arguments,nodes.*.thread_pool.write.size", info, 30)["nodes"].values()
+    assert [n["os"]["allocated_processors"] for n in reported] == [share] * 3
+    assert all(n["thread_pool"]["write"]["size"] == share for n in reported)
+    assert all(f"-XX:ParallelGCThreads={share}" in n["jvm"]["input_arguments"] for n in reported)
 
 
 def test_losing_a_node_mid_ingest_loses_and_doubles_nothing(cluster, tmp_path):

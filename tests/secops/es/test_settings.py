@@ -160,3 +160,22 @@ def test_bulk_documents_read_back_as_the_normalized_events(tmp_path):
             assert back == event
     finally:
         store.close()
+
+
+def test_cluster_nodes_size_threads_for_their_share_of_the_cores(tmp_path):
+    from secops.es.node import LocalCluster, LocalNode, processors_per_node
+    assert [processors_per_node(3, cores) for cores in (1, 2, 4, 8, 16)] == [1, 1, 1, 2, 5]
+    assert processors_per_node(2, 2) == 1 and processors_per_node(5, 2) == 1
+    cluster = LocalCluster(tmp_path / "three", nodes=3, processors=1)
+    member = cluster.node(2)
+    (member.home / "config").mkdir(parents=True)
+    member._write_config(9201, 9301)
+    config = (member.home / "config" / "elasticsearch.yml").read_text()
+    assert "node.processors: 1\n" in config
+    assert member._gc_threads() == ["-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1"]
+    # a single node keeps Elasticsearch's and the JVM's own sizing: it has the machine to itself
+    single = LocalNode(tmp_path / "one")
+    (single.home / "config").mkdir(parents=True)
+    single._write_config(9200, 9300)
+    assert "node.processors" not in (single.home / "config" / "elasticsearch.yml").read_text()
+    assert single._gc_threads() == []
