@@ -26,6 +26,10 @@ OBSERVE_TASK = "observe | evidence for every item"
 FINALIZE_TASK = "Keep only the backups of files this run changed"
 RESULT_EVENTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
                  "runner_on_unreachable": "unreachable"}
+# Events whose content the result events already hold (a loop's items, the diffs) or that only feed the
+# progress line: read, not written to the run's artifacts (on the 30-host lab 70 % of ~5,500 files).
+NOT_KEPT_EVENTS = {"runner_on_start", "runner_on_file_diff", "runner_item_on_ok", "runner_item_on_failed",
+                   "runner_item_on_skipped"}
 
 
 @dataclass
@@ -62,10 +66,10 @@ class EventSink:
             if run:
                 run.current_task = _short_task(data.get("task", ""))
                 self._progress(run)
-            return True
+            return False
         status = RESULT_EVENTS.get(kind)
         if not status:
-            return True
+            return kind not in NOT_KEPT_EVENTS
         with self.lock:
             run = self.hosts.setdefault(data.get("host", "?"), HostRun(data.get("host", "?")))
             res = data.get("res") or {}
@@ -132,6 +136,12 @@ def mitogen_strategy() -> dict[str, str]:
             "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
+def quiet_stdout() -> dict[str, str]:
+    """ansible-runner's event callback builds on the stdout callback named here: govctl's own, which
+    prints only failures and the recap (see playbooks/callback_plugins/govctl_quiet.py for why)."""
+    return {"ANSIBLE_STDOUT_CALLBACK": "govctl_quiet", "ANSIBLE_CALLBACK_PLUGINS": str(PLAYBOOKS / "callback_plugins")}
+
+
 def run_playbook(playbook: str, inventory: dict, extravars: dict, limit: str | None, check: bool,
                  forks: int, run_id: str, on_progress=None) -> tuple[EventSink, object]:
     import ansible_runner
@@ -149,7 +159,7 @@ def run_playbook(playbook: str, inventory: dict, extravars: dict, limit: str | N
         envvars={"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "ANSIBLE_PIPELINING": "True",
                  "ANSIBLE_LIBRARY": str(PLAYBOOKS / "roles" / "govctl_baseline" / "library"),
                  "ANSIBLE_ROLES_PATH": str(PLAYBOOKS / "roles"), "ANSIBLE_NOCOLOR": "1",
-                 "ANSIBLE_SSH_RETRIES": "2", "ANSIBLE_TIMEOUT": "20", **mitogen_strategy()},
+                 "ANSIBLE_SSH_RETRIES": "2", "ANSIBLE_TIMEOUT": "20", **quiet_stdout(), **mitogen_strategy()},
         event_handler=sink, quiet=True, suppress_env_files=True,
         settings={"suppress_ansible_output": True})
     if not any(r.tasks_done for r in sink.hosts.values()):
