@@ -23,6 +23,9 @@ PLAYBOOKS = ROOT / "playbooks"
 RUNS = STATE / "harden" / "runs"
 DEFAULT_FORKS = 10
 OBSERVE_TASK = "observe | evidence for every item"
+# Tasks named "sub-checks | …" run many items' checks of one module as one loop (a task costs the controller
+# a process fork and its events per host; a loop element much less): each element names its check.
+SUB_CHECKS = "sub-checks | "
 FINALIZE_TASK = "Keep only the backups of files this run changed"
 RESULT_EVENTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
                  "runner_on_unreachable": "unreachable"}
@@ -74,29 +77,66 @@ class EventSink:
             run = self.hosts.setdefault(data.get("host", "?"), HostRun(data.get("host", "?")))
             res = data.get("res") or {}
             task = _short_task(data.get("task", ""))
-            if status == "ok" and res.get("changed"):
-                status = "changed"
-            run.tasks_done += 1
-            if status == "unreachable":
-                run.status = "unreachable"
-                run.message = str(res.get("msg", "unreachable"))[:400]
-            elif status == "failed" and not data.get("ignore_errors"):
-                msg = str(res.get("msg", "task failed"))
-                run.status = "refused" if msg.startswith("REFUSED") else "failed"
-                run.message = f"{task}: {msg}"[:800]
-            run.counts[status if status in run.counts else "failed"] += 1
-            if task == OBSERVE_TASK and status == "ok":
-                run.results.extend(_observations(res.get("stdout", "")))
-            elif item_of(task):
-                run.results.append(TaskResult(task, "failed" if status == "unreachable" else status, res))
+            if task.startswith(SUB_CHECKS) and status != "unreachable" and res.get("results"):
+                for check, check_status, check_res in _sub_checks(res["results"]):
+                    self._result(run, check, check_status, check_res, data.get("ignore_errors"))
             else:
-                run.plumbing.append(TaskResult(task, status, res))
+                self._result(run, task, status, res, data.get("ignore_errors"))
         self._progress(run)
         return True
+
+    def _result(self, run: HostRun, task: str, status: str, res: dict, ignore_errors: bool) -> None:
+        """One task's (or one sub-check's) result."""
+        if status == "ok" and res.get("changed"):
+            status = "changed"
+        run.tasks_done += 1
+        if status == "unreachable":
+            run.status = "unreachable"
+            run.message = str(res.get("msg", "unreachable"))[:400]
+        elif status == "failed" and not ignore_errors:
+            msg = str(res.get("msg", "task failed"))
+            run.status = "refused" if msg.startswith("REFUSED") else "failed"
+            run.message = f"{task}: {msg}"[:800]
+        run.counts[status if status in run.counts else "failed"] += 1
+        if task == OBSERVE_TASK and status == "ok":
+            run.results.extend(_observations(res.get("stdout", "")))
+        elif item_of(task):
+            run.results.append(TaskResult(task, "failed" if status == "unreachable" else status, res))
+        else:
+            run.plumbing.append(TaskResult(task, status, res))
 
     def _progress(self, run: HostRun) -> None:
         if self.on_progress:
             self.on_progress(run)
+
+
+def _sub_checks(results: list) -> list[tuple[str, str, dict]]:
+    """A merged task's loop results as the sub-checks they stand for: each loop element names its check
+    ("<ITEM> | <what>"); consecutive elements of one check (a setting with several keys) are one result,
+    shaped like the result of the loop task that check used to be."""
+    groups: list[tuple[str, list[dict]]] = []
+    for entry in results:
+        check = ((entry.get("item") or {}) if isinstance(entry, dict) else {}).get("check", "")
+        if groups and groups[-1][0] == check:
+            groups[-1][1].append(entry)
+        else:
+            groups.append((check, [entry]))
+    out = []
+    for check, entries in groups:
+        failed = any(e.get("failed") for e in entries)
+        skipped = all(e.get("skipped") for e in entries)
+        status = "failed" if failed else "skipped" if skipped else "ok"
+        if len(entries) == 1:
+            out.append((check, status, entries[0]))
+            continue
+        res = {"changed": any(e.get("changed") for e in entries), "results": entries,
+               "msg": "One or more items failed" if failed else "All items skipped" if skipped else "All items completed"}
+        if failed:
+            res["failed"] = True
+        if skipped:
+            res["skipped"] = True
+        out.append((check, status, res))
+    return out
 
 
 def _short_task(name: str) -> str:
