@@ -2,7 +2,7 @@
 """Hardening and audit of every lab host, timed; Lynis hardening index before and after on one host.
 
 usage: sudo .venv/bin/python bench/harden_lab.py [--stack lab] [--host web-1.samecity] [--forks 10] [--keep]
-                                                [--no-lynis] [--out FILE]
+                                                [--no-lynis] [--out FILE]  (FILE also gets each run's host × item verdicts)
        (the 30-host lab of issue 20: `govctl lab up --stack lab-30`, then --stack lab-30 --keep --no-lynis)
 
 1. Lynis (`lynis audit system --quick`) inside one host's namespaces and root filesystem
@@ -99,6 +99,9 @@ def main() -> None:
         runs[name] = {"seconds": seconds, "exit": code, "changed_tasks": data["changed_tasks"],
                       "unreachable": data["unreachable"], "failed": data["failed"], "verdicts": verdicts}
         print(f"{name}: {runs[name]}", file=sys.stderr)
+        # the host × item verdicts, so that two versions of the role can be shown to judge alike
+        runs[name]["matrix"] = {host: {item["id"]: item["verdict"] for item in h["items"]}
+                                for host, h in sorted(data["hosts"].items())}
     result["runs"] = runs
     result["lynis_after"] = {} if args.no_lynis else lynis(host["folder"])
     result["lynis_after"]["not_in_catalog"] = [s for s in result["lynis_after"].get("suggestions", [])
@@ -108,10 +111,11 @@ def main() -> None:
         for h in outputs["hosts"]:
             seconds, code, data = govctl("harden", "--rollback", h["fqdn"], "--stack", args.stack)
             result["rollback"][h["fqdn"]] = {"seconds": seconds, "exit": code, "restored": len(data.get("restored", []))}
-    text = json.dumps(result, ensure_ascii=False, indent=1)
     if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    for r in runs.values():
+        del r["matrix"]  # in --out only: 30 hosts × 32 items is no table
+    print(json.dumps(result, ensure_ascii=False, indent=1))
     print("\n| run | wall s | exit | changed tasks | verdicts (all hosts) |\n|---|---|---|---|---|")
     for name, r in runs.items():
         print(f"| {name} | {r['seconds']} | {r['exit']} | {r['changed_tasks']} | "

@@ -109,3 +109,37 @@ def test_event_sink_reports_unreachable_and_refused_hosts_and_keeps_the_others()
     assert sink.hosts["b"].status == "unreachable" and "No route" in sink.hosts["b"].message
     assert sink.hosts["c"].status == "refused"
     assert seen == ["a", "b", "c"]
+
+
+def test_a_merged_loop_is_judged_as_the_separate_checks_its_elements_name():
+    """items/sub_checks.yml runs many items' checks as one loop: each element's result is its own
+    sub-check, consecutive elements of one check are one result, and the verdicts are those of
+    separate tasks (one failing sub-check of two makes the item 部分符合, not 不符合)."""
+    def element(check: str, **res) -> dict:
+        return {"item": {"id": check.split(" | ")[0], "check": check}, **res}
+    elements = [
+        element("IA-PASSWORD-COMPLEXITY | pwquality settings", changed=False),
+        element("IA-PASSWORD-COMPLEXITY | pwquality settings", changed=True,
+                diff=[{"before": "minlen = 8\n", "after": "minlen = 12\n"}]),
+        element("IA-PASSWORD-COMPLEXITY | enforce for root too", changed=False),
+        element("AC-DEFAULT-UMASK | UMASK in login.defs", failed=True, msg="Destination /etc/login.defs does not exist"),
+        element("AU-AUDIT-POLICY | auditd.conf storage and record format", skipped=True),
+    ]
+    sink = EventSink(["a"])
+    sink({"event": "runner_on_failed", "event_data": {
+        "host": "a", "task": "govctl_baseline : sub-checks | settings lines (lineinfile)", "ignore_errors": True,
+        "res": {"failed": True, "msg": "One or more items failed", "results": elements}}})
+    run = sink.hosts["a"]
+    assert [(r.task, r.status) for r in run.results] == [
+        ("IA-PASSWORD-COMPLEXITY | pwquality settings", "changed"),
+        ("IA-PASSWORD-COMPLEXITY | enforce for root too", "ok"),
+        ("AC-DEFAULT-UMASK | UMASK in login.defs", "failed"),
+        ("AU-AUDIT-POLICY | auditd.conf storage and record format", "skipped")]
+    assert run.status == "ok", "ignore_errors on the loop: a failed check fails its item, not the host"
+    assert run.tasks_done == 4 and run.counts == {"ok": 1, "changed": 1, "failed": 1, "skipped": 1}
+    pwquality = run.results[0]
+    assert "+minlen = 12" in pwquality.evidence()["diff"]
+    verdict = judge(CONTROLS["IA-PASSWORD-COMPLEXITY"], run.results[:2], check_mode=True)
+    assert verdict.verdict == PARTIAL
+    assert judge(CONTROLS["AC-DEFAULT-UMASK"], [run.results[2]], check_mode=True).verdict == NON_COMPLIANT
+    assert "does not exist" in judge(CONTROLS["AC-DEFAULT-UMASK"], [run.results[2]], check_mode=True).observed
