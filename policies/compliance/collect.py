@@ -380,38 +380,37 @@ def collect_drills() -> dict:
     return ok("drills", str(directory), {"reports": reports})
 
 
-# ---------------------------------------------------------------- declared intent (issue 19)
+# ---------------------------------------------------------------- declarations (issue 19)
+def _declared(layer: str, declaration, path: Path | None, absent_zh: str, absent_en: str) -> dict:
+    """A layer read from a customer's declaration (module `declaration`: default_path, evidence). A broken
+    declaration is bad input (raised: the customer must fix it), unlike one that is merely absent."""
+    source = str(path or declaration.default_path())
+    data = declaration.evidence(path)
+    if data is None:
+        return unavailable(layer, source, absent_zh.format(source=source), absent_en.format(source=source))
+    return ok(layer, source, data)
+
+
 def collect_intent(path: Path | None = None) -> dict:
-    """The customer's declared intent and its parsed vulnerability scan. A broken intent file or scan
-    is bad input (raised: the customer must fix it), unlike a layer that is merely absent."""
+    """The customer's declared intent and its parsed vulnerability scan."""
     from . import intent
 
-    source = str(path or intent.default_path())
-    data = intent.evidence(path)
-    if data is None:
-        return unavailable("intent", source,
-                           f"未声明预期（{source} 不存在）：按 policies/intent.example.yaml 声明账户名册、sudo 策略、"
-                           "软件包白名单、堡垒机第二因素与漏洞扫描结果后，这些条目可自动判定。",
-                           f"no intent declared ({source} is absent): declare the account roster, sudo policy, package "
-                           "allow-list, the bastion's second factor and a vulnerability scan (policies/intent.example.yaml)")
-    return ok("intent", source, data)
+    return _declared("intent", intent, path,
+                     "未声明预期（{source} 不存在）：按 policies/intent.example.yaml 声明账户名册、sudo 策略、"
+                     "软件包白名单、堡垒机第二因素与漏洞扫描结果后，这些条目可自动判定。",
+                     "no intent declared ({source} is absent): declare the account roster, sudo policy, package "
+                     "allow-list, the bastion's second factor and a vulnerability scan (policies/intent.example.yaml)")
 
 
-# ---------------------------------------------------------------- declared documents (issue 19)
 def collect_documents(path: Path | None = None) -> dict:
-    """The declared document register with each file's SM3 digest as found. A broken register is bad
-    input (raised), like a broken intent file."""
+    """The declared document register with each file's SM3 digest as found."""
     from . import documents
 
-    source = str(path or documents.default_path())
-    data = documents.evidence(path)
-    if data is None:
-        return unavailable("documents", source,
-                           f"未登记文档（{source} 不存在）：按 policies/documents.example.yaml 登记安全管理制度、应急预案、"
-                           "容量记录、迁移方案等已批准文档（路径、SM3 摘要、批准人、复审日期）后，这些条目可自动判定。",
-                           f"no document register ({source} is absent): declare the approved documents (path, SM3 "
-                           "digest, approver, review date) as in policies/documents.example.yaml")
-    return ok("documents", source, data)
+    return _declared("documents", documents, path,
+                     "未登记文档（{source} 不存在）：按 policies/documents.example.yaml 登记安全管理制度、应急预案、"
+                     "容量记录、迁移方案等已批准文档（路径、SM3 摘要、批准人、复审日期）后，这些条目可自动判定。",
+                     "no document register ({source} is absent): declare the approved documents (path, SM3 "
+                     "digest, approver, review date) as in policies/documents.example.yaml")
 
 
 # ---------------------------------------------------------------- all layers

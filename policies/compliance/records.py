@@ -236,13 +236,17 @@ def pack_zip(record_id: str) -> tuple[bytes, str]:
     """The signed pack as a zip (the pack directory's files at the zip's root); verify it after unzipping with
     `govctl comply verify DIR`, or upload it to the console."""
     directory, _ = _ready(record_id)
-    root = directory / PACK
+    return zip_folder(directory / PACK), f"{record_id}-pack.zip"
+
+
+def zip_folder(root: Path) -> bytes:
+    """The files below `root` as a zip, at its root, in a stable order (what `unpack` takes back)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 archive.write(path, path.relative_to(root).as_posix())
-    return buffer.getvalue(), f"{record_id}-pack.zip"
+    return buffer.getvalue()
 
 
 def unpack(data: bytes, target: Path) -> Path:

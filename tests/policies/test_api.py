@@ -65,15 +65,6 @@ def served(tmp_path_factory, _users_template):  # noqa: F811
         AuditLog._open_logs.clear()
 
 
-def _zip(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def sealed_pack(served, tmp_path) -> Path:
     """A pack of the lab fixtures' djcp L3 report (JSON and CSV only: the PDF is the slow test's), signed with
@@ -134,7 +125,7 @@ def test_unknown_and_unfinished_reports_answer_404_and_409(served):
 
 def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(served, sealed_pack, tmp_path):
     auditor = served.auditor
-    verified = auditor.post("/api/compliance/verify", content=_zip(sealed_pack))
+    verified = auditor.post("/api/compliance/verify", content=records.zip_folder(sealed_pack))
     assert verified.status_code == 200, verified.text
     assert verified.json()["ok"] is True and verified.json()["files"] > 5
 
@@ -142,7 +133,7 @@ def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(served, se
     report.write_text(report.read_text(encoding="utf-8").replace("不符合", "符合"), encoding="utf-8")
     (sealed_pack / "extra.txt").write_text("slipped in")
     (sealed_pack / "evidence" / "hosts.json").unlink()
-    tampered = auditor.post("/api/compliance/verify", content=_zip(sealed_pack)).json()
+    tampered = auditor.post("/api/compliance/verify", content=records.zip_folder(sealed_pack)).json()
     assert tampered["ok"] is False and tampered["signature_valid"] is True
     assert tampered["changed"] == ["report-djcp-L3.json"] and tampered["added"] == ["extra.txt"]
     assert tampered["missing"] == ["evidence/hosts.json"]
@@ -152,7 +143,7 @@ def test_a_sealed_pack_verifies_and_a_tampered_one_names_what_changed(served, se
     doc = json.loads(manifest.read_text())
     doc["description"] = "a pack someone re-described"
     manifest.write_text(json.dumps(doc))
-    forged = auditor.post("/api/compliance/verify", content=_zip(sealed_pack)).json()
+    forged = auditor.post("/api/compliance/verify", content=records.zip_folder(sealed_pack)).json()
     assert forged["ok"] is False and forged["signature_valid"] is False
     assert "signature does not verify" in forged["reason"]
 

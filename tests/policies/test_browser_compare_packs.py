@@ -14,12 +14,13 @@ import pytest
 from console.app import DEFAULT_STATIC, create_console_app
 from policies.api_tracking import EXTENSION
 from policies.compliance import COMPLIANT, NON_COMPLIANT
+from policies.compliance.records import zip_folder
 
 from tests.conftest import run_govctl
 from tests.console.browser import IMG, chromium, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
 from tests.console.conftest import _users_template, seed_store  # noqa: F401 (the session's hashed users)
 from tests.console.test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
-from .test_compare_uploads_api import CHANGED_REPORT, seal, zipped
+from .test_compare_uploads_api import CHANGED_REPORT, seal
 from .test_tracking_api import tracking_state, two_reports  # noqa: F401 (two_reports: a fixture)
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def server(tmp_path_factory, two_reports, _users_template):  # noqa: F811
         uploads = {}
         for name, directory in packs.items():
             uploads[name] = folder / f"{directory.name}.zip"
-            uploads[name].write_bytes(zipped(directory))
+            uploads[name].write_bytes(zip_folder(directory))
         engine = seed_store(folder)
         users = folder / "console" / "users.yaml"
         users.parent.mkdir()
@@ -111,7 +112,7 @@ def test_auditor_compares_two_uploaded_packs_and_a_tampered_one_is_named(server,
     report_file = tampered_dir / CHANGED_REPORT
     report_file.write_text(report_file.read_text(encoding="utf-8").replace(NON_COMPLIANT, COMPLIANT), encoding="utf-8")
     tampered = tmp_path / "djcp-2026Q4-tampered.zip"
-    tampered.write_bytes(zipped(tampered_dir))
+    tampered.write_bytes(zip_folder(tampered_dir))
     compare_uploads(page, uploads["q3"], tampered)
     error = page.get_by_test_id("compare-error")
     error.filter(has_text="验签失败").wait_for()

@@ -43,15 +43,6 @@ def seal(directory: Path, verdict: str, generated: str) -> Path:
     return directory
 
 
-def zipped(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return buffer.getvalue()
-
-
 def zip_of(entries: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -112,7 +103,7 @@ def upload(client, a=None, b=None):
 def test_two_uploaded_packs_give_the_diff_of_govctl_comply_diff(app, packs):
     q3, q4 = packs
     auditor = app["zhao.lei"]
-    answer = upload(auditor, ("djcp-2026Q3-pack.zip", zipped(q3)), ("djcp-2026Q4-pack.zip", zipped(q4)))
+    answer = upload(auditor, ("djcp-2026Q3-pack.zip", records.zip_folder(q3)), ("djcp-2026Q4-pack.zip", records.zip_folder(q4)))
     assert answer.status_code == 200, answer.text
     doc = answer.json()
     cli = compare(load_side(q3, "A"), load_side(q4, "B"))  # what `govctl comply diff Q3 Q4 --json` prints
@@ -131,7 +122,7 @@ def test_two_uploaded_packs_give_the_diff_of_govctl_comply_diff(app, packs):
         for path in sorted(q4.rglob("*")):
             if path.is_file():
                 archive.write(path, f"pack-q4/{path.relative_to(q4).as_posix()}")
-    again = upload(app["wang.fang"], ("q3.zip", zipped(q3)), ("q4.zip", folder_zip.getvalue()))
+    again = upload(app["wang.fang"], ("q3.zip", records.zip_folder(q3)), ("q4.zip", folder_zip.getvalue()))
     assert again.status_code == 200, again.text
     assert again.json()["reports"] == cli["reports"]
 
@@ -147,7 +138,7 @@ def test_the_cli_on_the_same_zips_prints_the_same_document(app, packs, tmp_path)
     zips = {}
     for directory in packs:
         zips[directory.name] = tmp_path / f"{directory.name}.zip"
-        zips[directory.name].write_bytes(zipped(directory))
+        zips[directory.name].write_bytes(records.zip_folder(directory))
     env = {"GOVCTL_STATE": os.environ["GOVCTL_STATE"], "GOVCTL_CRYPTO_PASSPHRASE": os.environ["GOVCTL_CRYPTO_PASSPHRASE"]}
     cli = run_govctl("comply", "diff", str(zips["pack-q3"]), str(zips["pack-q4"]), "--json", env=env)
     assert cli.returncode == 0, cli.stderr
@@ -159,7 +150,7 @@ def test_the_cli_on_the_same_zips_prints_the_same_document(app, packs, tmp_path)
 
     report = packs[1] / CHANGED_REPORT
     report.write_text(report.read_text(encoding="utf-8").replace(NON_COMPLIANT, COMPLIANT), encoding="utf-8")
-    zips["pack-q4"].write_bytes(zipped(packs[1]))
+    zips["pack-q4"].write_bytes(records.zip_folder(packs[1]))
     refused = run_govctl("comply", "diff", str(zips["pack-q3"]), str(zips["pack-q4"]), env=env)
     said = " ".join(refused.stderr.split())
     assert refused.returncode == 1 and "B: evidence pack pack-q4.zip fails verification" in said
@@ -169,7 +160,7 @@ def test_the_cli_on_the_same_zips_prints_the_same_document(app, packs, tmp_path)
 def test_one_uploaded_pack_against_a_report_on_record(app, packs):
     _, q4 = packs
     auditor = app["zhao.lei"]
-    answer = upload(auditor, b=("q4.zip", zipped(q4)), a="djcp-L3-2026Q3.json")
+    answer = upload(auditor, b=("q4.zip", records.zip_folder(q4)), a="djcp-L3-2026Q3.json")
     assert answer.status_code == 200, answer.text
     doc = answer.json()
     assert (doc["a"]["kind"], doc["b"]["kind"], doc["b"]["source"]) == ("report", "pack", "q4.zip")
@@ -177,7 +168,7 @@ def test_one_uploaded_pack_against_a_report_on_record(app, packs):
     [r] = doc["reports"]
     assert {c["id"]: c["to"] for c in r["verdict_changes"]}["CE-IA-C"] == NON_COMPLIANT
     # the other way round: the older uploaded pack against the newer report on record
-    back = upload(auditor, a=("q3.zip", zipped(packs[0])), b="djcp-L3-2026Q4.json").json()
+    back = upload(auditor, a=("q3.zip", records.zip_folder(packs[0])), b="djcp-L3-2026Q4.json").json()
     assert {c["id"]: c["direction"] for c in back["reports"][0]["verdict_changes"]}["CE-IA-C"] == "worse"
     # both sides on record through the form work too, the same as GET /compliance/compare
     both = upload(auditor, a="djcp-L3-2026Q3.json", b="djcp-L3-2026Q4.json")
@@ -194,7 +185,7 @@ def test_a_pack_altered_after_signing_is_refused_naming_its_side_file_and_change
         if i["id"] == "CE-IA-C":
             i["verdict"] = COMPLIANT
     report.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    answer = upload(auditor, ("q3.zip", zipped(q3)), ("q4-tampered.zip", zipped(q4)))
+    answer = upload(auditor, ("q3.zip", records.zip_folder(q3)), ("q4-tampered.zip", records.zip_folder(q4)))
     assert answer.status_code == 422, answer.text
     body = answer.json()
     assert body["detail"].startswith("B: evidence pack q4-tampered.zip fails verification")
@@ -207,14 +198,14 @@ def test_a_pack_altered_after_signing_is_refused_naming_its_side_file_and_change
     sealed = json.loads(manifest.read_text())
     sealed["description"] = "a pack someone re-described"
     manifest.write_text(json.dumps(sealed))
-    forged = upload(auditor, ("q3-forged.zip", zipped(q3)), b="djcp-L3-2026Q4.json").json()
+    forged = upload(auditor, ("q3-forged.zip", records.zip_folder(q3)), b="djcp-L3-2026Q4.json").json()
     assert forged["pack"]["side"] == "A" and forged["pack"]["signature_valid"] is False
     assert "signature does not verify" in forged["detail"] and forged["detail"].startswith("A: ")
 
 
 def test_hostile_uploads_and_forms_are_refused_with_a_reason(app, packs, monkeypatch, tmp_path, _users_template):  # noqa: F811 (fixture)
     q3, _ = packs
-    good = ("q3.zip", zipped(q3))
+    good = ("q3.zip", records.zip_folder(q3))
     auditor = app["zhao.lei"]
 
     def refusal(b=None, a=good) -> str:
