@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 from core import yamlfile
 
 from .detect import Alert, Detector, RuleSet
-from .normalize import Normalizer, Rejected
+from .normalize import NGINX_CARRIERS, Normalizer, Rejected
 from .respond import Allowlist, DecisionEngine
 from .store import Store
 
@@ -109,10 +109,23 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
         path = Path(path)
         normalizer = Normalizer(source=str(path), fmt=fmt, encoding=encoding, year=year, tz_offset=tz_offset)
         normalize = normalizer.normalize
+        # Web lines no rule can match are counted without building their events (most of a city's day);
+        # the store keeps every event, so with a store each line is normalized.
+        web_screens = detector.carried_screens("nginx.access", NGINX_CARRIERS) if store is None else None
+        quiet = normalizer.quiet_web(web_screens) if web_screens is not None else None
         events: list[tuple[int, dict]] = []
         rejected: list[tuple[int, str, str, bytes]] = []
         for pos, raw in read_lines(path):
             lines += 1
+            if quiet is not None:
+                ip = quiet(raw)
+                if ip is not None:
+                    parsed += 1
+                    if labels is not None:
+                        sources_seen.add(ip)
+                    if not lines % 100_000 and progress is not None:
+                        progress(lines)
+                    continue
             event = normalize(raw)
             if event.__class__ is Rejected:
                 unparsed[event.reason] += 1
