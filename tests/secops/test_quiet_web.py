@@ -10,7 +10,6 @@ import calendar
 import datetime as dt
 import random
 import re
-from pathlib import Path
 
 import pytest
 
