@@ -686,8 +686,9 @@ class Normalizer:
         agents: dict[bytes, bool] = {}
 
         def quiet(raw: bytes) -> str | None:
-            if (raw.translate(None, printable) or len(raw) > max_bytes or b"\\" in raw
-                    or auto and (not b"0" <= raw[:1] <= b"9" or raw[4:5] == b"-")):
+            if auto and (not b"0" <= raw[:1] <= b"9" or raw[4:5] == b"-"):  # first: other formats' lines cost a test
+                return None
+            if raw.translate(None, printable) or len(raw) > max_bytes or b"\\" in raw:
                 return None
             m = head(raw)
             if m is None:
