@@ -22,7 +22,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote_plus
 
 from .address import CANONICAL, canonical, unusable
@@ -131,6 +131,15 @@ _NGINX = re.compile(
 # of it: the same events and rejections both ways).
 _NGINX_PLAIN = re.compile(r'(\S+) \S+ (\S+) \[([^\]]+)\] "([^\s"]+) ([^\s"]*)(?: (HTTP/[\d.]+))?" (\d{3}) (\d+|-)'
                           r'(?: "([^"]*)" "([^"]*)")?')
+# The quiet web reader's head: _NGINX_PLAIN without its optional quoted tail (which never changes what the
+# groups before it read: nothing follows the optional part to backtrack for), capturing only what decides
+# whether the line is an event and what its source is; in bytes, for lines of printable ASCII only.
+_NGINX_HEAD = re.compile(rb'(\S+) \S+ \S+ \[([^\]]+)\] "[^\s"]+ ([^\s"]*)(?: HTTP/[\d.]+)?" \d{3} (\d+|-)')
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+# The nginx event's fields a quiet reader (Normalizer.quiet_web) holds in a raw text of the line: what a rule
+# screening them must find there.
+NGINX_CARRIERS = {"url.original": "url", "url.path": "url", "url.query": "url", "user_agent.original": "agent"}
+_QUIET_MEMORY = 16384
 _CLF_DATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})$")
 _AUDIT = re.compile(r"(?:type=(\S+) )?msg=audit\((\d+)\.(\d+):(\d+)\): ?(.*)", re.S)
 _AUDIT_KV = re.compile(r"""(\w+)=("[^"]*"|'[^']*'|\S*)""")
@@ -170,8 +179,10 @@ class Normalizer:
         self._year = year or dt.datetime.now(dt.timezone.utc).year
         self._last_month = 0
         self._bsd_cache: dict[str, float | None] = {}
+        self._bsd_days: dict[tuple[int, int, int], int | None] = {}  # (year, month, day) → midnight UTC epoch
         self._iso_cache: dict[str, float | None] = {}
         self._clf_cache: dict[str, float | None] = {}
+        self._clf_days: dict[str, int | None] = {}  # "02/Nov/2026+0800" → that midnight's epoch (None: impossible)
         self._pg_clients: dict[str, tuple[str, str | None]] = {}  # pid → (ip, port)
         self._programs = {
             "sshd": self._sshd, "sudo": self._sudo, "su": self._su, "useradd": self._useradd,
@@ -262,9 +273,21 @@ class Normalizer:
         if self._last_month == 12 and month == 1:  # the file crossed New Year
             self._year += 1
         self._last_month = month
-        try:
-            t = float(calendar.timegm(dt.datetime(self._year, month, day, hh, mm, ss).timetuple()) - self.tz_offset)
-        except ValueError:
+        # The day's midnight, remembered per date (a day has 86,400 stamps, each read once); the time of day is
+        # added to it, checked as datetime checks it (hours < 24, minutes and seconds < 60).
+        date = (self._year, month, day)
+        midnight = self._bsd_days.get(date, _MISS)
+        if midnight is _MISS:
+            try:
+                midnight = calendar.timegm(dt.datetime(self._year, month, day).timetuple())
+            except ValueError:
+                midnight = None
+            if len(self._bsd_days) > 4096:
+                self._bsd_days.clear()
+            self._bsd_days[date] = midnight
+        if midnight is not None and 0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 60:
+            t = float(midnight + hh * 3600 + mm * 60 + ss - self.tz_offset)
+        else:
             t = None
         if len(self._bsd_cache) > 4096:
             self._bsd_cache.clear()
@@ -291,16 +314,27 @@ class Normalizer:
         return t
 
     def _clf_time(self, stamp: str) -> float | None:
-        """An nginx time stamp (02/Nov/2026:10:00:00 +0800) → epoch, or None if impossible; memoised."""
+        """An nginx time stamp (02/Nov/2026:10:00:00 +0800) → epoch, or None if impossible; memoised. The day's
+        midnight is remembered per date and zone (a day has 86,400 stamps, each read once): the time of day is
+        added to it, checked as datetime checks it (hours < 24, minutes and seconds < 60)."""
         d = _CLF_DATE.match(stamp)
         t = None
         if d and d.group(2) in _MONTHS:
             day, mon, year, hh, mi, ss, zone = d.groups()
-            try:
-                t = float(calendar.timegm(dt.datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mi),
-                                                      int(ss)).timetuple()) - _zone_offset(zone, 0))
-            except ValueError:
-                t = None
+            date = stamp[:11] + zone
+            midnight = self._clf_days.get(date, _MISS)
+            if midnight is _MISS:
+                try:
+                    midnight = calendar.timegm(dt.datetime(int(year), _MONTHS[mon], int(day)).timetuple()) \
+                        - _zone_offset(zone, 0)
+                except ValueError:
+                    midnight = None
+                if len(self._clf_days) > 4096:
+                    self._clf_days.clear()
+                self._clf_days[date] = midnight
+            h, m, sec = int(hh), int(mi), int(ss)
+            if midnight is not None and h < 24 and m < 60 and sec < 60:
+                t = float(midnight + h * 3600 + m * 60 + sec)
         if len(self._clf_cache) > 4096:
             self._clf_cache.clear()
         self._clf_cache[stamp] = t
@@ -630,6 +664,89 @@ class Normalizer:
             return Rejected("bad_address", unusable(ip)[:200])
         e["source.ip"] = addr
         return e
+
+    def quiet_web(self, screens: dict[str, Callable[[str], bool]]) -> Callable[[bytes], str | None] | None:
+        """A reader for the replay's hot path: `quiet(raw)` gives the canonical source address of an nginx
+        access line that `normalize` turns into an event on which none of `screens` (per carrier of
+        NGINX_CARRIERS, from Detector.carried_screens) finds a text — a line no rule can match, so its event
+        need not be built — and None for every other line, which then takes `normalize` as before. It says
+        None whenever it is not sure: anything but printable ASCII, a backslash, an impossible time stamp or a
+        bad address (normalize rejects those lines). An encoded URL is searched as the rules see it too
+        (url.path and url.query decoded). No reader (None) for formats or encodings whose lines are not read so. The time stamp and the
+        address are read by the same memoised functions `normalize` uses."""
+        if self.format not in ("auto", "nginx") or not self._utf8_first:
+            return None
+        auto = self.format == "auto"
+        url_finds, agent_finds = screens.get("url"), screens.get("agent")
+        head, printable, max_bytes = _NGINX_HEAD.match, _PRINTABLE_ASCII, self.max_line_bytes
+        clf, clf_time = self._clf_cache, self._clf_time
+        stamps: dict[bytes, float] = {}
+        sources: dict[bytes, str] = {}
+        urls: dict[bytes, bool] = {}
+        agents: dict[bytes, bool] = {}
+
+        def quiet(raw: bytes) -> str | None:
+            if auto and (not b"0" <= raw[:1] <= b"9" or raw[4:5] == b"-"):  # first: other formats' lines cost a test
+                return None
+            if raw.translate(None, printable) or len(raw) > max_bytes or b"\\" in raw:
+                return None
+            m = head(raw)
+            if m is None:
+                return None
+            ip, stamp, url, size = m.groups()
+            if stamp not in stamps:
+                text = stamp.decode()
+                t = clf.get(text, _MISS)
+                if t is _MISS:
+                    t = clf_time(text)
+                if t is None:  # impossible: normalize rejects the line
+                    return None
+                if len(stamps) >= _QUIET_MEMORY:
+                    stamps.clear()
+                stamps[stamp] = t
+            if len(size) > 18:
+                return None
+            if url_finds is not None:
+                found = urls.get(url)
+                if found is None:
+                    text = url.decode()
+                    found = url_finds(text)
+                    if not found and (b"%" in url or b"+" in url):  # rules see the path and query decoded
+                        path, _, query = text.partition("?")
+                        found = url_finds(_unquote(path)) or url_finds(_unquote(query))
+                    if len(urls) >= _QUIET_MEMORY:
+                        urls.clear()
+                    urls[url] = found
+                if found:
+                    return None
+            if agent_finds is not None:
+                end = m.end()  # the optional tail ' "REFERRER" "AGENT"', as _NGINX_PLAIN reads it
+                if raw[end:end + 2] == b' "':
+                    close = raw.find(b'"', end + 2)
+                    if close > 0 and raw[close:close + 3] == b'" "':
+                        last = raw.find(b'"', close + 3)
+                        if last > 0:
+                            agent = raw[close + 3:last]
+                            found = agents.get(agent)
+                            if found is None:
+                                found = agent_finds(agent.decode())
+                                if len(agents) >= _QUIET_MEMORY:
+                                    agents.clear()
+                                agents[agent] = found
+                            if found:
+                                return None
+            addr = sources.get(ip)
+            if addr is None:
+                text = ip.decode()
+                addr = CANONICAL.get(text) or canonical(text)
+                if not addr:  # not an address: normalize rejects the line
+                    return None
+                if len(sources) >= _QUIET_MEMORY:
+                    sources.clear()
+                sources[ip] = addr
+            return addr
+
+        return quiet
 
     # ---------------------------------------------------------------- auditd
     def _auditd(self, text: str) -> dict | Rejected:
