@@ -116,8 +116,9 @@ def test_ops_see_the_real_platforms_topology_and_insufficient_availability_data(
         assert verdict.get_attribute("data-verdict") == "insufficient_data" and verdict.inner_text() == "数据不足"
         rows = page.get_by_test_id("availability-rows").locator("tbody tr")
         assert rows.count() == len(data["rows"]) == 4
+        expected = f"/ {data['expected_steps']:,} ("  # 30 days of the platform's SLI step (518,401 at 5 s)
         for row in rows.all():
-            assert "数据不足" in row.inner_text() and "/ 518,401 (" in row.inner_text()
+            assert "数据不足" in row.inner_text() and expected in row.inner_text()
         assert page.get_by_test_id("chart-budget").locator("canvas").count() == 1
         page.screenshot(path=IMG / "console-availability-lab.png", full_page=True)
         watch.assert_clean()
