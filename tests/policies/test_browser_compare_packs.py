@@ -36,11 +36,7 @@ def server(tmp_path_factory, two_reports, _users_template):  # noqa: F811
     assert (DEFAULT_STATIC / "index.html").exists(), "the console is not built: cd console/frontend && npm run build"
     folder = tmp_path_factory.mktemp("compare-packs-console")
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(folder / "state", patch)
-        reports = folder / "state" / "compliance" / "reports"
-        reports.mkdir(parents=True)
-        for name, text in two_reports.items():
-            (reports / name).write_text(text, encoding="utf-8")
+        tracking_state(folder / "state", patch, two_reports)
         packs = {"q3": seal(folder / "djcp-2026Q3-pack", COMPLIANT, "2026-09-01T08:00:00+00:00"),
                  "q4": seal(folder / "djcp-2026Q4-pack", NON_COMPLIANT, "2026-12-01T08:00:00+00:00")}
         uploads = {}

@@ -30,11 +30,7 @@ def server(tmp_path_factory, two_reports, _users_template):
     assert (DEFAULT_STATIC / "index.html").exists(), "the console is not built: cd console/frontend && npm run build"
     folder = tmp_path_factory.mktemp("tracking-console")
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(folder / "state", patch)
-        reports = folder / "state" / "compliance" / "reports"
-        reports.mkdir(parents=True)
-        for name, text in two_reports.items():
-            (reports / name).write_text(text, encoding="utf-8")
+        tracking_state(folder / "state", patch, two_reports)
         engine = seed_store(folder)
         users = folder / "console" / "users.yaml"
         users.parent.mkdir()

@@ -69,11 +69,7 @@ def app(clients, two_reports, tmp_path_factory):  # noqa: F811
 
     state = tmp_path_factory.mktemp("compare-uploads-state") / "state"
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(state, patch)
-        folder = state / "compliance" / "reports"
-        folder.mkdir(parents=True)
-        for name, text in two_reports.items():
-            (folder / name).write_text(text, encoding="utf-8")
+        tracking_state(state, patch, two_reports)
         yield clients
         AuditLog._open_logs.clear()
 

@@ -19,8 +19,9 @@ from tests.policies.compliance.conftest import evaluate, write_json
 from tests.policies.compliance.test_diff import with_remote_admin
 
 
-def tracking_state(state, patch):
-    """`state` as govctl's state folder (reports on record, tracking, waivers, the audit trail)."""
+def tracking_state(state, patch, reports: dict[str, str] | None = None):
+    """`state` as govctl's state folder (reports on record, tracking, waivers, the audit trail), holding
+    `reports` (file name → text) on record."""
     from core import paths
     from crypto.audit import AuditLog
 
@@ -30,6 +31,11 @@ def tracking_state(state, patch):
     patch.setenv("GOVCTL_STATE", str(state))
     patch.setenv("GOVCTL_CRYPTO_PASSPHRASE", "tracking test passphrase 整改")
     AuditLog._open_logs.clear()
+    if reports:
+        folder = state / "compliance" / "reports"
+        folder.mkdir(parents=True)
+        for name, text in reports.items():
+            (folder / name).write_text(text, encoding="utf-8")
 
 
 def signed_in(app, name) -> TestClient:
@@ -77,11 +83,7 @@ def app(clients, two_reports, tmp_path):
     from crypto.audit import AuditLog
 
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(tmp_path / "state", patch)
-        folder = tmp_path / "state" / "compliance" / "reports"
-        folder.mkdir(parents=True)
-        for name, text in two_reports.items():
-            (folder / name).write_text(text, encoding="utf-8")
+        tracking_state(tmp_path / "state", patch, two_reports)
         yield clients
         AuditLog._open_logs.clear()
 

@@ -25,11 +25,7 @@ REAL = {"a": "djcp-L3-2026Q3.json", "b": "djcp-L3-2026Q4.json"}
 @pytest.mark.slow
 def test_no_server_error_on_the_tracking_routes(tmp_path, two_reports):
     with pytest.MonkeyPatch.context() as patch:
-        tracking_state(tmp_path / "state", patch)
-        folder = tmp_path / "state" / "compliance" / "reports"
-        folder.mkdir(parents=True)
-        for name, text in two_reports.items():
-            (folder / name).write_text(text, encoding="utf-8")
+        tracking_state(tmp_path / "state", patch, two_reports)
         tokens = Tokens(tmp_path / "tokens.yaml")
         keys = {role: tokens.add(f"{role}-user", role) for role in ROLES}
         app = create_app(tmp_path / "secops.db", tmp_path / "tokens.yaml", extensions=[EXTENSION])
