@@ -63,29 +63,13 @@ export function errorText(t, err) {
   return detail ? `${t(key)}（${detail}）` : t(key)
 }
 
-// compliance (issue #19): a file as the request body (an evidence pack to verify), answered in JSON
-export async function apiUpload(path, file, type = 'application/zip') {
-  const headers = { Accept: 'application/json', 'Content-Type': type }
+// A POST whose body is not JSON (a file, a multipart form), answered in JSON; the error keeps the answer's
+// body (`err.body`), e.g. the side and files of a pack that fails verification
+async function postBody(path, body, headers) {
   if (session.csrf) headers['X-CSRF-Token'] = session.csrf
   let response
   try {
-    response = await fetch(`/api${path}`, { method: 'POST', headers, credentials: 'same-origin', body: file })
-  } catch (err) {
-    throw new ApiError(0, String(err), 'network')
-  }
-  const data = await response.json().catch(() => null)
-  if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText, data?.reason)
-  return data
-}
-
-// compare uploaded packs (issue #19, h-packcmp): a multipart form (files and fields), answered in JSON; the
-// error keeps the answer's body (`err.body`), e.g. the side and files of a pack that fails verification
-export async function apiForm(path, form) {
-  const headers = { Accept: 'application/json' } // no Content-Type: the browser sets the multipart boundary
-  if (session.csrf) headers['X-CSRF-Token'] = session.csrf
-  let response
-  try {
-    response = await fetch(`/api${path}`, { method: 'POST', headers, credentials: 'same-origin', body: form })
+    response = await fetch(`/api${path}`, { method: 'POST', headers, credentials: 'same-origin', body })
   } catch (err) {
     throw new ApiError(0, String(err), 'network')
   }
@@ -96,4 +80,15 @@ export async function apiForm(path, form) {
     throw err
   }
   return data
+}
+
+// compliance (issue #19): a file as the request body (an evidence pack to verify)
+export function apiUpload(path, file, type = 'application/zip') {
+  return postBody(path, file, { Accept: 'application/json', 'Content-Type': type })
+}
+
+// compare uploaded packs (issue #19): a multipart form (files and fields); no Content-Type, the browser sets
+// the multipart boundary
+export function apiForm(path, form) {
+  return postBody(path, form, { Accept: 'application/json' })
 }
