@@ -3,7 +3,7 @@
 Rules are Sigma YAML files read with pySigma. A file that does not parse, or that uses something this
 evaluator does not implement, is refused with its path and reason (`RuleSet.errors`); the other
 rules keep running. Correlations (event_count, value_count, temporal, temporal_ordered) keep per
-group-by key a window of the events in [t − timespan, t] — sliding, so an attack split across two
+group-by key a window of the events in [t − timespan, t] (tallied per distinct time) — sliding, so an attack split across two
 fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
 a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
 more than a whole window late.
@@ -334,98 +334,77 @@ class Correlation:
 
 
 class EventCount(Correlation):
-    """`event_count`: how many events of the group fall within the timespan. Window: their times."""
+    """`event_count`: how many events of the group fall within the timespan. Window: a TimeTally."""
 
     kind = "event_count"
 
     def count(self, key, ref: str, event: dict, t: float) -> int | None:
         win = self.windows.get(key)
         if win is None:
-            win = self.windows[key] = collections.deque()
-        if not win or win[-1] <= t:
-            win.append(t)
-        else:
-            _insert(win, t)
-        horizon = win[-1] - self.timespan
-        while win[0] < horizon:
-            win.popleft()
-        if t < horizon:
+            win = self.windows[key] = TimeTally()
+        win.add(t)
+        win.expire(win.times[-1] - self.timespan)
+        if t < win.times[-1] - self.timespan:
             return None
         # Whatever is kept lies in [newest - timespan, newest]: the window that holds this event
         # (late ones included) and the most events.
-        return len(win)
+        return win.total
 
     def earliest(self, win) -> float:
-        return win[0]
+        return win.times[0]
 
     def latest(self, win) -> float:
-        return win[-1] if win else float("-inf")
+        return win.times[-1] if win.times else float("-inf")
 
     def alert_count(self, win, n: int) -> int:
         return n
 
     def window_out(self, win) -> Any:
-        return list(win)
+        return win.state()
 
     def window_in(self, data) -> Any:
-        return collections.deque(data)
+        return TimeTally.restored(data)
 
 
 class ValueCount(Correlation):
     """`value_count`: how many distinct values of `condition.field` the group's events within the
-    timespan have. Window: (time, value) pairs and a count per value."""
+    timespan have. Window: a ValueTally."""
 
     kind = "value_count"
 
     def count(self, key, ref: str, event: dict, t: float) -> int | None:
-        win = self.windows.get(key)
-        if win is None:  # a plain dict of counts: a Counter's missing-key hook is a Python call per new value
-            win = self.windows[key] = (collections.deque(), {})
-        times, values = win
         value = event.get(self._value_field[ref])
         if value is None:
             return None
-        value = str(value)
-        if not times or times[-1][0] <= t:
-            times.append((t, value))
-        else:
-            _insert(times, (t, value))
-        values[value] = values.get(value, 0) + 1
-        horizon = times[-1][0] - self.timespan
-        while times[0][0] < horizon:
-            _, old = times.popleft()
-            left = values[old] - 1
-            if left:
-                values[old] = left
-            else:
-                del values[old]
+        win = self.windows.get(key)
+        if win is None:
+            win = self.windows[key] = ValueTally()
+        win.add(t, str(value))
+        horizon = win.times[-1] - self.timespan
+        win.expire(horizon)
         if t < horizon:
             return None
-        return len(values)
+        return len(win.values)
 
     def earliest(self, win) -> float:
-        return win[0][0][0] if win[0] else float("inf")
+        return win.times[0] if win.times else float("inf")
 
     def latest(self, win) -> float:
-        return win[0][-1][0] if win[0] else float("-inf")
+        return win.times[-1] if win.times else float("-inf")
 
     def alert_count(self, win, n: int) -> int:
-        return len(win[0])
+        return win.total
 
     def window_out(self, win) -> Any:
-        return [list(x) for x in win[0]]
+        return win.state()
 
     def window_in(self, data) -> Any:
-        times = collections.deque((t, v) for t, v in data)
-        values: dict[str, int] = {}
-        for _, v in times:
-            values[v] = values.get(v, 0) + 1
-        return times, values
+        return ValueTally.restored(data)
 
 
 class Temporal(Correlation):
     """`temporal`: how many of the referenced rules matched the group within the timespan. Window: per
-    referenced rule, the times it matched."""
+    referenced rule, a TimeTally of the times it matched."""
 
     kind = "temporal"
     ordered = False  # TemporalOrdered: the rules must have matched in their order
@@ -433,42 +412,37 @@ class Temporal(Correlation):
     def count(self, key, ref: str, event: dict, t: float) -> int | None:
         win = self.windows.get(key)
         if win is None:
-            win = self.windows[key] = {r: collections.deque() for r in self.refs}
-        times = win[ref]
-        if not times or times[-1] <= t:
-            times.append(t)
-        else:
-            _insert(times, t)
+            win = self.windows[key] = {r: TimeTally() for r in self.refs}
+        win[ref].add(t)
         newest = self.newest_of.get(key, t)
         if t >= newest:
             newest = self.newest_of[key] = t
         horizon = newest - self.timespan
         complete = True  # does every referenced rule still have a time in the window?
-        for times in win.values():
-            while times and times[0] < horizon:
-                times.popleft()
-            if not times:
+        for tally in win.values():
+            tally.expire(horizon)
+            if not tally.total:
                 complete = False
         if t < horizon:
             return None
         if self.ordered:  # a flag, not another method: this runs for every event the rule references
-            return len(self.refs) if complete and _in_order([win[r] for r in self.refs]) else 0
-        return len(win) if complete else sum(1 for times in win.values() if times)
+            return len(self.refs) if complete and _in_order([win[r].times for r in self.refs]) else 0
+        return len(win) if complete else sum(1 for tally in win.values() if tally.total)
 
     def earliest(self, win) -> float:
-        return min((times[0] for times in win.values() if times), default=float("inf"))
+        return min((tally.times[0] for tally in win.values() if tally.total), default=float("inf"))
 
     def latest(self, win) -> float:
-        return max((times[-1] for times in win.values() if times), default=float("-inf"))
+        return max((tally.times[-1] for tally in win.values() if tally.total), default=float("-inf"))
 
     def alert_count(self, win, n: int) -> int:
-        return sum(len(times) for times in win.values())
+        return sum(tally.total for tally in win.values())
 
     def window_out(self, win) -> Any:
-        return {r: list(t) for r, t in win.items()}
+        return {r: tally.state() for r, tally in win.items()}
 
     def window_in(self, data) -> Any:
-        return {r: collections.deque(data.get(r, ())) for r in self.refs}
+        return {r: TimeTally.restored(data.get(r, ())) for r in self.refs}
 
 
 class TemporalOrdered(Temporal):
@@ -492,13 +466,121 @@ def _key_in(data: list):
     return tuple(data[1]) if data[0] == "t" else data[1]
 
 
-def _insert(dq: collections.deque, item) -> None:
-    """Append, keeping event-time order when a late event arrives."""
-    if not dq or dq[-1] <= item:
-        dq.append(item)
-    else:
-        idx = bisect.bisect_right(dq, item)
-        dq.insert(idx, item)
+class TimeTally:
+    """The event times of one window, one entry per distinct time with how many events had it. A flood
+    from one source within a second costs one entry, not one per event: a window's memory is bounded by
+    the distinct times in its timespan, not by the rate an attacker sends at (the burst test)."""
+
+    __slots__ = ("times", "counts", "total")
+
+    def __init__(self):
+        self.times: collections.deque[float] = collections.deque()  # ascending
+        self.counts: collections.deque[int] = collections.deque()
+        self.total = 0
+
+    def add(self, t: float) -> None:
+        times = self.times
+        if times and times[-1] == t:
+            self.counts[-1] += 1
+        elif not times or times[-1] < t:
+            times.append(t)
+            self.counts.append(1)
+        else:  # a late event: its place in event-time order
+            i = bisect.bisect_left(times, t)
+            if times[i] == t:
+                self.counts[i] += 1
+            else:
+                times.insert(i, t)
+                self.counts.insert(i, 1)
+        self.total += 1
+
+    def expire(self, horizon: float) -> None:
+        times = self.times
+        while times and times[0] < horizon:
+            times.popleft()
+            self.total -= self.counts.popleft()
+
+    def state(self) -> list:
+        return [list(self.times), list(self.counts)]
+
+    @classmethod
+    def restored(cls, data) -> "TimeTally":
+        """From state(); a checkpoint written before tallies holds a plain list of times."""
+        tally = cls()
+        if len(data) == 2 and isinstance(data[0], list):
+            for t, n in zip(*data):
+                tally.times.append(t)
+                tally.counts.append(n)
+                tally.total += n
+        else:
+            for t in data:
+                tally.add(t)
+        return tally
+
+
+class ValueTally:
+    """value_count's window: per distinct time, how often each value came; and the count per value over
+    the whole window (its length is what the rule tests). Bounded as TimeTally is."""
+
+    __slots__ = ("times", "seen", "values", "total")
+
+    def __init__(self):
+        self.times: collections.deque[float] = collections.deque()  # ascending
+        self.seen: collections.deque[dict[str, int]] = collections.deque()  # per time: value → events
+        self.values: dict[str, int] = {}  # a plain dict: a Counter's missing-key hook is a Python call
+        self.total = 0
+
+    def add(self, t: float, value: str) -> None:
+        times = self.times
+        if times and times[-1] == t:
+            at = self.seen[-1]
+        elif not times or times[-1] < t:
+            times.append(t)
+            at = {}
+            self.seen.append(at)
+        else:
+            i = bisect.bisect_left(times, t)
+            if times[i] == t:
+                at = self.seen[i]
+            else:
+                times.insert(i, t)
+                at = {}
+                self.seen.insert(i, at)
+        at[value] = at.get(value, 0) + 1
+        values = self.values
+        values[value] = values.get(value, 0) + 1
+        self.total += 1
+
+    def expire(self, horizon: float) -> None:
+        times, values = self.times, self.values
+        while times and times[0] < horizon:
+            times.popleft()
+            for value, n in self.seen.popleft().items():
+                left = values[value] - n
+                if left:
+                    values[value] = left
+                else:
+                    del values[value]
+                self.total -= n
+
+    def state(self) -> dict:
+        return {"times": list(self.times), "seen": list(self.seen)}
+
+    @classmethod
+    def restored(cls, data) -> "ValueTally":
+        """From state(); a checkpoint written before tallies holds [time, value] pairs."""
+        tally = cls()
+        if isinstance(data, dict):
+            for t, at in zip(data["times"], data["seen"]):
+                tally.times.append(t)
+                tally.seen.append(dict(at))
+                for value, n in at.items():
+                    tally.values[value] = tally.values.get(value, 0) + n
+                    tally.total += n
+        else:
+            for t, value in data:
+                tally.add(t, value)
+        return tally
 
 
 def _in_order(times_per_rule: list[collections.deque]) -> bool:

@@ -95,16 +95,19 @@ def test_syslog_burst_memory_stays_bounded_and_nothing_is_lost(tmp_path):
     try:
         assert wait_for(lambda: tcp_listening(tcp), 60) is not None
 
-        def burst(n: int, offset: int) -> None:
+        def burst(n: int, offset: int) -> int:
+            sent = 0
             with socket.create_connection(("127.0.0.1", tcp)) as s:
                 chunk = []
                 for i in range(offset, offset + n):
                     chunk.append(f"<38>Nov  1 00:00:{i % 60:02d} web-1 sshd[1]: Failed password for root from "
                                  f"198.51.100.{i % 250 + 1} port {i} ssh2\n".encode())
-                    if len(chunk) == 1000:
-                        s.sendall(b"".join(chunk))
+                    if len(chunk) == 1000 or i == offset + n - 1:
+                        data = b"".join(chunk)
+                        s.sendall(data)
+                        sent += len(data)
                         chunk = []
-                s.sendall(b"".join(chunk))
+            return sent
 
         def drained(total: int) -> bool:
             return _stored(tmp_path / "s.db")[0] >= total
@@ -112,12 +115,14 @@ def test_syslog_burst_memory_stays_bounded_and_nothing_is_lost(tmp_path):
         burst(10_000, 0)
         assert wait_for(lambda: drained(10_000), 120) is not None
         baseline = _rss_peak_kib(daemon.pid)
-        burst(100_000, 10_000)  # ten times the first burst, as fast as the socket takes it
+        burst_bytes = burst(100_000, 10_000)  # ten times the first burst, as fast as the socket takes it
         assert wait_for(lambda: drained(110_000), 300) is not None
         peak = _rss_peak_kib(daemon.pid)
         assert _stored(tmp_path / "s.db") == (110_000, 0)
-        # the backlog waited in the spool on disk: the peak grew by far less than the burst's size
-        assert peak - baseline < 40 * 1024, (baseline, peak)
+        # The backlog waited in the spool on disk, and the correlation windows keep one entry per second,
+        # not per event (all 100,000 lines fall in one minute): the peak grew by less than the burst's
+        # own size (about 9.6 MB; before the windows were tallies it grew by 28–50 MB).
+        assert peak - baseline < burst_bytes // 1024, (baseline, peak, burst_bytes)
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)

@@ -354,3 +354,43 @@ def test_screen_memory_is_bounded_whatever_the_values(tmp_path):
     (_, _, screens, _), = d._by_dataset.values()
     assert screens and all(len(seen) <= SCREEN_MEMORY for _, seen, _ in screens)
     assert d.alerts == []
+
+
+def test_a_flood_within_few_seconds_keeps_one_window_entry_per_second(tmp_path):
+    """An attacker's rate must not grow the engine's memory: 30,000 failures from one source within ten
+    seconds keep ten times in each window, and the counts an alert reports are still every event."""
+    rules = ruleset(tmp_path, BASE, corr("event_count", "  condition: {gte: 3}"),
+                    corr("value_count", "  condition: {gte: 2, field: user.name}").replace("name: c", "name: v"),
+                    corr("temporal", "", rules="[failure, success]").replace("name: c", "name: both"))
+    d = Detector(rules)
+    for i in range(30_000):
+        d.process({"@timestamp": float(i % 10), "event.dataset": "json", **fail(**{"user.name": f"u{i % 3}"})})
+    by_name = {c.info.name: c for c in d.rules.correlations}
+    count_window, = by_name["c"].windows.values()
+    assert len(count_window.times) == 10 and count_window.total == 30_000
+    value_window, = by_name["v"].windows.values()
+    assert len(value_window.times) == 10 and value_window.values == {"u0": 10_000, "u1": 10_000, "u2": 10_000}
+    temporal_window, = by_name["both"].windows.values()
+    assert len(temporal_window["failure"].times) == 10
+    alerts = {a.rule.name: a for a in d.alerts}
+    assert alerts["c"].count == 30_000  # it began with the three events of its window and grew with each after
+    assert alerts["v"].first == 0 and alerts["v"].last == 9
+
+
+def test_windows_survive_a_checkpoint_and_an_old_checkpoint_still_restores(tmp_path):
+    rules = ruleset(tmp_path, BASE, corr("event_count", "  condition: {gte: 4}"),
+                    corr("value_count", "  condition: {gte: 3, field: user.name}").replace("name: c", "name: v"))
+    first = Detector(rules)
+    for t, user in [(0, "a"), (1, "b"), (1, "b")]:
+        first.process({"@timestamp": float(t), "event.dataset": "json", **fail(**{"user.name": user})})
+    assert first.alerts == []
+    state = first.state(lambda a: None)
+    # before tallies a checkpoint held every time (event_count) and every [time, value] pair (value_count)
+    old = {"correlations": {"c": {**state["correlations"]["c"], "windows": [[["v", "203.0.113.1"], [0.0, 1.0, 1.0]]]},
+                            "v": {**state["correlations"]["v"],
+                                  "windows": [[["v", "203.0.113.1"], [[0.0, "a"], [1.0, "b"], [1.0, "b"]]]]}}}
+    for saved in (state, old):
+        later = Detector(rules)
+        later.restore(saved, lambda r: None)
+        later.process({"@timestamp": 2.0, "event.dataset": "json", **fail(**{"user.name": "c"})})
+        assert sorted((a.rule.name, a.count) for a in later.alerts) == [("c", 4), ("v", 4)]
