@@ -3,8 +3,8 @@
 Rules are Sigma YAML files read with pySigma. A file that does not parse, or that uses something this
 evaluator does not implement, is refused with its path and reason (`RuleSet.errors`); the other
 rules keep running. Correlations (event_count, value_count, temporal, temporal_ordered) keep per
-group-by key a window of the events in [t − timespan, t] (tallied per distinct time) — sliding, so an attack split across two
-fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
+group-by key a window of the events in [t − timespan, t], tallied per distinct time — sliding, so an
+attack split across two fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
 a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
 more than a whole window late.
 
