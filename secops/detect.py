@@ -368,7 +368,10 @@ class EventCount(Correlation):
 
 class ValueCount(Correlation):
     """`value_count`: how many distinct values of `condition.field` the group's events within the
-    timespan have. Window: a ValueTally."""
+    timespan have. Window: (entries, values) — entries in time order, one `[time, {value: events}]` per
+    distinct time, so that a flood within a second costs one entry (see TimeTally); values: the events
+    per value over the whole window, whose length the rule tests. Plain containers, not a class: most
+    groups of a city's firewall drops are sources seen once, and creating their window is on the hot path."""
 
     kind = "value_count"
 
@@ -376,30 +379,68 @@ class ValueCount(Correlation):
         value = event.get(self._value_field[ref])
         if value is None:
             return None
+        value = str(value)
         win = self.windows.get(key)
-        if win is None:
-            win = self.windows[key] = ValueTally()
-        win.add(t, str(value))
-        horizon = win.times[-1] - self.timespan
-        win.expire(horizon)
+        if win is None:  # plain dicts: a Counter's missing-key hook is a Python call per new value
+            at: dict[str, int] = {}
+            win = self.windows[key] = (collections.deque([[t, at]]), {})
+        else:
+            entries = win[0]
+            last = entries[-1][0] if entries else None
+            if last == t:
+                at = entries[-1][1]
+            elif last is None or last < t:
+                at = {}
+                entries.append([t, at])
+            else:  # a late event: its place in event-time order
+                i = bisect.bisect_left(entries, t, key=_entry_time)
+                if i < len(entries) and entries[i][0] == t:
+                    at = entries[i][1]
+                else:
+                    at = {}
+                    entries.insert(i, [t, at])
+        at[value] = at.get(value, 0) + 1
+        entries, values = win  # never empty here: the newest entry always lies within the timespan
+        values[value] = values.get(value, 0) + 1
+        horizon = entries[-1][0] - self.timespan
+        while entries[0][0] < horizon:
+            for gone, n in entries.popleft()[1].items():
+                left = values[gone] - n
+                if left:
+                    values[gone] = left
+                else:
+                    del values[gone]
         if t < horizon:
             return None
-        return len(win.values)
+        return len(values)
 
     def earliest(self, win) -> float:
-        return win.times[0] if win.times else float("inf")
+        return win[0][0][0] if win[0] else float("inf")
 
     def latest(self, win) -> float:
-        return win.times[-1] if win.times else float("-inf")
+        return win[0][-1][0] if win[0] else float("-inf")
 
     def alert_count(self, win, n: int) -> int:
-        return win.total
+        return sum(sum(at.values()) for _, at in win[0])
 
     def window_out(self, win) -> Any:
-        return win.state()
+        return {"entries": [[t, at] for t, at in win[0]]}
 
     def window_in(self, data) -> Any:
-        return ValueTally.restored(data)
+        """From window_out(); a checkpoint written before tallies holds [time, value] pairs."""
+        if isinstance(data, dict):
+            entries = collections.deque([t, dict(at)] for t, at in data["entries"])
+        else:
+            entries = collections.deque()
+            for t, value in sorted(data, key=_entry_time):
+                if not entries or entries[-1][0] != t:
+                    entries.append([t, {}])
+                entries[-1][1][value] = entries[-1][1].get(value, 0) + 1
+        values: dict[str, int] = {}
+        for _, at in entries:
+            for value, n in at.items():
+                values[value] = values.get(value, 0) + n
+        return entries, values
 
 
 class Temporal(Correlation):
@@ -518,69 +559,8 @@ class TimeTally:
         return tally
 
 
-class ValueTally:
-    """value_count's window: per distinct time, how often each value came; and the count per value over
-    the whole window (its length is what the rule tests). Bounded as TimeTally is."""
-
-    __slots__ = ("times", "seen", "values", "total")
-
-    def __init__(self):
-        self.times: collections.deque[float] = collections.deque()  # ascending
-        self.seen: collections.deque[dict[str, int]] = collections.deque()  # per time: value → events
-        self.values: dict[str, int] = {}  # a plain dict: a Counter's missing-key hook is a Python call
-        self.total = 0
-
-    def add(self, t: float, value: str) -> None:
-        times = self.times
-        if times and times[-1] == t:
-            at = self.seen[-1]
-        elif not times or times[-1] < t:
-            times.append(t)
-            at = {}
-            self.seen.append(at)
-        else:
-            i = bisect.bisect_left(times, t)
-            if times[i] == t:
-                at = self.seen[i]
-            else:
-                times.insert(i, t)
-                at = {}
-                self.seen.insert(i, at)
-        at[value] = at.get(value, 0) + 1
-        values = self.values
-        values[value] = values.get(value, 0) + 1
-        self.total += 1
-
-    def expire(self, horizon: float) -> None:
-        times, values = self.times, self.values
-        while times and times[0] < horizon:
-            times.popleft()
-            for value, n in self.seen.popleft().items():
-                left = values[value] - n
-                if left:
-                    values[value] = left
-                else:
-                    del values[value]
-                self.total -= n
-
-    def state(self) -> dict:
-        return {"times": list(self.times), "seen": list(self.seen)}
-
-    @classmethod
-    def restored(cls, data) -> "ValueTally":
-        """From state(); a checkpoint written before tallies holds [time, value] pairs."""
-        tally = cls()
-        if isinstance(data, dict):
-            for t, at in zip(data["times"], data["seen"]):
-                tally.times.append(t)
-                tally.seen.append(dict(at))
-                for value, n in at.items():
-                    tally.values[value] = tally.values.get(value, 0) + n
-                    tally.total += n
-        else:
-            for t, value in data:
-                tally.add(t, value)
-        return tally
+def _entry_time(entry) -> float:
+    return entry[0]
 
 
 def _in_order(times_per_rule: list[collections.deque]) -> bool:

@@ -368,8 +368,8 @@ def test_a_flood_within_few_seconds_keeps_one_window_entry_per_second(tmp_path):
     by_name = {c.info.name: c for c in d.rules.correlations}
     count_window, = by_name["c"].windows.values()
     assert len(count_window.times) == 10 and count_window.total == 30_000
-    value_window, = by_name["v"].windows.values()
-    assert len(value_window.times) == 10 and value_window.values == {"u0": 10_000, "u1": 10_000, "u2": 10_000}
+    (entries, values), = by_name["v"].windows.values()
+    assert len(entries) == 10 and values == {"u0": 10_000, "u1": 10_000, "u2": 10_000}
     temporal_window, = by_name["both"].windows.values()
     assert len(temporal_window["failure"].times) == 10
     alerts = {a.rule.name: a for a in d.alerts}
