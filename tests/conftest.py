@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Wide output for every govctl the tests run: messages that name a temp path (longer under pytest-xdist's
+# per-worker folders) are checked whole, and an 80-column terminal would wrap them.
+os.environ["COLUMNS"] = "200"
 GOVCTL = ROOT / ".venv" / "bin" / "govctl"
 
 
