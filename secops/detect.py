@@ -343,8 +343,9 @@ class EventCount(Correlation):
         if win is None:
             win = self.windows[key] = TimeTally()
         win.add(t)
-        win.expire(win.times[-1] - self.timespan)
-        if t < win.times[-1] - self.timespan:
+        horizon = win.times[-1] - self.timespan
+        win.expire(horizon)
+        if t < horizon:
             return None
         # Whatever is kept lies in [newest - timespan, newest]: the window that holds this event
         # (late ones included) and the most events.
