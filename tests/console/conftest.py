@@ -56,10 +56,15 @@ def _users_template(tmp_path_factory):
     return add_users(tmp_path_factory.mktemp("users") / "users.yaml")
 
 
+def users_in(folder, template):
+    """`folder`/console/users.yaml, a copy of the session's users (hashed once: argon2 is slow on purpose)."""
+    path = folder / "console" / "users.yaml"
+    path.parent.mkdir(parents=True)
+    shutil.copy2(template, path)
+    return path
+
+
 @pytest.fixture
 def users_file(tmp_path, _users_template):
-    """A users file with one user of each role (hashed once per session: argon2 is slow on purpose)."""
-    path = tmp_path / "console" / "users.yaml"
-    path.parent.mkdir()
-    shutil.copy2(_users_template, path)
-    return path
+    """A users file with one user of each role."""
+    return users_in(tmp_path, _users_template)

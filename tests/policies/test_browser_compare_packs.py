@@ -18,7 +18,7 @@ from policies.compliance.records import zip_folder
 
 from tests.conftest import run_govctl
 from tests.console.browser import IMG, chromium, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
-from tests.console.conftest import _users_template, seed_store  # noqa: F401 (the session's hashed users)
+from tests.console.conftest import _users_template, seed_store, users_in  # noqa: F401 (the session's hashed users)
 from tests.console.test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
 from .test_compare_uploads_api import CHANGED_REPORT, seal
 from .test_tracking_api import tracking_state, two_reports  # noqa: F401 (two_reports: a fixture)
@@ -44,9 +44,7 @@ def server(tmp_path_factory, two_reports, _users_template):  # noqa: F811
             uploads[name] = folder / f"{directory.name}.zip"
             uploads[name].write_bytes(zip_folder(directory))
         engine = seed_store(folder)
-        users = folder / "console" / "users.yaml"
-        users.parent.mkdir()
-        shutil.copy2(_users_template, users)
+        users = users_in(folder, _users_template)
         app = create_console_app(engine.store, folder / "tokens.yaml", users, engine.decisions, extensions=[EXTENSION])
         with served_in_thread(app) as base:
             yield base, folder, packs, uploads

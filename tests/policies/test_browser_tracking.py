@@ -6,7 +6,6 @@ inline). Ops reads both pages but has no waiver form."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 
@@ -14,10 +13,9 @@ from console.app import DEFAULT_STATIC, create_console_app
 from policies.api_tracking import EXTENSION
 
 from tests.console.browser import IMG, chromium, expect_text, served_in_thread  # noqa: F401 (chromium: the module's browser fixture)
-from tests.console.conftest import seed_store
 from tests.console.test_browser import page, sign_in, watched  # noqa: F401 (fixtures)
 from .test_tracking_api import tracking_state, two_reports  # noqa: F401 (two_reports: a fixture)
-from tests.console.conftest import _users_template  # noqa: F401 (the session's hashed users)
+from tests.console.conftest import _users_template, seed_store, users_in  # noqa: F401 (the session's hashed users)
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +30,7 @@ def server(tmp_path_factory, two_reports, _users_template):
     with pytest.MonkeyPatch.context() as patch:
         tracking_state(folder / "state", patch, two_reports)
         engine = seed_store(folder)
-        users = folder / "console" / "users.yaml"
-        users.parent.mkdir()
-        shutil.copy2(_users_template, users)
+        users = users_in(folder, _users_template)
         app = create_console_app(engine.store, folder / "tokens.yaml", users, engine.decisions, extensions=[EXTENSION])
         with served_in_thread(app) as base:
             yield base, folder / "state"

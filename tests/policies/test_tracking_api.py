@@ -62,15 +62,11 @@ def two_reports():
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory, _users_template):
     """A console with the tracking routes, and a signed-in client of each role (signed in once: argon2 is slow)."""
-    import shutil
-
-    from tests.console.conftest import seed_store
+    from tests.console.conftest import seed_store, users_in
 
     folder = tmp_path_factory.mktemp("tracking")
     engine = seed_store(folder)
-    users = folder / "console" / "users.yaml"
-    users.parent.mkdir()
-    shutil.copy2(_users_template, users)
+    users = users_in(folder, _users_template)
     app = create_console_app(engine.store, folder / "tokens.yaml", users, engine.decisions,
                              static_dir=folder / "no-assets", extensions=[EXTENSION])
     yield {name: signed_in(app, name) for name in PASSWORDS}
