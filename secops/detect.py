@@ -3,10 +3,10 @@
 Rules are Sigma YAML files read with pySigma. A file that does not parse, or that uses something this
 evaluator does not implement, is refused with its path and reason (`RuleSet.errors`); the other
 rules keep running. Correlations (event_count, value_count, temporal, temporal_ordered) keep per
-group-by key a window of the events in [t − timespan, t], tallied per distinct time — sliding, so an
-attack split across two fixed buckets is still seen. An event exactly `timespan` seconds older than the newest still counts;
-a late event counts in the window of the newest event if it falls inside it, and is dropped if it is
-more than a whole window late.
+group-by key a window of the events in [t − timespan, t], one entry per distinct time — sliding, so
+an attack split across two fixed buckets is still seen. An event exactly `timespan` seconds older than
+the newest still counts; a late event counts in the window of the newest event if it falls inside it,
+and is dropped if it is more than a whole window late.
 
 Trusted pairs (govctl's custom attributes, schemas/rule-trust.schema.yaml): a base rule with
 `earns_trust: {pair, window}` makes the values of `pair` in each event it matches trusted for `window`
@@ -343,7 +343,7 @@ class EventCount(Correlation):
         if win is None:
             win = self.windows[key] = TimeTally()
         win.add(t)
-        horizon = win.times[-1] - self.timespan
+        horizon = win.entries[-1][0] - self.timespan
         win.expire(horizon)
         if t < horizon:
             return None
@@ -352,10 +352,10 @@ class EventCount(Correlation):
         return win.total
 
     def earliest(self, win) -> float:
-        return win.times[0]
+        return win.entries[0][0]
 
     def latest(self, win) -> float:
-        return win.times[-1] if win.times else float("-inf")
+        return win.entries[-1][0] if win.entries else float("-inf")
 
     def alert_count(self, win, n: int) -> int:
         return n
@@ -369,10 +369,10 @@ class EventCount(Correlation):
 
 class ValueCount(Correlation):
     """`value_count`: how many distinct values of `condition.field` the group's events within the
-    timespan have. Window: (entries, values) — entries in time order, one `[time, {value: events}]` per
-    distinct time, so that a flood within a second costs one entry (see TimeTally); values: the events
-    per value over the whole window, whose length the rule tests. Plain containers, not a class: most
-    groups of a city's firewall drops are sources seen once, and creating their window is on the hot path."""
+    timespan have. Window: (entries, values) — entries `[time, {value: events}]` (see _entry_at), and
+    the events per value over the whole window, whose length the rule tests. Plain containers, not a
+    class: most groups of a city's firewall drops are sources seen once, and creating their window is
+    on the hot path."""
 
     kind = "value_count"
 
@@ -383,28 +383,13 @@ class ValueCount(Correlation):
         value = str(value)
         win = self.windows.get(key)
         if win is None:  # plain dicts: a Counter's missing-key hook is a Python call per new value
-            at: dict[str, int] = {}
-            win = self.windows[key] = (collections.deque([[t, at]]), {})
-        else:
-            entries = win[0]
-            last = entries[-1][0] if entries else None
-            if last == t:
-                at = entries[-1][1]
-            elif last is None or last < t:
-                at = {}
-                entries.append([t, at])
-            else:  # a late event: its place in event-time order
-                i = bisect.bisect_left(entries, t, key=_entry_time)
-                if i < len(entries) and entries[i][0] == t:
-                    at = entries[i][1]
-                else:
-                    at = {}
-                    entries.insert(i, [t, at])
+            win = self.windows[key] = (collections.deque(), {})
+        entries, values = win
+        at = _entry_at(entries, t, dict)[1]
         at[value] = at.get(value, 0) + 1
-        entries, values = win  # never empty here: the newest entry always lies within the timespan
         values[value] = values.get(value, 0) + 1
         horizon = entries[-1][0] - self.timespan
-        while entries[0][0] < horizon:
+        while entries[0][0] < horizon:  # never empties: the newest entry lies within the timespan
             for gone, n in entries.popleft()[1].items():
                 left = values[gone] - n
                 if left:
@@ -425,18 +410,17 @@ class ValueCount(Correlation):
         return sum(sum(at.values()) for _, at in win[0])
 
     def window_out(self, win) -> Any:
-        return {"entries": [[t, at] for t, at in win[0]]}
+        return {"entries": list(win[0])}
 
     def window_in(self, data) -> Any:
-        """From window_out(); a checkpoint written before tallies holds [time, value] pairs."""
+        """From window_out(); a checkpoint written before entries holds a [time, value] pair per event."""
         if isinstance(data, dict):
             entries = collections.deque([t, dict(at)] for t, at in data["entries"])
         else:
             entries = collections.deque()
-            for t, value in sorted(data, key=_entry_time):
-                if not entries or entries[-1][0] != t:
-                    entries.append([t, {}])
-                entries[-1][1][value] = entries[-1][1].get(value, 0) + 1
+            for t, value in data:
+                at = _entry_at(entries, t, dict)[1]
+                at[value] = at.get(value, 0) + 1
         values: dict[str, int] = {}
         for _, at in entries:
             for value, n in at.items():
@@ -468,14 +452,14 @@ class Temporal(Correlation):
         if t < horizon:
             return None
         if self.ordered:  # a flag, not another method: this runs for every event the rule references
-            return len(self.refs) if complete and _in_order([win[r].times for r in self.refs]) else 0
+            return len(self.refs) if complete and _in_order([win[r].entries for r in self.refs]) else 0
         return len(win) if complete else sum(1 for tally in win.values() if tally.total)
 
     def earliest(self, win) -> float:
-        return min((tally.times[0] for tally in win.values() if tally.total), default=float("inf"))
+        return min((tally.entries[0][0] for tally in win.values() if tally.total), default=float("inf"))
 
     def latest(self, win) -> float:
-        return max((tally.times[-1] for tally in win.values() if tally.total), default=float("-inf"))
+        return max((tally.entries[-1][0] for tally in win.values() if tally.total), default=float("-inf"))
 
     def alert_count(self, win, n: int) -> int:
         return sum(tally.total for tally in win.values())
@@ -508,70 +492,73 @@ def _key_in(data: list):
     return tuple(data[1]) if data[0] == "t" else data[1]
 
 
-class TimeTally:
-    """The event times of one window, one entry per distinct time with how many events had it. A flood
-    from one source within a second costs one entry, not one per event: a window's memory is bounded by
-    the distinct times in its timespan, not by the rate an attacker sends at (the burst test)."""
-
-    __slots__ = ("times", "counts", "total")
-
-    def __init__(self):
-        self.times: collections.deque[float] = collections.deque()  # ascending
-        self.counts: collections.deque[int] = collections.deque()
-        self.total = 0
-
-    def add(self, t: float) -> None:
-        times = self.times
-        if times and times[-1] == t:
-            self.counts[-1] += 1
-        elif not times or times[-1] < t:
-            times.append(t)
-            self.counts.append(1)
-        else:  # a late event: its place in event-time order
-            i = bisect.bisect_left(times, t)
-            if times[i] == t:
-                self.counts[i] += 1
-            else:
-                times.insert(i, t)
-                self.counts.insert(i, 1)
-        self.total += 1
-
-    def expire(self, horizon: float) -> None:
-        times = self.times
-        while times and times[0] < horizon:
-            times.popleft()
-            self.total -= self.counts.popleft()
-
-    def state(self) -> list:
-        return [list(self.times), list(self.counts)]
-
-    @classmethod
-    def restored(cls, data) -> "TimeTally":
-        """From state(); a checkpoint written before tallies holds a plain list of times."""
-        tally = cls()
-        if len(data) == 2 and isinstance(data[0], list):
-            for t, n in zip(*data):
-                tally.times.append(t)
-                tally.counts.append(n)
-                tally.total += n
-        else:
-            for t in data:
-                tally.add(t)
-        return tally
+def _entry_at(entries: collections.deque, t: float, empty: Callable[[], Any]) -> list:
+    """The entry `[t, payload]` of time `t` in a window's entries (ascending, one per distinct time), made
+    with payload `empty()` if `t` is new. A flood from one source within a second costs one entry, not one
+    per event: a window's memory is bounded by the distinct times in its timespan, not by the rate an
+    attacker sends at (tests/secops/test_crash_and_burst.py). A late event takes its place by bisection."""
+    if entries:
+        last = entries[-1]
+        if last[0] == t:
+            return last
+        if last[0] > t:
+            i = bisect.bisect_left(entries, t, key=_entry_time)
+            if entries[i][0] == t:
+                return entries[i]
+            entry = [t, empty()]
+            entries.insert(i, entry)
+            return entry
+    entry = [t, empty()]
+    entries.append(entry)
+    return entry
 
 
-def _entry_time(entry) -> float:
+def _entry_time(entry: list) -> float:
     return entry[0]
 
 
-def _in_order(times_per_rule: list[collections.deque]) -> bool:
+class TimeTally:
+    """event_count's and temporal's window: entries `[time, events]` (see _entry_at) and their sum."""
+
+    __slots__ = ("entries", "total")
+
+    def __init__(self):
+        self.entries: collections.deque[list] = collections.deque()
+        self.total = 0
+
+    def add(self, t: float) -> None:
+        _entry_at(self.entries, t, int)[1] += 1
+        self.total += 1
+
+    def expire(self, horizon: float) -> None:
+        entries = self.entries
+        while entries and entries[0][0] < horizon:
+            self.total -= entries.popleft()[1]
+
+    def state(self) -> list:
+        return list(self.entries)
+
+    @classmethod
+    def restored(cls, data) -> "TimeTally":
+        """From state(); a checkpoint written before entries holds one time per event."""
+        tally = cls()
+        for item in data:
+            if item.__class__ is list:
+                tally.entries.append(list(item))
+                tally.total += item[1]
+            else:
+                tally.add(item)
+        return tally
+
+
+def _in_order(entries_per_rule: list[collections.deque]) -> bool:
     """Is there t1 ≤ t2 ≤ … with t_i from rule i's window? (greedy: earliest fitting time each step)"""
     pos = float("-inf")
-    for times in times_per_rule:
-        idx = bisect.bisect_left(times, pos)
-        if idx == len(times):
+    for entries in entries_per_rule:
+        idx = bisect.bisect_left(entries, pos, key=_entry_time)
+        if idx == len(entries):
             return False
-        pos = times[idx]
+        pos = entries[idx][0]
     return True
 
 

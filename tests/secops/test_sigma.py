@@ -367,11 +367,11 @@ def test_a_flood_within_few_seconds_keeps_one_window_entry_per_second(tmp_path):
         d.process({"@timestamp": float(i % 10), "event.dataset": "json", **fail(**{"user.name": f"u{i % 3}"})})
     by_name = {c.info.name: c for c in d.rules.correlations}
     count_window, = by_name["c"].windows.values()
-    assert len(count_window.times) == 10 and count_window.total == 30_000
+    assert len(count_window.entries) == 10 and count_window.total == 30_000
     (entries, values), = by_name["v"].windows.values()
     assert len(entries) == 10 and values == {"u0": 10_000, "u1": 10_000, "u2": 10_000}
     temporal_window, = by_name["both"].windows.values()
-    assert len(temporal_window["failure"].times) == 10
+    assert len(temporal_window["failure"].entries) == 10
     alerts = {a.rule.name: a for a in d.alerts}
     assert alerts["c"].count == 30_000  # it began with the three events of its window and grew with each after
     assert alerts["v"].first == 0 and alerts["v"].last == 9
