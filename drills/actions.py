@@ -247,7 +247,9 @@ def await_writes(ctx) -> str:
     """Wait for the first write acknowledged through the service address after the fault."""
     first = ctx.ledger.first_ack_after(ctx.fault_at, timeout=120)
     if first is None:
-        raise DrillError("no write succeeded through the service address within 120 s")
+        got = ctx.ledger.failures_since(ctx.fault_at)
+        raise DrillError("no write succeeded through the service address within 120 s"
+                         + (f"; the writes got: {got}" if got else "; the heartbeat writer recorded nothing"))
     return f"writes succeed again {first - ctx.fault_at:.1f} s after the fault"
 
 

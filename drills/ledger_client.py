@@ -25,6 +25,12 @@ def main() -> None:
             with urllib.request.urlopen(req, timeout=1) as resp:
                 body = json.loads(resp.read())
                 record.update(acked=time.time(), center=body.get("center"))
+        except urllib.error.HTTPError as exc:  # the service answered: keep its own reason
+            try:
+                reason = json.loads(exc.read()).get("reason") or exc.reason
+            except (OSError, ValueError, AttributeError):
+                reason = exc.reason
+            record.update(center=exc.headers.get("X-Center"), error=f"HTTP {exc.code}: {reason}"[:160])
         except (urllib.error.URLError, OSError, ValueError) as exc:
             record["error"] = str(exc)[:120]
         print(json.dumps(record), flush=True)

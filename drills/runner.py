@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -88,6 +89,10 @@ class Ledger:
             return None
         return min(later) if failures else since  # no failure at all: no interruption
 
+    def failures_since(self, since: float) -> str:
+        with self._lock:
+            return describe_failures([f for f in self.failures if f["sent"] >= since])
+
     def stop(self) -> None:
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGCONT)
@@ -101,6 +106,14 @@ class Ledger:
     def acked_before(self, moment: float) -> list[dict]:
         with self._lock:
             return [a for a in self.acks if a["acked"] <= moment]
+
+
+def describe_failures(failed: list[dict], most: int = 3) -> str:
+    """What failed writes got: the commonest distinct errors, each with its count and the center
+    that answered (when one did)."""
+    counts = Counter((f.get("error"), f.get("center")) for f in failed)
+    return "; ".join(f"{n}× {error}" + (f" (from {center})" if center else "")
+                     for (error, center), n in counts.most_common(most))
 
 
 class Detection:

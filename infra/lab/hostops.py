@@ -18,6 +18,7 @@ PG_DATA = "/var/lib/postgresql/15/main"
 def boot_host(folder: str, ns: str, hostname: str, base: str) -> int:
     """Start a host on its existing disk; returns its PID 1 (as seen from the machine)."""
     folder_path = Path(folder)
+    refuse_if_occupied(ns, folder_path)
     log = open(folder_path / "init.log", "ab")
     launcher = subprocess.Popen(
         ["ip", "netns", "exec", ns, "unshare", "--fork", "--pid", "--mount", "--uts", "--ipc",
@@ -30,6 +31,25 @@ def boot_host(folder: str, ns: str, hostname: str, base: str) -> int:
     system.wait_for(lambda: system.host_exec(inner, "test", "-s", "/run/govctl/sshd.pid",
                                              check=False).returncode == 0, 30, f"sshd in {ns}")
     return inner
+
+
+def refuse_if_occupied(ns: str, folder: Path) -> None:
+    """A namespace runs one host. Another one running there (another checkout's lab under the same
+    GOVCTL_LAB_PREFIX, say) holds the host's addresses and ports: a second boot would answer for
+    neither, so stop before touching it and say whose it is."""
+    pids = system.sh("ip", "netns", "pids", ns, check=False).stdout.split()
+    for pid in map(int, pids):
+        if not system.pid_alive(pid, "govctl-init"):
+            continue
+        try:
+            root = os.readlink(f"/proc/{pid}/root")
+        except OSError:
+            continue  # it ended meanwhile
+        if root != str(folder / "root"):
+            raise system.LabCommandError(
+                f"namespace {ns} already runs a lab host (govctl-init pid {pid}, root {root}), not this "
+                f"stack's {folder}: take that lab down from its own checkout (`govctl lab down`), or "
+                "give this one another prefix (GOVCTL_LAB_PREFIX=gc-)")
 
 
 def stop_host(folder: str, hard: bool = False) -> None:
