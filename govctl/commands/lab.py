@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import typer
 
@@ -66,6 +67,26 @@ def _show(status: dict) -> None:
     console.print("[green]healthy[/]" if status["healthy"] else "[red]not healthy[/]")
 
 
+def _refuse_foreign_state(stack: str) -> None:
+    """A state copied or moved from another checkout describes that checkout's lab: converging it from
+    here would boot a second set of hosts into the same namespaces (stop 24's CI)."""
+    from core.paths import STATE
+    from infra.lab.cleanup import LAB_DIR, foreign_hosts
+    from infra.outputs import StackNotDeployed, read_stack_outputs
+
+    try:
+        recorded = read_stack_outputs(stack)
+    except StackNotDeployed:
+        return
+    foreign = foreign_hosts(recorded)
+    if foreign:
+        raise GovctlError(
+            f"stack {stack!r}: its state records its hosts under {Path(foreign[0]).parent}, not under this "
+            f"checkout's {LAB_DIR / 'hosts'} — the state was copied or moved from another checkout, and that "
+            f"lab belongs there. Take it down where it was made (`govctl lab down`), then remove {STATE} here "
+            "(or point GOVCTL_STATE at a new folder) for a lab of this checkout's own; nothing was changed")
+
+
 @app.command()
 @trailed("lab.up", lambda a: f"lab:{a['stack']}", ("stack",))
 def up(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
@@ -83,6 +104,7 @@ def up(json_output: bool = typer.Option(False, "--json", help="Print the status 
 
     from infra.engine import Engine
 
+    _refuse_foreign_state(stack)
     started = time.monotonic()
     ensure_base(log=lambda m: err_console.print(f"[dim]lab:[/] {m}", highlight=False))
     engine = Engine(stack)

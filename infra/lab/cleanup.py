@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 
 from core.paths import STATE
+from infra.outputs import StackOutputs
 
 from . import system
 
@@ -33,6 +34,13 @@ def _host_inits() -> list[int]:
 def _lab_mounts() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(str(LAB_DIR))]
+
+
+def foreign_hosts(outputs: StackOutputs, lab_dir: Path = LAB_DIR) -> list[str]:
+    """The host folders a stack's state records outside this checkout's lab folder: the state was copied
+    or moved from another checkout, and the lab it describes belongs there (its hosts, disks and the
+    namespaces of its prefix)."""
+    return [h.folder for h in outputs.hosts if h.folder and not Path(h.folder).is_relative_to(lab_dir)]
 
 
 def leftovers() -> dict[str, list]:

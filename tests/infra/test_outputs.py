@@ -138,3 +138,12 @@ def test_every_consumer_command_says_the_same_thing_when_the_lab_is_not_deployed
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "stack 'lab' is not deployed (it has no outputs): run `govctl lab up`" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_hosts_recorded_outside_this_checkouts_lab_folder_are_named():
+    """A state copied or moved from another checkout describes that checkout's lab (stop 24's CI)."""
+    from infra.lab.cleanup import foreign_hosts
+    recorded = StackOutputs.from_dict(LAB)  # made in /work/main
+    assert foreign_hosts(recorded, Path("/work/main/state/lab")) == []
+    assert foreign_hosts(recorded, Path("/check/work/main/state/lab")) == [h["folder"] for h in LAB["hosts"]]
+    assert foreign_hosts(recorded, Path("/work/main/state/la")) == [h["folder"] for h in LAB["hosts"]]

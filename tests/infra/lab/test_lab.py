@@ -77,6 +77,25 @@ def test_second_up_reports_no_changes(lab):
     assert set(status["resource_changes"]) == {"same"}
 
 
+def test_a_state_copied_from_another_checkout_is_refused_and_its_lab_left_alone(lab, tmp_path):
+    """`lab up` on a copy of this checkout's state (stop 24's CI saw a developer's) would boot a second set of
+    hosts into the running lab's namespaces: refused before anything is touched, the running lab healthy."""
+    import shutil
+    from core.paths import STATE
+    copy = tmp_path / "state"
+    shutil.copytree(STATE, copy, ignore=shutil.ignore_patterns("hosts"), symlinks=True)
+    before = system.lab_namespaces()
+    proc = run_govctl("lab", "up", "--json", env={"GOVCTL_STATE": str(copy)}, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    said = " ".join(proc.stderr.split())  # as one line, however the terminal wrapped it
+    assert f"its state records its hosts under {STATE / 'lab' / 'hosts'}, not under this checkout's " \
+           f"{copy / 'lab' / 'hosts'}" in said
+    assert "nothing was changed" in said and not (copy / "lab" / "hosts").exists()
+    assert system.lab_namespaces() == before
+    status = run_govctl("lab", "status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["healthy"] is True
+
+
 def test_refresh_notices_manual_removals_and_up_restores_them(lab):
     fw_ns = lab["centers"]["samecity"]["firewall"]["namespace"]
     system.nft(fw_ns, "delete", "table", "inet", "govctl")
