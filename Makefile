@@ -11,6 +11,6 @@ setup:
 test: setup
 	$(PYTEST) -q
 
-# The fast tier only, on every core (about 1 min 45 s on 2 cores; 2 min 40 s on one).
+# The fast tier only, on every core (1 min 45 s – 2 min on 2 cores; 2 min 40 s on one).
 test-fast: setup
 	$(PYTEST) -q -m "not slow" -n auto
