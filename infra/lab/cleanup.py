@@ -15,20 +15,14 @@ from core.paths import STATE
 from infra.outputs import StackOutputs
 
 from . import system
+from .hostops import host_root
 
 LAB_DIR = STATE / "lab"
 
 
 def _host_inits() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and system.pid_alive(int(entry.name), "govctl-init"):
-            try:
-                if os.readlink(entry / "root").startswith(str(LAB_DIR)):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and (host_root(int(entry.name)) or "").startswith(str(LAB_DIR))]
 
 
 def _lab_mounts() -> list[str]:

@@ -39,17 +39,22 @@ def refuse_if_occupied(ns: str, folder: Path) -> None:
     neither, so stop before touching it and say whose it is."""
     pids = system.sh("ip", "netns", "pids", ns, check=False).stdout.split()
     for pid in map(int, pids):
-        if not system.pid_alive(pid, "govctl-init"):
-            continue
-        try:
-            root = os.readlink(f"/proc/{pid}/root")
-        except OSError:
-            continue  # it ended meanwhile
-        if root != str(folder / "root"):
+        root = host_root(pid)
+        if root is not None and root != str(folder / "root"):
             raise system.LabCommandError(
                 f"namespace {ns} already runs a lab host (govctl-init pid {pid}, root {root}), not this "
                 f"stack's {folder}: take that lab down from its own checkout (`govctl lab down`), or "
                 "give this one another prefix (GOVCTL_LAB_PREFIX=gc-)")
+
+
+def host_root(pid: int) -> str | None:
+    """The root filesystem of a lab host's PID 1 (its disk's mount point); None for any other process."""
+    if not system.pid_alive(pid, "govctl-init"):
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        return None  # it ended meanwhile
 
 
 def stop_host(folder: str, hard: bool = False) -> None:
