@@ -69,7 +69,9 @@ def _show(status: dict) -> None:
 
 def _refuse_foreign_state(stack: str) -> None:
     """A state copied or moved from another checkout describes that checkout's lab: converging it from
-    here would boot a second set of hosts into the same namespaces (stop 24's CI)."""
+    here would boot a second set of hosts into the same namespaces (stop 24's CI), and destroying it from
+    here would delete that checkout's host folders and namespaces, which Pulumi reaches by their recorded
+    paths and names."""
     from core.paths import STATE
     from infra.lab.cleanup import LAB_DIR, foreign_hosts
     from infra.outputs import StackNotDeployed, read_stack_outputs
@@ -156,6 +158,7 @@ def down(json_output: bool = typer.Option(False, "--json", help="Print a JSON su
 
     from infra.engine import Engine
 
+    _refuse_foreign_state(stack)
     started = time.monotonic()
     engine = Engine(stack)
     try:

@@ -20,14 +20,19 @@ from .hostops import host_root
 LAB_DIR = STATE / "lab"
 
 
+def _in_lab_dir(path: str | None) -> bool:
+    # a path compare, not a string prefix: a sibling such as state/lab2 is not this lab's
+    return bool(path) and Path(path).is_relative_to(LAB_DIR)
+
+
 def _host_inits() -> list[int]:
     return [int(entry.name) for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and (host_root(int(entry.name)) or "").startswith(str(LAB_DIR))]
+            if entry.name.isdigit() and _in_lab_dir(host_root(int(entry.name)))]
 
 
 def _lab_mounts() -> list[str]:
     with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(LAB_DIR))]
+        return [line.split()[4] for line in f if _in_lab_dir(line.split()[4])]
 
 
 def foreign_hosts(outputs: StackOutputs, lab_dir: Path = LAB_DIR) -> list[str]:

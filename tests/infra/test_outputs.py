@@ -147,3 +147,11 @@ def test_hosts_recorded_outside_this_checkouts_lab_folder_are_named():
     assert foreign_hosts(recorded, Path("/work/main/state/lab")) == []
     assert foreign_hosts(recorded, Path("/check/work/main/state/lab")) == [h["folder"] for h in LAB["hosts"]]
     assert foreign_hosts(recorded, Path("/work/main/state/la")) == [h["folder"] for h in LAB["hosts"]]
+
+
+def test_the_sweep_counts_only_paths_inside_this_checkouts_lab_folder():
+    """The sweep kills and unmounts what lies under state/lab; a sibling folder such as state/lab2 is not the lab's."""
+    from infra.lab.cleanup import LAB_DIR, _in_lab_dir
+    assert _in_lab_dir(str(LAB_DIR / "hosts" / "web-1.prod.lab" / "root"))
+    assert not _in_lab_dir(f"{LAB_DIR}2/hosts/web-1.prod.lab/root")
+    assert not _in_lab_dir(None) and not _in_lab_dir("")

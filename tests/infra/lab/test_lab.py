@@ -79,7 +79,8 @@ def test_second_up_reports_no_changes(lab):
 
 def test_a_state_copied_from_another_checkout_is_refused_and_its_lab_left_alone(lab, tmp_path):
     """`lab up` on a copy of this checkout's state (stop 24's CI saw a developer's) would boot a second set of
-    hosts into the running lab's namespaces: refused before anything is touched, the running lab healthy."""
+    hosts into the running lab's namespaces, `lab down` would destroy them: both refused before anything is
+    touched, the running lab healthy."""
     import shutil
     from core.paths import STATE
     copy = tmp_path / "state"
@@ -92,6 +93,13 @@ def test_a_state_copied_from_another_checkout_is_refused_and_its_lab_left_alone(
            f"{copy / 'lab' / 'hosts'}" in said
     assert "nothing was changed" in said and not (copy / "lab" / "hosts").exists()
     assert system.lab_namespaces() == before
+    # `lab down` on the copy would delete the running lab's host folders and namespaces by their recorded names
+    hosts_before = sorted(p.name for p in (STATE / "lab" / "hosts").iterdir())
+    down = run_govctl("lab", "down", "--json", env={"GOVCTL_STATE": str(copy)}, timeout=300)
+    assert down.returncode == 1, down.stderr[-2000:]
+    assert "take it down where it was made" in " ".join(down.stderr.split()).lower()
+    assert system.lab_namespaces() == before
+    assert sorted(p.name for p in (STATE / "lab" / "hosts").iterdir()) == hosts_before
     status = run_govctl("lab", "status", "--json")
     assert status.returncode == 0 and json.loads(status.stdout)["healthy"] is True
 
