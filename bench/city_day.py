@@ -553,7 +553,7 @@ def run_engine(folder: Path, truth: dict) -> dict:
     rss_samples: list[tuple[int, float]] = []
 
     def progress(lines: int) -> None:
-        if not lines % 1_000_000:
+        if lines // 1_000_000 > (rss_samples[-1][0] // 1_000_000 if rss_samples else 0):
             rss_samples.append((lines, round(_rss_mb(), 1)))
 
     files = [folder / truth["files"][k] for k in ("web", "auth", "firewall")]

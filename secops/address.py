@@ -85,7 +85,7 @@ def blockable(text: str) -> Address:
 CANONICAL: dict[str, str] = {}
 # An IPv4 address spelt as `str(ipaddress.IPv4Address(...))` spells it: four decimal octets, no leading zeros.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _REFUSALS: dict[str, str | None] = {}
 
 
@@ -96,7 +96,7 @@ def canonical(text: str) -> str:
         return ""
     hit = CANONICAL.get(text)
     if hit is None:
-        if _DOTTED_QUAD.fullmatch(text) is not None:  # city day (bench/city_day.py): a city's sources outnumber
+        if DOTTED_QUAD.fullmatch(text) is not None:  # city day (bench/city_day.py): a city's sources outnumber
             hit = text  # the cache; an IPv4 in canonical form is its own canonical text (≈ 10× cheaper than parse)
         else:
             try:

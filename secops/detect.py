@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 
 from core import yamlfile
 
-from .normalize import LOGSOURCES
+from .normalize import LOGSOURCES, line_numbers
 from .sigma_compile import Screen, compile_condition, index_key, literal_screen
 from .sigma_tree import UnsupportedRule
 
@@ -785,13 +785,19 @@ class FieldScreen:
     remembered per value (user agents, paths and queries repeat line after line), for at most SCREEN_MEMORY
     values at a time."""
 
-    __slots__ = ("field", "seen", "_lower", "_nocase")
+    __slots__ = ("field", "seen", "_lower", "_nocase", "_in_bytes")
 
     def __init__(self, field: str, texts: set[tuple[str, str]]):
         self.field = field
         self.seen: dict[str, bool] = {}
         self._lower = _alternation(t for how, t in texts if how == "lower")
         self._nocase = _alternation((t for how, t in texts if how == "nocase"), re.IGNORECASE | re.DOTALL)
+        # The same searches over bytes, for lines_found; none when a text is not printable ASCII (case
+        # folding could find it in an ASCII value, and a newline in it could join two lines).
+        printable = all(" " <= ch <= "~" for _, t in texts for ch in t)
+        self._in_bytes = None if not printable else tuple(
+            re.compile(p.pattern.encode(), p.flags & ~re.UNICODE) if p is not None else None
+            for p in (self._lower, self._nocase))
 
     def search(self, value: str) -> bool:
         found = self.finds(value)
@@ -804,6 +810,18 @@ class FieldScreen:
         """Whether one of the texts occurs in the value (not remembered)."""
         return (self._lower is not None and self._lower.search(value.lower()) is not None
                 or self._nocase is not None and self._nocase.search(value) is not None)
+
+    def lines_found(self, text: bytes) -> set[int] | None:
+        """By index, the lines of `text` (values joined by newlines) in which one of the texts occurs: what
+        `finds` says of each value that is printable ASCII, in one search of the whole text. None when the texts
+        cannot be searched so."""
+        if self._in_bytes is None:
+            return None
+        lower, nocase = self._in_bytes
+        at = [m.start() for m in lower.finditer(text.lower())] if lower is not None else []
+        if nocase is not None:
+            at += [m.start() for m in nocase.finditer(text)]
+        return line_numbers(text, at)
 
 
 def _alternation(texts: Iterable[str], flags: int = 0) -> re.Pattern | None:
@@ -887,11 +905,11 @@ class Detector:
         self._by_dataset[dataset] = plan
         return plan
 
-    def carried_screens(self, dataset: str, carriers: dict[str, str]) -> dict[str, Callable[[str], bool]] | None:
+    def carried_screens(self, dataset: str, carriers: dict[str, str]) -> dict[str, FieldScreen] | None:
         """For a reader that can tell, before building an event of `dataset`, that no rule can match it:
         `carriers` maps each field the reader vouches for to a text that holds the field's value whenever the
         field is present (a raw URL holds url.path and url.query when nothing in it is encoded). Gives, per
-        carrier, a search for every text the dataset's screened rules need in the fields it carries: when
+        carrier, a FieldScreen for every text the dataset's screened rules need in the fields it carries: when
         none finds anything, `process` would run no rule on the event. None when that cannot be told from
         the carriers: a rule of the dataset needs no text (or is indexed by a field's value), or screens a
         field no carrier holds."""
@@ -905,7 +923,7 @@ class Detector:
                 if fld not in carriers:
                     return None
                 texts.setdefault(carriers[fld], set()).update(needed)
-        return {carrier: FieldScreen(carrier, needed).finds for carrier, needed in texts.items()}
+        return {carrier: FieldScreen(carrier, needed) for carrier, needed in texts.items()}
 
     def process(self, event: dict) -> None:
         dataset = event.get("event.dataset")

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import json
+import operator
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import unquote_plus
 
-from .address import CANONICAL, canonical, unusable
+from .address import CANONICAL, DOTTED_QUAD, canonical, unusable
 
 QUARANTINE_REASONS = (
     "empty", "too_long", "binary", "encoding", "bad_timestamp", "bad_address", "bad_json",
@@ -119,6 +121,7 @@ _KV = re.compile(r"([A-Z]+)=(\S*)")
 _KERNEL_USUAL = re.compile(  # group 4: the words between DST and PROTO (LEN, TOS, …, flags), with a space before
     r"IN=(\S*) OUT=\S* (?:MAC=\S* )?SRC=(\S*) DST=(\S*)((?: [A-Z]+(?:=\S*)?)*?) PROTO=(\S*) SPT=(\S*) DPT=(\S*)")
 _FW_PREFIX = re.compile(r"(?:\[\s*\d+\.\d+\]\s*)?(.*?)\s*(?=IN=)")
+_KERNEL_STAMP = re.compile(r"\[\s*\d+\.\d+\]\s*")  # _FW_PREFIX's optional first part
 _NGINX = re.compile(
     r'(\S+) \S+ (\S+) \[([^\]]+)\] "(?:(\S+) (.*?)(?: (HTTP/[\d.]+))?|(.*?))" (\d{3}) (\d+|-)'
     r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?')
@@ -140,6 +143,8 @@ _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 # screening them must find there.
 NGINX_CARRIERS = {"url.original": "url", "url.path": "url", "url.query": "url", "user_agent.original": "agent"}
 _QUIET_MEMORY = 16384
+_NOT_PRINTABLE = re.compile(rb"[^ -~\n]")
+_DIGIT_FIRST = re.compile(rb"\n[0-9]")
 _CLF_DATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})$")
 _AUDIT = re.compile(r"(?:type=(\S+) )?msg=audit\((\d+)\.(\d+):(\d+)\): ?(.*)", re.S)
 _AUDIT_KV = re.compile(r"""(\w+)=("[^"]*"|'[^']*'|\S*)""")
@@ -157,6 +162,16 @@ _PG_PREFIX_HOST = re.compile(r"([^\s,=]+?)(?:\((\d+)\))?\s*$")
 _PG_LEVEL = re.compile(r"(LOG|FATAL|ERROR|WARNING|DETAIL|HINT|STATEMENT|NOTICE|INFO|PANIC):  ")
 
 _TZ_OFFSETS = {"UTC": 0, "GMT": 0, "Z": 0, "CST": 8 * 3600, "HKT": 8 * 3600}
+
+
+def line_numbers(text: bytes, positions: Iterable[int]) -> set[int]:
+    """The lines (numbered from 0) of `text` that hold the given positions, counting its newlines once."""
+    found, line, counted = set(), 0, 0
+    for p in sorted(positions):
+        line += text.count(b"\n", counted, p)
+        counted = p
+        found.add(line)
+    return found
 
 
 class Normalizer:
@@ -600,10 +615,22 @@ class Normalizer:
             e["event.dataset"] = "syslog"
             return e
         e["event.dataset"] = "firewall"
-        prefix = _FW_PREFIX.match(msg)
-        label = prefix.group(1).strip().rstrip(":") if prefix else ""
+        # The label is the free text before the first IN= (after the kernel's own time stamp), as _FW_PREFIX
+        # reads it; found with str.find, which costs a fifth of the regex's lazy scan. A newline stops
+        # _FW_PREFIX's `.`: then its own answer.
+        if "\n" in msg:
+            prefix = _FW_PREFIX.match(msg)
+            label, fields_at = (prefix.group(1).strip().rstrip(":"), prefix.end()) if prefix else ("", 0)
+        else:
+            start = 0
+            if msg[:1] == "[":
+                stamp = _KERNEL_STAMP.match(msg)
+                if stamp is not None:
+                    start = stamp.end()
+            fields_at = msg.find("IN=", start)  # found: the stamp holds no "IN="
+            label = msg[start:fields_at].strip().rstrip(":")
         # The fields the kernel wrote, from IN= on (the label before it is free text); the first of each wins.
-        kv = _kernel_fields(msg, prefix.end() if prefix else 0)
+        kv = _kernel_fields(msg, fields_at)
         lowered = label.lower()
         action = ("drop" if "drop" in lowered or "block" in lowered or "deny" in lowered or "reject" in lowered
                   else "accept" if "accept" in lowered or "allow" in lowered else "log")
@@ -665,86 +692,133 @@ class Normalizer:
         e["source.ip"] = addr
         return e
 
-    def quiet_web(self, screens: dict[str, Callable[[str], bool]]) -> Callable[[bytes], str | None] | None:
-        """A reader for the replay's hot path: `quiet(raw)` gives the canonical source address of an nginx
-        access line that `normalize` turns into an event on which none of `screens` (per carrier of
-        NGINX_CARRIERS, from Detector.carried_screens) finds a text — a line no rule can match, so its event
-        need not be built — and None for every other line, which then takes `normalize` as before. It says
-        None whenever it is not sure: anything but printable ASCII, a backslash, an impossible time stamp or a
-        bad address (normalize rejects those lines). An encoded URL is searched as the rules see it too
-        (url.path and url.query decoded). No reader (None) for formats or encodings whose lines are not read so. The time stamp and the
-        address are read by the same memoised functions `normalize` uses."""
+    def quiet_web(self, screens: dict[str, Any]) -> Callable[[list[bytes], set[str] | None], list[bytes]] | None:
+        """A reader for the replay's hot path: `quiet(lines, sources)` gives the lines that need `normalize`, in
+        their order, and adds to `sources` (if given) the canonical source addresses of the others — nginx access
+        lines that `normalize` turns into events on which none of `screens` (a detect.FieldScreen per carrier of
+        NGINX_CARRIERS, from Detector.carried_screens) finds a text: lines no rule can match, whose events need not be built. It
+        leaves a line to `normalize` whenever it is not sure: anything but printable ASCII, a backslash, an
+        impossible time stamp or a bad address (normalize rejects those lines). An encoded URL is searched as
+        the rules see it too (url.path and url.query decoded). No reader (None) for formats or encodings whose
+        lines are not read so. The time stamp and the address are read by the same memoised functions
+        `normalize` uses.
+
+        Why a block at a time: one regex pass over the joined lines reads every line's fields in C, and each
+        distinct address, time stamp, URL and user agent of the block is judged once; a call per line cost the
+        city day's web lines most of their time (docs/secops.md, "Quiet web lines")."""
         if self.format not in ("auto", "nginx") or not self._utf8_first:
             return None
+        url_screen, agent_screen = screens.get("url"), screens.get("agent")
+        if any(screen is not None and screen.finds("") for screen in (url_screen, agent_screen)):
+            return None  # a screen that finds the empty text sends every line to normalize: nothing is quiet
+        # Per line, from its start: in auto mode a first digit and no '-' fifth (a syslog or ISO time stamp);
+        # _NGINX_HEAD with its address read as a canonical dotted quad or as anything else; the optional quoted
+        # tail as _NGINX_PLAIN reads it, capturing the user agent; then the rest of the line. A line that fails
+        # reads as empty fields. The quick classes ([^"], [^\]]) may run past a line's end: a block whose count
+        # of matches is not its count of lines is read line by line (no newline inside a line, so nothing to
+        # run into). Lines with anything but printable ASCII, a backslash, or too long for normalize are found
+        # in the joined text by C searches (`unsure`) and go to normalize whatever their fields read.
         auto = self.format == "auto"
-        url_finds, agent_finds = screens.get("url"), screens.get("agent")
-        head, printable, max_bytes = _NGINX_HEAD.match, _PRINTABLE_ASCII, self.max_line_bytes
+        assert _NGINX_HEAD.pattern.startswith(rb"(\S+) ")
+        head = rb"(?:(%s) |(\S+) )" % DOTTED_QUAD.pattern.encode() + _NGINX_HEAD.pattern[len(rb"(\S+) "):]
+        fields = (rb"(?=[0-9])(?![ -~]{4}-)" if auto else b"") + head + rb'(?: "[^"]*" "([^"]*)")?'
+        block_fields = re.compile(rb"^(?:" + fields + rb")?[^\n]*", re.M).findall
+        line_fields = re.compile(fields).match
+        unread = (b"",) * line_fields.__self__.groups
+        printable, max_bytes = _PRINTABLE_ASCII + b"\n", self.max_line_bytes
         clf, clf_time = self._clf_cache, self._clf_time
-        stamps: dict[bytes, float] = {}
-        sources: dict[bytes, str] = {}
+        # What a value said the last times it was seen (a bounded memory each): True where it sends its line to
+        # normalize, False where not; an address maps to its canonical text, or "" where normalize refuses it.
+        stamps: dict[bytes, bool] = {}
+        addresses: dict[bytes, str] = {}
         urls: dict[bytes, bool] = {}
         agents: dict[bytes, bool] = {}
 
-        def quiet(raw: bytes) -> str | None:
-            if auto and (not b"0" <= raw[:1] <= b"9" or raw[4:5] == b"-"):  # first: other formats' lines cost a test
-                return None
-            if raw.translate(None, printable) or len(raw) > max_bytes or b"\\" in raw:
-                return None
-            m = head(raw)
-            if m is None:
-                return None
-            ip, stamp, url, size = m.groups()
-            if stamp not in stamps:
-                text = stamp.decode()
+        def stamps_loud(values: list[bytes]) -> list[bool]:
+            said = []
+            for stamp in values:
+                text = stamp.decode("latin-1")  # printable ASCII, or a line going to normalize anyway
                 t = clf.get(text, _MISS)
-                if t is _MISS:
-                    t = clf_time(text)
-                if t is None:  # impossible: normalize rejects the line
-                    return None
-                if len(stamps) >= _QUIET_MEMORY:
-                    stamps.clear()
-                stamps[stamp] = t
-            if len(size) > 18:
-                return None
-            if url_finds is not None:
-                found = urls.get(url)
-                if found is None:
-                    text = url.decode()
-                    found = url_finds(text)
-                    if not found and (b"%" in url or b"+" in url):  # rules see the path and query decoded
-                        path, _, query = text.partition("?")
-                        found = url_finds(_unquote(path)) or url_finds(_unquote(query))
-                    if len(urls) >= _QUIET_MEMORY:
-                        urls.clear()
-                    urls[url] = found
-                if found:
-                    return None
-            if agent_finds is not None:
-                end = m.end()  # the optional tail ' "REFERRER" "AGENT"', as _NGINX_PLAIN reads it
-                if raw[end:end + 2] == b' "':
-                    close = raw.find(b'"', end + 2)
-                    if close > 0 and raw[close:close + 3] == b'" "':
-                        last = raw.find(b'"', close + 3)
-                        if last > 0:
-                            agent = raw[close + 3:last]
-                            found = agents.get(agent)
-                            if found is None:
-                                found = agent_finds(agent.decode())
-                                if len(agents) >= _QUIET_MEMORY:
-                                    agents.clear()
-                                agents[agent] = found
-                            if found:
-                                return None
-            addr = sources.get(ip)
-            if addr is None:
-                text = ip.decode()
-                addr = CANONICAL.get(text) or canonical(text)
-                if not addr:  # not an address: normalize rejects the line
-                    return None
-                if len(sources) >= _QUIET_MEMORY:
-                    sources.clear()
-                sources[ip] = addr
-            return addr
+                # an unread line, an impossible time stamp: normalize rejects the line
+                said.append(not stamp or (clf_time(text) if t is _MISS else t) is None)
+            return said
+
+        def screened(screen, decoded_too: bool = False) -> Callable[[list[bytes]], list[bool]]:
+            def loud(values: list[bytes]) -> list[bool]:
+                found = screen.lines_found(b"\n".join(values))
+                said = ([i in found for i in range(len(values))] if found is not None
+                        else [screen.finds(value.decode("latin-1")) for value in values])
+                if decoded_too:  # rules see a URL's path and query decoded
+                    for i, value in enumerate(values):
+                        if not said[i] and (b"%" in value or b"+" in value):
+                            path, _, query = value.decode("latin-1").partition("?")
+                            said[i] = screen.finds(_unquote(path)) or screen.finds(_unquote(query))
+                return said
+            return loud
+
+        url_judged = screened(url_screen, decoded_too=True) if url_screen is not None else None
+        agent_judged = screened(agent_screen) if agent_screen is not None else None
+
+        def canonical_addresses(values: list[bytes]) -> list[str]:
+            return [CANONICAL.get(text) or canonical(text) for text in (ip.decode("latin-1") for ip in values)]
+
+        def judge(memory: dict, values: Iterable[bytes], judged: Callable[[list[bytes]], list],
+                  loud: Callable[[Any], bool] = bool) -> set[bytes]:
+            """Judges the values not in memory; gives the distinct values whose lines go to normalize."""
+            distinct = set(values)
+            new = distinct.difference(memory)
+            if len(memory) + len(new) > _QUIET_MEMORY:
+                memory.clear()
+                new = distinct
+            if new:
+                listed = list(new)
+                memory.update(zip(listed, judged(listed)))
+            return {value for value in distinct if loud(memory[value])}
+
+        def unsure(data: bytes, lines: list[bytes]) -> set[int]:
+            """The lines (by index) with anything but printable ASCII, a backslash, or too long for normalize."""
+            at = []
+            if data.translate(None, printable):
+                at = [m.start() for m in _NOT_PRINTABLE.finditer(data)]
+            p = data.find(b"\\")
+            while p >= 0:
+                at.append(p)
+                p = data.find(b"\\", p + 1)
+            found = line_numbers(data, at)
+            if max(map(len, lines)) > max_bytes:
+                found.update(i for i, raw in enumerate(lines) if len(raw) > max_bytes)
+            return found
+
+        def quiet(lines: list[bytes], sources: set[str] | None = None) -> list[bytes]:
+            if not lines:
+                return lines
+            data = b"\n".join(lines)
+            if auto and not (data[:1].isdigit() or _DIGIT_FIRST.search(data)):
+                return lines  # a block of syslog lines (a firewall's, a bastion's): no nginx line to read
+            rows = block_fields(data)
+            if len(rows) != len(lines):  # a field ran on past its line: read each line alone
+                rows = [m.groups(b"") if (m := line_fields(raw)) else unread for raw in lines]
+            quads, others, stamps_read, urls_read, sizes, agents_read = zip(*rows)
+            loud = unsure(data, lines)
+            numbers = range(len(lines))
+            # A canonical dotted quad is its own canonical address; any other address is judged (an unread line
+            # reads none, which canonical refuses: to normalize).
+            no_quad = list(itertools.compress(numbers, map(operator.not_, quads)))
+            if no_quad:
+                bad = judge(addresses, [others[i] for i in no_quad], canonical_addresses, operator.not_)
+                loud.update(i for i in no_quad if others[i] in bad)
+            for column, memory, judged in ((stamps_read, stamps, stamps_loud), (urls_read, urls, url_judged),
+                                           (agents_read, agents, agent_judged)):
+                if judged is not None:
+                    bad = judge(memory, column, judged)
+                    if bad:  # map and compress: the pass over the block's lines stays in C
+                        loud.update(itertools.compress(numbers, map(bad.__contains__, column)))
+            if max(map(len, sizes)) > 18:
+                loud.update(i for i in numbers if len(sizes[i]) > 18)
+            if sources is not None:
+                sources.update(quads[i].decode() if quads[i] else addresses[others[i]]
+                               for i in numbers if i not in loud)
+            return [lines[i] for i in sorted(loud)]
 
         return quiet
 
@@ -962,10 +1036,11 @@ def _kernel_fields(msg: str, start: int) -> dict[str, str]:
     match instead of the regex's try at every character (it gives the same values for the keys _kernel
     reads, IN, SRC, DST, PROTO, SPT, DPT, when none of PROTO=, SPT=, DPT= comes earlier); anything else takes _KV."""
     m = _KERNEL_USUAL.match(msg, start)
-    if m is None or " PROTO=" in m.group(4) or " SPT=" in m.group(4) or " DPT=" in m.group(4):
-        return dict(reversed(_KV.findall(msg, start)))
-    return {"IN": m.group(1), "SRC": m.group(2), "DST": m.group(3), "PROTO": m.group(5), "SPT": m.group(6),
-            "DPT": m.group(7)}
+    if m is not None:
+        nic, src, dst, between, proto, spt, dpt = m.groups()
+        if "PT=" not in between and "PROTO=" not in between:  # no SPT=, DPT= or PROTO= before those read
+            return {"IN": nic, "SRC": src, "DST": dst, "PROTO": proto, "SPT": spt, "DPT": dpt}
+    return dict(reversed(_KV.findall(msg, start)))
 
 
 _KEY_METHODS = frozenset({"publickey", "hostbased"})

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import gc
 import ipaddress
 import time
 from pathlib import Path
@@ -94,9 +96,25 @@ class Labels:
         return out
 
 
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cycle collector runs every 700 new containers and then walks the young ones: a replay makes an
+    event dictionary per line and keeps windows of them, so at the default it spent ≈ 9 % of a city day's
+    replay there (docs/benchmarks.md). The engine's events, windows and alerts hold no reference cycles (they
+    are freed as their counts drop), so collecting 100 times less often loses no memory to them."""
+    before = gc.get_threshold()
+    gc.set_threshold(70_000, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: str = "auto",
            encoding: str = "auto", year: int | None = None, tz_offset: int = 0, store: Store | None = None,
            labels: Labels | None = None, progress=None) -> dict[str, Any]:
+    """`progress(lines)`, if given, is called with the count of lines read each time it passes a multiple of
+    100,000 (once per block read: the count is that block's end, not the multiple)."""
     decisions = DecisionEngine(allowlist, dry_run=True, actor="replay")
     blocked_until, decide = decisions.active, decisions.on_alert
 
@@ -114,22 +132,20 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
     started = time.perf_counter()
     process = detector.process
     alerts, trimmed = detector.alerts, 0
-    for path in paths:
-        path = Path(path)
-        normalizer = Normalizer(source=str(path), fmt=fmt, encoding=encoding, year=year, tz_offset=tz_offset)
-        normalize = normalizer.normalize
-        # Web lines no rule can match are counted without building their events (most of a city's day);
-        # the store keeps every event, so with a store each line is normalized.
-        web_screens = detector.carried_screens("nginx.access", NGINX_CARRIERS) if store is None else None
-        quiet = normalizer.quiet_web(web_screens) if web_screens is not None else None
-        events: list[tuple[int, dict]] = []
-        rejected: list[tuple[int, str, str, bytes]] = []
-        for next_pos, block in read_blocks(path):
-            for raw in block:  # the day's hot loop: one list, no generator step per line
-                if store is not None:  # positions are kept with the events
-                    pos, next_pos = next_pos, next_pos + len(raw) + 1
-                lines += 1
-                if not lines % 100_000:  # every line counts here, quiet and refused ones too
+    with fewer_collections():  # the replay's own objects: see there
+        for path in paths:
+            path = Path(path)
+            normalizer = Normalizer(source=str(path), fmt=fmt, encoding=encoding, year=year, tz_offset=tz_offset)
+            normalize = normalizer.normalize
+            # Web lines no rule can match are counted without building their events (most of a city's day);
+            # the store keeps every event, so with a store each line is normalized.
+            web_screens = detector.carried_screens("nginx.access", NGINX_CARRIERS) if store is None else None
+            quiet = normalizer.quiet_web(web_screens) if web_screens is not None else None
+            events: list[tuple[int, dict]] = []
+            rejected: list[tuple[int, str, str, bytes]] = []
+            for next_pos, block in read_blocks(path):
+                counted, lines = lines, lines + len(block)  # every line counts, quiet and refused ones too
+                if counted // 100_000 != lines // 100_000:
                     if progress is not None:
                         progress(lines)
                     if store is None:  # evidence is only stored, never reported: memory stays with the open alerts
@@ -137,31 +153,31 @@ def replay(paths: Iterable[Path], rules: RuleSet, allowlist: Allowlist, *, fmt: 
                             alert.evidence.clear()
                         trimmed = len(alerts)
                 if quiet is not None:
-                    ip = quiet(raw)
-                    if ip is not None:
-                        parsed += 1
-                        if labels is not None:
-                            sources_seen.add(ip)
+                    read = len(block)
+                    block = quiet(block, sources_seen if labels is not None else None)
+                    parsed += read - len(block)
+                for raw in block:  # the day's hot loop: one list, no generator step per line
+                    if store is not None:  # positions are kept with the events (no quiet path with a store)
+                        pos, next_pos = next_pos, next_pos + len(raw) + 1
+                    event = normalize(raw)
+                    if event.__class__ is Rejected:
+                        unparsed[event.reason] += 1
+                        if store is not None:
+                            rejected.append((pos, event.reason, event.detail, raw))
                         continue
-                event = normalize(raw)
-                if event.__class__ is Rejected:
-                    unparsed[event.reason] += 1
+                    parsed += 1
+                    if labels is not None:  # recall needs every source seen
+                        ip = event.get("source.ip")
+                        if ip is not None:
+                            sources_seen.add(ip)
+                    process(event)
                     if store is not None:
-                        rejected.append((pos, event.reason, event.detail, raw))
-                    continue
-                parsed += 1
-                if labels is not None:  # recall needs every source seen
-                    ip = event.get("source.ip")
-                    if ip is not None:
-                        sources_seen.add(ip)
-                process(event)
-                if store is not None:
-                    events.append((pos, event))
-                    if len(events) >= STORE_BATCH:
-                        store.commit_batch(str(path.resolve()), events, rejected)
-                        events, rejected = [], []
-        if store is not None:
-            store.commit_batch(str(path.resolve()), events, rejected)
+                        events.append((pos, event))
+                        if len(events) >= STORE_BATCH:
+                            store.commit_batch(str(path.resolve()), events, rejected)
+                            events, rejected = [], []
+            if store is not None:
+                store.commit_batch(str(path.resolve()), events, rejected)
     seconds = time.perf_counter() - started
     if store is not None:
         for alert in detector.alerts:

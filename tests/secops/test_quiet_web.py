@@ -73,10 +73,17 @@ def test_a_quiet_line_is_an_event_no_rule_matches(rules):
     normalizer = Normalizer(year=2026)
     quiet = normalizer.quiet_web(detector.carried_screens("nginx.access", NGINX_CARRIERS))
     assert quiet is not None
+
+    def alone(raw: bytes) -> str | None:  # the reader on a block of this one line: its source if quiet
+        sources: set[str] = set()
+        loud = quiet([raw], sources)
+        assert (loud, len(sources)) in (([raw], 0), ([], 1))
+        return sources.pop() if sources else None
+
     corpus = BENIGN + ATTACKS + _mutations(random.Random(20), BENIGN + ATTACKS, 6000)
     waved = 0
     for raw in corpus:
-        source = quiet(raw)
+        source = alone(raw)
         event = normalizer.normalize(raw)
         if source is None:
             continue
@@ -88,10 +95,46 @@ def test_a_quiet_line_is_an_event_no_rule_matches(rules):
         assert len(detector.alerts) == before, raw  # no rule could have matched it
     assert waved > 300  # the path does take the usual lines, mutated ones too
     for raw in BENIGN:
-        assert quiet(raw) is not None, raw
+        assert alone(raw) is not None, raw
     for raw in ATTACKS:
-        assert quiet(raw) is None, raw
-    assert quiet(b"") is None and quiet(b"9") is None
+        assert alone(raw) is None, raw
+    assert alone(b"") is None and alone(b"9") is None
+
+
+def _one_by_one(quiet, lines: list[bytes]) -> tuple[list[bytes], set[str]]:
+    """What the reader says of each line given alone: the loud lines, the quiet lines' sources."""
+    loud, sources = [], set()
+    for raw in lines:
+        loud += quiet([raw], sources)
+    return loud, sources
+
+
+def test_a_block_reads_as_its_lines_one_by_one(rules):
+    """The reader reads a block's lines joined: no line's fields may reach into the next one."""
+    quiet = Normalizer(year=2026).quiet_web(Detector(rules).carried_screens("nginx.access", NGINX_CARRIERS))
+    split_across = [  # a line's bracket, quote or agent closed only on the next line
+        b'45.1.2.3 - - [02/Nov/2026:10:12:00 +0800', b'] "GET / HTTP/1.1" 200 10 "-" "curl/8"',
+        b'45.1.2.4 - - [02/Nov/2026:10:12:00 +0800] "GET /ok HTTP/1.1" 200 10 "-" "sqlmap', b'/1.7"',
+        b'45.1.2.5 - - [02/Nov/2026:10:12:00 +0800] "GET /ok HTTP/1.1" 200 10 "-', b'" "nikto"', b"",
+    ]
+    corpus = split_across + BENIGN + ATTACKS + _mutations(random.Random(5), BENIGN + ATTACKS + split_across, 6000)
+    sources: set[str] = set()
+    loud = quiet(corpus, sources)
+    assert (loud, sources) == _one_by_one(quiet, corpus)
+    assert len(loud) > 1000 and len(corpus) - len(loud) > 300
+    assert quiet([]) == []
+    # blocks of printable ASCII lines only, read as one text unless a field runs on past its line
+    clean = [raw for raw in corpus if all(32 <= c < 127 for c in raw) and b"\\" not in raw]
+    rnd = random.Random(9)
+    for _ in range(40):
+        at = rnd.randrange(len(clean))
+        block = clean[at:at + rnd.randint(1, 400)]
+        sources = set()
+        assert (quiet(block, sources), sources) == _one_by_one(quiet, block)
+    # an agent whose quote closes only on the next line is not read across it, as normalize does not read it
+    sources = set()
+    assert quiet(split_across[2:4], sources) == [split_across[3]] and sources == {"45.1.2.4"}
+    assert "user_agent.original" not in Normalizer(year=2026).normalize(split_across[2])
 
 
 def test_replay_gives_the_same_results_with_and_without_the_quiet_path(rules, tmp_path, monkeypatch):
