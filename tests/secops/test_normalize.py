@@ -164,3 +164,44 @@ def test_fuzz_structured_lines_never_crash(prefix, parts):
     assert isinstance(result, (dict, Rejected))
     if isinstance(result, dict):
         assert isinstance(result["@timestamp"], float)
+
+
+def test_a_kernel_drop_line_reads_as_the_label_and_field_expressions_read_it():
+    """The firewall reader finds the label (the text before the first IN=) with str.find and the fields with one
+    expression for the kernel's usual layout: on lines seasoned with what trips parsers, the label and fields
+    are what _FW_PREFIX and the generic KEY=value expression read."""
+    import random
+    from secops.normalize import _FW_PREFIX, _KV
+    rnd = random.Random(12)
+    base = ("[1234.567] govctl-drop: IN=eth0 OUT= MAC=00:00 SRC=203.0.113.7 DST=10.11.1.10 LEN=44 TOS=0x00 "
+            "PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 SYN URGP=0")
+    pieces = ["[", "]", " ", "\t", "\n", "IN=", "SRC=1.2.3.4", "PROTO=UDP", " SPT=9", " DPT=8", "DST=", ":", "drop",
+              "[ 1.2]", "ACCEPT", "=", "x", " XPT=1"]
+    normalizer = Normalizer(year=2026)
+    compared = 0
+    for _ in range(4000):
+        msg = base
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(msg) + 1)
+            msg = msg[:at] + rnd.choice(pieces) + msg[at + rnd.choice([0, 0, 1, 3]):]
+        if "IN=" not in msg or "SRC=" not in msg:
+            continue
+        prefix = _FW_PREFIX.match(msg)
+        label = prefix.group(1).strip().rstrip(":") if prefix else ""
+        kv = dict(reversed(_KV.findall(msg, prefix.end() if prefix else 0)))
+        try:
+            event = normalizer._kernel({}, msg)
+        except KeyError:  # no SRC= among the fields (only in the label): normalize keeps the line aside
+            assert "SRC" not in kv, msg
+            continue
+        except ValueError:  # a port that is not a number: kept aside too
+            assert not kv.get("DPT", "0").isdigit() or not kv.get("SPT", "0").isdigit(), msg
+            continue
+        assert event.__class__ is Rejected or event["rule.name"] == label, msg
+        if event.__class__ is not Rejected:
+            compared += 1
+            assert event["network.transport"] == kv.get("PROTO", "").lower(), msg
+            assert event["observer.ingress.interface.name"] == kv.get("IN", ""), msg
+            assert event.get("destination.port") == (int(kv["DPT"]) if "DPT" in kv else None), msg
+            assert event.get("source.port") == (int(kv["SPT"]) if kv.get("SPT") else None), msg
+    assert compared > 1000

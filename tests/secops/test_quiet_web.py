@@ -200,3 +200,20 @@ def test_time_stamps_read_per_day_equal_datetime():
             assert clf == (None if expected is None else expected - 8 * 3600)
             bsd = normalizer._bsd_time(f"{month} {day:2d} {hh:02d}:{mm:02d}:{ss:02d}")
             assert bsd == (None if expected is None else expected - tz)
+
+
+def test_a_screen_searched_over_joined_values_finds_what_it_finds_in_each():
+    """FieldScreen.lines_found (a block's distinct URLs or agents as one text) against finds, value by value."""
+    from secops.detect import FieldScreen
+    rnd = random.Random(4)
+    alphabet = "abAB.c(/%-"
+    for _ in range(300):
+        texts = {(rnd.choice(["lower", "nocase"]), "".join(rnd.choice(alphabet).lower() for _ in range(rnd.randint(1, 4))))
+                 for _ in range(rnd.randint(1, 6))}
+        screen = FieldScreen("url", texts)
+        values = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14))) for _ in range(rnd.randint(1, 30))]
+        found = screen.lines_found("\n".join(values).encode())
+        assert found == {i for i, v in enumerate(values) if screen.finds(v)}, (texts, values)
+    # a text outside printable ASCII: case folding could find it where bytes do not (the Kelvin sign is a K)
+    assert FieldScreen("agent", {("nocase", "\u212a")}).lines_found(b"k") is None
+    assert FieldScreen("agent", {("nocase", "\u212a")}).finds("k")
