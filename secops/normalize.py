@@ -696,12 +696,12 @@ class Normalizer:
         """A reader for the replay's hot path: `quiet(lines, sources)` gives the lines that need `normalize`, in
         their order, and adds to `sources` (if given) the canonical source addresses of the others — nginx access
         lines that `normalize` turns into events on which none of `screens` (a detect.FieldScreen per carrier of
-        NGINX_CARRIERS, from Detector.carried_screens) finds a text: lines no rule can match, whose events need not be built. It
-        leaves a line to `normalize` whenever it is not sure: anything but printable ASCII, a backslash, an
-        impossible time stamp or a bad address (normalize rejects those lines). An encoded URL is searched as
-        the rules see it too (url.path and url.query decoded). No reader (None) for formats or encodings whose
-        lines are not read so. The time stamp and the address are read by the same memoised functions
-        `normalize` uses.
+        NGINX_CARRIERS, from Detector.carried_screens) finds a text: lines no rule can match, whose events need
+        not be built. It leaves a line to `normalize` whenever it is not sure: anything but printable ASCII, a
+        backslash, an impossible time stamp or a bad address (normalize rejects those lines). An encoded URL is
+        searched as the rules see it too (url.path and url.query decoded). No reader (None) for formats or
+        encodings whose lines are not read so. The time stamp and the address are read by the same memoised
+        functions `normalize` uses.
 
         Why a block at a time: one regex pass over the joined lines reads every line's fields in C, and each
         distinct address, time stamp, URL and user agent of the block is judged once; a call per line cost the
