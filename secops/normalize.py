@@ -760,7 +760,7 @@ class Normalizer:
         agent_judged = screened(agent_screen) if agent_screen is not None else None
 
         def canonical_addresses(values: list[bytes]) -> list[str]:
-            return [CANONICAL.get(text) or canonical(text) for text in (ip.decode("latin-1") for ip in values)]
+            return [canonical(ip.decode("latin-1")) for ip in values]
 
         def judge(memory: dict, values: Iterable[bytes], judged: Callable[[list[bytes]], list],
                   loud: Callable[[Any], bool] = bool) -> set[bytes]:

@@ -20,9 +20,9 @@ from .hostops import host_root
 LAB_DIR = STATE / "lab"
 
 
-def _in_lab_dir(path: str | None) -> bool:
+def _in_lab_dir(path: str | None, lab_dir: Path = LAB_DIR) -> bool:
     # a path compare, not a string prefix: a sibling such as state/lab2 is not this lab's
-    return bool(path) and Path(path).is_relative_to(LAB_DIR)
+    return bool(path) and Path(path).is_relative_to(lab_dir)
 
 
 def _host_inits() -> list[int]:
@@ -39,7 +39,7 @@ def foreign_hosts(outputs: StackOutputs, lab_dir: Path = LAB_DIR) -> list[str]:
     """The host folders a stack's state records outside this checkout's lab folder: the state was copied
     or moved from another checkout, and the lab it describes belongs there (its hosts, disks and the
     namespaces of its prefix)."""
-    return [h.folder for h in outputs.hosts if h.folder and not Path(h.folder).is_relative_to(lab_dir)]
+    return [h.folder for h in outputs.hosts if h.folder and not _in_lab_dir(h.folder, lab_dir)]
 
 
 def leftovers() -> dict[str, list]:
