@@ -57,7 +57,8 @@ class TaskResult:
 
     def evidence(self) -> dict:
         res = self.result
-        command = res.get("cmd") or res.get("command") or res.get("invocation", {}).get("module_args", {}).get("path")
+        command = (res.get("cmd") or res.get("command") or res.get("invocation", {}).get("module_args", {}).get("path")
+                   or res.get("path"))
         if isinstance(command, list):
             command = " ".join(command)
         diff = diff_text(res)

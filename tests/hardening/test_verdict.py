@@ -112,9 +112,10 @@ def test_event_sink_reports_unreachable_and_refused_hosts_and_keeps_the_others()
 
 
 def test_a_merged_loop_is_judged_as_the_separate_checks_its_elements_name():
-    """items/sub_checks.yml runs many items' checks as one loop: each element's result is its own
+    """items/files.yml runs many items' checks as one govctl_files call: each element's result is its own
     sub-check, consecutive elements of one check are one result, and the verdicts are those of
-    separate tasks (one failing sub-check of two makes the item 部分符合, not 不符合)."""
+    separate tasks (one failing sub-check of two makes the item 部分符合, not 不符合). A failed element
+    leaves the call ok (so the other files' handlers still run)."""
     def element(check: str, **res) -> dict:
         return {"item": {"id": check.split(" | ")[0], "check": check}, **res}
     elements = [
@@ -126,9 +127,9 @@ def test_a_merged_loop_is_judged_as_the_separate_checks_its_elements_name():
         element("AU-AUDIT-POLICY | auditd.conf storage and record format", skipped=True),
     ]
     sink = EventSink(["a"])
-    sink({"event": "runner_on_failed", "event_data": {
-        "host": "a", "task": "govctl_baseline : sub-checks | settings lines (lineinfile)", "ignore_errors": True,
-        "res": {"failed": True, "msg": "One or more items failed", "results": elements}}})
+    sink({"event": "runner_on_ok", "event_data": {
+        "host": "a", "task": "govctl_baseline : sub-checks | files checked and fixed (govctl_files)", "ignore_errors": True,
+        "res": {"changed": True, "failed_checks": 1, "msg": "5 checks, 1 failed", "results": elements}}})
     run = sink.hosts["a"]
     assert [(r.task, r.status) for r in run.results] == [
         ("IA-PASSWORD-COMPLEXITY | pwquality settings", "changed"),
