@@ -56,6 +56,19 @@ def items(report: dict) -> dict:
     return {i["id"]: i for i in report["hosts"][HOST]["items"]}
 
 
+FRESH_LOGIN = "Access path check - a fresh SSH login and sudo still work"
+
+
+def task_outcome(report: dict, task: str) -> str:
+    """How a plumbing task ended on HOST (ok, skipped, …), read from the run's kept result events."""
+    for path in Path(report["artifacts"]).rglob("job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        if data.get("host") == HOST and data.get("task") == task and event["event"].startswith("runner_on_"):
+            return event["event"].removeprefix("runner_on_")
+    return "not run"
+
+
 def govctl_json(*args: str) -> tuple[int, dict]:
     proc = run_govctl(*args, "--json", timeout=600)
     assert proc.stdout.strip(), proc.stderr[-3000:]
@@ -120,6 +133,7 @@ def test_4_harden_meets_every_automated_level3_item(lab):
     host = report["hosts"][HOST]
     assert host["changed_tasks"] > 0
     assert "/etc/ssh/sshd_config" in host["backup"]["files"]
+    assert task_outcome(report, FRESH_LOGIN) == "ok", "sshd and PAM changed: the access path is proven afresh"
     for item in host["items"]:
         if item["automation"] != "manual":
             assert item["verdict"] in (COMPLIANT, NOT_APPLICABLE), item
@@ -131,6 +145,7 @@ def test_5_harden_again_changes_nothing(lab):
     assert code == 0
     assert report["hosts"][HOST]["changed_tasks"] == 0
     assert report["hosts"][HOST]["backup"]["files"] == []
+    assert task_outcome(report, FRESH_LOGIN) == "skipped", "no backed-up file changed: nothing to prove again"
 
 
 def test_6_ssh_works_and_the_audit_is_clean(lab):

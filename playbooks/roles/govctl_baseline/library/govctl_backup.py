@@ -2,12 +2,15 @@
 """Ansible module: back up the files a hardening run may change, and restore the last backup.
 
 snapshot  copies every listed file (owner, mode and times kept) into ROOT/RUN_ID before any change
-          and records which were absent;
-arm       starts a detached watchdog: unless `disarm` runs within `timeout` seconds (Ansible got a
-          fresh SSH session and sudo after the changes), it restores the snapshot and restarts sshd;
-disarm    tells the watchdog the access path still works;
-finalize  keeps only the files the run really changed (drops the whole snapshot if none);
+          and records which were absent; then starts a detached watchdog: unless `finalize` runs
+          within `timeout` seconds (Ansible got a fresh SSH session and sudo after the changes), it
+          restores the snapshot and restarts sshd (`restart`);
+changed   lists the files that differ from the snapshot, changing nothing (whether the access path
+          needs proving again);
+finalize  tells the watchdog the access path still works, then keeps only the files the run really
+          changed (drops the whole snapshot if none);
 restore   puts back the newest backup not yet restored (deleting files the run created).
+One call per step of a run: each task costs the controller a worker per host (docs/hardening.md).
 """
 import filecmp
 import json
@@ -23,7 +26,7 @@ DOCUMENTATION = r"""
 module: govctl_backup
 short_description: Snapshot, finalize and restore the files changed by govctl harden
 options:
-  state: {required: true, type: str, choices: [snapshot, arm, disarm, finalize, restore]}
+  state: {required: true, type: str, choices: [snapshot, changed, finalize, restore]}
   root: {default: /var/backups/govctl-harden, type: str}
   run_id: {type: str}
   paths: {type: list, elements: str, default: []}
@@ -161,7 +164,7 @@ def arm(run_dir, run_id, timeout, restart):
 def main():
     module = AnsibleModule(
         argument_spec={"state": {"type": "str", "required": True,
-                                 "choices": ["snapshot", "arm", "disarm", "finalize", "restore"]},
+                                 "choices": ["snapshot", "changed", "finalize", "restore"]},
                        "root": {"type": "str", "default": "/var/backups/govctl-harden"},
                        "run_id": {"type": "str"},
                        "paths": {"type": "list", "elements": "str", "default": []},
@@ -177,16 +180,14 @@ def main():
         module.exit_json(changed=False, msg=f"{state}: nothing done in check mode")
     if state == "snapshot":
         run_dir, files = snapshot(root, p["run_id"], p["paths"])
-        module.exit_json(changed=False, backup_dir=run_dir, files=files)
-    if state == "arm":
         token = arm(run_dir, p["run_id"], p["timeout"], p["restart"])
-        module.exit_json(changed=False, token=token, timeout=p["timeout"])
-    if state == "disarm":
-        os.makedirs(TOKENS, exist_ok=True)
+        module.exit_json(changed=False, backup_dir=run_dir, files=files, token=token, timeout=p["timeout"])
+    if state == "changed":
+        module.exit_json(changed=False, changed_files=sorted(changed_files(run_dir, read_manifest(run_dir))))
+    if state == "finalize":
+        os.makedirs(TOKENS, exist_ok=True)  # the watchdog's token first: the access path was proven
         with open(os.path.join(TOKENS, p["run_id"] + ".ok"), "w") as f:
             f.write("ok\n")
-        module.exit_json(changed=False)
-    if state == "finalize":
         manifest = read_manifest(run_dir)
         changed = changed_files(run_dir, manifest)
         if not changed:
