@@ -25,6 +25,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _root_tables() -> str:
+    """The nftables tables of this machine's own namespace ("" where nft cannot list them)."""
+    proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -34,10 +40,12 @@ def test_console_answers_https_signed_by_the_platform_ca(isolated_state):
     env = {**isolated_state, **NO_CRYPTO_ENV}
     state = Path(env["GOVCTL_STATE"])
     port = _free_port()
+    tables = _root_tables()
     up = run_govctl("up", "--components", str(DATA / "console.yaml"), "--port", str(port), "--json",
                     env=env, timeout=180)
     try:
         assert up.returncode == 0, up.stderr
+        assert _root_tables() == tables, "the console alone (--dry-run) touched this machine's firewall"
         report = json.loads(up.stdout)
         assert report["console_url"] == f"https://127.0.0.1:{port}/"
         ca = Path(report["ca_certificate"])
